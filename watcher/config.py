@@ -1,0 +1,195 @@
+"""Load ``watcher.toml`` into validated settings; every error names the file and the key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from watcher.errors import ConfigError, QueryError
+
+DEFAULT_CONFIG_PATH = Path("config/watcher.toml")
+DEFAULT_DB_PATH = Path("db/watcher.db")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"15m"``, ``"2h"``, ``"1h30m"``, ``"45s"``, ``"1d"`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '15m' or '2h', got a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION_PART.findall(text)
+        if not parts or _DURATION_PART.sub("", text).strip():
+            raise ValueError(f"expected a duration like '15m', '2h' or '1h30m', got {value!r}")
+        seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    else:
+        raise ValueError(f"expected a duration like '15m' or '2h', got {type(value).__name__}")
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicConfig(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+    query: str
+    keywords: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("query")
+    @classmethod
+    def _query_is_valid(cls, query: str) -> str:
+        from watcher.match import validate_query
+
+        try:
+            validate_query(query)
+        except QueryError as error:
+            raise ValueError(f"not a valid FTS5 boolean query ({error.reason})") from None
+        return query
+
+
+class FeedConfig(_Section):
+    url: str
+    title: str | None = None
+    topics: tuple[str, ...] | None = None
+    interval: Duration | None = None
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        from watcher.normalize import is_http_url
+
+        if not is_http_url(url):
+            raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
+        return url.strip()
+
+
+class PollConfig(_Section):
+    keep_unmatched: bool = False
+    default_interval: Duration = 1800.0
+    concurrency: int = Field(default=32, ge=1, le=512)
+    per_host: int = Field(default=4, ge=1, le=64)
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 30.0
+    deadline: Duration = 90.0
+    max_bytes: int = Field(default=10_000_000, ge=1024)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_backoff: Duration = 43200.0
+    workers: int = Field(default=0, ge=0, le=64)
+    user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
+
+
+class Config(_Section):
+    """The whole configuration. ``path`` is where it was read from, for messages."""
+
+    path: str = ""
+    topics: tuple[TopicConfig, ...] = ()
+    feeds: tuple[FeedConfig, ...] = ()
+    poll: PollConfig = PollConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        names = [topic.name for topic in self.topics]
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                raise _KeyedError(f"topics[{index}].name", f"duplicate topic name {name!r}")
+        seen_urls: set[str] = set()
+        for index, feed in enumerate(self.feeds):
+            if feed.url in seen_urls:
+                raise _KeyedError(f"feeds[{index}].url", f"duplicate feed {feed.url!r}")
+            seen_urls.add(feed.url)
+            for topic in feed.topics or ():
+                if topic not in names:
+                    raise _KeyedError(
+                        f"feeds[{index}].topics",
+                        f"unknown topic {topic!r}; expected one of {names}",
+                    )
+        return self
+
+    def topic(self, name: str) -> TopicConfig:
+        for topic in self.topics:
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
+
+
+class _KeyedError(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(problem)
+
+
+def _key_of(location: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in location:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else part
+    return key
+
+
+def config_from_dict(data: dict[str, Any], path: str = "<config>") -> Config:
+    """Validate parsed TOML; raise ConfigError naming ``path`` and the first bad key."""
+    try:
+        return Config.model_validate({**data, "path": path})
+    except ValidationError as error:
+        first = error.errors()[0]
+        context_error = first.get("ctx", {}).get("error")
+        if isinstance(context_error, _KeyedError):
+            raise ConfigError(path, context_error.key, context_error.problem) from None
+        key = _key_of(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see docs/configuration.md)"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        elif "input" in first and first["type"] not in ("value_error",):
+            message = f"{message}, got {first['input']!r}"
+        more = len(error.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(path, key, message) from None
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except OSError as error:
+        raise ConfigError(str(path), "", f"cannot read: {error.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), "", f"not valid TOML: {error}") from None
+    return config_from_dict(data, str(path))

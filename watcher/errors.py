@@ -1,0 +1,101 @@
+"""The one exception tree of watcher; foreign exceptions are translated at the edges.
+
+    WatcherError
+    ├── ConfigError            a config file is missing, unreadable or invalid
+    ├── QueryError             a topic or search query is not valid FTS5 syntax
+    ├── CorpusImportError      a document given to ``corpus import`` cannot be read
+    ├── StoreError             the database cannot be opened or migrated
+    └── FeedError              one feed could not be refreshed (recorded, never fatal)
+        ├── InvalidFeedURL     not an absolute http(s) URL
+        ├── FetchError         the transfer failed
+        │   ├── FetchTimeout
+        │   ├── TooManyRedirects
+        │   ├── ResponseTooLarge   body (or its decompressed form) over the size cap
+        │   └── HTTPStatusError    a 4xx/5xx answer; ``status`` and ``retry_after``
+        └── NotAFeed           the body is not RSS/Atom (an HTML page, junk)
+"""
+
+from __future__ import annotations
+
+
+class WatcherError(Exception):
+    """Base class of every error watcher raises on purpose."""
+
+
+class ConfigError(WatcherError):
+    """A configuration problem; the message names the file, the key and what was expected."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {problem}")
+
+
+class QueryError(WatcherError):
+    """A boolean query that SQLite FTS5 cannot parse."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        self.query = query
+        self.reason = reason
+        super().__init__(f"invalid query {query!r}: {reason}")
+
+
+class CorpusImportError(WatcherError):
+    """A document that cannot be imported; ``location`` is a path, maybe with a line number."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"{location}: {reason}")
+
+
+class StoreError(WatcherError):
+    """The database cannot be opened, migrated or written."""
+
+
+class FeedError(WatcherError):
+    """One feed could not be refreshed. ``kind`` is a short stable label stored in ``fetches``."""
+
+    kind = "error"
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.message = message
+        super().__init__(f"{url}: {message}")
+
+
+class InvalidFeedURL(FeedError):
+    kind = "invalid_url"
+
+
+class FetchError(FeedError):
+    kind = "network"
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+
+
+class TooManyRedirects(FetchError):
+    kind = "redirects"
+
+
+class ResponseTooLarge(FetchError):
+    kind = "too_large"
+
+
+class HTTPStatusError(FetchError):
+    kind = "http_status"
+
+    def __init__(
+        self, url: str, status: int, message: str, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(url, message)
+
+
+class NotAFeed(FeedError):
+    kind = "not_a_feed"
