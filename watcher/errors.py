@@ -1,18 +1,18 @@
 """The one exception tree of watcher; foreign exceptions are translated at the edges.
 
-    WatcherError
-    ├── ConfigError            a config file is missing, unreadable or invalid
-    ├── QueryError             a topic or search query is not valid FTS5 syntax
-    ├── CorpusImportError      a document given to ``corpus import`` cannot be read
-    ├── StoreError             the database cannot be opened or migrated
-    └── FeedError              one feed could not be refreshed (recorded, never fatal)
-        ├── InvalidFeedURL     not an absolute http(s) URL
-        ├── FetchError         the transfer failed
-        │   ├── FetchTimeout
-        │   ├── TooManyRedirects
-        │   ├── ResponseTooLarge   body (or its decompressed form) over the size cap
-        │   └── HTTPStatusError    a 4xx/5xx answer; ``status`` and ``retry_after``
-        └── NotAFeed           the body is not RSS/Atom (an HTML page, junk)
+WatcherError
+├── ConfigError            a config file is missing, unreadable or invalid
+├── QueryError             a topic or search query is not valid FTS5 syntax
+├── CorpusImportError      a document given to ``corpus import`` cannot be read
+├── StoreError             the database cannot be opened or migrated
+└── FeedError              one feed could not be refreshed (recorded, never fatal)
+    ├── InvalidFeedURL     not an absolute http(s) URL
+    ├── FetchError         the transfer failed
+    │   ├── FetchTimeout
+    │   ├── TooManyRedirects
+    │   ├── ResponseTooLarge   body (or its decompressed form) over the size cap
+    │   └── HTTPStatusError    a 4xx/5xx answer; ``status`` and ``retry_after``
+    └── NotAFeed           the body is not RSS/Atom (an HTML page, junk)
 """
 
 from __future__ import annotations

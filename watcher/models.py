@@ -17,6 +17,7 @@ class FeedState:
     body_hash: str | None = None
     error_count: int = 0
     topics: tuple[str, ...] = ()
+    interval_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

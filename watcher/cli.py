@@ -1,0 +1,342 @@
+"""The ``watcher`` command line: thin commands over the library; errors never show a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from watcher import __version__
+from watcher.config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config, parse_duration
+from watcher.errors import WatcherError
+from watcher.importer import import_paths
+from watcher.normalize import is_http_url, utc_iso
+from watcher.poll import poll_feeds
+from watcher.sources.opml import Outline, read_opml, write_opml
+from watcher.store import Store
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass
+class Context:
+    config_path: Path
+    db_path: Path
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The migrated database, with the config's topics and feeds mirrored into it."""
+        config = self.config
+        store = Store.open(self.db_path)
+        try:
+            store.sync_config(config, utc_iso(datetime.now(UTC)))
+            yield store
+        finally:
+            store.close()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+class WatcherGroup(click.Group):
+    """Turns WatcherError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except WatcherError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=WatcherGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="WATCHER_CONFIG",
+    default=DEFAULT_CONFIG_PATH,
+    show_default=True,
+    help="TOML configuration file.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    envvar="WATCHER_DB",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    help="SQLite database file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log one line per feed refresh.")
+@click.version_option(__version__, prog_name="watcher")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, db_path: Path, verbose: bool) -> None:
+    """Poll news feeds, keep what is new, tag it and store it in SQLite."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Context(config_path=config_path, db_path=db_path)
+
+
+@main.command()
+@click.pass_obj
+def init(obj: Context) -> None:
+    """Create or migrate the database and load the config's topics and feeds."""
+    with obj.store() as store:
+        click.echo(
+            f"{store.path}: ready ({store.count('feeds')} feeds, {store.count('items')} items)"
+        )
+
+
+@main.group()
+def corpus() -> None:
+    """Work with the stored corpus."""
+
+
+@corpus.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def corpus_import(obj: Context, paths: tuple[Path, ...]) -> None:
+    """Import documents (.txt, .md, .html, .jsonl; folders too) into the corpus."""
+    console = Console(stderr=True)
+    with obj.store() as store, _progress(console) as progress:
+        task = progress.add_task("importing", total=None)
+        summary = import_paths(
+            list(paths),
+            obj.config,
+            store,
+            now=datetime.now(UTC),
+            on_document=lambda: progress.advance(task),
+        )
+    for error in summary.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(summary.line())
+    if summary.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--all", "poll_all", is_flag=True, help="Poll every enabled feed, due or not.")
+@click.option("--feed", "feed_urls", multiple=True, help="Poll only this feed URL (repeatable).")
+@click.pass_obj
+def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
+    """One pass over the due feeds; failures are recorded per feed and do not fail the pass."""
+    console = Console(stderr=True)
+    with obj.store() as store:
+        now = utc_iso(datetime.now(UTC))
+        if feed_urls:
+            feeds = store.feed_states(now=now, urls=list(feed_urls))
+            missing = set(feed_urls) - {feed.url for feed in feeds}
+            if missing:
+                raise click.ClickException(
+                    f"not an enabled feed: {', '.join(sorted(missing))} (see 'watcher feeds list')"
+                )
+        else:
+            feeds = store.feed_states(now=now, due_only=not poll_all)
+        with _progress(console) as progress:
+            task = progress.add_task("polling", total=len(feeds))
+            summary = asyncio.run(
+                poll_feeds(obj.config, store, feeds, on_done=lambda _o: progress.advance(task))
+            )
+    for outcome in sorted(summary.outcomes, key=lambda o: o.url):
+        if outcome.status == "failed":
+            click.echo(f"failed: {outcome.url}: {outcome.error}", err=True)
+    click.echo(summary.line())
+
+
+@main.command()
+@click.option("--every", default="1m", show_default=True, help="How often to look for due feeds.")
+@click.pass_obj
+def run(obj: Context, every: str) -> None:
+    """Run as a daemon: poll due feeds on a schedule until interrupted."""
+    from watcher.scheduler import run_daemon
+
+    try:
+        seconds = parse_duration(every)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--every") from None
+    with obj.store() as store:
+        click.echo(f"watcher daemon: {store.count('feeds')} feeds, checking every {every}")
+        run_daemon(obj.config, store, check_every=seconds)
+
+
+@main.group()
+def feeds() -> None:
+    """List, add, remove, import and export feeds."""
+
+
+@feeds.command("list")
+@click.pass_obj
+def feeds_list(obj: Context) -> None:
+    """List feeds with their health."""
+    with obj.store() as store:
+        rows = store.feeds()
+    table = Table("id", "url", "origin", "enabled", "last status", "errors", "next due")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.url,
+            row.origin,
+            "yes" if row.enabled else f"no: {row.disabled_reason}",
+            str(row.last_status or "-"),
+            str(row.error_count),
+            row.next_due_at or "now",
+        )
+    Console(width=200).print(table)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--title", help="A name for the feed.")
+@click.option("--topic", "topics", multiple=True, help="Topic to match (repeatable; default all).")
+@click.option("--interval", help="Poll interval such as 15m or 2h.")
+@click.pass_obj
+def feeds_add(
+    obj: Context, url: str, title: str | None, topics: tuple[str, ...], interval: str | None
+) -> None:
+    """Add a feed to the database."""
+    if not is_http_url(url):
+        raise click.BadParameter(f"expected an absolute http(s) URL, got {url!r}", param_hint="URL")
+    known = {topic.name for topic in obj.config.topics}
+    unknown = [topic for topic in topics if topic not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown topic {unknown[0]!r}; known: {sorted(known)}", param_hint="--topic"
+        )
+    try:
+        seconds = parse_duration(interval) if interval else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--interval") from None
+    with obj.store() as store:
+        added = store.add_feed(
+            url,
+            now=utc_iso(datetime.now(UTC)),
+            title=title,
+            topics=list(topics) or None,
+            interval_seconds=seconds,
+        )
+    click.echo(f"added {url}" if added else f"already there: {url}")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@click.pass_obj
+def feeds_remove(obj: Context, url: str) -> None:
+    """Remove a feed (its items stay in the corpus)."""
+    if any(feed.url == url for feed in obj.config.feeds):
+        raise click.ClickException(
+            f"{url} is listed in {obj.config_path}; remove it there (or set enabled = false)"
+        )
+    with obj.store() as store:
+        removed = store.remove_feed(url)
+    if not removed:
+        raise click.ClickException(f"no such feed: {url}")
+    click.echo(f"removed {url}")
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def feeds_import(obj: Context, opml: Path) -> None:
+    """Add every feed of an OPML file."""
+    outlines, skipped = read_opml(opml.read_bytes(), str(opml))
+    added = 0
+    with obj.store() as store:
+        now = utc_iso(datetime.now(UTC))
+        for outline in outlines:
+            added += store.add_feed(outline.url, now=now, title=outline.title, origin="opml")
+    for note in skipped:
+        click.echo(f"skipped {note}", err=True)
+    click.echo(
+        f"{added} feeds added, {len(outlines) - added} already there, {len(skipped)} skipped"
+    )
+
+
+@feeds.command("export")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout)."
+)
+@click.pass_obj
+def feeds_export(obj: Context, out: Path | None) -> None:
+    """Write every feed as OPML."""
+    with obj.store() as store:
+        data = write_opml([Outline(url=row.url, title=row.title) for row in store.feeds()])
+    if out is None:
+        click.echo(data.decode())
+    else:
+        out.write_bytes(data)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+def search(obj: Context, query: str, limit: int) -> None:
+    """Full-text search (FTS5 syntax: AND, OR, NOT, "phrases", prefix*)."""
+    with obj.store() as store:
+        rows = store.search(query, limit)
+    for row in rows:
+        when = (row["published_at"] or "")[:10]
+        click.echo(f"{row['id']:>6}  {when:10}  {row['title']}")
+        click.echo(f"        {row['url'] or row['source'] or ''}")
+        click.echo(f"        {row['snippet']}")
+    if not rows:
+        click.echo("no matches")
+
+
+@main.command()
+@click.pass_obj
+def status(obj: Context) -> None:
+    """Feed health: last fetch, errors, next due."""
+    with obj.store() as store:
+        rows = store.feeds()
+        items = store.count("items")
+    table = Table("feed", "state", "last fetch", "last success", "errors", "next due", "last error")
+    for row in rows:
+        state = (
+            "ok"
+            if row.enabled and not row.error_count
+            else ("failing" if row.enabled else "disabled")
+        )
+        table.add_row(
+            row.title or row.url,
+            state,
+            row.last_fetch_at or "never",
+            row.last_success_at or "never",
+            str(row.error_count),
+            row.next_due_at or "now",
+            (row.last_error or row.disabled_reason or "")[:80],
+        )
+    console = Console(width=200)
+    console.print(table)
+    failing = sum(1 for row in rows if row.error_count)
+    console.print(f"{len(rows)} feeds, {failing} failing, {items} items stored")

@@ -1,0 +1,79 @@
+"""``corpus import``: documents → normalize → match and tag → dedupe → store, in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from watcher.config import Config
+from watcher.corpus import expand_paths, read_documents, to_item
+from watcher.errors import CorpusImportError
+from watcher.ingest import ingest_batch
+from watcher.models import Item
+from watcher.normalize import utc_iso
+from watcher.prepare import prepare_items
+from watcher.store import Store
+
+BATCH_SIZE = 500
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    documents: int = 0
+    new_items: int = 0
+    duplicates: int = 0
+    errors: list[CorpusImportError] = field(default_factory=list)
+    new_item_ids: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.documents} documents: {self.new_items} new items, "
+            f"{self.duplicates} already in the corpus, {len(self.errors)} errors"
+        )
+
+
+def import_paths(
+    paths: Sequence[Path],
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    on_document: Callable[[], None] | None = None,
+) -> ImportSummary:
+    """Import every document under ``paths``; unreadable ones are reported, the rest stored.
+
+    Every document is stored whatever topics it matches: the corpus is the user's,
+    topics only decide which topic tags it gets.
+    """
+    summary = ImportSummary()
+    seen_at = utc_iso(now)
+    pending: list[Item] = []
+
+    def flush() -> None:
+        prepared, _unmatched = prepare_items(pending, config.topics, keep_unmatched=True)
+        outcome = ingest_batch(store, prepared, feed_id=None, now=seen_at)
+        summary.new_items += outcome.new_items
+        summary.duplicates += outcome.sightings
+        summary.new_item_ids.extend(outcome.new_item_ids)
+        pending.clear()
+
+    for path in expand_paths(paths):
+        for location, document in read_documents(path):
+            if on_document is not None:
+                on_document()
+            summary.documents += 1
+            if isinstance(document, CorpusImportError):
+                summary.errors.append(document)
+                continue
+            item = to_item(document, now)
+            if item is None:
+                summary.errors.append(CorpusImportError(location, "no title and no text"))
+                continue
+            pending.append(item)
+            if len(pending) >= BATCH_SIZE:
+                flush()
+    if pending:
+        flush()
+    return summary

@@ -1,0 +1,74 @@
+"""Decide which topics an item belongs to, using SQLite FTS5 boolean query syntax.
+
+Topic queries are FTS5 MATCH expressions (``AND``, ``OR``, ``NOT``, ``"phrases"``,
+``prefix*``, ``NEAR(...)``, parentheses), evaluated against a private in-memory FTS5
+table that holds only the items being matched. The tokenizer is the same one the
+stored ``items_fts`` index uses, so a topic query and ``watcher search`` agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from watcher.config import TopicConfig
+from watcher.errors import QueryError
+
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+def _scratch_index() -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:")
+    connection.execute(
+        f"CREATE VIRTUAL TABLE docs USING fts5(title, body, tokenize='{FTS_TOKENIZER}')"
+    )
+    return connection
+
+
+def validate_query(query: str) -> None:
+    """Raise QueryError when FTS5 cannot parse ``query``."""
+    if not query.strip():
+        raise QueryError(query, "the query is empty")
+    connection = _scratch_index()
+    try:
+        connection.execute("SELECT rowid FROM docs WHERE docs MATCH ?", [query]).fetchall()
+    except sqlite3.OperationalError as error:
+        raise QueryError(query, str(error)) from None
+    finally:
+        connection.close()
+
+
+class TopicMatcher:
+    """Match batches of (title, text) pairs against the configured topics."""
+
+    def __init__(self, queries: Sequence[tuple[str, str]]) -> None:
+        """``queries`` holds (topic name, FTS5 query) pairs."""
+        self._queries = tuple(queries)
+        self._connection = _scratch_index()
+
+    @classmethod
+    def for_topics(cls, topics: Sequence[TopicConfig]) -> TopicMatcher:
+        return cls([(topic.name, topic.query) for topic in topics])
+
+    def match(self, documents: Sequence[tuple[str, str]]) -> list[tuple[str, ...]]:
+        """For each (title, text), the names of the topics whose query it satisfies."""
+        matched: list[list[str]] = [[] for _ in documents]
+        if not documents or not self._queries:
+            return [tuple(names) for names in matched]
+        connection = self._connection
+        with connection:
+            connection.execute("DELETE FROM docs")
+            connection.executemany(
+                "INSERT INTO docs(rowid, title, body) VALUES (?, ?, ?)",
+                [(index, title, text) for index, (title, text) in enumerate(documents)],
+            )
+            for name, query in self._queries:
+                rows = connection.execute(
+                    "SELECT rowid FROM docs WHERE docs MATCH ?", [query]
+                ).fetchall()
+                for (rowid,) in rows:
+                    matched[rowid].append(name)
+        return [tuple(names) for names in matched]
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,234 @@
+"""Clean raw documents: canonical URLs, HTML to text, UTC dates, language, content hash.
+
+Everything here is pure: the current time is an argument, nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import py3langid
+from selectolax.lexbor import LexborHTMLParser
+from w3lib.url import canonicalize_url
+
+from watcher.models import Item, RawEntry
+
+TRACKING_PARAMETERS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ncid",
+        "ocid",
+        "sr_share",
+        "spm",
+        "at_medium",
+        "at_campaign",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "__s")
+
+_DROPPED_ELEMENTS = ["script", "style", "noscript", "iframe", "svg", "form", "button", "template"]
+_BLOCK_ELEMENTS = (
+    "p,div,li,ul,ol,h1,h2,h3,h4,h5,h6,blockquote,pre,tr,table,section,article,"
+    "header,footer,figure,figcaption,dd,dt,hr"
+)
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&[#a-zA-Z0-9]+;")
+_WORD = re.compile(r"\w+")
+_FUTURE_TOLERANCE = timedelta(hours=1)
+_HASH_BODY_MIN_WORDS = 50
+
+
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in TRACKING_PARAMETERS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The identity form of a URL: one URL per article however it was linked.
+
+    Lower-case scheme and host, ``www.`` and default ports dropped, ``http`` folded
+    into ``https``, fragment and tracking parameters removed, remaining query
+    parameters sorted, trailing slash dropped. Not meant to be fetched; ``url``
+    keeps the original.
+    """
+    if not url or not is_http_url(url):
+        return None
+    try:
+        parts = urlsplit(canonicalize_url(url.strip(), keep_fragments=False))
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower().rstrip(".")
+    host = host.removeprefix("www.")
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    query = urlencode(
+        sorted(
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+        )
+    )
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/") or ""
+    return urlunsplit(("https", netloc, path, query, ""))
+
+
+def clean_text(text: str) -> str:
+    """Unicode NFC, no invisible characters, single spaces, at most one blank line."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text).replace("\u00a0", " ")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def html_to_text(html: str | None) -> str:
+    """Readable plain text from an HTML fragment or page; paragraphs become blank lines."""
+    if not html:
+        return ""
+    if not _MARKUP_HINT.search(html):
+        return clean_text(html)
+    tree = LexborHTMLParser(html)
+    tree.strip_tags(_DROPPED_ELEMENTS)
+    for node in tree.css("br"):
+        node.replace_with("\n")
+    for node in tree.css(_BLOCK_ELEMENTS):
+        node.insert_after("\n\n")
+    root = tree.body or tree.root
+    if root is None:
+        return ""
+    return clean_text(root.text(separator=""))
+
+
+def to_utc_iso(moment: datetime | None, now: datetime) -> str | None:
+    """ISO 8601 UTC (``...Z``); naive times count as UTC; a date in the future becomes ``now``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    if moment > now + _FUTURE_TOLERANCE:
+        moment = now
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def primary_language(code: str | None) -> str | None:
+    """``"en-US"`` → ``"en"``; junk → None."""
+    if not code:
+        return None
+    primary = re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+
+
+def detect_language(text: str, hint: str | None = None) -> str | None:
+    """Language of ``text``; the feed's declared language wins for very short texts."""
+    sample = text[:2000]
+    if len(sample) < 40:
+        return primary_language(hint)
+    language, _score = py3langid.classify(sample)
+    return str(language)
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hash of the case-folded words: the same article with other markup or spacing collides.
+
+    Long bodies are hashed alone (a changed headline is still the same text); short
+    ones with the title, so that two headlines with the same boilerplate summary
+    stay apart.
+    """
+    body_words = _WORD.findall(text.casefold())
+    words = (
+        body_words
+        if len(body_words) >= _HASH_BODY_MIN_WORDS
+        else _WORD.findall(f"{title}\n{text}".casefold())
+    )
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+
+
+def make_item(
+    *,
+    title: str,
+    summary: str,
+    content: str,
+    url: str | None,
+    guid: str | None,
+    published: datetime | None,
+    now: datetime,
+    lang_hint: str | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+) -> Item | None:
+    """Assemble an Item from already-extracted text; None when there is no text at all."""
+    title = clean_text(title)
+    summary = clean_text(summary)
+    content = clean_text(content)
+    if content and summary and content.startswith(summary[:200]) and len(content) >= len(summary):
+        summary = summary if len(summary) < 600 else ""
+    if not (title or summary or content):
+        return None
+    if not title:
+        first_line = (content or summary).split("\n", 1)[0]
+        title = first_line[:120].rsplit(" ", 1)[0] if len(first_line) > 120 else first_line
+    body = content or summary
+    link = url.strip() if url and is_http_url(url) else None
+    return Item(
+        title=title,
+        summary=summary,
+        content=content,
+        url=link,
+        canonical_url=canonical_url(link),
+        guid=guid.strip() if guid and guid.strip() else None,
+        published_at=to_utc_iso(published, now),
+        lang=detect_language(f"{title}\n{body}", lang_hint),
+        content_hash=content_hash(title, body),
+        source=source,
+        external_id=external_id,
+    )
+
+
+def normalize_entry(
+    entry: RawEntry, *, now: datetime, feed_language: str | None = None, source: str | None = None
+) -> Item | None:
+    """A feed entry as a clean Item; None for an entry with no title and no text."""
+    return make_item(
+        title=html_to_text(entry.title),
+        summary=html_to_text(entry.summary_html),
+        content=html_to_text(entry.content_html),
+        url=entry.link,
+        guid=entry.guid,
+        published=entry.published,
+        now=now,
+        lang_hint=feed_language,
+        source=source,
+    )

@@ -1,0 +1,5 @@
+"""Everything that reads or writes SQLite; the only sqlite-utils importer."""
+
+from watcher.store.database import FeedRow, Store
+
+__all__ = ["FeedRow", "Store"]

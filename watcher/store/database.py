@@ -1,0 +1,411 @@
+"""The SQLite store: WAL, a busy timeout, one short transaction per feed batch."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from watcher.config import Config
+from watcher.errors import QueryError, StoreError
+from watcher.models import FeedState, Item, Tag
+from watcher.store.schema import migrate
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """A feed as listed to the user."""
+
+    id: int
+    url: str
+    title: str | None
+    topics: tuple[str, ...] | None
+    interval_seconds: float | None
+    origin: str
+    enabled: bool
+    disabled_reason: str | None
+    last_fetch_at: str | None
+    last_success_at: str | None
+    last_status: int | None
+    last_error: str | None
+    error_count: int
+    next_due_at: str | None
+
+
+def _topics_json(topics: Sequence[str] | None) -> str | None:
+    return None if topics is None else json.dumps(list(topics))
+
+
+class Store:
+    """A handle on one database file. Not thread-safe: one Store per thread or process."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.db = db
+        self.path = path
+        self._tag_ids: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+            db = Database(connection)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{path}: cannot open or migrate the database: {error}") from None
+        except OSError as error:
+            raise StoreError(f"{path}: {error.strerror or error}") from None
+        return cls(db, str(path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        with self.db.atomic():
+            yield
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.db.execute(sql, list(params)).fetchone()
+        return None if row is None else row[0]
+
+    # feeds ---------------------------------------------------------------
+
+    def sync_config(self, config: Config, now: str) -> None:
+        """Mirror the config's topics and feeds into the database (feeds are never deleted)."""
+        with self.transaction():
+            for topic in config.topics:
+                self.db.execute(
+                    "INSERT INTO topics(name, title, query, keywords) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET title = excluded.title, "
+                    "query = excluded.query, keywords = excluded.keywords",
+                    [topic.name, topic.title, topic.query, json.dumps(list(topic.keywords))],
+                )
+            for feed in config.feeds:
+                self.db.execute(
+                    "INSERT INTO feeds(url, title, topics, interval_seconds, origin, enabled, "
+                    "created_at) VALUES (?, ?, ?, ?, 'config', ?, ?) "
+                    "ON CONFLICT(url) DO UPDATE SET title = COALESCE(excluded.title, title), "
+                    "topics = excluded.topics, interval_seconds = excluded.interval_seconds, "
+                    "origin = 'config', enabled = CASE WHEN excluded.enabled = 0 THEN 0 "
+                    "WHEN disabled_reason LIKE 'disabled in config%' THEN 1 ELSE enabled END, "
+                    "disabled_reason = CASE WHEN excluded.enabled = 0 THEN 'disabled in config' "
+                    "WHEN disabled_reason LIKE 'disabled in config%' THEN NULL "
+                    "ELSE disabled_reason END",
+                    [
+                        feed.url,
+                        feed.title,
+                        _topics_json(feed.topics),
+                        feed.interval,
+                        int(feed.enabled),
+                        now,
+                    ],
+                )
+
+    def add_feed(
+        self,
+        url: str,
+        *,
+        now: str,
+        title: str | None = None,
+        topics: Sequence[str] | None = None,
+        interval_seconds: float | None = None,
+        origin: str = "cli",
+    ) -> bool:
+        """Add a feed; False when the URL is already there."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO feeds(url, title, topics, interval_seconds, origin, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [url, title, _topics_json(topics), interval_seconds, origin, now],
+            )
+        return cursor.rowcount == 1
+
+    def remove_feed(self, url: str) -> bool:
+        """Delete a feed and its fetch log; its items stay (their feed_id becomes NULL)."""
+        with self.transaction():
+            cursor = self.db.execute("DELETE FROM feeds WHERE url = ?", [url])
+        return cursor.rowcount == 1
+
+    def feeds(self) -> list[FeedRow]:
+        rows = self.db.execute(
+            "SELECT id, url, title, topics, interval_seconds, origin, enabled, disabled_reason, "
+            "last_fetch_at, last_success_at, last_status, last_error, error_count, next_due_at "
+            "FROM feeds ORDER BY id"
+        ).fetchall()
+        return [
+            FeedRow(
+                id=row[0],
+                url=row[1],
+                title=row[2],
+                topics=None if row[3] is None else tuple(json.loads(row[3])),
+                interval_seconds=row[4],
+                origin=row[5],
+                enabled=bool(row[6]),
+                disabled_reason=row[7],
+                last_fetch_at=row[8],
+                last_success_at=row[9],
+                last_status=row[10],
+                last_error=row[11],
+                error_count=row[12],
+                next_due_at=row[13],
+            )
+            for row in rows
+        ]
+
+    def feed_states(
+        self, *, now: str, due_only: bool = True, urls: Sequence[str] | None = None
+    ) -> list[FeedState]:
+        """Enabled feeds to poll: the due ones, every one, or the named ones."""
+        sql = (
+            "SELECT id, url, etag, last_modified, body_hash, error_count, topics, "
+            "interval_seconds FROM feeds WHERE enabled = 1"
+        )
+        params: list[Any] = []
+        if urls is not None:
+            sql += f" AND url IN ({','.join('?' for _ in urls)})"
+            params.extend(urls)
+        elif due_only:
+            sql += " AND (next_due_at IS NULL OR next_due_at <= ?)"
+            params.append(now)
+        sql += " ORDER BY COALESCE(next_due_at, ''), id"
+        return [
+            FeedState(
+                id=row[0],
+                url=row[1],
+                etag=row[2],
+                last_modified=row[3],
+                body_hash=row[4],
+                error_count=row[5],
+                topics=tuple(json.loads(row[6])) if row[6] is not None else (),
+                interval_seconds=row[7],
+            )
+            for row in self.db.execute(sql, params).fetchall()
+        ]
+
+    def record_fetch(
+        self,
+        feed_id: int,
+        *,
+        started_at: str,
+        outcome: str,
+        next_due_at: str,
+        duration_ms: int | None = None,
+        http_status: int | None = None,
+        error_kind: str | None = None,
+        error: str | None = None,
+        size: int | None = None,
+        entries: int = 0,
+        new_items: int = 0,
+        retry_after: float | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        body_hash: str | None = None,
+        new_url: str | None = None,
+        disable_reason: str | None = None,
+        title: str | None = None,
+    ) -> None:
+        """Log one fetch and update the feed's validators, health and next due time."""
+        failed = outcome == "error"
+        self.db.execute(
+            "INSERT INTO fetches(feed_id, started_at, duration_ms, http_status, outcome, "
+            "error_kind, error, bytes, entries, new_items, retry_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                feed_id,
+                started_at,
+                duration_ms,
+                http_status,
+                outcome,
+                error_kind,
+                error,
+                size,
+                entries,
+                new_items,
+                retry_after,
+            ],
+        )
+        if failed:
+            self.db.execute(
+                "UPDATE feeds SET last_fetch_at = ?, last_status = ?, last_error = ?, "
+                "error_count = error_count + 1, next_due_at = ?, "
+                "enabled = CASE WHEN ? IS NULL THEN enabled ELSE 0 END, "
+                "disabled_reason = COALESCE(?, disabled_reason) WHERE id = ?",
+                [
+                    started_at,
+                    http_status,
+                    error,
+                    next_due_at,
+                    disable_reason,
+                    disable_reason,
+                    feed_id,
+                ],
+            )
+        else:
+            self.db.execute(
+                "UPDATE feeds SET last_fetch_at = ?, last_success_at = ?, last_status = ?, "
+                "last_error = NULL, error_count = 0, next_due_at = ?, "
+                "etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), "
+                "title = COALESCE(title, ?) WHERE id = ?",
+                [
+                    started_at,
+                    started_at,
+                    http_status,
+                    next_due_at,
+                    etag,
+                    last_modified,
+                    body_hash,
+                    title,
+                    feed_id,
+                ],
+            )
+        if new_url:
+            taken = self._one("SELECT id FROM feeds WHERE url = ? AND id != ?", [new_url, feed_id])
+            if taken is None:
+                self.db.execute("UPDATE feeds SET url = ? WHERE id = ?", [new_url, feed_id])
+
+    # items ---------------------------------------------------------------
+
+    def find_exact(self, item: Item, feed_id: int | None) -> tuple[int, str] | None:
+        """The stored item this one is the same as (level 1), and which key matched."""
+        if item.canonical_url:
+            found = self._one(
+                "SELECT id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1",
+                [item.canonical_url],
+            )
+            if found is not None:
+                return found, "url"
+        if item.guid and feed_id is not None:
+            found = self._one(
+                "SELECT id FROM items WHERE feed_id = ? AND guid = ? ORDER BY id LIMIT 1",
+                [feed_id, item.guid],
+            )
+            if found is not None:
+                return found, "guid"
+        if item.external_id:
+            found = self._one(
+                "SELECT id FROM items WHERE external_id = ? AND source IS ? ORDER BY id LIMIT 1",
+                [item.external_id, item.source],
+            )
+            if found is not None:
+                return found, "external_id"
+        found = self._one(
+            "SELECT id FROM items WHERE content_hash = ? ORDER BY id LIMIT 1", [item.content_hash]
+        )
+        if found is not None:
+            return found, "hash"
+        return None
+
+    def insert_item(
+        self,
+        item: Item,
+        *,
+        feed_id: int | None,
+        first_seen_at: str,
+        duplicate_of: int | None = None,
+        story_id: int | None = None,
+    ) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO items(url, canonical_url, guid, external_id, title, summary, content, "
+            "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
+            "story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item.url,
+                item.canonical_url,
+                item.guid,
+                item.external_id,
+                item.title,
+                item.summary,
+                item.content,
+                item.published_at,
+                first_seen_at,
+                feed_id,
+                item.source,
+                item.lang,
+                item.content_hash,
+                duplicate_of,
+                story_id,
+            ],
+        )
+        item_id = cursor.lastrowid
+        assert item_id is not None
+        if story_id is None:
+            self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
+        return item_id
+
+    def add_sighting(
+        self, item_id: int, *, feed_id: int | None, url: str | None, seen_at: str, match: str
+    ) -> bool:
+        """Record where an item was seen; False when that (feed, url) was already recorded."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [item_id, feed_id, url, seen_at, match],
+        )
+        return cursor.rowcount == 1
+
+    def set_topics(self, item_id: int, topics: Sequence[str]) -> None:
+        self.db.execute("DELETE FROM item_topics WHERE item_id = ?", [item_id])
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)",
+            [(item_id, topic) for topic in topics],
+        )
+
+    def _tag_id(self, name: str, kind: str) -> int:
+        key = (name, kind)
+        tag_id = self._tag_ids.get(key)
+        if tag_id is None:
+            self.db.execute("INSERT OR IGNORE INTO tags(name, kind) VALUES (?, ?)", [name, kind])
+            tag_id = int(self._one("SELECT id FROM tags WHERE name = ? AND kind = ?", [name, kind]))
+            self._tag_ids[key] = tag_id
+        return tag_id
+
+    def set_tags(self, item_id: int, tags: Sequence[Tag]) -> None:
+        self.db.execute("DELETE FROM item_tags WHERE item_id = ?", [item_id])
+        rows: dict[int, float] = {}
+        for tag in tags:
+            tag_id = self._tag_id(tag.name, tag.kind)
+            rows[tag_id] = max(tag.score, rows.get(tag_id, 0.0))
+        self.db.conn.executemany(
+            "INSERT INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)",
+            [(item_id, tag_id, score) for tag_id, score in rows.items()],
+        )
+
+    def forget_cached_ids(self) -> None:
+        """Drop in-memory tag ids, e.g. after a rolled-back transaction created some."""
+        self._tag_ids.clear()
+
+    # reading -------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        return int(self._one(f"SELECT count(*) FROM [{table}]"))
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Full-text search over title, summary and content (FTS5 query syntax), best first."""
+        try:
+            rows = self.db.execute(
+                "SELECT items.id, items.title, items.url, items.published_at, items.source, "
+                "snippet(items_fts, -1, '[', ']', ' … ', 12) FROM items_fts "
+                "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
+                "ORDER BY bm25(items_fts, 5.0, 2.0, 1.0) LIMIT ?",
+                [query, limit],
+            ).fetchall()
+        except sqlite3.OperationalError as error:
+            raise QueryError(query, str(error)) from None
+        keys = ("id", "title", "url", "published_at", "source", "snippet")
+        return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -1,0 +1,134 @@
+"""Schema migrations; append new ones at the end, never edit one that has shipped."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+from watcher.match import FTS_TOKENIZER
+
+migrations = Migrations("watcher")
+
+
+@migrations(name="0001_core_tables")
+def _core_tables(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            title TEXT,
+            site_url TEXT,
+            topics TEXT,                -- JSON list of topic names; NULL = every topic
+            interval_seconds REAL,      -- NULL = [poll].default_interval
+            origin TEXT NOT NULL DEFAULT 'cli',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            disabled_reason TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            last_fetch_at TEXT,
+            last_success_at TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_due_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE topics (
+            name TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            query TEXT NOT NULL,
+            keywords TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            url TEXT,
+            canonical_url TEXT,
+            guid TEXT,
+            external_id TEXT,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            content TEXT NOT NULL DEFAULT '',
+            published_at TEXT,
+            first_seen_at TEXT NOT NULL,
+            feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+            source TEXT,
+            lang TEXT,
+            content_hash TEXT NOT NULL,
+            duplicate_of INTEGER REFERENCES items(id),
+            story_id INTEGER
+        );
+        CREATE INDEX items_canonical_url ON items(canonical_url) WHERE canonical_url IS NOT NULL;
+        CREATE INDEX items_feed_guid ON items(feed_id, guid) WHERE guid IS NOT NULL;
+        CREATE INDEX items_content_hash ON items(content_hash);
+        CREATE INDEX items_external_id ON items(external_id) WHERE external_id IS NOT NULL;
+        CREATE INDEX items_story ON items(story_id);
+        CREATE INDEX items_duplicate_of ON items(duplicate_of) WHERE duplicate_of IS NOT NULL;
+        CREATE INDEX items_published ON items(published_at);
+        CREATE INDEX items_first_seen ON items(first_seen_at);
+        CREATE TABLE item_topics (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            topic TEXT NOT NULL,
+            PRIMARY KEY (item_id, topic)
+        );
+        CREATE INDEX item_topics_topic ON item_topics(topic, item_id);
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            UNIQUE (name, kind)
+        );
+        CREATE TABLE item_tags (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id),
+            score REAL NOT NULL,
+            PRIMARY KEY (item_id, tag_id)
+        );
+        CREATE INDEX item_tags_tag ON item_tags(tag_id, item_id);
+        CREATE TABLE sightings (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+            url TEXT,
+            seen_at TEXT NOT NULL,
+            match TEXT NOT NULL     -- first | url | guid | hash
+        );
+        CREATE UNIQUE INDEX sightings_once ON sightings(item_id, IFNULL(feed_id, 0), IFNULL(url, ''));
+        CREATE TABLE fetches (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            started_at TEXT NOT NULL,
+            duration_ms INTEGER,
+            http_status INTEGER,
+            outcome TEXT NOT NULL,  -- ok | not_modified | unchanged | error
+            error_kind TEXT,
+            error TEXT,
+            bytes INTEGER,
+            entries INTEGER NOT NULL DEFAULT 0,
+            new_items INTEGER NOT NULL DEFAULT 0,
+            retry_after REAL
+        );
+        CREATE INDEX fetches_feed ON fetches(feed_id, started_at);
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            topic TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            recipients TEXT,
+            subject TEXT,
+            status TEXT NOT NULL DEFAULT 'built'
+        );
+        CREATE TABLE digest_items (
+            digest_id INTEGER NOT NULL REFERENCES digests(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (digest_id, item_id)
+        );
+        """
+    )
+    db.table("items").enable_fts(
+        ["title", "summary", "content"], create_triggers=True, tokenize=FTS_TOKENIZER
+    )
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)
