@@ -46,7 +46,8 @@ def test_second_poll_of_unchanged_feeds_is_all_304_and_writes_only_fetch_rows(
 
     first = watcher("poll", "--all")
     assert first.exit_code == 0, first.output
-    assert "3 ok" in first.output and "12 new items" in first.output
+    assert "3 ok" in first.output
+    assert "12 new items" in first.output
     before = {
         table: rows(watcher.db, f"SELECT count(*) FROM {table}")[0][0]
         for table in ("items", "sightings", "item_tags", "item_topics", "fetches")
@@ -54,7 +55,8 @@ def test_second_poll_of_unchanged_feeds_is_all_304_and_writes_only_fetch_rows(
 
     second = watcher("poll", "--all")
     assert second.exit_code == 0, second.output
-    assert "3 not modified" in second.output and "0 new items" in second.output
+    assert "3 not modified" in second.output
+    assert "0 new items" in second.output
     after = {
         table: rows(watcher.db, f"SELECT count(*) FROM {table}")[0][0]
         for table in ("items", "sightings", "item_tags", "item_topics", "fetches")
