@@ -340,3 +340,21 @@ def status(obj: Context) -> None:
     console.print(table)
     failing = sum(1 for row in rows if row.error_count)
     console.print(f"{len(rows)} feeds, {failing} failing, {items} items stored")
+
+
+@main.command()
+@click.option("--topic", help="Only items in this topic or matching its query now.")
+@click.pass_obj
+def retag(obj: Context, topic: str | None) -> None:
+    """Recompute topics and tags of stored items (after a config change); fetches nothing."""
+    from watcher.retag import retag as retag_items
+
+    if topic is not None and topic not in {t.name for t in obj.config.topics}:
+        raise click.BadParameter(f"unknown topic {topic!r}", param_hint="--topic")
+    console = Console(stderr=True)
+    with obj.store() as store, _progress(console) as progress:
+        task = progress.add_task("retagging", total=store.count("items"))
+        count = retag_items(
+            obj.config, store, topic=topic, on_batch=lambda n: progress.advance(task, n)
+        )
+    click.echo(f"retagged {count} items")

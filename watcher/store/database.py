@@ -392,6 +392,29 @@ class Store:
 
     # reading -------------------------------------------------------------
 
+    def item_ids(self, *, topic: str | None = None, query: str | None = None) -> list[int]:
+        """Ids of every item, or of those in ``topic`` or matching an FTS5 ``query``."""
+        if topic is None:
+            return [row[0] for row in self.db.execute("SELECT id FROM items ORDER BY id")]
+        sql = "SELECT item_id FROM item_topics WHERE topic = ?"
+        params: list[Any] = [topic]
+        if query is not None:
+            sql += " UNION SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
+            params.append(query)
+        return sorted(row[0] for row in self.db.execute(sql, params))
+
+    def items_text(self, item_ids: Sequence[int]) -> list[tuple[int, str, str, str | None]]:
+        """(id, title, text, lang) of the given items; text is content, else summary."""
+        if not item_ids:
+            return []
+        marks = ",".join("?" for _ in item_ids)
+        rows = self.db.execute(
+            "SELECT id, title, CASE WHEN content != '' THEN content ELSE summary END, lang "
+            f"FROM items WHERE id IN ({marks}) ORDER BY id",
+            list(item_ids),
+        ).fetchall()
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
     def count(self, table: str) -> int:
         return int(self._one(f"SELECT count(*) FROM [{table}]"))
 
