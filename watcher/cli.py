@@ -19,8 +19,9 @@ from rich.table import Table
 
 from watcher import __version__
 from watcher.config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config, parse_duration
-from watcher.errors import WatcherError
+from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
+from watcher.match import explain
 from watcher.normalize import is_http_url, utc_iso
 from watcher.poll import poll_feeds
 from watcher.sources.opml import Outline, read_opml, write_opml
@@ -224,6 +225,7 @@ def feeds_add(
     obj: Context, url: str, title: str | None, topics: tuple[str, ...], interval: str | None
 ) -> None:
     """Add a feed to the database."""
+    url = url.strip()
     if not is_http_url(url):
         raise click.BadParameter(f"expected an absolute http(s) URL, got {url!r}", param_hint="URL")
     known = {topic.name for topic in obj.config.topics}
@@ -252,6 +254,7 @@ def feeds_add(
 @click.pass_obj
 def feeds_remove(obj: Context, url: str) -> None:
     """Remove a feed (its items stay in the corpus)."""
+    url = url.strip()
     if any(feed.url == url for feed in obj.config.feeds):
         raise click.ClickException(
             f"{url} is listed in {obj.config_path}; remove it there (or set enabled = false)"
@@ -303,7 +306,10 @@ def feeds_export(obj: Context, out: Path | None) -> None:
 def search(obj: Context, query: str, limit: int) -> None:
     """Full-text search (FTS5 syntax: AND, OR, NOT, "phrases", prefix*)."""
     with obj.store() as store:
-        rows = store.search(query, limit)
+        try:
+            rows = store.search(query, limit)
+        except QueryError as error:
+            raise QueryError(query, explain(error.reason)) from None
     for row in rows:
         when = (row["published_at"] or "")[:10]
         click.echo(f"{row['id']:>6}  {when:10}  {row['title']}")

@@ -12,6 +12,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -76,7 +78,7 @@ class FeedConfig(_Section):
     title: str | None = None
     topics: tuple[str, ...] | None = None
     interval: Duration | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("url")
     @classmethod
@@ -89,17 +91,17 @@ class FeedConfig(_Section):
 
 
 class PollConfig(_Section):
-    keep_unmatched: bool = False
+    keep_unmatched: StrictBool = False
     default_interval: Duration = 1800.0
-    concurrency: int = Field(default=32, ge=1, le=512)
-    per_host: int = Field(default=4, ge=1, le=64)
+    concurrency: StrictInt = Field(default=32, ge=1, le=512)
+    per_host: StrictInt = Field(default=4, ge=1, le=64)
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 30.0
     deadline: Duration = 90.0
-    max_bytes: int = Field(default=10_000_000, ge=1024)
-    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_bytes: StrictInt = Field(default=10_000_000, ge=1024)
+    max_redirects: StrictInt = Field(default=5, ge=0, le=20)
     max_backoff: Duration = 43200.0
-    workers: int = Field(default=0, ge=0, le=64)
+    workers: StrictInt = Field(default=0, ge=0, le=64)
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
 
 
@@ -144,6 +146,31 @@ class _KeyedError(ValueError):
         super().__init__(problem)
 
 
+# pydantic's error types in the words of a TOML file
+_TOML_TYPES = {
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "tuple_type": "an array",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+}
+
+
+def _toml_value(value: object) -> str:
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+    return f"the {kind} {value!r}"
+
+
 def _key_of(location: tuple[int | str, ...]) -> str:
     key = ""
     for part in location:
@@ -169,6 +196,8 @@ def config_from_dict(data: dict[str, Any], path: str = "<config>") -> Config:
             message = "unknown key (check the spelling; see docs/configuration.md)"
         elif first["type"] == "missing":
             message = "required key is missing"
+        elif first["type"] in _TOML_TYPES:
+            message = f"expected {_TOML_TYPES[first['type']]}, got {_toml_value(first['input'])}"
         elif "input" in first and first["type"] not in ("value_error",):
             message = f"{message}, got {first['input']!r}"
         more = len(error.errors()) - 1

@@ -9,6 +9,8 @@ the line, for JSONL) while the other documents still import.
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -24,7 +26,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from watcher.errors import CorpusImportError
 from watcher.models import Item
-from watcher.normalize import clean_text, html_to_text, is_http_url, make_item
+from watcher.normalize import clean_text, html_to_text, is_http_url, make_item, primary_language
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_TITLE_LENGTH = 200
@@ -35,10 +37,12 @@ _DATE_FIELD = re.compile(
     r"^\s*(?:date|published|dated?)\s*[:=]?\s*(\d{4}-\d{2}-\d{2}(?:[T ][\d:]+Z?)?)\s*",
     re.IGNORECASE,
 )
+_DATE_LABEL = re.compile(r"^(?:date|dated|published|posted|updated)\s*[:=]?\s*", re.IGNORECASE)
 _DATELINE = re.compile(
     r"^(?P<place>[A-ZА-ЯЁ][A-ZА-ЯЁ .'-]{1,40}),\s+(?P<when>[A-Za-zА-Яа-яё]+\.?\s+\d{1,2})\s*[.,]?\s*"
     r"(?:/(?P<agency>[^/]{2,30})/\.?\s*)?(?:[-–—]\s*)?"
 )
+_UNDERLINE = re.compile(r"={3,}|-{3,}")
 _URL_LINE = re.compile(r"^<?(https?://[^\s>]+)>?$")
 _SOURCE_LABEL = re.compile(
     r"^(original|source)\s*(url|link)?\s*:\s*(?P<url>\S+)?\s*$", re.IGNORECASE
@@ -72,10 +76,35 @@ def _parse_date(text: str) -> datetime | None:
 
 
 def _is_date_line(line: str) -> datetime | None:
+    """The date of a line that holds only a date, maybe labelled (``Published: 7 March 2024``)."""
     line = line.strip().strip("*_ ")
+    label = _DATE_LABEL.match(line)
+    if label:
+        line = line[label.end() :].strip("*_ ")
     if not line or len(line) > _ONLY_DATE_MAX or not re.search(r"\d{4}", line):
         return None
     return _parse_date(line)
+
+
+def _leading_dates(lines: list[str]) -> datetime | None:
+    """Remove date lines (and a ``date 2023-10-12`` prefix) from the top; the first date."""
+    published: datetime | None = None
+    while lines:
+        first = lines[0].strip()
+        if not first:
+            lines.pop(0)
+            continue
+        date_field = _DATE_FIELD.match(first)
+        when = _parse_date(date_field.group(1)) if date_field else _is_date_line(first)
+        if when is None:
+            break
+        published = published or when
+        rest = first[date_field.end() :] if date_field else ""
+        if rest.strip():
+            lines[0] = rest
+            break
+        lines.pop(0)
+    return published
 
 
 def _first_sentence(text: str) -> str:
@@ -126,19 +155,17 @@ def document_from_text(text: str, *, markdown_source: bool = False) -> Document:
     body_lines = list(kept)
     while body_lines and not body_lines[0].strip():
         body_lines.pop(0)
+    published = _leading_dates(body_lines)
     if body_lines:
         first = body_lines[0].strip()
-        date_field = _DATE_FIELD.match(first)
-        if date_field:
-            published = _parse_date(date_field.group(1))
-            first = first[date_field.end() :]
-            body_lines[0] = first
         if markdown_source and first.startswith("#"):
             title = first.lstrip("#").strip()
             body_lines.pop(0)
         elif len(first) <= MAX_TITLE_LENGTH and not _DATELINE.match(first):
             title = first
             body_lines.pop(0)
+            if body_lines and _UNDERLINE.fullmatch(body_lines[0].strip()):
+                body_lines.pop(0)  # a Markdown "setext" heading underline
         else:
             dateline = _DATELINE.match(first)
             if dateline:
@@ -257,7 +284,8 @@ def document_from_record(record: object, location: str) -> Document:
 
 
 def to_item(document: Document, now: datetime) -> Item | None:
-    return make_item(
+    """The document as a clean Item; a language the document states beats detection."""
+    item = make_item(
         title=document.title,
         summary="",
         content=document.text,
@@ -269,6 +297,10 @@ def to_item(document: Document, now: datetime) -> Item | None:
         source=document.source,
         external_id=document.external_id,
     )
+    stated = primary_language(document.lang)
+    if item is not None and stated:
+        item = dataclasses.replace(item, lang=stated)
+    return item
 
 
 def expand_paths(paths: Sequence[Path]) -> Iterator[Path]:
@@ -280,6 +312,30 @@ def expand_paths(paths: Sequence[Path]) -> Iterator[Path]:
             )
         else:
             yield path
+
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE
+)
+
+
+def _decode(raw: bytes, *, html: bool) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with a BOM, or the charset a web page declares."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        declared = _META_CHARSET.search(raw[:4096]) if html else None
+        if declared is None:
+            raise
+        charset = declared.group(1).decode("ascii")
+        try:
+            return raw.decode(charset)
+        except LookupError:  # a charset Python does not know
+            raise UnicodeDecodeError(
+                "utf-8", raw, 0, 1, f"and the page's charset {charset!r} is unknown"
+            ) from None
 
 
 def read_documents(path: Path) -> Iterator[tuple[str, Document | CorpusImportError]]:
@@ -302,7 +358,7 @@ def read_documents(path: Path) -> Iterator[tuple[str, Document | CorpusImportErr
         yield location, CorpusImportError(location, f"cannot read: {error.strerror or error}")
         return
     try:
-        text = raw.decode("utf-8-sig")
+        text = _decode(raw, html=suffix in (".html", ".htm"))
     except UnicodeDecodeError as error:
         yield (
             location,
@@ -310,7 +366,10 @@ def read_documents(path: Path) -> Iterator[tuple[str, Document | CorpusImportErr
         )
         return
     if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
+        # only \n ends a record: str.splitlines() would also split at U+2028, U+0085 and
+        # other characters JSON strings may hold unescaped
+        for number, line in enumerate(text.split("\n"), start=1):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             where = f"{location}:{number}"

@@ -9,6 +9,7 @@ stored ``items_fts`` index uses, so a topic query and ``watcher search`` agree.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 
 from watcher.config import TopicConfig
@@ -18,11 +19,22 @@ FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 
 def _scratch_index() -> sqlite3.Connection:
-    connection = sqlite3.connect(":memory:")
+    # usable from any thread: callers cache one matcher per topic set (TopicMatcher locks)
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
     connection.execute(
         f"CREATE VIRTUAL TABLE docs USING fts5(title, body, tokenize='{FTS_TOKENIZER}')"
     )
     return connection
+
+
+def explain(reason: str) -> str:
+    """FTS5's message, with a hint where it is cryptic (``Issyk-Kul`` → "no such column")."""
+    if reason.startswith("no such column") and "quote hyphenated" not in reason:
+        reason += (
+            "; outside double quotes a hyphen or colon is query syntax: "
+            'quote hyphenated words, e.g. "Issyk-Kul"'
+        )
+    return reason
 
 
 def validate_query(query: str) -> None:
@@ -33,18 +45,19 @@ def validate_query(query: str) -> None:
     try:
         connection.execute("SELECT rowid FROM docs WHERE docs MATCH ?", [query]).fetchall()
     except sqlite3.OperationalError as error:
-        raise QueryError(query, str(error)) from None
+        raise QueryError(query, explain(str(error))) from None
     finally:
         connection.close()
 
 
 class TopicMatcher:
-    """Match batches of (title, text) pairs against the configured topics."""
+    """Match batches of (title, text) pairs against the configured topics; thread-safe."""
 
     def __init__(self, queries: Sequence[tuple[str, str]]) -> None:
         """``queries`` holds (topic name, FTS5 query) pairs."""
         self._queries = tuple(queries)
         self._connection = _scratch_index()
+        self._lock = threading.Lock()
 
     @classmethod
     def for_topics(cls, topics: Sequence[TopicConfig]) -> TopicMatcher:
@@ -56,7 +69,7 @@ class TopicMatcher:
         if not documents or not self._queries:
             return [tuple(names) for names in matched]
         connection = self._connection
-        with connection:
+        with self._lock, connection:
             connection.execute("DELETE FROM docs")
             connection.executemany(
                 "INSERT INTO docs(rowid, title, body) VALUES (?, ?, ?)",

@@ -89,7 +89,12 @@ def canonical_url(url: str | None) -> str | None:
         return None
     host = (parts.hostname or "").lower().rstrip(".")
     host = host.removeprefix("www.")
-    port = parts.port
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     query = urlencode(
         sorted(
@@ -121,6 +126,8 @@ def html_to_text(html: str | None) -> str:
         node.replace_with("\n")
     for node in tree.css(_BLOCK_ELEMENTS):
         node.insert_after("\n\n")
+    for node in tree.css("td,th"):  # cells of a row stay on one line, words apart
+        node.insert_after(" ")
     root = tree.body or tree.root
     if root is None:
         return ""

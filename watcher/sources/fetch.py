@@ -34,6 +34,8 @@ ACCEPT = (
 )
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
+# where a redirect's Location is kept once it is hidden from httpx (see _hide_location)
+_LOCATION = "x-watcher-location"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +73,14 @@ class _Decoder:
         self.url = url
         self.max_bytes = max_bytes
         self.size = 0
+        self._raw_deflate_allowed = False
         encoding = encoding.strip().lower()
         if encoding in ("", "identity"):
             self._inflater = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
             self._inflater = zlib.decompressobj(47)  # auto-detect gzip or zlib header
+            # some servers send "deflate" as a raw stream without the zlib header
+            self._raw_deflate_allowed = encoding == "deflate"
         else:
             raise FetchError(url, f"unsupported Content-Encoding {encoding!r}")
 
@@ -96,10 +101,26 @@ class _Decoder:
             try:
                 piece = self._inflater.decompress(data, room)
             except zlib.error as error:
+                if self._raw_deflate_allowed and self.size == 0 and data is raw:
+                    self._raw_deflate_allowed = False
+                    self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
                 raise FetchError(self.url, f"corrupt compressed body: {error}") from None
             out += self._account(piece)
             data = self._inflater.unconsumed_tail
         return bytes(out)
+
+
+async def _hide_location(response: httpx.Response) -> None:
+    """Move Location aside so httpx does not build (and choke on) the redirect request.
+
+    Even with ``follow_redirects=False`` httpx parses every Location into a request
+    and raises ``InvalidURL`` (not an ``HTTPError``) for one such as ``javascript:x``;
+    redirects are followed by :meth:`Fetcher._follow`, which checks the target itself.
+    """
+    if response.status_code in _REDIRECTS and "location" in response.headers:
+        response.headers[_LOCATION] = response.headers["location"]
+        del response.headers["location"]
 
 
 class Fetcher:
@@ -120,6 +141,7 @@ class Fetcher:
                 max_keepalive_connections=settings.concurrency,
             ),
             headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            event_hooks={"response": [_hide_location]},
             transport=transport,
         )
         self._global = asyncio.Semaphore(settings.concurrency)
@@ -149,6 +171,8 @@ class Fetcher:
                 ) from None
             except httpx.TimeoutException as error:
                 raise FetchTimeout(feed.url, f"{type(error).__name__}: timed out") from None
+            except (httpx.InvalidURL, UnicodeError) as error:  # idna.IDNAError is a UnicodeError
+                raise InvalidFeedURL(feed.url, f"cannot be fetched: {error}") from None
             except httpx.HTTPError as error:
                 reason = str(error) or type(error).__name__
                 raise FetchError(feed.url, f"{type(error).__name__}: {reason}") from None
@@ -180,7 +204,7 @@ class Fetcher:
             async with self._client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
                 if status in _REDIRECTS:
-                    location = response.headers.get("location")
+                    location = response.headers.get(_LOCATION)
                     if not location:
                         raise FetchError(url, f"HTTP {status} redirect without a Location")
                     target = urljoin(url, location)

@@ -30,7 +30,9 @@ def read_opml(data: bytes, location: str) -> tuple[list[Outline], list[str]]:
     feeds: list[Outline] = []
     skipped: list[str] = []
     for outline in root.iter("outline"):
-        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        # exporters disagree on the case of xmlUrl (xmlURL, xmlurl)
+        attributes = {name.lower(): value for name, value in outline.attrib.items()}
+        url = (attributes.get("xmlurl") or "").strip()
         if not url:
             continue
         if not is_http_url(url):

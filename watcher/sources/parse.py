@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from watcher.errors import NotAFeed
 from watcher.models import ParsedFeed, RawEntry
@@ -45,7 +46,9 @@ def _entry(raw: Any) -> RawEntry:
         title=raw.get("title") or None,
         summary_html=raw.get("summary") or None,
         content_html=_content_html(raw),
-        published=_datetime(raw.get("published_parsed") or raw.get("updated_parsed")),
+        # plain dict lookups: feedparser's own get() maps a missing updated_parsed to
+        # published_parsed with a DeprecationWarning
+        published=_datetime(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")),
         author=raw.get("author") or None,
     )
 
@@ -66,8 +69,11 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         detail = f": {problem}" if problem else ""
         raise NotAFeed(url, f"not an RSS or Atom document{detail}")
     warning = None
-    if parsed.bozo:
-        warning = f"ill-formed feed, parsed leniently: {parsed.get('bozo_exception')}"
+    problem = parsed.get("bozo_exception")
+    # feedparser also flags harmless things (a missing or non-XML Content-Type, a
+    # charset the body overrides, an undeclared namespace): not worth a warning
+    if parsed.bozo and not isinstance(problem, ThingsNobodyCaresAboutButMe):
+        warning = f"ill-formed feed, parsed leniently: {problem}"
     feed = parsed.feed
     return ParsedFeed(
         title=feed.get("title") or None,
