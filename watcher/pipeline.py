@@ -119,6 +119,9 @@ async def refresh_feed(
         result = await fetcher.fetch(feed)
     except FeedError as error:
         return fail(error)
+    except Exception as error:  # an unforeseen client failure must not stop the other feeds
+        log.exception("feed=%s fetch failed unexpectedly", feed.url)
+        return fail(error)
 
     body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
     if result.not_modified or body_hash == feed.body_hash:
