@@ -8,7 +8,7 @@ import click
 import pytest
 
 from watcher.cli import main
-from watcher.config import FeedConfig, PollConfig, TopicConfig
+from watcher.config import DedupeConfig, FeedConfig, PollConfig, TopicConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,9 @@ def _commands(group: click.Group, prefix: str = "") -> list[str]:
 
 
 def _all_docs() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *ROOT.glob("docs/*.md")])
+    return "\n".join(
+        p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *ROOT.glob("docs/*.md")]
+    )
 
 
 @pytest.mark.parametrize("command", _commands(main))
@@ -38,7 +40,8 @@ def test_every_command_is_documented(command: str) -> None:
     ("section", "key"),
     [("poll", key) for key in PollConfig.model_fields]
     + [("feeds", key) for key in FeedConfig.model_fields]
-    + [("topics", key) for key in TopicConfig.model_fields],
+    + [("topics", key) for key in TopicConfig.model_fields]
+    + [("dedupe", key) for key in DedupeConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

@@ -364,3 +364,28 @@ def retag(obj: Context, topic: str | None) -> None:
             obj.config, store, topic=topic, on_batch=lambda n: progress.advance(task, n)
         )
     click.echo(f"retagged {count} items")
+
+
+@main.command()
+@click.option("--topic", help="Only stories with an item in this topic.")
+@click.option("--limit", default=20, show_default=True, help="How many stories.")
+@click.pass_obj
+def stories(obj: Context, topic: str | None, limit: int) -> None:
+    """The latest stories: one line per event, with its item count and sources."""
+    if topic is not None and topic not in {t.name for t in obj.config.topics}:
+        raise click.BadParameter(f"unknown topic {topic!r}", param_hint="--topic")
+    with obj.store() as store:
+        rows = store.stories(topic=topic, limit=limit)
+    table = Table("story", "latest", "items", "copies", "sources", "title")
+    for row in rows:
+        table.add_row(
+            str(row["story_id"]),
+            (row["latest_at"] or "")[:16].replace("T", " "),
+            str(row["items"]),
+            str(row["duplicates"]),
+            (row["source_names"] or "-").replace(",", ", "),
+            row["title"] or "",
+        )
+    Console(width=200).print(table)
+    if not rows:
+        click.echo("no stories yet")

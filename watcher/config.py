@@ -105,6 +105,30 @@ class PollConfig(_Section):
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
 
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+
+
+class DedupeConfig(_Section):
+    """Thresholds and windows of near-duplicate and story detection (docs/dedupe.md)."""
+
+    duplicate_threshold: Fraction = 0.45
+    containment_threshold: Fraction = 0.8
+    containment_min_jaccard: Fraction = 0.3
+    duplicate_window: Duration | None = 30 * 86400.0
+    story_window: Duration = 3 * 86400.0
+    phrase_threshold: Fraction = 0.025
+    phrase_min_terms: Fraction = 0.1
+    terms_threshold: Fraction = 0.175
+    title_threshold: Fraction = 0.72
+    title_window: Duration = 86400.0
+    short_words: StrictInt = Field(default=35, ge=0, le=10_000)
+
+    @field_validator("duplicate_window", mode="before")
+    @classmethod
+    def _whole_corpus(cls, value: object) -> object:
+        return None if value in ("all", "forever") else value
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -112,6 +136,7 @@ class Config(_Section):
     topics: tuple[TopicConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
     poll: PollConfig = PollConfig()
+    dedupe: DedupeConfig = DedupeConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

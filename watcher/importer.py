@@ -10,7 +10,7 @@ from pathlib import Path
 from watcher.config import Config
 from watcher.corpus import expand_paths, read_documents, to_item
 from watcher.errors import CorpusImportError
-from watcher.ingest import ingest_batch
+from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.prepare import prepare_items
@@ -53,7 +53,9 @@ def import_paths(
 
     def flush() -> None:
         prepared, _unmatched = prepare_items(pending, config.topics, keep_unmatched=True)
-        outcome = ingest_batch(store, prepared, feed_id=None, now=seen_at)
+        outcome = ingest_batch(
+            store, prepared, feed_id=None, now=seen_at, settings=dedupe_settings(config.dedupe)
+        )
         summary.new_items += outcome.new_items
         summary.duplicates += outcome.sightings
         summary.new_item_ids.extend(outcome.new_item_ids)

@@ -16,7 +16,7 @@ from datetime import datetime
 from watcher.backoff import next_due
 from watcher.config import Config, TopicConfig
 from watcher.errors import FeedError, HTTPStatusError
-from watcher.ingest import ingest_batch
+from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import FeedState, FetchResult
 from watcher.normalize import utc_iso
 from watcher.prepare import PreparedBatch
@@ -157,7 +157,13 @@ async def refresh_feed(
 
     try:
         with store.transaction():
-            outcome = ingest_batch(store, batch.items, feed_id=feed.id, now=started_at)
+            outcome = ingest_batch(
+                store,
+                batch.items,
+                feed_id=feed.id,
+                now=started_at,
+                settings=dedupe_settings(config.dedupe),
+            )
             store.record_fetch(
                 feed.id,
                 started_at=started_at,

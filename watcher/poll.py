@@ -18,6 +18,7 @@ from watcher.pipeline import Clock, FeedOutcome, refresh_feed
 from watcher.prepare import PreparedBatch, prepare_feed
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
+from watcher.tagging import warm_up
 
 
 @dataclass(slots=True)
@@ -82,7 +83,11 @@ def make_executor(workers: int) -> Executor | None:
     if workers <= 1:
         return None
     method = "fork" if sys.platform == "linux" else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=warm_up,
+    )
 
 
 def utc_now() -> datetime:

@@ -1,4 +1,4 @@
-"""The CPU-bound half of a refresh: bytes → parsed → normalized → matched → tagged items.
+"""The CPU-bound half of a refresh: bytes → parsed → normalized → matched → tagged → fingerprinted.
 
 Pure and picklable so that a process pool can run it beside the event loop; the
 database half (dedupe against the corpus, store) runs in the main process.
@@ -16,6 +16,7 @@ from watcher.dedupe import with_trusted_guids
 from watcher.match import TopicMatcher
 from watcher.models import Item, Tag
 from watcher.normalize import normalize_entry, primary_language
+from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
 from watcher.tagging import tag_item
 
@@ -25,6 +26,7 @@ class PreparedItem:
     item: Item
     topics: tuple[str, ...]
     tags: tuple[Tag, ...]
+    fingerprint: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,14 @@ def prepare_items(
             if not keep_unmatched:
                 continue
         tags = tag_item(item.title, item.text, topic_tuple, matched, item.lang)
-        prepared.append(PreparedItem(item=item, topics=matched, tags=tuple(tags)))
+        prepared.append(
+            PreparedItem(
+                item=item,
+                topics=matched,
+                tags=tuple(tags),
+                fingerprint=fingerprint(item.title, item.text, item.published_at),
+            )
+        )
     return prepared, unmatched
 
 

@@ -319,11 +319,15 @@ class Store:
         first_seen_at: str,
         duplicate_of: int | None = None,
         story_id: int | None = None,
+        dedupe_signal: str | None = None,
+        dedupe_score: float | None = None,
     ) -> int:
+        """Insert a new item; without ``story_id`` it starts a story of its own."""
         cursor = self.db.execute(
             "INSERT INTO items(url, canonical_url, guid, external_id, title, summary, content, "
             "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
-            "story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "story_id, dedupe_signal, dedupe_score) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 item.url,
                 item.canonical_url,
@@ -340,6 +344,8 @@ class Store:
                 item.content_hash,
                 duplicate_of,
                 story_id,
+                dedupe_signal,
+                dedupe_score,
             ],
         )
         item_id = cursor.lastrowid
@@ -347,6 +353,70 @@ class Store:
         if story_id is None:
             self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
         return item_id
+
+    def dedupe_candidates(
+        self,
+        *,
+        band_keys: Sequence[int],
+        story_keys: Sequence[int],
+        band_range: tuple[str, str] | None,
+        story_range: tuple[str, str] | None,
+        limit: int = 200,
+    ) -> list[tuple[int, int | None, int, str | None, bytes]]:
+        """Stored items sharing a key with a new one, most shared keys first.
+
+        Returns (item id, duplicate_of, story_id, item time, fingerprint bytes). A range of
+        None admits every time; undated items (``at = ''``) pass every range.
+        """
+        parts: list[str] = []
+        params: list[Any] = []
+        for kind, keys, window in ((0, band_keys, band_range), (1, story_keys, story_range)):
+            if not keys:
+                continue
+            sql = (
+                f"SELECT item_id FROM dedupe_keys WHERE kind = {kind} "
+                f"AND key IN ({','.join('?' for _ in keys)})"
+            )
+            params.extend(keys)
+            if window is not None:
+                sql += " AND (at = '' OR at BETWEEN ? AND ?)"
+                params.extend(window)
+            parts.append(sql)
+        if not parts:
+            return []
+        rows = self.db.execute(
+            f"WITH hits AS ({' UNION ALL '.join(parts)}), "
+            "ranked AS (SELECT item_id, COUNT(*) AS shared FROM hits GROUP BY item_id "
+            "ORDER BY shared DESC, item_id LIMIT ?) "
+            "SELECT items.id, items.duplicate_of, items.story_id, "
+            "COALESCE(items.published_at, CASE WHEN items.feed_id IS NOT NULL "
+            "THEN items.first_seen_at END), dedupe_fingerprints.fingerprint "
+            "FROM ranked JOIN items ON items.id = ranked.item_id "
+            "JOIN dedupe_fingerprints ON dedupe_fingerprints.item_id = ranked.item_id "
+            "ORDER BY ranked.shared DESC, items.id",
+            [*params, limit],
+        ).fetchall()
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    def save_fingerprint(
+        self,
+        item_id: int,
+        *,
+        fingerprint: bytes,
+        band_keys: Sequence[int],
+        story_keys: Sequence[int],
+        at: str | None,
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO dedupe_fingerprints(item_id, fingerprint) VALUES (?, ?)",
+            [item_id, fingerprint],
+        )
+        stamp = at or ""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys(key, kind, at, item_id) VALUES (?, ?, ?, ?)",
+            [(key, 0, stamp, item_id) for key in band_keys]
+            + [(key, 1, stamp, item_id) for key in story_keys],
+        )
 
     def add_sighting(
         self, item_id: int, *, feed_id: int | None, url: str | None, seen_at: str, match: str
@@ -402,6 +472,22 @@ class Store:
             sql += " UNION SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
             params.append(query)
         return sorted(row[0] for row in self.db.execute(sql, params))
+
+    def stories(self, *, topic: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest stories (newest item first), with item and source counts."""
+        sql = "SELECT * FROM stories"
+        params: list[Any] = []
+        if topic is not None:
+            sql += (
+                " WHERE story_id IN (SELECT items.story_id FROM items JOIN item_topics "
+                "ON item_topics.item_id = items.id WHERE item_topics.topic = ?)"
+            )
+            params.append(topic)
+        sql += " ORDER BY latest_at DESC, story_id DESC LIMIT ?"
+        params.append(limit)
+        cursor = self.db.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def items_text(self, item_ids: Sequence[int]) -> list[tuple[int, str, str, str | None]]:
         """(id, title, text, lang) of the given items; text is content, else summary."""

@@ -132,3 +132,43 @@ def _core_tables(db: Database) -> None:
 
 def migrate(db: Database) -> None:
     migrations.apply(db)
+
+
+@migrations(name="0002_dedupe_index")
+def _dedupe_index(db: Database) -> None:
+    """Near-duplicate and story state: one fingerprint per item, its keys in an index.
+
+    ``at`` is the item's time for the dedupe windows (published, else first seen for feed
+    items); '' for undated imported documents, which every window admits (a WITHOUT ROWID
+    key cannot hold NULL).
+    """
+    db.executescript(
+        """
+        CREATE TABLE dedupe_fingerprints (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            fingerprint BLOB NOT NULL
+        );
+        CREATE TABLE dedupe_keys (
+            key INTEGER NOT NULL,
+            kind INTEGER NOT NULL,      -- 0 near-duplicate band key, 1 story key
+            at TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (key, kind, at, item_id)
+        ) WITHOUT ROWID;
+        ALTER TABLE items ADD COLUMN dedupe_signal TEXT;
+        ALTER TABLE items ADD COLUMN dedupe_score REAL;
+        CREATE VIEW stories AS
+        SELECT
+            items.story_id AS story_id,
+            (SELECT title FROM items AS first WHERE first.id = items.story_id) AS title,
+            COUNT(*) AS items,
+            SUM(items.duplicate_of IS NOT NULL) AS duplicates,
+            COUNT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS sources,
+            GROUP_CONCAT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS source_names,
+            MIN(COALESCE(items.published_at, items.first_seen_at)) AS started_at,
+            MAX(COALESCE(items.published_at, items.first_seen_at)) AS latest_at,
+            MAX(items.first_seen_at) AS last_seen_at
+        FROM items LEFT JOIN feeds ON feeds.id = items.feed_id
+        GROUP BY items.story_id;
+        """
+    )
