@@ -99,3 +99,16 @@ def test_retag_rejects_an_unknown_topic(make_watcher, tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "kant-airbase" in result.output
     assert tags_of(watcher.db, "keyword") == before
+
+
+def test_tag_view_lists_one_row_per_item_and_tag_for_faceting(make_watcher, tmp_path: Path) -> None:
+    """The item_tag_names view spells out every tag of every item with its kind."""
+    watcher = imported(make_watcher, tmp_path)
+    with sqlite3.connect(watcher.db) as connection:
+        from_view = connection.execute("SELECT count(*) FROM item_tag_names").fetchone()[0]
+        from_table = connection.execute("SELECT count(*) FROM item_tags").fetchone()[0]
+        kant = connection.execute(
+            "SELECT DISTINCT title FROM item_tag_names WHERE kind = 'keyword' AND tag = 'kant'"
+        ).fetchall()
+    assert from_view == from_table > 0
+    assert {row[0] for row in kant} == {DOCUMENTS[0]["title"], DOCUMENTS[1]["title"]}

@@ -172,3 +172,23 @@ def _dedupe_index(db: Database) -> None:
         GROUP BY items.story_id;
         """
     )
+
+
+@migrations(name="0003_tag_views")
+def _tag_views(db: Database) -> None:
+    """One row per (item, tag) with names, so Datasette can facet items on tag and kind."""
+    db.executescript(
+        """
+        CREATE VIEW item_tag_names AS
+        SELECT
+            item_tags.item_id AS item_id,
+            items.title AS title,
+            COALESCE(items.published_at, items.first_seen_at) AS at,
+            tags.kind AS kind,
+            tags.name AS tag,
+            item_tags.score AS score
+        FROM item_tags
+        JOIN tags ON tags.id = item_tags.tag_id
+        JOIN items ON items.id = item_tags.item_id;
+        """
+    )
