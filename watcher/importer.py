@@ -23,6 +23,7 @@ BATCH_SIZE = 500
 class ImportSummary:
     documents: int = 0
     new_items: int = 0
+    near_duplicates: int = 0
     duplicates: int = 0
     errors: list[CorpusImportError] = field(default_factory=list)
     new_item_ids: list[int] = field(default_factory=list)
@@ -30,7 +31,8 @@ class ImportSummary:
     def line(self) -> str:
         return (
             f"{self.documents} documents: {self.new_items} new items, "
-            f"{self.duplicates} already in the corpus, {len(self.errors)} errors"
+            f"{self.duplicates} already in the corpus, {len(self.errors)} errors; "
+            f"{self.near_duplicates} of the new items are near-duplicates"
         )
 
 
@@ -57,6 +59,7 @@ def import_paths(
             store, prepared, feed_id=None, now=seen_at, settings=dedupe_settings(config.dedupe)
         )
         summary.new_items += outcome.new_items
+        summary.near_duplicates += outcome.near_duplicates
         summary.duplicates += outcome.sightings
         summary.new_item_ids.extend(outcome.new_item_ids)
         pending.clear()

@@ -38,6 +38,7 @@ class FeedOutcome:
     entries: int = 0
     new_items: int = 0
     sightings: int = 0
+    near_duplicates: int = 0
     unmatched: int = 0
     error_kind: str | None = None
     error: str | None = None
@@ -201,6 +202,7 @@ async def refresh_feed(
         entries=batch.entries,
         new_items=outcome.new_items,
         sightings=outcome.sightings,
+        near_duplicates=outcome.near_duplicates,
         unmatched=batch.unmatched,
         duration_ms=duration,
     )

@@ -50,13 +50,19 @@ class PollSummary:
 
     @property
     def duplicates(self) -> int:
+        """Entries that were items already stored (level 1), recorded as sightings."""
         return sum(outcome.sightings for outcome in self.outcomes)
+
+    @property
+    def near_duplicates(self) -> int:
+        """New items stored as copies of an earlier item (level 2)."""
+        return sum(outcome.near_duplicates for outcome in self.outcomes)
 
     def line(self) -> str:
         return (
             f"{len(self.outcomes)} feeds: {self.ok} ok, {self.not_modified} not modified, "
-            f"{self.failed} failed; {self.entries} entries seen, {self.new_items} new items, "
-            f"{self.duplicates} duplicates"
+            f"{self.failed} failed; {self.entries} entries seen, {self.new_items} new items "
+            f"({self.near_duplicates} near-duplicates), {self.duplicates} duplicates"
         )
 
 
