@@ -73,6 +73,9 @@ async def refresh_feed(
     def elapsed() -> int:
         return int((clock() - started).total_seconds() * 1000)
 
+    def due_after_success() -> str:
+        return utc_iso(next_due(clock(), interval=interval, error_count=0, max_backoff=max_backoff))
+
     def fail(error: FeedError | Exception, *, status: int | None = None) -> FeedOutcome:
         kind = error.kind if isinstance(error, FeedError) else "internal"
         message = (
@@ -133,9 +136,7 @@ async def refresh_feed(
                     feed.id,
                     started_at=started_at,
                     outcome=status,
-                    next_due_at=utc_iso(
-                        next_due(clock(), interval=interval, error_count=0, max_backoff=max_backoff)
-                    ),
+                    next_due_at=due_after_success(),
                     duration_ms=elapsed(),
                     http_status=result.status,
                     size=len(result.body),
@@ -169,9 +170,7 @@ async def refresh_feed(
                 feed.id,
                 started_at=started_at,
                 outcome="ok",
-                next_due_at=utc_iso(
-                    next_due(clock(), interval=interval, error_count=0, max_backoff=max_backoff)
-                ),
+                next_due_at=due_after_success(),
                 duration_ms=elapsed(),
                 http_status=result.status,
                 size=len(result.body),
