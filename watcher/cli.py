@@ -328,11 +328,12 @@ def status(obj: Context) -> None:
         items = store.count("items")
     table = Table("feed", "state", "last fetch", "last success", "errors", "next due", "last error")
     for row in rows:
-        state = (
-            "ok"
-            if row.enabled and not row.error_count
-            else ("failing" if row.enabled else "disabled")
-        )
+        if not row.enabled:
+            state = "disabled"
+        elif row.error_count:
+            state = "failing"
+        else:
+            state = "ok" if row.last_fetch_at else "not yet fetched"
         table.add_row(
             row.title or row.url,
             state,
