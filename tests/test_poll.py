@@ -376,3 +376,46 @@ def test_only_due_feeds_are_polled(httpserver: HTTPServer, make_watcher) -> None
     assert "1 feeds" in watcher("poll").output
     assert "0 feeds" in watcher("poll").output
     assert "1 feeds" in watcher("poll", "--all").output
+
+
+def test_a_feed_that_gained_one_entry_costs_one_entry(httpserver: HTTPServer, make_watcher) -> None:
+    """Entries the feed delivered before are counted as seen and skip the costly stages."""
+    bodies = [rss([kant_story(n) for n in range(3)]), rss([kant_story(n) for n in range(4)])]
+    httpserver.expect_request("/grow.xml").respond_with_handler(
+        lambda _request: Response(bodies.pop(0), content_type="text/xml")
+    )
+    watcher = make_watcher([httpserver.url_for("/grow.xml")])
+    assert "3 new items" in watcher("poll", "--all").output
+    second = watcher("poll", "--all").output
+    assert "1 new items" in second
+    assert "3 duplicates" in second
+    assert rows(watcher.db, "SELECT count(*) FROM sightings") == [(4,)]
+
+
+def test_prepare_feed_drops_entries_the_feed_already_delivered() -> None:
+    """prepare_feed leaves out entries whose canonical URL or text hash is known."""
+    import tomllib
+    from datetime import UTC, datetime
+
+    from tests.conftest import TOPIC_TOML
+    from watcher.config import config_from_dict
+    from watcher.normalize import canonical_url
+    from watcher.prepare import prepare_feed
+
+    topics = config_from_dict(tomllib.loads(TOPIC_TOML)).topics
+    body = rss([kant_story(n) for n in range(3)])
+    known = frozenset({canonical_url("https://news.example/kant/1") or ""})
+    batch = prepare_feed(
+        body,
+        {},
+        "https://news.example/feed",
+        topics,
+        keep_unmatched=False,
+        now=datetime.now(UTC),
+        known=known,
+    )
+    assert batch.known == 1
+    assert [entry.item.url for entry in batch.items] == [
+        "https://news.example/kant/0",
+        "https://news.example/kant/2",
+    ]

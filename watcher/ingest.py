@@ -19,7 +19,7 @@ from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
-_MAX_CANDIDATES = 200
+_MAX_CANDIDATES = 48
 
 
 def dedupe_settings(config: DedupeConfig) -> DedupeSettings:

@@ -160,7 +160,7 @@ def primary_language(code: str | None) -> str | None:
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """Language of ``text``; the feed's declared language wins for very short texts."""
-    sample = text[:2000]
+    sample = text[:600]
     if len(sample) < 40:
         return primary_language(hint)
     language, _score = py3langid.classify(sample)

@@ -25,7 +25,9 @@ from watcher.store import Store
 
 log = logging.getLogger("watcher.refresh")
 
-PrepareRunner = Callable[[FetchResult, tuple[TopicConfig, ...], datetime], Awaitable[PreparedBatch]]
+PrepareRunner = Callable[
+    [FetchResult, tuple[TopicConfig, ...], datetime, frozenset[str]], Awaitable[PreparedBatch]
+]
 Clock = Callable[[], datetime]
 
 
@@ -150,7 +152,8 @@ async def refresh_feed(
         return FeedOutcome(feed.url, status, duration_ms=elapsed())
 
     try:
-        batch = await prepare(result, topics_for(feed, config), started)
+        known = store.known_keys(feed.id)
+        batch = await prepare(result, topics_for(feed, config), started, known)
     except FeedError as error:
         return fail(error, status=result.status)
     except Exception as error:  # a parser bug must not stop the other feeds
@@ -200,7 +203,7 @@ async def refresh_feed(
         "ok",
         entries=batch.entries,
         new_items=outcome.new_items,
-        sightings=outcome.sightings,
+        sightings=outcome.sightings + batch.known,
         near_duplicates=outcome.near_duplicates,
         unmatched=batch.unmatched,
         duration_ms=duration,

@@ -117,7 +117,7 @@ async def poll_feeds(
     loop = asyncio.get_running_loop()
 
     async def prepare(
-        result: FetchResult, topics: tuple[TopicConfig, ...], now: datetime
+        result: FetchResult, topics: tuple[TopicConfig, ...], now: datetime, known: frozenset[str]
     ) -> PreparedBatch:
         job = functools.partial(
             prepare_feed,
@@ -127,6 +127,7 @@ async def poll_feeds(
             topics,
             keep_unmatched=keep_unmatched,
             now=now,
+            known=known,
         )
         if executor is None:
             return job()

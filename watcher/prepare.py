@@ -7,7 +7,7 @@ database half (dedupe against the corpus, store) runs in the main process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -37,7 +37,7 @@ class PreparedBatch:
     feed_title: str | None = None
     warning: str | None = None
     skipped: int = 0
-    notes: tuple[str, ...] = field(default=())
+    known: int = 0
 
 
 @lru_cache(maxsize=8)
@@ -82,8 +82,14 @@ def prepare_feed(
     *,
     keep_unmatched: bool,
     now: datetime,
+    known: frozenset[str] = frozenset(),
 ) -> PreparedBatch:
-    """Everything between the download and the database for one feed body."""
+    """Everything between the download and the database for one feed body.
+
+    ``known`` holds canonical URLs and content hashes this feed already delivered: those
+    entries are counted and dropped before the costly stages, so a feed that changed by
+    one entry costs one entry's work.
+    """
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
     source = parsed.title
@@ -96,7 +102,10 @@ def prepare_feed(
         else:
             items.append(item)
     items = with_trusted_guids(items)
-    prepared, unmatched = prepare_items(items, topics, keep_unmatched=keep_unmatched)
+    fresh = [
+        item for item in items if item.canonical_url not in known and item.content_hash not in known
+    ]
+    prepared, unmatched = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
     return PreparedBatch(
         items=tuple(prepared),
         entries=len(parsed.entries),
@@ -104,4 +113,5 @@ def prepare_feed(
         feed_title=parsed.title,
         warning=parsed.warning,
         skipped=skipped,
+        known=len(items) - len(fresh),
     )

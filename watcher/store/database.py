@@ -354,6 +354,16 @@ class Store:
             self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
         return item_id
 
+    def known_keys(self, feed_id: int, limit: int = 2000) -> frozenset[str]:
+        """Canonical URLs and content hashes of the items this feed delivered most recently."""
+        rows = self.db.execute(
+            "SELECT items.canonical_url, items.content_hash FROM sightings "
+            "JOIN items ON items.id = sightings.item_id WHERE sightings.feed_id = ? "
+            "ORDER BY sightings.id DESC LIMIT ?",
+            [feed_id, limit],
+        ).fetchall()
+        return frozenset(key for row in rows for key in row if key)
+
     def dedupe_candidates(
         self,
         *,
@@ -363,9 +373,11 @@ class Store:
         story_range: tuple[str, str] | None,
         limit: int = 200,
     ) -> list[tuple[int, int | None, int, str | None, bytes]]:
-        """Stored items sharing a key with a new one, most shared keys first.
+        """Stored items sharing a key with a new one, the likeliest first.
 
-        Returns (item id, duplicate_of, story_id, item time, fingerprint bytes). A range of
+        Ranked by shared near-duplicate keys, then shared story keys, then recency, and
+        cut at ``limit``: in a corpus about one topic most items share a story key (the
+        topic's names), so the cut is what keeps the cost per item flat. Returns (item id, duplicate_of, story_id, item time, fingerprint bytes). A range of
         None admits every time; undated items (``at = ''``) pass every range.
         """
         parts: list[str] = []
@@ -374,7 +386,7 @@ class Store:
             if not keys:
                 continue
             sql = (
-                f"SELECT item_id FROM dedupe_keys WHERE kind = {kind} "
+                f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE kind = {kind} "
                 f"AND key IN ({','.join('?' for _ in keys)})"
             )
             params.extend(keys)
@@ -386,14 +398,15 @@ class Store:
             return []
         rows = self.db.execute(
             f"WITH hits AS ({' UNION ALL '.join(parts)}), "
-            "ranked AS (SELECT item_id, COUNT(*) AS shared FROM hits GROUP BY item_id "
-            "ORDER BY shared DESC, item_id LIMIT ?) "
+            "ranked AS (SELECT item_id, SUM(kind = 0) AS bands, SUM(kind = 1) AS stories "
+            "FROM hits GROUP BY item_id ORDER BY bands DESC, stories DESC, item_id DESC "
+            "LIMIT ?) "
             "SELECT items.id, items.duplicate_of, items.story_id, "
             "COALESCE(items.published_at, CASE WHEN items.feed_id IS NOT NULL "
             "THEN items.first_seen_at END), dedupe_fingerprints.fingerprint "
             "FROM ranked JOIN items ON items.id = ranked.item_id "
             "JOIN dedupe_fingerprints ON dedupe_fingerprints.item_id = ranked.item_id "
-            "ORDER BY ranked.shared DESC, items.id",
+            "ORDER BY ranked.bands DESC, ranked.stories DESC, items.id DESC",
             [*params, limit],
         ).fetchall()
         return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
