@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from watcher.config import DedupeConfig
 from watcher.models import BatchOutcome
@@ -20,6 +21,8 @@ from watcher.store import Store
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_CANDIDATES = 48
+_decode = lru_cache(maxsize=4096)(from_bytes)
+"""Fingerprints decoded by their bytes: recent items are candidates again and again."""
 
 
 def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
@@ -49,7 +52,7 @@ def _candidates(
     candidates = []
     for item_id, duplicate_of, story_id, when, blob in rows:
         try:
-            stored = from_bytes(blob)
+            stored = _decode(blob)
         except ValueError:
             continue  # written by another fingerprint version; see docs/dedupe.md
         candidates.append(Candidate(item_id, stored, duplicate_of, story_id, when))

@@ -6,6 +6,8 @@ fetch → prepare (parse, normalize, match, tag; in a worker process) → ingest
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -66,7 +68,14 @@ async def refresh_feed(
     store: Store,
     config: Config,
     clock: Clock,
+    write_lock: asyncio.Lock | None = None,
 ) -> FeedOutcome:
+    """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
+
+    ``write_lock`` is shared by the feeds of one pass: the database writes are synchronous,
+    and taking turns through the lock lets the event loop serve downloads between two
+    feeds' writes instead of running many writes back to back.
+    """
     started = clock()
     started_at = utc_iso(started)
     interval = _interval(feed, config)
@@ -161,31 +170,32 @@ async def refresh_feed(
         return fail(error, status=result.status)
 
     try:
-        with store.transaction():
-            outcome = ingest_batch(
-                store,
-                batch.items,
-                feed_id=feed.id,
-                now=started_at,
-                settings=dedupe_settings(config.dedupe),
-            )
-            store.record_fetch(
-                feed.id,
-                started_at=started_at,
-                outcome="ok",
-                next_due_at=due_after_success(),
-                duration_ms=elapsed(),
-                http_status=result.status,
-                size=len(result.body),
-                entries=batch.entries,
-                new_items=outcome.new_items,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                body_hash=body_hash,
-                new_url=result.permanent_url,
-                title=batch.feed_title,
-                error=batch.warning,
-            )
+        async with write_lock or contextlib.nullcontext():
+            with store.transaction():
+                outcome = ingest_batch(
+                    store,
+                    batch.items,
+                    feed_id=feed.id,
+                    now=started_at,
+                    settings=dedupe_settings(config.dedupe),
+                )
+                store.record_fetch(
+                    feed.id,
+                    started_at=started_at,
+                    outcome="ok",
+                    next_due_at=due_after_success(),
+                    duration_ms=elapsed(),
+                    http_status=result.status,
+                    size=len(result.body),
+                    entries=batch.entries,
+                    new_items=outcome.new_items,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    body_hash=body_hash,
+                    new_url=result.permanent_url,
+                    title=batch.feed_title,
+                    error=batch.warning,
+                )
     except sqlite3.Error as error:
         store.forget_cached_ids()
         return fail(error, status=result.status)

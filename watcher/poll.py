@@ -133,12 +133,19 @@ async def poll_feeds(
             return job()
         return await loop.run_in_executor(executor, job)
 
+    write_lock = asyncio.Lock()
     try:
         async with Fetcher(fetch_settings(config)) as fetcher:
 
             async def one(feed: FeedState) -> None:
                 outcome = await refresh_feed(
-                    feed, fetcher=fetcher, prepare=prepare, store=store, config=config, clock=clock
+                    feed,
+                    fetcher=fetcher,
+                    prepare=prepare,
+                    store=store,
+                    config=config,
+                    clock=clock,
+                    write_lock=write_lock,
                 )
                 summary.outcomes.append(outcome)
                 if on_done is not None:

@@ -30,12 +30,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash
 from rapidfuzz import fuzz
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -398,6 +400,10 @@ def _identity(value: int) -> int:
 
 @lru_cache(maxsize=8)
 def _minhash_template(num_perm: int) -> MinHash:
+    # imported here: datasketch pulls in scipy, which would add most of a second to every
+    # command, including the ones that never fingerprint anything
+    from datasketch import MinHash
+
     return MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=_identity, scheme="affine32")
 
 

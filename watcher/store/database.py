@@ -18,6 +18,10 @@ from watcher.models import FeedState, Item, Tag
 from watcher.store.schema import migrate
 
 BUSY_TIMEOUT_MS = 15_000
+PAGE_CACHE_KIB = 65_536
+HITS_PER_KEY = 32
+"""Most recent items taken per dedupe key: a key held by half the corpus (the topic's own
+names) must not make every lookup read half the corpus."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Store:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db)
         except sqlite3.DatabaseError as error:
@@ -383,17 +388,13 @@ class Store:
         parts: list[str] = []
         params: list[Any] = []
         for kind, keys, window in ((0, band_keys, band_range), (1, story_keys, story_range)):
-            if not keys:
-                continue
-            sql = (
-                f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE kind = {kind} "
-                f"AND key IN ({','.join('?' for _ in keys)})"
-            )
-            params.extend(keys)
-            if window is not None:
-                sql += " AND (at = '' OR at BETWEEN ? AND ?)"
-                params.extend(window)
-            parts.append(sql)
+            for key in keys:
+                sql = f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE key = ? AND kind = {kind}"
+                params.append(key)
+                if window is not None:
+                    sql += " AND (at = '' OR at BETWEEN ? AND ?)"
+                    params.extend(window)
+                parts.append(f"SELECT * FROM ({sql} ORDER BY at DESC LIMIT {HITS_PER_KEY})")
         if not parts:
             return []
         rows = self.db.execute(

@@ -198,3 +198,19 @@ def _tag_views(db: Database) -> None:
 def _sightings_by_feed(db: Database) -> None:
     """What a feed delivered lately, so unchanged entries skip the costly stages."""
     db.execute("CREATE INDEX sightings_feed ON sightings(feed_id, id)")
+
+
+@migrations(name="0005_fts_update_only_on_text")
+def _fts_update_only_on_text(db: Database) -> None:
+    """Re-index an item only when its text changes, not when dedupe sets its story."""
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS items_au;
+        CREATE TRIGGER items_au AFTER UPDATE OF title, summary, content ON items BEGIN
+          INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+          VALUES ('delete', old.rowid, old.title, old.summary, old.content);
+          INSERT INTO items_fts (rowid, title, summary, content)
+          VALUES (new.rowid, new.title, new.summary, new.content);
+        END;
+        """
+    )

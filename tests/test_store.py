@@ -1,0 +1,55 @@
+"""The SQLite store: migrations, pragmas and the full-text index kept in step with items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from watcher.normalize import make_item
+from watcher.store import Store
+from watcher.store.schema import migrations
+
+
+def _store_with_item(path: Path) -> tuple[Store, int]:
+    from datetime import UTC, datetime
+
+    store = Store.open(path)
+    item = make_item(
+        title="Kant air base gets new hangars",
+        summary="",
+        content="Builders finished two hangars at the Kant air base near Bishkek this week.",
+        url="https://news.example/hangars",
+        guid=None,
+        published=None,
+        now=datetime.now(UTC),
+    )
+    assert item is not None
+    with store.transaction():
+        item_id = store.insert_item(item, feed_id=None, first_seen_at="2026-11-22T00:00:00Z")
+    return store, item_id
+
+
+def test_every_migration_is_applied_and_reopening_applies_none(tmp_path: Path) -> None:
+    """A new database gets every migration once; opening it again changes nothing."""
+    path = tmp_path / "w.db"
+    Store.open(path).close()
+    store = Store.open(path)
+    applied = [m.name for m in migrations.applied(store.db)]
+    assert applied == [m.name for m in migrations._migrations]
+    assert migrations.pending(store.db) == []
+    assert store.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert store.db.execute("PRAGMA cache_size").fetchone()[0] < 0
+
+
+def test_fts_index_follows_text_changes_but_not_story_changes(tmp_path: Path) -> None:
+    """Setting an item's story leaves the search index alone; editing its text re-indexes it."""
+    store, item_id = _store_with_item(tmp_path / "w.db")
+    changes_before = store.db.conn.total_changes
+    store.db.execute("UPDATE items SET story_id = 42 WHERE id = ?", [item_id])
+    assert store.db.conn.total_changes - changes_before == 1, "only the items row changed"
+    assert [row["id"] for row in store.search("hangars")] == [item_id]
+
+    store.db.execute(
+        "UPDATE items SET title = 'Kant air base gets new runway' WHERE id = ?", [item_id]
+    )
+    assert [row["id"] for row in store.search("runway")] == [item_id]
+    assert [row["id"] for row in store.search("title: hangars")] == []
