@@ -1,6 +1,6 @@
 """Measure the cost of the tagging stage per item and print a Markdown table.
 
-    python bench/bench_tagging.py [--items N] [--yake] [--out docs/benchmarks-tagging.md]
+    python bench/bench_tagging.py [--items N] [--yake] [--out FILE.md]   (copy the table into docs/benchmarks.md)
 
 Texts are synthetic news items of 300, 500 and 800 words built from a fixed vocabulary
 (deterministic), plus the seed articles when ``../shared/corpus/seeds`` exists. Each row

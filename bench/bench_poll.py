@@ -1,0 +1,1161 @@
+"""Benchmark of issue 2: `watcher poll --all` over many feeds served on 127.0.0.1.
+
+Generates N feeds × M items (English and Russian news items, HTML descriptions,
+most of them about the Kant air base so that match, tag and store all run), serves
+them from a separate process (ETag / If-None-Match → 304, gzip), then times, in one
+run and against the same server:
+
+* the lower bound: download every feed with httpx (async, same concurrency) and
+  parse each with ``feedparser.parse(body, response_headers=...)`` in a process
+  pool with one worker per core, storing nothing;
+* cold: the real ``watcher --config X --db Y poll --all`` on a fresh database;
+* warm: the same command again (every feed answers 304).
+
+Every measured run is a separate process, timed wall clock from start to exit
+(interpreter start and imports included for both). Memory: peak RSS of the main
+process, of the largest single process (``wait4`` ru_maxrss) and the peak of the
+whole process tree (sum of PSS, so pages shared after fork count once), sampled.
+
+    python bench/bench_poll.py                 # 500 feeds × 50 items, writes docs/benchmarks.md
+    python bench/bench_poll.py --quick         # 50 feeds, smoke run, writes nothing
+    python bench/bench_poll.py --repeat 3      # median of three rounds
+
+Goal (issue 2): cold within 1.3× the lower bound, warm pass under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import gzip
+import hashlib
+import itertools
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Poll (issue 2)"
+COLD_GOAL = 1.3
+WARM_GOAL = 2.0
+
+# --------------------------------------------------------------------- feed generation
+
+TOPICS_TOML = """
+[[topics]]
+name = "kant-air-base"
+title = "Russia's Kant air base in Kyrgyzstan"
+query = '(Kant OR Кант*) AND (Kyrgyz* OR Bishkek OR "air base" OR airbase OR "military base" OR Киргиз* OR Кыргыз* OR авиабаз*)'
+keywords = [
+  "Kant", "Kyrgyzstan", "CSTO", "air defence", "air base", "military base",
+  "Bishkek", "Japarov", "Jeenbekov", "Putin", "Collective Rapid Deployment Force",
+  "joint air defence system", "Issyk-Kul",
+]
+[topics.aliases]
+"Kant" = ["Кант"]
+"Kyrgyzstan" = ["Kyrgyz Republic", "Kirghizia", "Киргизия", "Кыргызстан"]
+"CSTO" = ["Collective Security Treaty Organization", "Collective Security Treaty Organisation", "ОДКБ"]
+"air defence" = ["air defense", "ПВО"]
+"air base" = ["airbase", "авиабаза"]
+
+[[topics]]
+name = "russia-kyrgyzstan-defence"
+title = "Russia–Kyrgyzstan defence cooperation"
+query = '(Russia* OR Moscow OR Kremlin OR Росси*) AND (Kyrgyz* OR Bishkek OR Киргиз* OR Кыргыз*) AND (defence OR defense OR military OR CSTO OR troops OR weapons OR "air defence" OR "air defense" OR военн* OR ОДКБ)'
+keywords = ["CSTO", "military base", "air defence", "Kyrgyzstan", "Russia", "military-technical cooperation", "drills"]
+[topics.aliases]
+"CSTO" = ["Collective Security Treaty Organization", "ОДКБ"]
+"Kyrgyzstan" = ["Kyrgyz Republic", "Киргизия", "Кыргызстан"]
+"""
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+EN_WORDS = _words(
+    """
+the of and to in a is that for on with as was by at from it be this are an has have
+had not were which their after more new but been also will its two one about said
+over than into who would year years first last government minister officials said
+statement week month report reported according agency news sources official country
+countries region regional security economic economy trade talks meeting visit
+president prime cooperation agreement agreements plan plans project projects border
+military defence defense forces troops exercise exercises drills aircraft helicopters
+equipment systems weapons modernization infrastructure runway hangar personnel staff
+budget funding million billion percent price prices market energy gas oil electricity
+water transport railway road construction investment investors bank banks currency
+inflation exports imports partners partner parliament deputies committee law bill
+draft vote election elections opposition court judge case investigation police arrest
+protest protests rights journalists media press conference spokesman ministry foreign
+affairs embassy ambassador delegation summit leaders heads states organization member
+members treaty collective rapid deployment force joint system control training
+contract supply delivery deliveries units battalion brigade command headquarters
+strategic partnership stability threat threats terrorism extremism drug trafficking
+migration migrants workers labour remittances capital city district province village
+mountain lake valley river winter summer spring autumn weather snow flights airport
+airline passengers tourism tourists students schools university hospital health
+doctors vaccine programme support aid humanitarian development grant loan debt
+restructuring sanctions restrictions companies company shares growth decline record
+level levels data figures survey analysts experts observers critics supporters
+"""
+)
+
+EN_PROPER = _words(
+    """
+Moscow Kremlin Russia Russian Kazakhstan Tajikistan Uzbekistan China Beijing Astana
+Dushanbe Tashkent Osh Jalal-Abad Naryn Talas Karakol Cholpon-Ata Chui Batken Europe
+Washington Brussels Ankara Tehran Minsk Yerevan Baku Putin Japarov Tashiev Shoigu
+Belousov Lavrov Mishustin Tokayev Rahmon Mirziyoyev Xi Gazprom Rosatom Sberbank
+Aeroflot TASS Interfax Reuters AKIpress Kabar Issyk-Kul Fergana Pamir Altai
+"""
+)
+
+RU_WORDS = _words(
+    """
+и в на с по что не для о из к от это как был была были его ее их года году году
+министр правительство президент заявил заявила сообщил сообщает агентство источник
+официальный страна страны региона безопасность экономика сотрудничество соглашение
+визит встреча переговоры военные военный военной учения техника вооружение самолеты
+вертолеты система системы граница пограничный бюджет миллион миллиардов процентов
+цены рынок энергетика газ нефть транспорт дорога строительство инвестиции банк
+валюта инфляция экспорт импорт партнеры парламент депутаты комитет закон проект
+голосование выборы суд дело полиция журналисты пресс конференция министерство
+иностранных дел посол делегация саммит лидеры государств организация договор
+коллективной безопасности силы быстрого развертывания подготовка контракт поставки
+подразделения командование стратегическое партнерство стабильность угрозы терроризм
+миграция мигранты трудовые переводы столица область село горы озеро долина зима лето
+"""
+)
+
+RU_PROPER = _words(
+    """
+Москва Россия Казахстан Таджикистан Узбекистан Китай Бишкек Ош Нарын Талас Каракол
+Путин Жапаров Ташиев Шойгу Белоусов Лавров Мишустин Токаев ОДКБ ЕАЭС ШОС Иссык-Куль
+"""
+)
+
+EN_TOPIC_SENTENCES = [
+    "Officials in Bishkek said the Kant air base will receive {n} new {equip} under "
+    "the {year} agreement with Moscow.",
+    "The Russian military base at Kant in Kyrgyzstan hosted {n} {equip} during the "
+    "CSTO exercise near {place}.",
+    "Kyrgyz and Russian defence ministers discussed the future of the Kant airbase and "
+    "the joint air defence system of the Collective Security Treaty Organization.",
+    "Russia's air base in Kant, {km} kilometres east of Bishkek, is part of the "
+    "Collective Rapid Deployment Force, the {org} said.",
+    "President Japarov said Kyrgyzstan would extend the lease of the Kant base until "
+    "{year}, according to {org}.",
+    "Satellite images show {n} new hangars at the Kant air base in Kyrgyzstan.",
+]
+EN_OTHER_TITLES = [
+    "{proper} {verb} {noun} talks with {proper2}",
+    "{noun_cap} {verb} in {place} as {proper} weighs {noun2}",
+    "{proper} and {proper2} sign {noun} deal",
+    "{place}: {noun_cap} rises {n} percent",
+]
+EN_TOPIC_TITLES = [
+    "Kant air base to get {n} new {equip}",
+    "Russia expands Kant air base in Kyrgyzstan",
+    "{proper} visits Kant airbase near Bishkek",
+    "CSTO drills at Kant: {n} {equip} arrive in Kyrgyzstan",
+    "Kyrgyzstan, Russia discuss Kant base lease until {year}",
+]
+EN_TITLE_EXTRAS = [
+    ", {name} says",
+    " as {name} weighs {noun}",
+    ": what it means for {name}",
+    " amid {noun} row",
+    ", {word} {noun} in focus",
+]
+RU_TITLE_EXTRAS = [", заявил {name}", ": {name} о {noun}", " на фоне {noun}"]
+RU_TOPIC_SENTENCES = [
+    "На российской авиабазе Кант в Киргизии прошли учения ОДКБ, в которых участвовали "
+    "{n} самолетов.",
+    "Авиабаза Кант получит {n} новых вертолетов до {year} года, сообщил {ru_proper}.",
+    "Российская военная база в Киргизии остается ключевым элементом системы "
+    "коллективной безопасности, заявил министр обороны.",
+]
+RU_TOPIC_TITLES = [
+    "Авиабаза Кант получит {n} новых самолетов",
+    "{ru_proper} посетил авиабазу Кант в Киргизии",
+    "Учения ОДКБ на авиабазе Кант",
+]
+RU_OTHER_TITLES = [
+    "{ru_proper} обсудил {ru_noun} с партнерами",
+    "В {ru_proper} выросли {ru_noun} на {n} процентов",
+]
+TITLE_TEMPLATES = frozenset(EN_TOPIC_TITLES + EN_OTHER_TITLES + RU_TOPIC_TITLES + RU_OTHER_TITLES)
+EQUIPMENT = ["Su-25 jets", "Mi-8 helicopters", "drones", "radar systems", "Yak-130 trainers"]
+ORGS = ["TASS", "Interfax", "Kabar", "AKIpress", "the defence ministry", "RFE/RL"]
+
+
+def _syllable_words(rng: random.Random, count: int) -> list[str]:
+    """Made-up words so that texts do not repeat; none is 'kant' or a topic term."""
+    onsets = ["b", "d", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "ch", "tr"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ou"]
+    codas = ["", "n", "r", "s", "l", "m", "x", "nd", "rt"]
+    words: set[str] = set()
+    while len(words) < count:
+        word = "".join(
+            rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
+            for _ in range(rng.randint(2, 4))
+        )
+        if "kant" not in word and "kyrgyz" not in word:
+            words.add(word)
+    return sorted(words)
+
+
+_CYRILLIC = {"sh": "ш", "ch": "ч", "ai": "ай", "ou": "у", "x": "кс"} | dict(
+    zip("abdegiklmnoprstuvz", "абдегиклмнопрстувз", strict=True)
+)
+
+
+def _cyrillic(word: str) -> str:
+    out = []
+    index = 0
+    while index < len(word):
+        pair = word[index : index + 2].lower()
+        if pair in _CYRILLIC:
+            out.append(_CYRILLIC[pair])
+            index += 2
+        else:
+            out.append(_CYRILLIC.get(pair[0], pair[0]))
+            index += 1
+    return "".join(out).capitalize()
+
+
+@dataclass
+class Story:
+    title: str
+    html: str
+    link: str
+
+
+@dataclass
+class Generator:
+    """Deterministic (per seed) feeds of realistic news items."""
+
+    seed: int = 2
+    topic_share: float = 0.8
+    syndicated_share: float = 0.05
+    russian_feeds: float = 0.1
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.made_up = _syllable_words(self.rng, 6000)
+        # People, places and companies: a few famous ones and a long tail of others.
+        self.names_en = [word.capitalize() for word in self.made_up[::4]]
+        self.rng.shuffle(self.names_en)
+        self.names_ru = [_cyrillic(name) for name in self.names_en]
+        self.name_weights = list(
+            itertools.accumulate(1 / (rank + 10) for rank in range(len(self.names_en)))
+        )
+        self.shared = [self._story(10_000 + k, "en", wire=True) for k in range(200)]
+
+    def _fill(self, template: str, lang: str) -> str:
+        rng = self.rng
+        values = {
+            "n": rng.randint(2, 40),
+            "km": rng.randint(15, 30),
+            "year": rng.randint(2025, 2045),
+            "equip": rng.choice(EQUIPMENT),
+            "place": self._name("en"),
+            "org": rng.choice(ORGS),
+            "proper": self._name("en"),
+            "proper2": self._name("en"),
+            "verb": rng.choice(["opens", "holds", "resumes", "rejects", "backs", "plans"]),
+            "noun": rng.choice(EN_WORDS[60:]),
+            "noun2": rng.choice(EN_WORDS[60:]),
+            "noun_cap": rng.choice(EN_WORDS[60:]).capitalize(),
+            "ru_proper": self._name("ru"),
+            "ru_noun": rng.choice(RU_WORDS[30:]),
+        }
+        text = template.format(**values)
+        if template in TITLE_TEMPLATES and rng.random() < 0.7:
+            extra = rng.choice(EN_TITLE_EXTRAS if lang == "en" else RU_TITLE_EXTRAS)
+            text += extra.format(
+                name=self._name(lang),
+                word=rng.choice(self.made_up),
+                noun=rng.choice(EN_WORDS[60:] if lang == "en" else RU_WORDS[30:]),
+            )
+        return text
+
+    def _name(self, lang: str) -> str:
+        """A proper name: a famous one now and then, mostly one of a long (Zipf) tail."""
+        rng = self.rng
+        if rng.random() < 0.3:
+            return rng.choice(EN_PROPER if lang == "en" else RU_PROPER)
+        names = self.names_en if lang == "en" else self.names_ru
+        return rng.choices(names, cum_weights=self.name_weights)[0]
+
+    def _sentence(self, lang: str) -> str:
+        rng = self.rng
+        common = EN_WORDS if lang == "en" else RU_WORDS
+        words = []
+        for _ in range(rng.randint(8, 20)):
+            roll = rng.random()
+            if roll < 0.10:
+                words.append(self._name(lang))
+            elif roll < 0.40:
+                words.append(rng.choice(self.made_up))
+            else:
+                words.append(rng.choice(common))
+        if rng.random() < 0.2:
+            words.append(str(rng.randint(2, 2000)))
+        text = " ".join(words)
+        return text[0].upper() + text[1:] + "."
+
+    def _paragraph_html(self, sentences: list[str]) -> str:
+        rng = self.rng
+        parts = []
+        for sentence in sentences:
+            sentence = escape(sentence)
+            roll = rng.random()
+            if roll < 0.08:
+                words = sentence.split(" ")
+                cut = rng.randint(1, max(1, len(words) - 2))
+                href = f"https://ref{rng.randint(1, 50)}.example/{rng.choice(self.made_up)}"
+                sentence = (
+                    " ".join(words[:cut])
+                    + f' <a href="{href}">{words[cut]}</a> '
+                    + " ".join(words[cut + 1 :])
+                )
+            elif roll < 0.14:
+                sentence = f"<strong>{sentence}</strong>"
+            elif roll < 0.18:
+                sentence = f"<em>{sentence}</em>"
+            parts.append(sentence)
+        return "<p>" + " ".join(parts) + "</p>"
+
+    def _story(self, number: int, lang: str, *, wire: bool = False) -> Story:
+        rng = self.rng
+        on_topic = rng.random() < self.topic_share
+        if lang == "en":
+            titles = EN_TOPIC_TITLES if on_topic else EN_OTHER_TITLES
+            topic_sentences = EN_TOPIC_SENTENCES
+        else:
+            titles = RU_TOPIC_TITLES if on_topic else RU_OTHER_TITLES
+            topic_sentences = RU_TOPIC_SENTENCES
+        title = self._fill(rng.choice(titles), lang)
+        target = rng.randint(100, 300)
+        sentences: list[str] = []
+        if on_topic:
+            sentences.append(self._fill(rng.choice(topic_sentences), lang))
+        words = sum(len(s.split()) for s in sentences)
+        while words < target:
+            sentence = self._sentence(lang)
+            if on_topic and rng.random() < 0.1:
+                sentence = self._fill(rng.choice(topic_sentences), lang)
+            sentences.append(sentence)
+            words += len(sentence.split())
+        paragraphs = []
+        while sentences:
+            take = rng.randint(2, 5)
+            paragraphs.append(self._paragraph_html(sentences[:take]))
+            sentences = sentences[take:]
+        if rng.random() < 0.3:
+            src = f"https://img.example/{number}/{rng.choice(self.made_up)}.jpg"
+            paragraphs.insert(0, f'<p><img src="{src}" alt="photo" width="640"></p>')
+        host = "wire.example" if wire else f"outlet{number // 1000}.example"
+        slug = "-".join(rng.choice(self.made_up) for _ in range(4))
+        link = f"https://{host}/news/{number}/{slug}?utm_source=rss&utm_medium=feed"
+        return Story(title=title, html="".join(paragraphs), link=link)
+
+    def feed(self, index: int, items: int) -> bytes:
+        rng = self.rng
+        lang = "ru" if rng.random() < self.russian_feeds else "en"
+        title = f"Outlet {index} — {'Новости' if lang == 'ru' else 'News'}"
+        out = [
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+            'xmlns:atom="http://www.w3.org/2005/Atom"><channel>',
+            f"<title>{escape(title)}</title><link>https://outlet{index}.example/</link>",
+            f"<description>News from outlet {index}</description><language>{lang}</language>",
+            f'<atom:link href="https://outlet{index}.example/rss" rel="self" '
+            'type="application/rss+xml"/>',
+            f"<lastBuildDate>{email.utils.format_datetime(self.now)}</lastBuildDate>",
+        ]
+        for number in range(items):
+            if lang == "en" and rng.random() < self.syndicated_share:
+                story = rng.choice(self.shared)
+            else:
+                story = self._story(index * 1000 + number, lang)
+            published = self.now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 14))
+            out.append(
+                f"<item><title>{escape(story.title)}</title><link>{escape(story.link)}</link>"
+                f'<guid isPermaLink="false">outlet{index}-{number}</guid>'
+                f"<pubDate>{email.utils.format_datetime(published)}</pubDate>"
+                f"<description>{escape(story.html)}</description></item>"
+            )
+        out.append("</channel></rss>\n")
+        return "".join(out).encode("utf-8")
+
+
+def generate_feeds(directory: Path, feeds: int, items: int, seed: int) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    generator = Generator(seed=seed)
+    total = 0
+    for index in range(feeds):
+        body = generator.feed(index, items)
+        (directory / f"{index:05d}.xml").write_bytes(body)
+        total += len(body)
+    return total
+
+
+# --------------------------------------------------------------------- server process
+
+
+def serve(directory: Path) -> None:
+    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port; run until stdin closes."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    last_modified = email.utils.formatdate(usegmt=True)
+    documents: dict[str, tuple[bytes, bytes, str]] = {}
+    for path in sorted(directory.glob("*.xml")):
+        body = path.read_bytes()
+        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+        documents[f"/feed/{path.name}"] = (body, gzip.compress(body, 6), etag)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            document = documents.get(self.path)
+            if document is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body, zipped, etag = document
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", last_modified)
+                self.end_headers()
+                return
+            use_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
+            payload = zipped if use_gzip else body
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
+            if use_gzip:
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 512
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(server.server_address[1], flush=True)
+    sys.stdin.read()  # the parent closes our stdin to stop us
+    server.shutdown()
+
+
+# --------------------------------------------------------------------- lower bound process
+
+_PASSED_HEADERS = ("content-type", "content-location", "content-language", "last-modified", "etag")
+
+
+def _parse_only(body: bytes, headers: dict[str, str], url: str) -> int:
+    import feedparser
+
+    passed = {k: v for k, v in headers.items() if k in _PASSED_HEADERS}
+    passed.setdefault("content-location", url)
+    return len(feedparser.parse(body, response_headers=passed).entries)
+
+
+_TOPICS: tuple[object, ...] = ()
+
+
+def _prepare_only(body: bytes, headers: dict[str, str], url: str) -> int:
+    from watcher.prepare import prepare_feed
+
+    batch = prepare_feed(
+        body,
+        headers,
+        url,
+        _TOPICS,  # type: ignore[arg-type]
+        keep_unmatched=False,
+        now=dt.datetime.now(dt.UTC),
+    )
+    return batch.entries
+
+
+def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, config: Path) -> None:
+    """Download every URL of ``url_file`` and process it in a pool, storing nothing.
+
+    ``mode`` "parse": feedparser only (the issue's lower bound); "prepare": watcher's
+    whole CPU stage (parse, normalize, match, tag), so that the gap to the real pass
+    is what storing and orchestration cost. Prints a JSON summary.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import httpx
+
+    global _TOPICS
+    job = _parse_only
+    if mode == "prepare":
+        from watcher.config import load_config
+
+        _TOPICS = load_config(config).topics  # inherited by the forked workers
+        job = _prepare_only
+    urls = url_file.read_text().split()
+    started = time.perf_counter()
+
+    async def run() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        gate = asyncio.Semaphore(concurrency)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        headers = {"User-Agent": "bench-lower-bound", "Accept-Encoding": "gzip, deflate"}
+        entries = 0
+        size = 0
+        try:
+            async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
+
+                async def one(url: str) -> None:
+                    nonlocal entries, size
+                    async with gate:
+                        response = await client.get(url)
+                        response.raise_for_status()
+                        body = response.content
+                    size += len(body)
+                    response_headers = {k.lower(): v for k, v in response.headers.items()}
+                    parsed = await loop.run_in_executor(pool, job, body, response_headers, url)
+                    entries += parsed  # after the await: no lost update
+
+                await asyncio.gather(*(one(url) for url in urls))
+        finally:
+            pool.shutdown(wait=True)
+        return entries, size
+
+    entries, size = asyncio.run(run())
+    print(
+        json.dumps(
+            {
+                "feeds": len(urls),
+                "entries": entries,
+                "bytes": size,
+                "inner_seconds": time.perf_counter() - started,
+            }
+        )
+    )
+
+
+# --------------------------------------------------------------------- measuring
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(part) for part in text.split()]
+
+
+def _tree(pid: int) -> list[int]:
+    found = [pid]
+    index = 0
+    while index < len(found):
+        found.extend(_children(found[index]))
+        index += 1
+    return found
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return _status_kb(pid, "VmRSS")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _machine_busy() -> float:
+    """CPU-seconds every core has spent busy since boot (idle and iowait excluded)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    cpu_seconds: float
+    main_cpu_seconds: float
+    main_peak_mb: float
+    largest_peak_mb: float
+    tree_peak_mb: float
+    processes: int
+    other_load: float
+    stdout: str
+    stderr: str
+    returncode: int
+
+    @property
+    def pool_cpu_seconds(self) -> float:
+        return max(0.0, self.cpu_seconds - self.main_cpu_seconds)
+
+
+def measure(label: str, command: list[str], *, server_pid: int) -> Run:
+    """Run ``command`` to completion: wall time, CPU time and memory of it and its children.
+
+    Also how busy the machine was with anything else (other processes than the
+    command, the feed server and this script), in cores, averaged over the run.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        return _measure(label, command, server_pid, out, err)
+
+
+def _measure(
+    label: str, command: list[str], server_pid: int, out: IO[bytes], err: IO[bytes]
+) -> Run:
+    busy_before = _machine_busy()
+    server_before = _cpu_seconds(server_pid) or 0.0
+    self_before = time.process_time()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=out, stderr=err)
+    stop = threading.Event()
+    peaks = {"main": 0, "tree": 0, "processes": 1}
+    main_cpu = [0.0]
+
+    def sample() -> None:
+        while not stop.is_set():
+            pids = _tree(process.pid)
+            peaks["main"] = max(peaks["main"], _status_kb(process.pid, "VmHWM"))
+            peaks["tree"] = max(peaks["tree"], sum(_pss_kb(pid) for pid in pids))
+            peaks["processes"] = max(peaks["processes"], len(pids))
+            main_cpu[0] = _cpu_seconds(process.pid) or main_cpu[0]
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    cpu = usage.ru_utime + usage.ru_stime
+    others = (
+        (_machine_busy() - busy_before)
+        - cpu
+        - ((_cpu_seconds(server_pid) or server_before) - server_before)
+        - (time.process_time() - self_before)
+    )
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    return Run(
+        label=label,
+        seconds=seconds,
+        cpu_seconds=cpu,
+        main_cpu_seconds=main_cpu[0],
+        main_peak_mb=peaks["main"] / 1024,
+        largest_peak_mb=usage.ru_maxrss / 1024,
+        tree_peak_mb=peaks["tree"] / 1024,
+        processes=peaks["processes"],
+        other_load=max(0.0, others) / seconds,
+        stdout=out.read().decode(errors="replace"),
+        stderr=err.read().decode(errors="replace"),
+        returncode=process.returncode,
+    )
+
+
+def _check(run: Run) -> None:
+    if run.returncode != 0:
+        sys.exit(
+            f"{run.label} failed with exit status {run.returncode}:\n{run.stdout}\n{run.stderr}"
+        )
+
+
+_SUMMARY_COUNTS = {
+    "feeds": r"(\d+) feeds",
+    "ok": r"(\d+) ok\b",
+    "not_modified": r"(\d+) not modified",
+    "failed": r"(\d+) failed",
+    "entries": r"(\d+) entries seen",
+    "new_items": r"(\d+) new items",
+    "near_duplicates": r"(\d+) near-duplicates",
+    "duplicates": r"(?<![-\w])(\d+) duplicates",
+}
+
+
+def poll_summary(run: Run) -> dict[str, int]:
+    """The counts of the summary line ``watcher poll`` prints (missing ones are -1)."""
+    line = next((ln for ln in run.stdout.splitlines() if " feeds: " in ln), None)
+    if line is None:
+        sys.exit(f"{run.label}: no summary line in the output:\n{run.stdout}\n{run.stderr}")
+    counts = {}
+    for key, pattern in _SUMMARY_COUNTS.items():
+        found = re.search(pattern, line)
+        counts[key] = int(found.group(1)) if found else -1
+    return counts
+
+
+def write_config(path: Path, urls: list[str], *, concurrency: int, workers: int) -> None:
+    feeds = "".join(f'\n[[feeds]]\nurl = "{url}"\n' for url in urls)
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            # Generated by bench/bench_poll.py. Every feed is on 127.0.0.1, so per_host is
+            # raised to the global limit: 500 real feeds are spread over many hosts.
+            [poll]
+            concurrency = {concurrency}
+            per_host = {concurrency}
+            workers = {workers}
+            """
+        )
+        + TOPICS_TOML
+        + feeds,
+        encoding="utf-8",
+    )
+
+
+# --------------------------------------------------------------------- one round
+
+
+@dataclass
+class Round:
+    lower: Run
+    prepare: Run | None
+    cold: Run
+    warm: Run
+    cold_summary: dict[str, int]
+    warm_summary: dict[str, int]
+    stored_items: int
+    cold_failures: list[str]
+
+
+def _failures(run: Run) -> list[str]:
+    """The per-feed failure lines ``watcher poll`` printed, without the feed URL."""
+    return [
+        line.split(": ", 2)[-1] for line in run.stderr.splitlines() if line.startswith("failed: ")
+    ]
+
+
+@dataclass
+class Setup:
+    args: argparse.Namespace
+    work: Path
+    url_file: Path
+    config: Path
+    server_pid: int
+
+
+def _bound(setup: Setup, mode: str, label: str) -> Run:
+    args = setup.args
+    command = [sys.executable, __file__, "_lower_bound", mode, str(setup.url_file)]
+    command += [str(args.concurrency), str(args.pool_workers), str(setup.config)]
+    run = measure(label, command, server_pid=setup.server_pid)
+    _check(run)
+    entries = json.loads(run.stdout)["entries"]
+    if entries != args.feeds * args.items:
+        sys.exit(f"{label} read {entries} entries, expected {args.feeds * args.items}")
+    return run
+
+
+def _fresh_db(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def run_round(setup: Setup, k: int) -> Round:
+    args = setup.args
+
+    def step(what: str) -> None:
+        print(f"round {k + 1}/{args.repeat}: {what} …", file=sys.stderr)
+
+    step("lower bound (download + feedparser)")
+    lower = _bound(setup, "parse", "lower bound")
+    prepare = None
+    if not args.no_prepare_bound:
+        step("download + prepare_feed, nothing stored")
+        prepare = _bound(setup, "prepare", "prepare bound")
+
+    db = _fresh_db(setup.work / "watcher.db")
+    poll = [sys.executable, "-m", "watcher", "--config", str(setup.config), "--db", str(db)]
+    poll += ["poll", "--all"]
+    step("cold poll")
+    cold = measure("cold poll", poll, server_pid=setup.server_pid)
+    _check(cold)
+    cold_summary = poll_summary(cold)
+    with sqlite3.connect(db) as connection:
+        stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
+    if cold_summary["failed"]:
+        # The warm pass is about every feed answering 304: fetch the failed ones first.
+        step(f"{cold_summary['failed']} feeds failed; one more pass to fetch them")
+        _check(measure("settling poll", poll, server_pid=setup.server_pid))
+    step("warm poll")
+    warm = measure("warm poll", poll, server_pid=setup.server_pid)
+    _check(warm)
+    warm_summary = poll_summary(warm)
+    for run in (lower, prepare, cold, warm):
+        if run is not None:
+            print(
+                f"  {run.label}: {run.seconds:.2f} s wall, CPU {run.main_cpu_seconds:.1f} s main "
+                f"+ {run.pool_cpu_seconds:.1f} s pool, main {run.main_peak_mb:.0f} MB, "
+                f"tree {run.tree_peak_mb:.0f} MB, other load {run.other_load:.2f} cores",
+                file=sys.stderr,
+            )
+    return Round(lower, prepare, cold, warm, cold_summary, warm_summary, stored, _failures(cold))
+
+
+def profile(setup: Setup) -> None:
+    """One more cold pass under a profiler; the output lands in the work folder."""
+    args = setup.args
+    db = _fresh_db(setup.work / "profile.db")
+    watcher = ["-m", "watcher", "--config", str(setup.config), "--db", str(db), "poll", "--all"]
+    if args.profile == "py-spy":
+        if shutil.which("py-spy") is None:
+            sys.exit("py-spy is not installed: pip install py-spy")
+        out = setup.work / "cold.speedscope.json"
+        command = ["py-spy", "record", "--subprocesses", "--rate", "100", "--format"]
+        command += ["speedscope", "-o", str(out), "--", sys.executable, *watcher]
+    else:
+        out = setup.work / "cold.pstats"
+        command = [sys.executable, "-m", "cProfile", "-o", str(out), *watcher]
+    run = measure("profiled cold poll", command, server_pid=setup.server_pid)
+    _check(run)
+    print(
+        f"profile of a cold pass ({run.seconds:.1f} s under the profiler): {out}", file=sys.stderr
+    )
+    if args.profile == "cprofile":
+        import pstats
+
+        pstats.Stats(str(out), stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+
+
+# --------------------------------------------------------------------- report
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"nproc {len(os.sched_getaffinity(0))} ({cpu}){mem}; Python "
+        f"{platform.python_version()} on {platform.system()} {platform.release()}"
+    )
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in ("httpx", "feedparser", "selectolax", "py3langid", "sqlite-utils"):
+        with contextlib.suppress(PackageNotFoundError):
+            parts.append(f"{name} {version(name)}")
+    parts.append(f"SQLite {sqlite3.sqlite_version}")
+    return ", ".join(parts)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> str:
+    entries = args.feeds * args.items
+    lower = _median([r.lower.seconds for r in rounds])
+    cold = _median([r.cold.seconds for r in rounds])
+    cold_entries = _median([float(r.cold_summary["entries"]) for r in rounds])
+    warm = _median([r.warm.seconds for r in rounds])
+    ratio = cold / lower
+    cores = len(os.sched_getaffinity(0))
+
+    def row(name: str, runs: list[Run], rate: str, versus: str) -> str:
+        seconds = _median([r.seconds for r in runs])
+        main_cpu = _median([r.main_cpu_seconds for r in runs])
+        pool_cpu = _median([r.pool_cpu_seconds for r in runs])
+        main = max(r.main_peak_mb for r in runs)
+        largest = max(r.largest_peak_mb for r in runs)
+        tree = max(r.tree_peak_mb for r in runs)
+        procs = max(r.processes for r in runs)
+        other = _median([r.other_load for r in runs])
+        cpu = f"{main_cpu:.1f} + {pool_cpu:.1f}" if procs > 1 else f"{main_cpu:.1f}"
+        return (
+            f"| {name} | {seconds:.2f} | {rate} | {versus} | {cpu} | {main:.0f} | {largest:.0f} "
+            f"| {tree:.0f} ({procs}) | {other:.2f} |"
+        )
+
+    lines = [
+        "| run | wall s | rate | vs lower bound | CPU s main + pool | peak RSS main MB "
+        "| peak RSS largest process MB | peak PSS total MB (processes) | other load, cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        row(
+            "lower bound: download + feedparser, nothing stored",
+            [r.lower for r in rounds],
+            f"{entries / lower:,.0f} items/s",
+            "1.00×",
+        ),
+    ]
+    prepares = [r.prepare for r in rounds if r.prepare is not None]
+    if prepares:
+        seconds = _median([run.seconds for run in prepares])
+        lines.append(
+            row(
+                "download + `prepare_feed` (parse, normalize, match, tag), nothing stored",
+                prepares,
+                f"{entries / seconds:,.0f} items/s",
+                f"{seconds / lower:.2f}×",
+            )
+        )
+    lines += [
+        row(
+            "**cold** `watcher poll --all`, fresh db",
+            [r.cold for r in rounds],
+            f"{cold_entries / cold:,.0f} items/s",
+            f"**{ratio:.2f}×** (goal ≤ {COLD_GOAL}×)",
+        ),
+        row(
+            "**warm** `watcher poll --all`, all 304",
+            [r.warm for r in rounds],
+            f"{args.feeds / warm:,.0f} feeds/s",
+            f"**{warm:.2f} s** (goal < {WARM_GOAL:g} s)",
+        ),
+    ]
+    last = rounds[-1]
+    cold_cpu = _median([r.cold.cpu_seconds for r in rounds])
+    floor = cold_cpu / cores
+    verdict = [
+        f"- cold: {ratio:.2f}× the lower bound — "
+        f"{'meets' if ratio <= COLD_GOAL else 'misses'} the {COLD_GOAL}× goal. It spent "
+        f"{cold_cpu:.0f} CPU-s; on {cores} cores that alone takes at least {floor:.0f} s "
+        f"({floor / lower:.1f}× the lower bound); the rest of the gap is cores left idle "
+        "or taken by other processes.",
+        f"- warm: {warm:.2f} s — {'meets' if warm < WARM_GOAL else 'misses'} the "
+        f"{WARM_GOAL:g} s goal.",
+        f"- the cold pass stored {last.stored_items:,} of the {last.cold_summary['entries']:,} "
+        f"entries ({last.cold_summary['duplicates']:,} were copies of syndicated stories "
+        "already stored; the rest matched no topic and were dropped).",
+    ]
+    for k, r in enumerate(rounds, start=1):
+        failed = r.cold_summary["failed"]
+        if failed:
+            reasons = sorted(set(r.cold_failures))[:3]
+            verdict.append(
+                f"- ⚠ round {k}: {failed} of {args.feeds} feeds **failed** in the cold pass "
+                f"({'; '.join(reasons)}); its items/s counts only the "
+                f"{r.cold_summary['entries']:,} entries read. One more pass fetched them "
+                "before the warm pass."
+            )
+        not_modified = r.warm_summary["not_modified"]
+        if not_modified != args.feeds:
+            verdict.append(
+                f"- ⚠ round {k}: only {not_modified} of {args.feeds} feeds answered 304 in the "
+                "warm pass."
+            )
+    other = max(
+        _median([run.other_load for run in runs])
+        for runs in ([r.lower for r in rounds], [r.cold for r in rounds], [r.warm for r in rounds])
+    )
+    if other > 0.2:
+        verdict.append(
+            f"- ⚠ other processes kept {other:.1f} cores busy on average while this ran: "
+            "the figures are pessimistic; run again on an idle machine."
+        )
+    rounds_note = f"median of {len(rounds)} rounds" if len(rounds) > 1 else "one round"
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
+            f"`{' '.join(['python bench/bench_poll.py', *args.argv])}` ({rounds_note}).",
+            "",
+            f"- machine: {machine()}",
+            f"- libraries: {_versions()}; tagging: {args.tagging}",
+            f"- workload: {args.feeds} feeds × {args.items} items = {entries:,} entries, "
+            f"{feed_bytes / 1e6:.1f} MB of RSS XML, served gzip-compressed with ETags by a "
+            f"separate process on 127.0.0.1; concurrency {args.concurrency}, "
+            f"{args.pool_workers} parsing processes (`workers = {args.workers}`)",
+            "",
+            *lines,
+            "",
+            *verdict,
+            "",
+            "Wall time runs from process start to exit (interpreter start, imports, config "
+            "load and database migration included; the bounds start a process too). CPU is "
+            "user + system time of the main process and of its pool workers. Peak RSS main "
+            "is the main process's high-water mark; largest process is `wait4`'s ru_maxrss; "
+            "PSS total is the sampled peak of the whole process tree, pages shared after "
+            "fork counted once. Other load is CPU used on the machine by anything but the "
+            "run, the feed server and the benchmark script.",
+            "",
+        ]
+    )
+
+
+def update_doc(section: str) -> None:
+    """Replace (or append) our section of docs/benchmarks.md, keeping every other section."""
+    header = (
+        "# Benchmarks\n\nFigures from the scripts in `bench/` (how to run them: "
+        "`bench/README.md`). Each section is rewritten by its own script.\n"
+    )
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else header
+    found = re.search(f"^{re.escape(SECTION)}[ \t]*$", text, re.MULTILINE)
+    if found is None:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        following = text.find("\n## ", found.end())
+        rest = "" if following == -1 else "\n" + text[following + 1 :]
+        text = text[: found.start()] + section + rest
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def _tagging_kind() -> str:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import watcher.tagging as t; print(getattr(t, '__file__', ''))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        sys.exit(f"cannot import watcher.tagging:\n{probe.stderr}")
+    where = Path(probe.stdout.strip() or ".")
+    real = where.is_file() and ROOT / "watcher" in where.resolve().parents
+    return "watcher.tagging" if real else "a stand-in module (not watcher/tagging)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=50, help="items per feed")
+    parser.add_argument("--quick", action="store_true", help="50 feeds; writes no docs")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=0, help="[poll] workers; 0 = one per core")
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument(
+        "--no-prepare-bound", action="store_true", help="skip the download + prepare_feed run"
+    )
+    parser.add_argument("--workdir", type=Path, help="work folder, kept (default: a temporary one)")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--profile",
+        choices=("py-spy", "cprofile"),
+        help="then profile one more cold pass (py-spy: main + workers; cprofile: main only); "
+        "the profile is kept in the work folder",
+    )
+    args = parser.parse_args()
+    args.argv = sys.argv[1:]
+    if args.quick:
+        args.feeds = min(args.feeds, 50)
+    args.pool_workers = args.workers or os.cpu_count() or 1
+    args.tagging = _tagging_kind()
+
+    keep = args.workdir is not None or args.profile is not None
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-poll-"))
+    work.mkdir(parents=True, exist_ok=True)
+    feeds_dir = work / "feeds"
+    shutil.rmtree(feeds_dir, ignore_errors=True)
+    print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
+    feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
+
+    server = subprocess.Popen(
+        [sys.executable, __file__, "_serve", str(feeds_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(args.feeds)]
+        url_file = work / "urls.txt"
+        url_file.write_text("\n".join(urls) + "\n")
+        config = work / "watcher.toml"
+        write_config(config, urls, concurrency=args.concurrency, workers=args.workers)
+        setup = Setup(args, work, url_file, config, server.pid)
+        rounds = [run_round(setup, k) for k in range(args.repeat)]
+        if args.profile:
+            profile(setup)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    section = report(args, rounds, feed_bytes)
+    print(section)
+    if not (args.quick or args.no_write):
+        update_doc(section)
+        print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_serve":
+        serve(Path(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_lower_bound":
+        lower_bound(
+            sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), Path(sys.argv[6])
+        )
+    else:
+        main()
