@@ -19,6 +19,9 @@ from watcher.store.schema import migrate
 
 BUSY_TIMEOUT_MS = 15_000
 PAGE_CACHE_KIB = 65_536
+WAL_CHECKPOINT_PAGES = 10_000
+"""A feed batch writes ~2,000 WAL pages (mostly dedupe keys): checkpoint every few batches,
+not after each one (the default of 1,000 pages did)."""
 HITS_PER_KEY = 32
 """Most recent items taken per dedupe key: a key held by half the corpus (the topic's own
 names) must not make every lookup read half the corpus."""
@@ -68,6 +71,7 @@ class Store:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db)
         except sqlite3.DatabaseError as error:
@@ -390,11 +394,19 @@ class Store:
         for kind, keys, window in ((0, band_keys, band_range), (1, story_keys, story_range)):
             for key in keys:
                 sql = f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE key = ? AND kind = {kind}"
+                if window is None:
+                    parts.append(f"SELECT * FROM ({sql} ORDER BY at DESC LIMIT {HITS_PER_KEY})")
+                    params.append(key)
+                    continue
+                # two range scans of the primary key rather than one OR, which SQLite
+                # would answer by reading every row of the key whatever its date
+                parts.append(
+                    f"SELECT * FROM ({sql} AND at BETWEEN ? AND ? "
+                    f"ORDER BY at DESC LIMIT {HITS_PER_KEY})"
+                )
+                params.extend([key, *window])
+                parts.append(f"SELECT * FROM ({sql} AND at = '' LIMIT {HITS_PER_KEY})")
                 params.append(key)
-                if window is not None:
-                    sql += " AND (at = '' OR at BETWEEN ? AND ?)"
-                    params.extend(window)
-                parts.append(f"SELECT * FROM ({sql} ORDER BY at DESC LIMIT {HITS_PER_KEY})")
         if not parts:
             return []
         rows = self.db.execute(

@@ -1,0 +1,2223 @@
+"""Benchmark of issue 3: dedupe + store per item with 10k, 100k and 1M items already stored.
+
+    python bench/bench_dedupe.py --quick                 # 10k corpus only (about 1 minute)
+    python bench/bench_dedupe.py                         # 10k, 100k and 1M (builds once, cached)
+    python bench/bench_dedupe.py --sizes 10000,100000    # any sizes
+    python bench/bench_dedupe.py --verify-bulk           # also build 10k through the real path
+
+Synthetic corpora are built once into real SQLite files under ``bench/results/dedupe/`` (git
+ignored) and reused. The base corpus is bulk-loaded: texts are generated and fingerprinted with
+the real :func:`watcher.similarity.fingerprint` in a process pool, then written through the
+Store's connection in big transactions with exactly the rows :func:`watcher.ingest.ingest_batch`
+writes (items, FTS via the triggers, dedupe_fingerprints, dedupe_keys with the same ``at``,
+item_topics, tags/item_tags, sightings); near-duplicate groups and stories come from the
+generator's labels instead of :func:`decide`, and tags are emulated (the real tagger would
+take 2-3 ms per item). ``--verify-bulk`` builds the 10k corpus through the real path as well
+(make_item, prepare_items, ingest_batch) and measures both.
+
+Texts: 150-600 words from a 30k-word vocabulary with Zipfian frequencies (function words at
+the top), invented capitalised names (Zipfian popularity, a few real topical names at the
+top) and story themes; items arrive at a fixed rate (default 1,370 a day: 1M items span two
+years; 10k span a week), so the time windows hold the same number of items at every size and
+only the corpus behind them grows. 55 % of items start a story, 25 % are other write-ups of a
+recent story, 20 % near-duplicates (wire copies: words changed, paragraph cut, dateline or
+footer added) of a recent item.
+
+Measured at each size, in a fresh process per size: ``ingest_batch`` for 2,000 new items in
+batches of 50 (half new stories, half copies or write-ups of stored items; "now" just after
+the corpus ends), per item (median, p95, p99, with each batch's commit spread over its items),
+broken down into level-1 lookup, candidate query, decoding, ``decide``, writes and commit;
+candidate-set sizes; 500 level-1 repeats (sightings); peak RSS and SQLite's own heap; Python
+heap peak under tracemalloc. Fingerprinting (done in the parse workers in production) is timed
+separately. Restart: a fresh process opening the database (migrations check) and ingesting one
+batch, with the OS page cache warm and with the database file evicted from it. Every measured
+run removes what it added afterwards, so the cached corpora stay as built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import datetime as dt
+import json
+import math
+import mmap
+import os
+import pickle
+import platform
+import random
+import re
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "dedupe"
+DOC = ROOT / "docs" / "benchmarks-dedupe.md"
+CONFIG = ROOT / "config" / "watcher.toml"
+
+GENERATOR_VERSION = 1
+SEED = 20250630
+END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)  # the corpus ends here; "now" after it
+RATE_PER_DAY = 1370.0  # 1M items = two years
+FEEDS = 400
+SHARE_HEAD, SHARE_SIBLING = 0.55, 0.25  # the rest (0.20) are near-duplicates
+GOAL_MEDIAN_MS = 2.0
+GOAL_RESTART_S = 1.0
+TICK = os.sysconf("SC_CLK_TCK")
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+HEAD, SIBLING, COPY = 0, 1, 2
+
+
+# ============================================================================ text generator
+
+FUNCTION_WORDS = (
+    "the", "of", "and", "to", "a", "in", "that", "is", "for", "on", "was", "with", "he", "it",
+    "as", "at", "by", "from", "his", "said", "have", "be", "are", "has", "an", "not", "they",
+    "this", "but", "had", "which", "were", "been", "who", "their", "will", "its", "also",
+    "after", "would", "more", "she", "about", "than", "up", "one", "we", "there", "all",
+    "over", "into", "two", "new", "when", "can", "other", "her", "some", "could", "only",
+    "them", "out", "first", "three", "if", "last", "told", "says", "while", "since", "under",
+)  # fmt: skip
+
+_FUNCTION_SET = frozenset(FUNCTION_WORDS)
+
+REAL_NAMES = (
+    "Russia", "Kyrgyzstan", "Moscow", "Bishkek", "Kant", "Putin", "Japarov", "Kazakhstan",
+    "China", "CSTO", "Uzbekistan", "Tajikistan", "Ukraine", "Beijing", "Astana", "Washington",
+    "Tashkent", "Dushanbe", "Kremlin", "Reuters",
+)  # fmt: skip
+
+_ONSETS = (
+    "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "b",
+    "d", "k", "m", "p", "r", "s", "t", "br", "dr", "st", "tr", "pl", "sh",
+)  # fmt: skip
+_VOWELS = ["a", "e", "i", "o", "u", "a", "e", "i", "o", "ea", "ou"]
+_CODAS = ["", "", "", "", "n", "r", "s", "t", "l", "nd", "st"]
+
+TOPICAL_WORDS = (
+    "military", "defence", "troops", "base", "air", "drills", "weapons", "security",
+    "government", "minister", "president", "officials", "talks", "agreement", "border",
+    "forces", "army", "cooperation", "ministry", "airbase",
+)  # fmt: skip
+
+
+def _syllables(rng: random.Random, count: int) -> str:
+    return "".join(
+        rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(count)
+    )
+
+
+def _mix(*parts: int) -> int:
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value = (value * 6364136223846793005 + part + 1442695040888963407) % (1 << 64)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    cast: tuple[str, ...]  # names, leading first
+    unique_name: str  # an invented name only this story uses
+    theme: tuple[str, ...]  # content words the write-ups share
+    quote: str
+    background: tuple[str, ...]  # sentences several write-ups repeat
+    topics: tuple[str, ...]
+    keywords: tuple[str, ...]
+    keyphrases: tuple[str, ...]
+    places: tuple[str, ...]
+
+
+class Generator:
+    """Deterministic synthetic news: vocabulary, names, stories, write-ups and copies."""
+
+    def __init__(self, seed: int, topics: Sequence[tuple[str, Sequence[str]]]) -> None:
+        import numpy as np
+
+        from watcher.similarity import STOPWORDS
+
+        self.np = np
+        self.seed = seed
+        self.topics = [(name, tuple(keywords)) for name, keywords in topics]
+        rng = random.Random(seed)
+        words: list[str] = list(FUNCTION_WORDS)
+        seen = set(words) | {w.casefold() for w in REAL_NAMES}
+        for j, word in enumerate(TOPICAL_WORDS):  # real words, so the configured topics match
+            words.insert(80 + 6 * j, word)
+            seen.add(word)
+        while len(words) < 30_000:
+            rank = len(words)
+            syllables = 1 if rank < 300 else 2 if rank < 8000 else rng.choice((2, 3))
+            word = _syllables(rng, syllables)
+            if len(word) < 3 or word in seen or word in STOPWORDS:
+                continue
+            seen.add(word)
+            words.append(word)
+        self.vocab = words
+        self.vocab_arr = np.array(words, dtype=object)
+        weights = 1.0 / (np.arange(len(words)) + 2.7)
+        self.vcum = np.cumsum(weights) / weights.sum()
+        names = list(REAL_NAMES)
+        while len(names) < 20_000:
+            name = _syllables(rng, rng.randint(2, 3)).capitalize()
+            if name.casefold() in seen:
+                continue
+            seen.add(name.casefold())
+            names.append(name)
+        self.names = names
+        nweights = 1.0 / (np.arange(len(names)) + 1.0)
+        self.ncum = np.cumsum(nweights) / nweights.sum()
+        self.content_from = len(FUNCTION_WORDS)
+
+    # -- pieces
+
+    def _zipf_name(self, rng: random.Random) -> str:
+        return self.names[int(self.np.searchsorted(self.ncum, rng.random()))]
+
+    def _content_word(self, rng: random.Random) -> str:
+        while True:
+            word = self.vocab[int(self.np.searchsorted(self.vcum, rng.random()))]
+            if word not in _FUNCTION_SET:
+                return word
+
+    @lru_cache(maxsize=20_000)  # noqa: B019 - one generator per process
+    def story(self, index: int) -> Story:
+        rng = random.Random(_mix(self.seed, 1, index))
+        cast: list[str] = []
+        while len(cast) < rng.randint(2, 5):
+            name = self._zipf_name(rng)
+            if name not in cast:
+                cast.append(name)
+        unique = _syllables(rng, 3).capitalize()
+        theme: list[str] = []
+        while len(theme) < 40:
+            word = self.vocab[rng.randint(150, 20_000)]
+            if word not in theme:
+                theme.append(word)
+        quote = " ".join(
+            rng.choice(theme) if rng.random() < 0.3 else self.vocab[rng.randint(0, 3000)]
+            for _ in range(12)
+        )
+        background = tuple(
+            " ".join(
+                rng.choice(theme) if rng.random() < 0.35 else self.vocab[rng.randint(0, 5000)]
+                for _ in range(rng.randint(12, 22))
+            ).capitalize()
+            + "."
+            for _ in range(4)
+        )
+        n_topics = 1 if rng.random() < 0.7 else 2
+        chosen = rng.sample(self.topics, min(n_topics, len(self.topics)))
+        keywords = tuple(
+            sorted({kw for _, kws in chosen for kw in rng.sample(kws, min(len(kws), 2))})
+        )[: rng.randint(0, 2)]
+        phrases = tuple(
+            " ".join(theme[j : j + rng.randint(1, 3)]) for j in rng.sample(range(20), 5)
+        )
+        return Story(
+            cast=tuple(cast),
+            unique_name=unique,
+            theme=tuple(theme),
+            quote=quote,
+            background=background,
+            topics=tuple(name for name, _ in chosen),
+            keywords=keywords,
+            keyphrases=phrases,
+            places=tuple(name for name in cast if name in REAL_NAMES[:18]),
+        )
+
+    def writeup(self, story_index: int, item_index: int) -> tuple[str, str]:
+        """(title, text) of one write-up of a story: paragraphs of sentences."""
+        np = self.np
+        story = self.story(story_index)
+        rng = random.Random(_mix(self.seed, 2, item_index))
+        nrng = np.random.default_rng(_mix(self.seed, 2, item_index))
+        length = rng.randint(150, 600)
+        base = self.vocab_arr[np.searchsorted(self.vcum, nrng.random(length))].tolist()
+        draws = nrng.random(length).tolist()
+        cast = story.cast
+        tokens: list[str] = []
+        for j in range(length):
+            x = draws[j]
+            if x < 0.25:
+                tokens.append(story.theme[int(x * 10_000) % len(story.theme)])
+            elif x < 0.305:
+                tokens.append(cast[min(int(rng.expovariate(0.8)), len(cast) - 1)])
+            elif x < 0.312:
+                tokens.append(story.unique_name)
+            else:
+                tokens.append(base[j])
+        sentences: list[str] = []
+        j = 0
+        while j < length:
+            n = rng.randint(8, 26)
+            words = tokens[j : j + n]
+            j += n
+            words[0] = words[0][:1].upper() + words[0][1:]
+            if len(words) > 6 and rng.random() < 0.3:
+                words[len(words) // 2] += ","
+            sentences.append(" ".join(words) + ".")
+        for sentence in story.background:
+            if rng.random() < 0.6:
+                sentences.insert(rng.randint(0, len(sentences)), sentence)
+        if rng.random() < 0.6:
+            sentences.insert(
+                rng.randint(0, len(sentences)),
+                f'"{story.quote[:1].upper()}{story.quote[1:]}," {cast[0]} said.',
+            )
+        paragraphs: list[str] = []
+        k = 0
+        while k < len(sentences):
+            n = rng.randint(2, 5)
+            paragraphs.append(" ".join(sentences[k : k + n]))
+            k += n
+        title_words = [*rng.sample(story.theme[:8], 3), cast[0]]
+        title_words += [self._content_word(rng) for _ in range(rng.randint(1, 3))]
+        rng.shuffle(title_words)
+        if rng.random() < 0.5:
+            title_words.insert(
+                rng.randint(1, len(title_words) - 1), rng.choice(("in", "after", "over", "as"))
+            )
+        title = " ".join(title_words)
+        return title[:1].upper() + title[1:], "\n\n".join(paragraphs)
+
+    def copy(self, title: str, text: str, item_index: int) -> tuple[str, str]:
+        """A near-duplicate: a few words changed, maybe a paragraph cut, dateline, footer."""
+        rng = random.Random(_mix(self.seed, 3, item_index))
+        paragraphs = text.split("\n\n")
+        if len(paragraphs) > 3 and rng.random() < 0.3:
+            paragraphs = paragraphs[:-1]
+        words = "\n\n".join(paragraphs).split(" ")
+        for _ in range(max(1, int(len(words) * rng.uniform(0.005, 0.03)))):
+            pos = rng.randrange(len(words))
+            if words[pos].isalpha() and words[pos].islower():
+                words[pos] = self._content_word(rng)
+        body = " ".join(words)
+        if rng.random() < 0.3:
+            body = f"{rng.choice(REAL_NAMES[:18]).upper()} ({rng.choice(['AP', 'Reuters', 'AFP'])}) - {body}"
+        if rng.random() < 0.3:
+            body += f"\n\n(Reporting by {self._zipf_name(rng)} {self._zipf_name(rng)}; editing by {self._zipf_name(rng)})"
+        if rng.random() < 0.15:
+            extra = self.writeup(item_index % 997, item_index)[1].split("\n\n")[0]
+            body += "\n\n" + extra
+        if rng.random() < 0.5:
+            parts = title.split(" ")
+            if rng.random() < 0.5 and len(parts) > 3:
+                i = rng.randrange(len(parts) - 1)
+                parts[i], parts[i + 1] = parts[i + 1], parts[i]
+            else:
+                parts.append(self._content_word(rng))
+            title = " ".join(parts)
+            title = title[:1].upper() + title[1:]
+        return title, body
+
+
+# ============================================================================ corpus plan
+
+
+@dataclass
+class Plan:
+    """Who is what in a corpus of ``size`` items (index i is item id i + 1, in time order)."""
+
+    size: int
+    role: Any  # int8: HEAD, SIBLING, COPY
+    story: Any  # int64: index of the story's first item
+    parent: Any  # int64: the item copied or joined (-1 for a head)
+    root: Any  # int64: first item of the near-duplicate group
+    feed: Any  # int16: 1..FEEDS
+    seconds: Any  # float64: published time, seconds before END (positive)
+    delay: Any  # float32: seconds from published to first seen
+
+    @classmethod
+    def build(cls, size: int, rate: float, seed: int) -> Plan:
+        import numpy as np
+
+        rng = random.Random(_mix(seed, 4, size))
+        role = np.zeros(size, dtype=np.int8)
+        story = np.arange(size, dtype=np.int64)
+        parent = np.full(size, -1, dtype=np.int64)
+        root = np.arange(size, dtype=np.int64)
+        per_hour = rate / 24.0
+        for i in range(size):
+            x = rng.random()
+            if i < 200 or x < SHARE_HEAD:
+                continue
+            if x < SHARE_HEAD + SHARE_SIBLING:
+                p = i - 1 - int(rng.expovariate(1.0 / (per_hour * 10)))
+                if p < 0:
+                    continue
+                role[i], parent[i], story[i] = SIBLING, p, story[p]
+            else:
+                p = i - 1 - int(rng.expovariate(1.0 / (per_hour * 6)))
+                if p < 0:
+                    continue
+                role[i], parent[i], story[i], root[i] = COPY, p, story[p], root[p]
+        nrng = np.random.default_rng(_mix(seed, 5, size))
+        feed_weights = 1.0 / (np.arange(FEEDS) + 5.0)
+        feed = nrng.choice(np.arange(1, FEEDS + 1), size=size, p=feed_weights / feed_weights.sum())
+        step = 86400.0 / rate
+        seconds = (size - np.arange(size)) * step - nrng.uniform(0, step, size)
+        delay = nrng.uniform(60, 1800, size).astype(np.float32)
+        return cls(size, role, story, parent, root, feed.astype(np.int16), seconds, delay)
+
+    def save(self, path: Path) -> None:
+        import numpy as np
+
+        np.savez(
+            path,
+            role=self.role,
+            story=self.story,
+            parent=self.parent,
+            root=self.root,
+            feed=self.feed,
+            seconds=self.seconds,
+            delay=self.delay,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        import numpy as np
+
+        data = np.load(path)
+        return cls(
+            len(data["role"]),
+            data["role"],
+            data["story"],
+            data["parent"],
+            data["root"],
+            data["feed"],
+            data["seconds"],
+            data["delay"],
+        )
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime(_ISO)
+
+
+def _slug(title: str) -> str:
+    return "-".join(title.lower().split()[:5])
+
+
+def _summary(text: str) -> str:
+    first = text.split("\n\n", 1)[0]
+    end = first.find(". ")
+    return first if end < 0 else first[: end + 1]
+
+
+def _topic_specs() -> list[tuple[str, tuple[str, ...]]]:
+    from watcher.config import load_config
+
+    config = load_config(CONFIG)
+    return [(topic.name, tuple(topic.keywords)) for topic in config.topics]
+
+
+# ---------------------------------------------------------------- worker side of the build
+
+_GEN: Generator | None = None
+_PLAN: Plan | None = None
+
+
+def _init_worker(plan_path: str, seed: int, topics: list[tuple[str, tuple[str, ...]]]) -> None:
+    global _GEN, _PLAN
+    _GEN = Generator(seed, topics)
+    _PLAN = Plan.load(Path(plan_path))
+
+
+@lru_cache(maxsize=30_000)
+def _text(index: int) -> tuple[str, str]:
+    assert _GEN is not None
+    assert _PLAN is not None
+    if int(_PLAN.role[index]) == COPY:
+        title, text = _text(int(_PLAN.parent[index]))
+        return _GEN.copy(title, text, index)
+    return _GEN.writeup(int(_PLAN.story[index]), index)
+
+
+def _stored_item(index: int, feed: int | None = None) -> tuple[Any, dt.datetime, dt.datetime]:
+    """The Item a feed gave for corpus item ``index`` (fields as make_item sets them)."""
+    from watcher.models import Item
+    from watcher.normalize import canonical_url, content_hash
+
+    assert _PLAN is not None
+    title, text = _text(index)
+    published = END - dt.timedelta(seconds=float(_PLAN.seconds[index]))
+    published = published.replace(microsecond=0)
+    first_seen = published + dt.timedelta(seconds=int(_PLAN.delay[index]))
+    feed = int(_PLAN.feed[index]) if feed is None else feed
+    url = f"https://outlet{feed:03d}.example/news/{published:%Y/%m/%d}/{_slug(title)}-{index + 1}"
+    item = Item(
+        title=title,
+        summary=_summary(text),
+        content=text,
+        url=url,
+        canonical_url=canonical_url(url),
+        guid=url,
+        published_at=_iso(published),
+        lang="en",
+        content_hash=content_hash(title, text),
+        source=f"Outlet {feed:03d}",
+    )
+    return item, published, first_seen
+
+
+def _emulated_tags(story: Story, index: int) -> list[tuple[str, str, float]]:
+    """Tags shaped like tag_item's on these texts: topics, 0-2 keywords, 6 keyphrases (3 of
+    the story, 3 words of the item), the real place names among the story's names."""
+    assert _GEN is not None
+    rng = random.Random(_mix(SEED, 6, index))
+    tags = [(name, "topic", 1.0) for name in story.topics]
+    tags += [(kw.casefold(), "keyword", 0.75) for kw in story.keywords]
+    phrases = list(story.keyphrases[:3]) + [_GEN._content_word(rng) for _ in range(3)]
+    tags += [(kp, "keyphrase", round(0.9 - 0.1 * j, 3)) for j, kp in enumerate(phrases)]
+    tags += [(place.casefold(), "place", 0.875) for place in story.places]
+    return tags
+
+
+def _build_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], float, float]:
+    """Rows for items [start, stop): everything ingest_batch would write for each."""
+    from watcher.similarity import fingerprint, to_bytes
+
+    assert _GEN is not None
+    assert _PLAN is not None
+    start, stop = bounds
+    rows = []
+    fp_seconds = 0.0
+    t_all = time.process_time()
+    for index in range(start, stop):
+        item, _published, first_seen = _stored_item(index)
+        t0 = time.process_time()
+        fp = fingerprint(item.title, item.text, item.published_at)
+        fp_seconds += time.process_time() - t0
+        role = int(_PLAN.role[index])
+        story_id = int(_PLAN.story[index]) + 1
+        if role == COPY:
+            duplicate_of: int | None = int(_PLAN.root[int(_PLAN.parent[index])]) + 1
+            signal, score = "shingles", 0.8
+        elif role == SIBLING:
+            duplicate_of, signal, score = None, "terms", 0.2
+        else:
+            duplicate_of, signal, score = None, None, None
+        story = _GEN.story(int(_PLAN.story[index]))
+        rows.append(
+            (
+                (
+                    index + 1,
+                    item.url,
+                    item.canonical_url,
+                    item.guid,
+                    item.external_id,
+                    item.title,
+                    item.summary,
+                    item.content,
+                    item.published_at,
+                    _iso(first_seen),
+                    int(_PLAN.feed[index]),
+                    item.source,
+                    item.lang,
+                    item.content_hash,
+                    duplicate_of,
+                    story_id,
+                    signal,
+                    score,
+                ),
+                to_bytes(fp),
+                fp.band_keys,
+                fp.story_keys,
+                story.topics,
+                _emulated_tags(story, index),
+            )
+        )
+    return rows, fp_seconds, time.process_time() - t_all
+
+
+# ============================================================================ building
+
+
+def corpus_path(size: int, real: bool = False) -> Path:
+    return RESULTS / f"corpus-{size}{'-real' if real else ''}.db"
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", ".json"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
+
+
+def _insert_feeds(conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "INSERT INTO feeds(id, url, title, origin, created_at) VALUES (?, ?, ?, 'config', ?)",
+        [
+            (f, f"https://outlet{f:03d}.example/rss", f"Outlet {f:03d}", "2023-01-01T00:00:00Z")
+            for f in range(1, FEEDS + 1)
+        ],
+    )
+
+
+def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any]:
+    """Bulk-load a corpus of ``size`` items; returns its metadata (also written as JSON)."""
+    import multiprocessing as mp
+
+    from watcher.store import Store
+
+    path = corpus_path(size)
+    _remove_db(path)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    plan = Plan.build(size, rate, seed)
+    plan_path = RESULTS / f"plan-{size}.npz"
+    plan.save(plan_path)
+    _progress(f"{size}: plan ready ({time.perf_counter() - t_start:.1f} s)")
+    store = Store.open(path)
+    conn = store.db.conn
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -4000000")  # 4 GB while building only
+    conn.execute("PRAGMA temp_store = MEMORY")
+    with conn:
+        _insert_feeds(conn)
+    tag_ids: dict[tuple[str, str], int] = {}
+    chunk = 500
+    bounds = [(s, min(s + chunk, size)) for s in range(0, size, chunk)]
+    topics = _topic_specs()
+    done = 0
+    fp_cpu = gen_cpu = 0.0
+    insert_seconds = 0.0
+    last_report = time.perf_counter()
+    ctx = mp.get_context("fork")
+    with ctx.Pool(
+        workers, initializer=_init_worker, initargs=(str(plan_path), seed, topics)
+    ) as pool:
+        pending: list[tuple[Any, ...]] = []
+        for rows, fp_s, all_s in pool.imap(_build_chunk, bounds):
+            fp_cpu += fp_s
+            gen_cpu += all_s
+            pending.extend(rows)
+            done += len(rows)
+            if len(pending) >= 5000 or done == size:
+                t0 = time.perf_counter()
+                _write_rows(conn, pending, tag_ids)
+                insert_seconds += time.perf_counter() - t0
+                pending = []
+            now = time.perf_counter()
+            if now - last_report > 30 or done == size:
+                last_report = now
+                elapsed = now - t_start
+                eta = elapsed / done * (size - done)
+                _progress(
+                    f"{size}: {done:,}/{size:,} items, {elapsed:.0f} s, "
+                    f"{done / elapsed:.0f} items/s, eta {eta:.0f} s"
+                )
+    t0 = time.perf_counter()
+    conn.execute("PRAGMA journal_mode = WAL")
+    store.close()
+    finish = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t_start
+    meta = {
+        "size": size,
+        "generator": GENERATOR_VERSION,
+        "seed": seed,
+        "rate_per_day": rate,
+        "how": "bulk",
+        "build_seconds": round(elapsed, 1),
+        "insert_seconds": round(insert_seconds, 1),
+        "finish_seconds": round(finish, 1),
+        "worker_cpu_seconds": round(gen_cpu, 1),
+        "fingerprint_cpu_seconds": round(fp_cpu, 1),
+        "workers": workers,
+        "built_at": dt.datetime.now(dt.UTC).strftime(_ISO),
+    }
+    meta.update(_db_stats(path))
+    Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def _write_rows(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], tag_ids: dict[tuple[str, str], int]
+) -> None:
+    items, fps, keys, topics, tags, sightings = [], [], [], [], [], []
+    for item, blob, band_keys, story_keys, item_topics, item_tags in rows:
+        item_id = item[0]
+        at = item[8] or item[9]  # published, else first seen (feed items)
+        items.append(item)
+        fps.append((item_id, blob))
+        keys.extend((key, 0, at, item_id) for key in band_keys)
+        keys.extend((key, 1, at, item_id) for key in story_keys)
+        topics.extend((item_id, topic) for topic in item_topics)
+        for name, kind, score in item_tags:
+            tag_id = tag_ids.get((name, kind))
+            if tag_id is None:
+                tag_id = tag_ids[(name, kind)] = len(tag_ids) + 1
+                conn.execute(
+                    "INSERT INTO tags(id, name, kind) VALUES (?, ?, ?)", (tag_id, name, kind)
+                )
+            tags.append((item_id, tag_id, score))
+        sightings.append((item_id, item[10], item[1], item[9]))
+    keys.sort()  # B-tree locality; the rows are the same
+    with conn:
+        conn.executemany(
+            "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, content, "
+            "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
+            "story_id, dedupe_signal, dedupe_score) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            items,
+        )
+        conn.executemany("INSERT INTO dedupe_fingerprints(item_id, fingerprint) VALUES (?, ?)", fps)
+        conn.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys(key, kind, at, item_id) VALUES (?, ?, ?, ?)", keys
+        )
+        conn.executemany("INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)", topics)
+        conn.executemany(
+            "INSERT OR IGNORE INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)", tags
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
+            "VALUES (?, ?, ?, ?, 'first')",
+            sightings,
+        )
+
+
+def build_real(size: int, rate: float, seed: int) -> dict[str, Any]:
+    """The same corpus through the production path: make_item, prepare_items, ingest_batch."""
+    from watcher.config import load_config
+    from watcher.ingest import dedupe_settings, ingest_batch
+    from watcher.normalize import make_item
+    from watcher.prepare import prepare_items
+    from watcher.store import Store
+
+    path = corpus_path(size, real=True)
+    _remove_db(path)
+    plan_path = RESULTS / f"plan-{size}.npz"
+    if not plan_path.exists():
+        Plan.build(size, rate, seed).save(plan_path)
+    config = load_config(CONFIG)
+    _init_worker(str(plan_path), seed, _topic_specs())
+    _text.cache_clear()
+    assert _PLAN is not None
+    store = Store.open(path)
+    with store.db.conn:
+        _insert_feeds(store.db.conn)
+    settings = dedupe_settings(config.dedupe)
+    t_start = time.perf_counter()
+    prepare_s = ingest_s = 0.0
+    mismatches = 0
+    for start in range(0, size, 50):
+        items = []
+        feed = int(_PLAN.feed[start])
+        for index in range(start, min(start + 50, size)):
+            stored, published, first_seen = _stored_item(index)
+            made = make_item(
+                title=stored.title,
+                summary=stored.summary,
+                content=stored.content,
+                url=stored.url,
+                guid=stored.guid,
+                published=published,
+                now=first_seen,
+                source=stored.source,
+            )
+            assert made is not None
+            if dataclasses.replace(made, lang="en") != stored:
+                mismatches += 1
+            items.append(made)
+        t0 = time.perf_counter()
+        prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
+        t1 = time.perf_counter()
+        ingest_batch(store, prepared, feed_id=feed, now=_iso(first_seen), settings=settings)
+        t2 = time.perf_counter()
+        prepare_s += t1 - t0
+        ingest_s += t2 - t1
+        if start % 2000 == 0:
+            _progress(f"{size} real path: {start:,}/{size:,}")
+    store.close()
+    meta = {
+        "size": size,
+        "generator": GENERATOR_VERSION,
+        "seed": seed,
+        "rate_per_day": rate,
+        "how": "real",
+        "build_seconds": round(time.perf_counter() - t_start, 1),
+        "prepare_seconds": round(prepare_s, 1),
+        "ingest_seconds": round(ingest_s, 1),
+        "make_item_mismatches": mismatches,
+        "built_at": dt.datetime.now(dt.UTC).strftime(_ISO),
+    }
+    meta.update(_db_stats(path))
+    meta.update(_label_agreement(path, _PLAN))
+    Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def _db_stats(path: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(path)
+    try:
+        stats: dict[str, Any] = {
+            "file_mb": round(path.stat().st_size / 1e6, 1),
+            "items": conn.execute("SELECT max(id) FROM items").fetchone()[0] or 0,
+            "tags": conn.execute("SELECT count(*) FROM tags").fetchone()[0],
+            "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
+        }
+        try:
+            rows = conn.execute(
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        groups = {
+            "FTS5 index": ("items_fts",),
+            "items (table and indexes)": ("items",),
+            "dedupe_fingerprints": ("dedupe_fingerprints",),
+            "dedupe_keys": ("dedupe_keys",),
+            "tags, topics, sightings": ("item_tags", "item_topics", "tags", "sightings"),
+        }
+        sizes: dict[str, float] = {}
+        for name, size in rows:
+            label = "other"
+            for group, prefixes in groups.items():
+                owner = name.removeprefix("sqlite_autoindex_")
+                if any(owner == p or owner.startswith(p + "_") for p in prefixes):
+                    label = group
+                    break
+            sizes[label] = sizes.get(label, 0.0) + size / 1e6
+        stats["mb_by_table"] = {k: round(v, 1) for k, v in sizes.items()}
+        stats["dedupe_keys"] = conn.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
+        first, last = conn.execute(
+            "SELECT min(published_at), max(published_at) FROM items"
+        ).fetchone()
+        stats["published_from"], stats["published_to"] = first, last
+    finally:
+        conn.close()
+    return stats
+
+
+def _label_agreement(path: Path, plan: Plan) -> dict[str, Any]:
+    """How the real decide() filed the generator's copies, write-ups and new stories."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT id, canonical_url, duplicate_of, story_id FROM items ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    counts = {"copies": 0, "copies_found": 0, "siblings": 0, "siblings_joined": 0, "heads": 0,
+              "heads_merged": 0}  # fmt: skip
+    for item_id, url, duplicate_of, story_id in rows:
+        index = int(url.rsplit("-", 1)[1]) - 1  # the generator's index, from the URL
+        role = int(plan.role[index])
+        if role == COPY:
+            counts["copies"] += 1
+            counts["copies_found"] += duplicate_of is not None
+        elif role == SIBLING:
+            counts["siblings"] += 1
+            counts["siblings_joined"] += duplicate_of is None and story_id != item_id
+        else:
+            counts["heads"] += 1
+            counts["heads_merged"] += duplicate_of is not None or story_id != item_id
+    return {"labels": counts}
+
+
+# ============================================================================ new items
+
+
+def prepare_new(size: int, args: argparse.Namespace, real: bool = False) -> Path:
+    """Pickle the feed batches a measurement ingests: PreparedItems as the workers hand them over."""
+    from watcher.config import load_config
+    from watcher.normalize import content_hash, make_item
+    from watcher.prepare import prepare_items
+    from watcher.similarity import fingerprint
+
+    out = RESULTS / f"new-{size}-{args.new_items}-{args.batch}.pkl"
+    if out.exists() and not args.rebuild:
+        return out
+    plan_path = RESULTS / f"plan-{size}.npz"
+    _init_worker(str(plan_path), args.seed, _topic_specs())
+    _text.cache_clear()
+    assert _GEN is not None
+    assert _PLAN is not None
+    config = load_config(CONFIG)
+    rng = random.Random(_mix(args.seed, 7, size))
+    per_hour = args.rate / 24.0
+    batch = args.batch
+    extra = 5 * batch  # for the tracemalloc pass
+    total = args.new_items + extra
+    batches = []
+    fp_cold: list[float] = []
+    serial = size
+    for k in range(math.ceil(total / batch)):
+        n = min(batch, total - k * batch)
+        now = END + dt.timedelta(seconds=60 * (k + 1))
+        feed = rng.randint(1, FEEDS)
+        kinds = ["fresh"] * (n // 2) + ["copy"] * ((n - n // 2) // 2)
+        kinds += ["sibling"] * (n - len(kinds))
+        rng.shuffle(kinds)
+        items, expect = [], []
+        for kind in kinds:
+            serial += 1
+            if kind == "fresh":
+                title, text = _GEN.writeup(serial, serial)
+                expect.append((kind, None, None))
+            elif kind == "copy":
+                parent = max(0, size - 1 - int(rng.expovariate(1.0 / (per_hour * 6))))
+                parent_url = _stored_item(parent)[0].canonical_url
+                title, text = _GEN.copy(*_text(parent), serial)
+                salt = 0
+                while content_hash(title, text) == content_hash(*_text(parent)):
+                    salt += 1  # an unchanged body would be the same item again (level 1)
+                    title, text = _GEN.copy(*_text(parent), serial + salt * 10_000_000)
+                expect.append((kind, parent + 1, parent_url))
+            else:
+                parent = max(0, size - 1 - int(rng.expovariate(1.0 / (per_hour * 10))))
+                title, text = _GEN.writeup(int(_PLAN.story[parent]), serial)
+                expect.append((kind, parent + 1, _stored_item(parent)[0].canonical_url))
+            published = (now - dt.timedelta(seconds=rng.uniform(0, 6 * 3600))).replace(
+                microsecond=0
+            )
+            url = f"https://outlet{feed:03d}.example/news/{published:%Y/%m/%d}/{_slug(title)}-n{serial}"
+            item = make_item(
+                title=title,
+                summary=_summary(text),
+                content=text,
+                url=url,
+                guid=url,
+                published=published,
+                now=now,
+                source=f"Outlet {feed:03d}",
+            )
+            assert item is not None
+            items.append(item)
+        for item in items:
+            t0 = time.perf_counter()
+            fingerprint(item.title, item.text, item.published_at)
+            fp_cold.append(time.perf_counter() - t0)
+        prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
+        batches.append({"feed": feed, "now": _iso(now), "items": prepared, "expect": expect})
+    fp_warm: list[float] = []
+    words: list[int] = []
+    for entry in batches:
+        for prep in entry["items"]:
+            t0 = time.perf_counter()
+            fingerprint(prep.item.title, prep.item.text, prep.item.published_at)
+            fp_warm.append(time.perf_counter() - t0)
+            words.append(prep.fingerprint.words)
+    repeats = []
+    recent = list(range(max(0, size - int(per_hour * 48)), size))
+    chosen = rng.sample(recent, min(len(recent), 10 * batch))
+    for k in range(0, len(chosen), batch):
+        items = [_stored_item(index)[0] for index in chosen[k : k + batch]]
+        prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
+        now = END + dt.timedelta(seconds=60 * (len(batches) + k // batch + 1))
+        repeats.append({"feed": int(_PLAN.feed[chosen[k]]), "now": _iso(now), "items": prepared})
+    data = {
+        "main": batches[: math.ceil(args.new_items / batch)],
+        "traced": batches[math.ceil(args.new_items / batch) :],
+        "repeats": repeats,
+        "fingerprint_ms_first": [t * 1000 for t in fp_cold],
+        "fingerprint_ms": [t * 1000 for t in fp_warm],
+        "words": words,
+    }
+    out.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    return out
+
+
+# ============================================================================ measuring
+
+_SQLITE: Any = None
+
+
+def _sqlite_lib() -> Any:
+    global _SQLITE
+    if _SQLITE is None:
+        try:
+            lib = ctypes.CDLL("libsqlite3.so.0")
+            lib.sqlite3_memory_used.restype = ctypes.c_int64
+            lib.sqlite3_memory_highwater.restype = ctypes.c_int64
+            lib.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+            _SQLITE = lib
+        except OSError:
+            _SQLITE = False
+    return _SQLITE
+
+
+def _sqlite_heap() -> tuple[float | None, float | None]:
+    """(bytes in use, high-water) of SQLite's allocator in MB, when the library says."""
+    lib = _sqlite_lib()
+    if not lib:
+        return None, None
+    return lib.sqlite3_memory_used() / 1e6, lib.sqlite3_memory_highwater(0) / 1e6
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _machine_busy() -> float:
+    """CPU-seconds all cores have spent busy since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def resident_fraction(path: Path) -> float | None:
+    """Share of a file's pages in the OS page cache (mincore), None if unknown."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return 1.0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]  # fmt: skip
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = mmap.PAGESIZE
+    pages = (size + page - 1) // page
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            return None
+        try:
+            vec = (ctypes.c_ubyte * pages)()
+            if libc.mincore(addr, size, vec) != 0:
+                return None
+            return sum(1 for b in bytes(vec) if b & 1) / pages
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def evict(path: Path) -> None:
+    """Drop the database files from the OS page cache (this file only; nothing system-wide)."""
+    for suffix in ("", "-wal", "-shm"):
+        file = Path(f"{path}{suffix}")
+        if not file.exists():
+            continue
+        fd = os.open(file, os.O_RDWR)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _marks(conn: sqlite3.Connection) -> dict[str, int]:
+    one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
+    return {
+        "item": one("SELECT max(id) FROM items"),
+        "sighting": one("SELECT max(id) FROM sightings"),
+        "tag": one("SELECT max(id) FROM tags"),
+    }
+
+
+def _marks_path(db: Path) -> Path:
+    return Path(f"{db}.marks.json")
+
+
+def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
+    """Remove every row a measurement added, so that the cached corpus stays as built.
+
+    Foreign keys are off for this: ON DELETE CASCADE into dedupe_keys would scan the whole
+    key table once per deleted item (no index on dedupe_keys.item_id); the keys are deleted
+    by key instead. The FTS rows go through the delete trigger.
+    """
+    from watcher.similarity import from_bytes
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    removed: dict[str, int] = {}
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("BEGIN IMMEDIATE")
+        m = marks["item"]
+        keys = []
+        for item_id, blob in conn.execute(
+            "SELECT item_id, fingerprint FROM dedupe_fingerprints WHERE item_id > ?", [m]
+        ).fetchall():
+            fp = from_bytes(blob)
+            keys += [(k, 0, item_id) for k in fp.band_keys] + [
+                (k, 1, item_id) for k in fp.story_keys
+            ]
+        before = conn.total_changes
+        conn.executemany("DELETE FROM dedupe_keys WHERE key = ? AND kind = ? AND item_id = ?", keys)
+        removed["dedupe_keys"] = conn.total_changes - before
+        for table, sql, mark in (
+            ("dedupe_fingerprints", "DELETE FROM dedupe_fingerprints WHERE item_id > ?", m),
+            ("item_topics", "DELETE FROM item_topics WHERE item_id > ?", m),
+            ("item_tags", "DELETE FROM item_tags WHERE item_id > ?", m),
+            ("sightings", "DELETE FROM sightings WHERE id > ?", marks["sighting"]),
+            ("items", "DELETE FROM items WHERE id > ?", m),
+            ("tags", "DELETE FROM tags WHERE id > ?", marks["tag"]),
+        ):
+            removed[table] = conn.execute(sql, [mark]).rowcount
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        left = _marks(conn)
+        assert left == marks, (left, marks)
+    finally:
+        conn.close()
+    return removed
+
+
+@dataclass
+class Probe:
+    """Per-item timings collected by wrapping the Store methods ingest_batch calls."""
+
+    starts: list[float]
+    ends: list[float]
+    buckets: dict[str, float]
+    item_buckets: list[dict[str, float]]
+    candidates: list[int]
+    sql: list[tuple[str, list[Any]]]
+    cpu_starts: list[float]
+    cpu_ends: list[float]
+
+
+def _instrument(store: Any, ingest_module: Any) -> Probe:
+    probe = Probe([], [], {}, [], [], [], [], [])
+    cpu = time.process_time
+    clock = time.perf_counter
+
+    def bucket(name: str, seconds: float) -> None:
+        probe.item_buckets[-1][name] = probe.item_buckets[-1].get(name, 0.0) + seconds
+
+    def wrap_method(name: str, label: str, *, start: bool = False, end: bool = False) -> None:
+        original = getattr(store, name)
+
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            if start:
+                probe.cpu_starts.append(cpu())
+            t0 = clock()
+            if start:
+                probe.starts.append(t0)
+                probe.item_buckets.append({})
+            result = original(*a, **kw)
+            t1 = clock()
+            bucket(label, t1 - t0)
+            if name == "dedupe_candidates":
+                probe.candidates.append(len(result))
+            if end:
+                probe.ends.append(t1)
+                probe.cpu_ends.append(cpu())
+            return result
+
+        setattr(store, name, wrapper)
+
+    wrap_method("find_exact", "level-1 lookups", start=True)
+    wrap_method("dedupe_candidates", "candidate query")
+    wrap_method("insert_item", "insert item")
+    wrap_method("save_fingerprint", "fingerprint + keys")
+    wrap_method("set_topics", "topics + tags")
+    wrap_method("set_tags", "topics + tags")
+    wrap_method("add_sighting", "sighting", end=True)
+
+    for name, label in (
+        ("decide", "decide"),
+        ("from_bytes", "decode fingerprints"),
+        ("_decode", "decode fingerprints"),  # a cache in front of from_bytes, if there is one
+    ):
+        if not hasattr(ingest_module, name):
+            continue
+        original = getattr(ingest_module, name)
+
+        def wrapper(*a: Any, _original: Any = original, _label: str = label, **kw: Any) -> Any:
+            t0 = clock()
+            try:
+                return _original(*a, **kw)
+            finally:
+                bucket(_label, clock() - t0)
+
+        setattr(ingest_module, name, wrapper)
+
+    execute = store.db.execute
+
+    def capture(sql: str, params: Any = None) -> Any:
+        if len(probe.sql) < 1 and sql.startswith("WITH hits AS"):
+            probe.sql.append((sql, list(params or [])))
+        return execute(sql, params) if params is not None else execute(sql)
+
+    store.db.execute = capture
+    return probe
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def _summary_stats(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "median": statistics.median(values) if values else float("nan"),
+        "p95": _pct(values, 95),
+        "p99": _pct(values, 99),
+        "max": max(values) if values else float("nan"),
+        "mean": statistics.fmean(values) if values else float("nan"),
+    }
+
+
+def _run_batches(
+    store: Any, probe: Probe, batches: Sequence[dict[str, Any]], settings: Any
+) -> dict[str, Any]:
+    """Ingest the batches; per item ms with the batch's commit spread over its items."""
+    from watcher.ingest import ingest_batch
+
+    per_item: list[float] = []
+    processing: list[float] = []
+    commits: list[float] = []
+    batch_ms: list[float] = []
+    item_buckets: list[dict[str, float]] = []
+    new_ids: list[int] = []
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
+    per_item_cpu: list[float] = []
+    for entry in batches:
+        for series in (probe.starts, probe.ends, probe.cpu_starts, probe.cpu_ends):
+            series.clear()
+        probe.item_buckets.clear()
+        t0 = time.perf_counter()
+        outcome = ingest_batch(
+            store, entry["items"], feed_id=entry["feed"], now=entry["now"], settings=settings
+        )
+        t1 = time.perf_counter()
+        c1 = time.process_time()
+        n = len(entry["items"])
+        cpu_commit = c1 - probe.cpu_ends[-1]
+        cpu_bounds = [*probe.cpu_starts[1:], probe.cpu_ends[-1]]
+        for start, stop in zip(probe.cpu_starts, cpu_bounds, strict=True):
+            per_item_cpu.append((stop - start + cpu_commit / n) * 1000)
+        assert len(probe.starts) == n, (len(probe.starts), n)
+        commit = t1 - probe.ends[-1]
+        commits.append(commit * 1000)
+        batch_ms.append((t1 - t0) * 1000)
+        bounds = [*probe.starts[1:], probe.ends[-1]]
+        for start, stop, buckets in zip(probe.starts, bounds, probe.item_buckets, strict=True):
+            processing.append((stop - start) * 1000)
+            per_item.append((stop - start + commit / n) * 1000)
+            item_buckets.append(dict(buckets))
+        new_ids.extend(outcome.new_item_ids)
+    return {
+        "per_item_ms": per_item,
+        "per_item_cpu_ms": per_item_cpu,
+        "processing_ms": processing,
+        "commit_ms": commits,
+        "batch_ms": batch_ms,
+        "buckets": item_buckets,
+        "new_ids": new_ids,
+        "wall_s": time.perf_counter() - wall0,
+        "cpu_s": time.process_time() - cpu0,
+    }
+
+
+_FTS_UPDATE = 'AFTER UPDATE ON "items"'
+_FTS_UPDATE_OF = 'AFTER UPDATE OF "title", "summary", "content" ON "items"'
+
+
+def _apply_variant(conn: sqlite3.Connection, variant: str) -> str | None:
+    """What-if settings for one measurement; returns SQL that undoes a schema change."""
+    for part in filter(None, variant.split("+")):
+        name, _, value = part.partition("=")
+        if name == "cache":  # PRAGMA cache_size in KiB
+            conn.execute(f"PRAGMA cache_size = -{int(value)}")
+        elif name == "autocheckpoint":
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(value)}")
+        elif name == "mmap":
+            conn.execute(f"PRAGMA mmap_size = {int(value) * 1024 * 1024}")
+        elif name == "fts-update-of":  # the FTS update trigger only for text columns
+            sql = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'items_au'"
+            ).fetchone()[0]
+            if _FTS_UPDATE not in sql:
+                continue  # the schema already limits the trigger to the text columns
+            with conn:
+                conn.execute("DROP TRIGGER items_au")
+                conn.execute(sql.replace(_FTS_UPDATE, _FTS_UPDATE_OF))
+            return sql
+        else:
+            raise SystemExit(f"unknown variant {part!r}")
+    return None
+
+
+def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> None:
+    """One size, in a fresh process: timings, candidate sets, memory; then clean up."""
+    import tracemalloc
+
+    resident = resident_fraction(db)
+    data = pickle.loads(pickle_path.read_bytes())
+    import watcher.ingest as ingest_module
+    from watcher.config import load_config
+    from watcher.ingest import dedupe_settings
+    from watcher.store import Store
+
+    settings = dedupe_settings(load_config(CONFIG).dedupe)
+    rss_before_open = _status_mb("VmRSS")
+    hwm_before_open = _status_mb("VmHWM")
+    busy0, own0 = _machine_busy(), time.process_time()
+    wall0 = time.perf_counter()
+    store = Store.open(db)
+    conn = store.db.conn
+    pragmas = {
+        name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("cache_size", "page_size", "mmap_size", "journal_mode", "synchronous")
+    }
+    trigger_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'items_au'"
+    ).fetchone()[0]
+    marks = _marks(conn)
+    _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
+    undo = _apply_variant(conn, variant)
+    if undo:
+        _marks_path(db).write_text(json.dumps({**marks, "undo": undo}))
+    probe = _instrument(store, ingest_module)
+    main = _run_batches(store, probe, data["main"], settings)
+    rss_after_main = _status_mb("VmRSS")
+    candidates = list(probe.candidates)
+    probe.candidates.clear()
+    repeats = _run_batches(store, probe, data["repeats"], settings)
+    # untimed pass: Python heap peak, and the WAL pages each batch writes (checkpoints held
+    # back meanwhile so that the -wal file only grows)
+    autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    wal = Path(f"{db}-wal")
+    wal_pages: list[float] = []
+    frame = pragmas["page_size"] + 24
+    tracemalloc.start()
+    for entry in data["traced"]:
+        before = wal.stat().st_size if wal.exists() else 0
+        _run_batches(store, probe, [entry], settings)
+        wal_pages.append((wal.stat().st_size - before) / frame / len(entry["items"]))
+    _current, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+    other_load = ((_machine_busy() - busy0) - (time.process_time() - own0)) / (
+        time.perf_counter() - wall0
+    )
+    sqlite_used, sqlite_peak = _sqlite_heap()
+    # what the new items were filed as
+    expect = [e for entry in data["main"] for e in entry["expect"]]
+    rows = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT id, duplicate_of, story_id, dedupe_signal FROM items WHERE id > ?",
+            [marks["item"]],
+        )
+    }
+    # the parent by its URL: in a corpus built through the real path, ids are not the
+    # generator's (a few copies identical to their original were level-1 sightings there)
+    parent_rows = {}
+    for _kind, _parent, url in expect:
+        if url is not None:
+            found = conn.execute(
+                "SELECT id, duplicate_of, story_id FROM items WHERE canonical_url = ?", [url]
+            ).fetchone()
+            if found is not None:
+                parent_rows[url] = found
+    filed: dict[str, dict[str, int]] = {}
+    for (kind, _parent, url), item_id in zip(expect, main["new_ids"], strict=True):
+        duplicate_of, story_id, _signal = rows[item_id]
+        slot = filed.setdefault(kind, {"n": 0, "as_copy": 0, "right_group": 0, "in_story": 0,
+                                       "right_story": 0})  # fmt: skip
+        slot["n"] += 1
+        slot["as_copy"] += duplicate_of is not None
+        slot["in_story"] += story_id != item_id
+        if url in parent_rows:
+            parent_id, p_dup, p_story = parent_rows[url]
+            slot["right_group"] += duplicate_of == (p_dup or parent_id)
+            slot["right_story"] += story_id == p_story
+    # query plans and how many key rows the candidate query reads
+    plans = {}
+    if probe.sql:
+        sql, params = probe.sql[0]
+        plans["dedupe_candidates"] = [
+            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)
+        ]
+    postings = _posting_stats(conn, data["main"], settings)
+    query_ab = _candidate_query_ab(store, data["main"], settings)
+    heads = [rows[item_id][1] == item_id for item_id in main["new_ids"]]
+    fk_delete = _fk_delete_probe(conn, main["new_ids"][-1])
+    if undo:
+        with conn:
+            conn.execute("DROP TRIGGER items_au")
+            conn.execute(undo)
+    store.close()
+    removed = cleanup(db, marks)
+    _marks_path(db).unlink()
+    result = {
+        "resident_at_start": resident,
+        "pragmas": pragmas,
+        "marks": marks,
+        "main": main,
+        "candidates": candidates,
+        "repeats": {k: repeats[k] for k in ("per_item_ms", "commit_ms", "batch_ms", "buckets")},
+        "traced_peak_mb": traced_peak / 1e6,
+        "wal_pages_per_item": wal_pages,
+        "autocheckpoint": autocheckpoint,
+        "rss_before_open_mb": rss_before_open,
+        "hwm_before_open_mb": hwm_before_open,
+        "rss_after_main_mb": rss_after_main,
+        "rss_end_mb": _status_mb("VmRSS"),
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+        "peak_rss_mb": _status_mb("VmHWM"),
+        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sqlite_used_mb": sqlite_used,
+        "sqlite_peak_mb": sqlite_peak,
+        "other_load": other_load,
+        "filed": filed,
+        "cap": ingest_module._MAX_CANDIDATES,
+        "fts_trigger_on_any_update": _FTS_UPDATE in (trigger_sql or ""),
+        "heads": heads,
+        "variant": variant,
+        "plans": plans,
+        "postings": postings,
+        "query_ab": query_ab,
+        "fk_delete": fk_delete,
+        "removed": removed,
+        "loadavg": os.getloadavg(),
+    }
+    out.write_text(json.dumps(result))
+
+
+def _posting_stats(
+    conn: sqlite3.Connection, batches: Sequence[dict[str, Any]], settings: Any
+) -> dict[str, Any]:
+    """Key rows the candidate query has to read, with and without the time window."""
+    from watcher.ingest import _window
+
+    total: list[int] = []
+    in_window: list[int] = []
+    story_total: list[int] = []
+    t_full: list[float] = []
+    t_window: list[float] = []
+    sample = [p for entry in batches for p in entry["items"]][:200]
+    for prep in sample:
+        fp = prep.fingerprint
+        at = prep.item.published_at
+        n_all = n_win = 0
+        for kind, keys, seconds in (
+            (0, fp.band_keys, settings.duplicate_window),
+            (1, fp.story_keys, settings.story_window),
+        ):
+            if not keys:
+                continue
+            marks = ",".join("?" for _ in keys)
+            t0 = time.perf_counter()
+            n = conn.execute(
+                f"SELECT count(*) FROM dedupe_keys WHERE kind = {kind} AND key IN ({marks})", keys
+            ).fetchone()[0]
+            t1 = time.perf_counter()
+            window = _window(at, seconds)
+            if window is None:
+                w = n
+            else:
+                w = conn.execute(
+                    f"SELECT count(*) FROM dedupe_keys WHERE kind = {kind} AND key IN ({marks}) "
+                    "AND (at = '' OR at BETWEEN ? AND ?)",
+                    [*keys, *window],
+                ).fetchone()[0]
+            t2 = time.perf_counter()
+            t_full.append((t1 - t0) * 1000)
+            t_window.append((t2 - t1) * 1000)
+            n_all += n
+            n_win += w
+            if kind == 1:
+                story_total.append(n)
+        total.append(n_all)
+        in_window.append(n_win)
+    return {
+        "rows_all": _summary_stats(total),
+        "rows_in_window": _summary_stats(in_window),
+        "story_rows_all": _summary_stats(story_total),
+        "count_all_ms": _summary_stats(t_full),
+        "count_window_ms": _summary_stats(t_window),
+    }
+
+
+def _fk_delete_probe(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
+    """Deleting one item with foreign keys on (as Store.open sets them), rolled back."""
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    plan = [
+        r[3]
+        for r in conn.execute("EXPLAIN QUERY PLAN DELETE FROM dedupe_keys WHERE item_id = ?", [1])
+    ]
+    conn.execute("SAVEPOINT fk_probe")
+    try:
+        t0 = time.perf_counter()
+        conn.execute("DELETE FROM items WHERE id = ?", [item_id])
+        seconds = time.perf_counter() - t0
+    finally:
+        conn.execute("ROLLBACK TO fk_probe")
+        conn.execute("RELEASE fk_probe")
+    return {"seconds": seconds, "cascade_plan": plan}
+
+
+_WINDOW_OR = " AND (at = '' OR at BETWEEN ? AND ?)"
+
+
+def split_window(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]] | None:
+    """The candidate query Store.dedupe_candidates ran, with each branch of its ``hits`` CTE
+    that filters ``(at = '' OR at BETWEEN ? AND ?)`` split into two branches, one with
+    ``at BETWEEN ? AND ?`` and one with ``at = ''``; None if the query has no such filter.
+
+    The OR keeps SQLite from using ``at`` in the primary key (key, kind, at, item_id): every
+    row of a key is read, whatever its time. Split, each branch is one range of the key.
+    Rewritten from the SQL actually executed, so the rest of the query (ranking, caps) stays
+    whatever the store does. (With a per-branch LIMIT the split form may return up to that
+    many undated rows more; the "same rows" column says whether that happened.)
+    """
+    head = "WITH hits AS ("
+    if not sql.startswith(head) or "), ranked AS (" not in sql or _WINDOW_OR not in sql:
+        return None
+    end = sql.index("), ranked AS (")
+    branches: list[str] = []
+    out: list[Any] = []
+    pos = 0
+    for branch in sql[len(head) : end].split(" UNION ALL "):
+        n = branch.count("?")
+        taken = list(params[pos : pos + n])
+        pos += n
+        at = branch.find(_WINDOW_OR)
+        if at < 0:
+            branches.append(branch)
+            out += taken
+            continue
+        k = branch[:at].count("?")  # placeholders before the window's two
+        branches.append(branch.replace(_WINDOW_OR, " AND at BETWEEN ? AND ?"))
+        out += taken
+        branches.append(branch.replace(_WINDOW_OR, " AND at = ''"))
+        out += taken[:k] + taken[k + 2 :]
+    return head + " UNION ALL ".join(branches) + sql[end:], out + list(params[pos:])
+
+
+def _candidate_query_ab(
+    store: Any, batches: Sequence[dict[str, Any]], settings: Any
+) -> dict[str, Any]:
+    """The shipped candidate query against the split-window form: same rows? how fast?"""
+    from watcher.ingest import _MAX_CANDIDATES, _window
+
+    shipped: list[float] = []
+    split: list[float] = []
+    same = 0
+    sample = [p for entry in batches for p in entry["items"]][:300]
+    plan: list[str] = []
+    captured: list[tuple[str, list[Any]]] = []
+    execute = store.db.execute
+
+    def capture(sql: str, params: Any = None) -> Any:
+        captured.append((sql, list(params or [])))
+        return execute(sql, params) if params is not None else execute(sql)
+
+    store.db.execute = capture
+    try:
+        for prep in sample:
+            fp = prep.fingerprint
+            at = prep.item.published_at
+            kwargs = {
+                "band_keys": fp.band_keys,
+                "story_keys": fp.story_keys,
+                "band_range": _window(at, settings.duplicate_window),
+                "story_range": _window(at, settings.story_window),
+                "limit": _MAX_CANDIDATES,
+            }
+            captured.clear()
+            store.dedupe_candidates(**kwargs)
+            if not captured:
+                continue  # no keys: no query
+            rewritten = split_window(*captured[-1])
+            if rewritten is None:
+                continue  # the store's query no longer has the OR form
+            sql, params = rewritten
+            if not plan:
+                plan = [r[3] for r in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            for _ in range(2):  # the second round is the one kept: both forms equally warm
+                t0 = time.perf_counter()
+                rows_a = store.dedupe_candidates(**kwargs)
+                t1 = time.perf_counter()
+                rows_b = store.db.conn.execute(sql, params).fetchall()
+                t2 = time.perf_counter()
+            shipped.append((t1 - t0) * 1000)
+            split.append((t2 - t1) * 1000)
+            same += [tuple(r) for r in rows_a] == [tuple(r) for r in rows_b]
+    finally:
+        store.db.execute = execute
+    return {
+        "shipped_ms": _summary_stats(shipped),
+        "split_ms": _summary_stats(split),
+        "same_rows": same,
+        "n": len(shipped),
+        "plan": plan,
+    }
+
+
+def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at: float) -> None:
+    """A fresh process: imports, Store.open (migrations check), the first feed batch."""
+    started = time.time()
+    t0 = time.perf_counter()
+    import watcher.cli  # noqa: F401  # everything `watcher poll` imports
+    from watcher.config import load_config
+    from watcher.ingest import dedupe_settings, ingest_batch
+    from watcher.store import Store
+
+    imports = time.perf_counter() - t0
+    settings = dedupe_settings(load_config(CONFIG).dedupe)
+    data = pickle.loads(pickle_path.read_bytes())
+    first, second = data["main"][0], data["main"][1]
+    if cold:
+        evict(db)
+    resident = resident_fraction(db)
+    t1 = time.perf_counter()
+    store = Store.open(db)
+    t2 = time.perf_counter()
+    marks = _marks(store.db.conn)  # outside the timed span
+    _marks_path(db).write_text(json.dumps(marks))
+    t3 = time.perf_counter()
+    ingest_batch(store, first["items"], feed_id=first["feed"], now=first["now"], settings=settings)
+    t4 = time.perf_counter()
+    ingest_batch(
+        store, second["items"], feed_id=second["feed"], now=second["now"], settings=settings
+    )
+    t5 = time.perf_counter()
+    store.close()
+    cleanup(db, marks)
+    _marks_path(db).unlink()
+    out.write_text(
+        json.dumps(
+            {
+                "interpreter_s": started - spawned_at,
+                "imports_s": imports,
+                "open_s": t2 - t1,
+                "first_batch_s": t4 - t3,
+                "second_batch_s": t5 - t4,
+                "items": len(first["items"]),
+                "resident_before": resident,
+                "cold": cold,
+            }
+        )
+    )
+
+
+# ============================================================================ orchestration
+
+
+def _child(*argv: str) -> None:
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {argv[0]} failed with exit code {proc.returncode}")
+
+
+def ensure_corpus(size: int, args: argparse.Namespace, real: bool = False) -> dict[str, Any]:
+    path = corpus_path(size, real)
+    meta_path = Path(f"{path}.json")
+    if path.exists() and meta_path.exists() and not args.rebuild:
+        if _marks_path(path).exists():  # a measurement died before removing its rows
+            _progress(f"{path.name}: removing the rows of an interrupted measurement")
+            marks = json.loads(_marks_path(path).read_text())
+            undo = marks.pop("undo", None)
+            if undo:
+                with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+                    conn.execute("DROP TRIGGER IF EXISTS items_au")
+                    conn.execute(undo)
+            cleanup(path, marks)
+            _marks_path(path).unlink()
+        meta = json.loads(meta_path.read_text())
+        if (meta.get("generator"), meta.get("seed"), meta.get("rate_per_day")) == (
+            GENERATOR_VERSION,
+            args.seed,
+            args.rate,
+        ):
+            _progress(f"{size}{' real' if real else ''}: reusing {path.name}")
+            return meta
+    _progress(f"{size}{' real' if real else ''}: building {path.name}")
+    if real:
+        return build_real(size, args.rate, args.seed)
+    return build_bulk(size, args.rate, args.workers, args.seed)
+
+
+def measure_size(size: int, args: argparse.Namespace, real: bool = False) -> dict[str, Any]:
+    meta = ensure_corpus(size, args, real)
+    db = corpus_path(size, real)
+    pkl = prepare_new(size, args)
+    tag = f"{size}{'-real' if real else ''}"
+    _progress(f"{tag}: measuring ingest_batch")
+    # a first pass warms the OS page cache for the corpus (discarded): the runs compared
+    # below all start from the same state; the cold case is the restart test's
+    _child("_measure", str(db), str(pkl), str(RESULTS / f"warmup-{tag}.json"), "")
+    out = RESULTS / f"measure-{tag}.json"
+    _child("_measure", str(db), str(pkl), str(out), "")
+    measured = json.loads(out.read_text())
+    variants = {}
+    names = list(filter(None, args.variants.split(",")))
+    # what-if runs alternate with the shipped settings, round after round, so that drift
+    # (page cache, other load) hits both alike; round 1's baseline is the run above
+    for round_ in range(1, args.rounds + 1 if names else 1):
+        for variant in ([] if round_ == 1 else [""]) + names:
+            label = variant or "as shipped"
+            if args.rounds > 1:
+                label += f" (round {round_})"
+            _progress(f"{tag}: measuring ingest_batch, {label}")
+            vout = RESULTS / f"measure-{tag}-{variant.replace('=', '-') or 'shipped'}-{round_}.json"
+            _child("_measure", str(db), str(pkl), str(vout), variant)
+            variants[label] = json.loads(vout.read_text())
+    restarts = []
+    for cold in [False] * args.restarts + [True] * args.restarts:
+        _progress(f"{tag}: restart ({'cold' if cold else 'warm'} OS cache)")
+        rout = RESULTS / f"restart-{tag}.json"
+        _child(
+            "_restart", str(db), str(pkl), str(rout), "cold" if cold else "warm", repr(time.time())
+        )
+        restarts.append(json.loads(rout.read_text()))
+    new = pickle.loads(pkl.read_bytes())
+    return {
+        "size": size,
+        "real": real,
+        "meta": meta,
+        "measure": measured,
+        "variants": variants,
+        "restarts": restarts,
+        "fingerprint_ms": _summary_stats(new["fingerprint_ms"]),
+        "fingerprint_ms_first": _summary_stats(new["fingerprint_ms_first"]),
+        "words": _summary_stats(new["words"]),
+        "categories": [e[0] for entry in new["main"] for e in entry["expect"]],
+    }
+
+
+# ============================================================================ report
+
+
+def _machine() -> str:
+    cpu = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return (
+        f"nproc {len(os.sched_getaffinity(0))} ({cpu}), {total_kb / 1024 / 1024:.0f} GiB RAM; "
+        f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def _revision() -> str:
+    """The commit measured, and whether watcher/ had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "watcher"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"watcher at `{head[:80]}`" + (" with uncommitted changes" if dirty else "")
+
+
+def _compact_plan(plan: Sequence[str]) -> list[str]:
+    """EXPLAIN QUERY PLAN lines with runs of a repeated line or pair of lines folded."""
+    lines = [
+        line
+        for line in plan
+        if not line.startswith(("CO-ROUTINE (subquery", "SCAN (subquery")) and line != "UNION ALL"
+    ]
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        for width in (1, 2):
+            block = lines[i : i + width]
+            n = 1
+            while lines[i + n * width : i + (n + 1) * width] == block:
+                n += 1
+            if n > 1:
+                out += [f"{line}   (x{n})" for line in block]
+                i += n * width
+                break
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _span_days(meta: dict[str, Any]) -> float:
+    first = dt.datetime.strptime(meta["published_from"], _ISO)
+    last = dt.datetime.strptime(meta["published_to"], _ISO)
+    return (last - first).total_seconds() / 86400
+
+
+def _size_label(result: dict[str, Any]) -> str:
+    size = result["size"]
+    label = f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
+    return label + (" (real path)" if result["real"] else "")
+
+
+def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: str) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add("# Dedupe + store at scale (issue 3)")
+    add("")
+    add(
+        f"Measured with `python bench/bench_dedupe.py {' '.join(args.argv)}`".rstrip()
+        + f" on {dt.date.today().isoformat()}."
+    )
+    add(f"Code: {_revision()}. Machine: {_machine()}.")
+    loads = [max(0.0, r["measure"]["other_load"]) for r in results]
+    if max(loads) < 0.3:
+        add(f"Other processes used at most {max(loads):.1f} cores during the measurements.")
+    else:
+        add(
+            f"Other processes kept {min(loads):.1f}-{max(loads):.1f} cores busy during the "
+            "measurements (the machine was shared): wall-clock figures include waiting for a "
+            "core; the CPU columns do not."
+        )
+    add("")
+    add(
+        f"Goal: median under {GOAL_MEDIAN_MS:g} ms per item at 1M items, memory not growing with "
+        f"the corpus beyond the SQLite page cache, first poll after a restart under "
+        f"{GOAL_RESTART_S:g} s."
+    )
+    add("")
+    # ---------------------------------------------------------------- per item
+    add("## Per item: `ingest_batch` (dedupe + store)")
+    add("")
+    n_items = len(results[0]["measure"]["main"]["per_item_ms"])
+    add(
+        f"{n_items:,} new items in feed batches of {args.batch} (half new stories, a quarter "
+        "near-duplicates and a quarter other write-ups of stored items from the last days), one "
+        "transaction per batch; per item = its own time plus its share of the batch's commit. "
+        "Fingerprints come precomputed, as from the parse workers. Wall clock, and CPU time of "
+        "the process (user + system; what the item costs without waiting for a core or a "
+        "disk)."
+    )
+    add("")
+    add(
+        "| stored items | corpus span | db size | median ms | p95 ms | p99 ms | max ms | "
+        "CPU ms median / p95 / p99 | commit ms/batch (median, max) | "
+        "candidates median / p95 / max | at the cap | goal |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        m = r["measure"]["main"]
+        s = _summary_stats(m["per_item_ms"])
+        c = _summary_stats(r["measure"]["candidates"])
+        cap = r["measure"]["cap"]
+        capped = sum(1 for x in r["measure"]["candidates"] if x >= cap) / max(1, c["n"])
+        commit = _summary_stats(m["commit_ms"])
+        cpu = _summary_stats(m["per_item_cpu_ms"])
+        goal = "met" if s["median"] < GOAL_MEDIAN_MS else "**missed**"
+        if r["size"] < 1_000_000:
+            goal += " (goal is for 1M)"
+        add(
+            f"| {_size_label(r)} | {_span_days(r['meta']):.0f} days | "
+            f"{r['meta']['file_mb'] / 1000:.2f} GB | {_fmt(s['median'])} | {_fmt(s['p95'])} | "
+            f"{_fmt(s['p99'])} | {_fmt(s['max'])} | {_fmt(cpu['median'])} / {_fmt(cpu['p95'])} / "
+            f"{_fmt(cpu['p99'])} | "
+            f"{_fmt(commit['median'], 1)}, {_fmt(commit['max'], 1)} | "
+            f"{c['median']:.0f} / {c['p95']:.0f} / {c['max']:.0f} | {capped:.1%} of {cap} | {goal} |"
+        )
+    add("")
+    # ---------------------------------------------------------------- breakdown
+    add("Where the time goes (mean ms per item; commit per item = batch commit / batch size):")
+    add("")
+    labels = [
+        "level-1 lookups",
+        "candidate query",
+        "decode fingerprints",
+        "decide",
+        "insert item",
+        "fingerprint + keys",
+        "topics + tags",
+        "sighting",
+    ]
+    add("| stored items | " + " | ".join(labels) + " | commit | other | total |")
+    add("|---|" + "---:|" * (len(labels) + 3))
+    for r in results:
+        m = r["measure"]["main"]
+        n = len(m["per_item_ms"])
+        means = [sum(b.get(label, 0.0) for b in m["buckets"]) * 1000 / n for label in labels]
+        commit = sum(m["commit_ms"]) / n
+        total = statistics.fmean(m["per_item_ms"])
+        other = total - sum(means) - commit
+        add(
+            f"| {_size_label(r)} | "
+            + " | ".join(_fmt(x, 3) for x in means)
+            + f" | {_fmt(commit, 3)} | {_fmt(other, 3)} | {_fmt(total, 3)} |"
+        )
+    add("")
+    add("By kind of item (median / p95 ms; median candidates; how `decide` filed them):")
+    add("")
+    add("| stored items | new story | near-duplicate | other write-up | level-1 repeat (sighting) | "
+        "copies filed as copies of the right group | write-ups joined to the story | "
+        "new stories attached to a stored one |")  # fmt: skip
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        m = r["measure"]["main"]
+        cats = r["categories"]
+        cands = r["measure"]["candidates"]
+        cells = []
+        for kind in ("fresh", "copy", "sibling"):
+            times = [t for t, k in zip(m["per_item_ms"], cats, strict=True) if k == kind]
+            cs = [c for c, k in zip(cands, cats, strict=False) if k == kind]
+            cells.append(
+                f"{_fmt(statistics.median(times))} / {_fmt(_pct(times, 95))} "
+                f"({statistics.median(cs):.0f} cand.)"
+            )
+        rep = r["measure"]["repeats"]["per_item_ms"]
+        cells.append(f"{_fmt(statistics.median(rep))} / {_fmt(_pct(rep, 95))}")
+        filed = r["measure"]["filed"]
+        cells.append(f"{filed['copy']['right_group']}/{filed['copy']['n']}")
+        cells.append(f"{filed['sibling']['right_story']}/{filed['sibling']['n']}")
+        cells.append(f"{filed['fresh']['in_story']}/{filed['fresh']['n']}")
+        add(f"| {_size_label(r)} | " + " | ".join(cells) + " |")
+    add("")
+    wal = ", ".join(
+        f"{_size_label(r)} {statistics.median(r['measure']['wal_pages_per_item']):.0f}"
+        for r in results
+    )
+    add(
+        f"- Pages written to the WAL per new item (median over {len(results[0]['measure']['wal_pages_per_item'])} "
+        f"batches): {wal}; `wal_autocheckpoint` is {results[0]['measure']['autocheckpoint']} "
+        "pages, so every batch's commit also runs a checkpoint."
+    )
+    for r in results:
+        m = r["measure"]
+        pairs = list(zip(m["main"]["buckets"], m["heads"], strict=True))
+        head = [b.get("insert item", 0.0) * 1000 for b, h in pairs if h]
+        rest = [b.get("insert item", 0.0) * 1000 for b, h in pairs if not h]
+        if head and rest:
+            why = (
+                ", which fires the FTS update trigger: the text is deleted from and re-added "
+                "to the index"
+                if m.get("fts_trigger_on_any_update")
+                else "; the FTS trigger ignores it"
+            )
+            add(
+                f"- {_size_label(r)}: `insert_item` {_fmt(statistics.fmean(head), 3)} ms "
+                f"(mean) for the {len(head)} items that start a story (INSERT, then "
+                f"`UPDATE items SET story_id = id`{why}), "
+                f"{_fmt(statistics.fmean(rest), 3)} ms for the {len(rest)} others."
+            )
+    add("")
+    # ---------------------------------------------------------------- variants
+    if any(r["variants"] for r in results):
+        add("What-if runs (not the shipped code or settings): the same items, a fresh process "
+            "each; `cache=N`: `PRAGMA cache_size = -N` (KiB) after `Store.open`; "
+            "`fts-update-of`: the FTS update trigger declared `AFTER UPDATE OF title, summary, "
+            "content`; `autocheckpoint=N`: `PRAGMA wal_autocheckpoint = N`. Rounds alternate "
+            "with the shipped settings so that drift between runs hits both.")  # fmt: skip
+        add("")
+        add("| stored items | run | median ms | p95 ms | p99 ms | mean ms | CPU ms median | "
+            "insert item (mean) | fingerprint + keys (mean) | commit ms/batch (median) | "
+            "other load |")  # fmt: skip
+        add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            first = "as shipped" + (" (round 1)" if args.rounds > 1 else "")
+            for name, m in [(first, r["measure"]), *r["variants"].items()]:
+                main_ = m["main"]
+                s_ = _summary_stats(main_["per_item_ms"])
+                n = len(main_["per_item_ms"])
+                ins = sum(b.get("insert item", 0.0) for b in main_["buckets"]) * 1000 / n
+                fpk = sum(b.get("fingerprint + keys", 0.0) for b in main_["buckets"]) * 1000 / n
+                add(
+                    f"| {_size_label(r)} | {name} | {_fmt(s_['median'])} | {_fmt(s_['p95'])} | "
+                    f"{_fmt(s_['p99'])} | {_fmt(s_['mean'])} | "
+                    f"{_fmt(statistics.median(main_['per_item_cpu_ms']))} | {_fmt(ins, 3)} | "
+                    f"{_fmt(fpk, 3)} | "
+                    f"{_fmt(statistics.median(main_['commit_ms']), 1)} | {m['other_load']:.1f} |"
+                )
+        add("")
+    # ---------------------------------------------------------------- keys read
+    add("Key rows behind the candidate query (200 new items; band keys within 30 days, story "
+        "keys within 3 days):")  # fmt: skip
+    add("")
+    add("| stored items | key rows for the item's keys, all time (median / p95 / max) | "
+        "of which inside the windows (median / p95 / max) | count(*) ms all / windowed (median) |")  # fmt: skip
+    add("|---|---:|---:|---:|")
+    for r in results:
+        p = r["measure"]["postings"]
+        a, w = p["rows_all"], p["rows_in_window"]
+        add(
+            f"| {_size_label(r)} | {a['median']:,.0f} / {a['p95']:,.0f} / {a['max']:,.0f} | "
+            f"{w['median']:,.0f} / {w['p95']:,.0f} / {w['max']:,.0f} | "
+            f"{_fmt(p['count_all_ms']['median'], 3)} / {_fmt(p['count_window_ms']['median'], 3)} |"
+        )
+    add("")
+    plan = results[-1]["measure"]["plans"].get("dedupe_candidates")
+    if plan:
+        add(
+            f"`EXPLAIN QUERY PLAN` of the candidate query at {_size_label(results[-1])} "
+            "(sub-query and UNION ALL lines left out, repeats folded):"
+        )
+        add("")
+        add("```")
+        lines.extend(_compact_plan(plan))
+        add("```")
+        add("")
+    add(
+        "The same query with `(at = '' OR at BETWEEN ? AND ?)` split into two `UNION ALL` "
+        "branches (`at BETWEEN ? AND ?` and `at = ''`), timed against the shipped one on the "
+        "same items (second of two runs each; not the shipped code):"
+    )
+    add("")
+    add("| stored items | items | shipped ms median / p95 / max | split ms median / p95 / max "
+        "| same rows |")  # fmt: skip
+    add("|---|---:|---:|---:|---:|")
+    for r in results:
+        ab = r["measure"]["query_ab"]
+        if not ab["n"]:
+            add(f"| {_size_label(r)} | 0 | (the query has no `at = '' OR` filter) | | |")
+            continue
+        a, b = ab["shipped_ms"], ab["split_ms"]
+        add(
+            f"| {_size_label(r)} | {ab['n']} | {_fmt(a['median'], 3)} / {_fmt(a['p95'], 3)} / "
+            f"{_fmt(a['max'], 3)} | {_fmt(b['median'], 3)} / {_fmt(b['p95'], 3)} / "
+            f"{_fmt(b['max'], 3)} | {ab['same_rows']}/{ab['n']} |"
+        )
+    add("")
+    fk = ", ".join(
+        f"{_size_label(r)} {r['measure']['fk_delete']['seconds'] * 1000:,.1f} ms" for r in results
+    )
+    add(
+        "Deleting one item (`DELETE FROM items WHERE id = ?`, foreign keys on as `Store.open` "
+        f"sets them, rolled back): {fk}. The cascade into `dedupe_keys` has no index on "
+        f"`item_id` to use (`{'; '.join(results[-1]['measure']['fk_delete']['cascade_plan'])}`)."
+    )
+    add("")
+    split_plan = results[-1]["measure"]["query_ab"]["plan"]
+    if split_plan:
+        add("Its plan (folded the same way):")
+        add("")
+        add("```")
+        lines.extend(_compact_plan(split_plan))
+        add("```")
+        add("")
+    # ---------------------------------------------------------------- memory
+    add("## Memory")
+    add("")
+    pr = results[0]["measure"]["pragmas"]
+    add(
+        f"After `Store.open`: `PRAGMA cache_size` = {pr['cache_size']} "
+        f"({'%.0f MB' % (-pr['cache_size'] / 1024) if pr['cache_size'] < 0 else str(pr['cache_size']) + ' pages'}"
+        f" per connection), page size {pr['page_size']} B, `mmap_size` {pr['mmap_size']}, "
+        f"journal {pr['journal_mode']}, synchronous {pr['synchronous']} (1 = NORMAL)."
+    )
+    add("Measuring process only (fresh per size; the prepared items it ingests are loaded "
+        "before the database is opened):")  # fmt: skip
+    add("")
+    add("| stored items | RSS before open MB | RSS after 2,000 items MB | peak RSS MB | "
+        "growth over baseline MB | SQLite heap high-water MB | Python heap peak (tracemalloc, 250 items) MB |")  # fmt: skip
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        m = r["measure"]
+        add(
+            f"| {_size_label(r)} | {_fmt(m['rss_before_open_mb'], 1)} | "
+            f"{_fmt(m['rss_after_main_mb'], 1)} | {_fmt(m['peak_rss_mb'], 1)} | "
+            f"{_fmt(m['peak_rss_mb'] - m['rss_before_open_mb'], 1)} | "
+            f"{_fmt(m['sqlite_peak_mb'], 1)} | {_fmt(m['traced_peak_mb'], 1)} |"
+        )
+    add("")
+    # ---------------------------------------------------------------- restart
+    add("## Restart: a fresh process up to the first batch stored")
+    add("")
+    add(
+        "Each run is a new process: interpreter start, `import watcher.cli` (what `watcher poll` "
+        "imports), `Store.open` (connect, pragmas, migrations check), then `ingest_batch` of the "
+        f'first feed batch ({args.batch} new items). "Cold": the database files evicted from the '
+        'OS page cache first (`posix_fadvise(DONTNEED)` on those files only); "warm": right after '
+        "other runs. Median of the runs; goal: open + first batch under 1 s."
+    )
+    add("")
+    add("| stored items | OS cache | runs | interpreter start s | imports s | Store.open s | "
+        "first batch s | second batch s | open + first batch s | all, from process start s | "
+        "goal |")  # fmt: skip
+    add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        for cold in (False, True):
+            runs = [x for x in r["restarts"] if x["cold"] == cold]
+            if not runs:
+                continue
+            med = lambda key, runs=runs: statistics.median(x[key] for x in runs)  # noqa: E731
+            total = statistics.median(x["open_s"] + x["first_batch_s"] for x in runs)
+            resident = statistics.median((x["resident_before"] or 0.0) for x in runs)
+            add(
+                f"| {_size_label(r)} | {'cold' if cold else 'warm'} ({resident:.0%} resident) | "
+                f"{len(runs)} | {_fmt(med('interpreter_s'), 3)} | {_fmt(med('imports_s'), 3)} | "
+                f"{_fmt(med('open_s'), 3)} | {_fmt(med('first_batch_s'), 3)} | "
+                f"{_fmt(med('second_batch_s'), 3)} | {_fmt(total, 3)} | "
+                f"{_fmt(statistics.median(x['interpreter_s'] + x['imports_s'] + x['open_s'] + x['first_batch_s'] for x in runs), 3)} | "
+                f"{'met' if total < GOAL_RESTART_S else '**missed**'} |"
+            )
+    add("")
+    # ---------------------------------------------------------------- fingerprint
+    add("## Fingerprinting (in the parse workers, not in the numbers above)")
+    add("")
+    add(
+        "| stored items | words per item (median) | fingerprint ms median / p95, warm | first pass ms median |"
+    )
+    add("|---|---:|---:|---:|")
+    for r in results:
+        f, f1 = r["fingerprint_ms"], r["fingerprint_ms_first"]
+        add(
+            f"| {_size_label(r)} | {r['words']['median']:.0f} | {_fmt(f['median'], 3)} / "
+            f"{_fmt(f['p95'], 3)} | {_fmt(f1['median'], 3)} |"
+        )
+    add("")
+    # ---------------------------------------------------------------- corpora
+    add("## The corpora")
+    add("")
+    add(
+        f"Synthetic, deterministic (seed {args.seed}), at {args.rate:,.0f} items a day, ending "
+        f"{_iso(END)}; {FEEDS} feeds. 55 % of items start a story, 25 % are other write-ups of a "
+        "recent story, 20 % near-duplicates of a recent item. Texts of 150-600 words: a "
+        "30,000-word vocabulary with Zipfian frequencies (function words at the top, a few real "
+        "topical words), 20,000 invented capitalised names with Zipfian popularity (a few real "
+        "ones such as Russia, Kyrgyzstan, Kant at the top) and story themes. Bulk-loaded "
+        "corpora: fingerprints by the real code in a process pool, rows written in big "
+        "transactions with what `ingest_batch` writes; groups and stories from the generator's "
+        "labels; tags emulated (about 8 per item, as the tagger gives on these texts)."
+    )
+    add("")
+    add("| corpus | items | span | file | items | FTS5 | fingerprints | dedupe_keys (rows) | "
+        "tags etc. | distinct tags | build |")  # fmt: skip
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        meta = r["meta"]
+        mb = meta.get("mb_by_table", {})
+        gb = lambda key, mb=mb: f"{mb.get(key, 0) / 1000:.2f} GB"  # noqa: E731
+        if meta["how"] == "bulk":
+            how = (
+                f"bulk, {meta['build_seconds'] / 60:.1f} min on {meta['workers']} workers "
+                f"(writes {meta['insert_seconds'] / 60:.1f} min)"
+            )
+        else:
+            how = f"real path, {meta['build_seconds'] / 60:.1f} min"
+        add(
+            f"| {_size_label(r)} | {meta['items']:,} | {_span_days(meta):.0f} days | "
+            f"{meta['file_mb'] / 1000:.2f} GB | {gb('items (table and indexes)')} | "
+            f"{gb('FTS5 index')} | {gb('dedupe_fingerprints')} | {gb('dedupe_keys')} "
+            f"({meta['dedupe_keys']:,}) | {gb('tags, topics, sightings')} | {meta['tags']:,} | {how} |"
+        )
+    real = [r for r in results if r["real"]]
+    if real:
+        labels_ = real[0]["meta"]["labels"]
+        add("")
+        add(
+            f"The {_size_label(real[0]).split()[0]} corpus built through the real path (make_item, "
+            "prepare_items with the real tagger, ingest_batch) filed the generator's items as: "
+            "near-duplicates found "
+            f"{labels_['copies_found']}/{labels_['copies']}, other write-ups joined to a story "
+            f"{labels_['siblings_joined']}/{labels_['siblings']}, new stories wrongly attached "
+            f"{labels_['heads_merged']}/{labels_['heads']}."
+        )
+    add("")
+    if findings:
+        add(findings.strip())
+        add("")
+    add("## How to run")
+    add("")
+    add("```sh")
+    add(". .venv/bin/activate")
+    add("python bench/bench_dedupe.py --quick             # 10k only, about a minute")
+    add("python bench/bench_dedupe.py                     # 10k, 100k, 1M; builds the corpora once")
+    add("python bench/bench_dedupe.py --verify-bulk       # + the 10k corpus through the real path")
+    add("```")
+    add("")
+    add(
+        "Corpora, prepared batches and raw results are cached in `bench/results/dedupe/` "
+        "(git-ignored; the 1M corpus takes 13 GB and about 35 minutes to build on 2 busy "
+        "cores); `--rebuild` starts over. Each measurement deletes what it added, so the cached "
+        "corpora stay as built (logically: free pages and the FTS segment layout drift a "
+        "little). What-if runs: `--variants fts-update-of,autocheckpoint=10000,cache=65536` "
+        "(`+` combines), `--rounds`. Other options: `--sizes`, `--new-items`, `--batch`, "
+        "`--restarts`, `--workers`, `--rate`, `--seed`, `--build-only`, `--no-write`, `--out`."
+    )
+    return "\n".join(lines) + "\n"
+
+
+_FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->", re.S)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
+        measure_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_restart":
+        restart_child(
+            Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] == "cold",
+            float(sys.argv[6]),
+        )  # fmt: skip
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--quick", action="store_true", help="10k only")
+    parser.add_argument("--new-items", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--restarts", type=int, default=3, help="runs per OS cache state")
+    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0))))
+    parser.add_argument("--rate", type=float, default=RATE_PER_DAY, help="items per day")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--verify-bulk", action="store_true")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="what-if runs, comma-separated: cache=KiB, autocheckpoint=pages, mmap=MiB, "
+        "fts-update-of; combine with +",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of what-if runs")
+    parser.add_argument("--build-only", action="store_true", help="build the corpora, no runs")
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args()
+    args.argv = sys.argv[1:]
+    sizes = [10_000] if args.quick else [int(x) for x in args.sizes.split(",")]
+    results = []
+    if args.build_only:
+        for size in sizes:
+            print(json.dumps(ensure_corpus(size, args), indent=1))
+        return
+    for size in sizes:
+        results.append(measure_size(size, args))
+        if size == min(sizes) and args.verify_bulk:
+            results.append(measure_size(size, args, real=True))
+        (RESULTS / "results.json").write_text(json.dumps(results))
+    findings = ""
+    if args.out.exists():
+        found = _FINDINGS.search(args.out.read_text(encoding="utf-8"))
+        findings = found.group(0) if found else ""
+    report = render(results, args, findings)
+    print(report)
+    if not args.no_write:
+        args.out.write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
