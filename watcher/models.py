@@ -92,11 +92,10 @@ class Tag:
 
 @dataclass(slots=True)
 class BatchOutcome:
-    """Counts for one feed or one import batch; summed for the poll summary."""
+    """What ``ingest_batch`` did with one feed's or one import batch's items."""
 
     entries: int = 0
     new_items: int = 0
     sightings: int = 0
     near_duplicates: int = 0
-    unmatched: int = 0
     new_item_ids: list[int] = field(default_factory=list)
