@@ -93,9 +93,9 @@ def write_config(
             """
             [poll]
             workers = 1
-            connect_timeout = "2s"
-            read_timeout = "1s"
-            deadline = "3s"
+            connect_timeout = "5s"
+            read_timeout = "2s"
+            deadline = "10s"
             """
         )
         + poll

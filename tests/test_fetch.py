@@ -38,7 +38,7 @@ def fetch(
     **settings: float,
 ) -> FetchResult:
     """Fetch ``url`` once with a fresh Fetcher."""
-    options: dict[str, float] = {"connect_timeout": 2.0, "read_timeout": 2.0, "deadline": 3.0}
+    options: dict[str, float] = {"connect_timeout": 5.0, "read_timeout": 5.0, "deadline": 10.0}
     options.update(settings)
 
     async def run() -> FetchResult:

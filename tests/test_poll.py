@@ -205,7 +205,7 @@ def _failing_feeds(httpserver: HTTPServer) -> dict[str, str]:
     )
 
     def slow(_request: Request) -> Response:
-        time.sleep(2.5)
+        time.sleep(4.0)
         return Response(rss([kant_story(99)]), content_type="text/xml")
 
     httpserver.expect_request("/slow.xml").respond_with_handler(slow)

@@ -130,7 +130,8 @@ async def poll_feeds(
             known=known,
         )
         if executor is None:
-            return job()
+            # a thread, not the loop: other feeds' downloads and deadlines keep running
+            return await asyncio.to_thread(job)
         return await loop.run_in_executor(executor, job)
 
     write_lock = asyncio.Lock()
