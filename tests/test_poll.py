@@ -20,6 +20,12 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return connection.execute(sql).fetchall()
 
 
+def table_counts(db: Path) -> dict[str, int]:
+    """Row counts of the tables a poll writes to."""
+    tables = ("items", "sightings", "item_tags", "item_topics", "fetches")
+    return {table: int(rows(db, f"SELECT count(*) FROM {table}")[0][0]) for table in tables}
+
+
 def serve_conditional(httpserver: HTTPServer, path: str, body: bytes, etag: str) -> None:
     """Serve ``body`` with an ETag, answering 304 when the client already has it."""
 
@@ -48,19 +54,13 @@ def test_second_poll_of_unchanged_feeds_is_all_304_and_writes_only_fetch_rows(
     assert first.exit_code == 0, first.output
     assert "3 ok" in first.output
     assert "12 new items" in first.output
-    before = {
-        table: rows(watcher.db, f"SELECT count(*) FROM {table}")[0][0]
-        for table in ("items", "sightings", "item_tags", "item_topics", "fetches")
-    }
+    before = table_counts(watcher.db)
 
     second = watcher("poll", "--all")
     assert second.exit_code == 0, second.output
     assert "3 not modified" in second.output
     assert "0 new items" in second.output
-    after = {
-        table: rows(watcher.db, f"SELECT count(*) FROM {table}")[0][0]
-        for table in ("items", "sightings", "item_tags", "item_topics", "fetches")
-    }
+    after = table_counts(watcher.db)
     assert after["fetches"] == before["fetches"] + 3
     assert {k: v for k, v in after.items() if k != "fetches"} == {
         k: v for k, v in before.items() if k != "fetches"

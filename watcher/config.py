@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from watcher.errors import ConfigError, QueryError
+from watcher.similarity import DEFAULT_SETTINGS as _SIMILARITY
 
 DEFAULT_CONFIG_PATH = Path("config/watcher.toml")
 DEFAULT_DB_PATH = Path("db/watcher.db")
@@ -109,19 +110,23 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 
 
 class DedupeConfig(_Section):
-    """Thresholds and windows of near-duplicate and story detection (docs/dedupe.md)."""
+    """Thresholds and windows of near-duplicate and story detection (docs/dedupe.md).
 
-    duplicate_threshold: Fraction = 0.45
-    containment_threshold: Fraction = 0.8
-    containment_min_jaccard: Fraction = 0.3
-    duplicate_window: Duration | None = 30 * 86400.0
-    story_window: Duration = 3 * 86400.0
-    phrase_threshold: Fraction = 0.025
-    phrase_min_terms: Fraction = 0.1
-    terms_threshold: Fraction = 0.175
-    title_threshold: Fraction = 0.72
-    title_window: Duration = 86400.0
-    short_words: StrictInt = Field(default=35, ge=0, le=10_000)
+    The defaults are :data:`watcher.similarity.DEFAULT_SETTINGS`, where they are explained;
+    this section only validates what a user overrides.
+    """
+
+    duplicate_threshold: Fraction = _SIMILARITY.duplicate_threshold
+    containment_threshold: Fraction = _SIMILARITY.containment_threshold
+    containment_min_jaccard: Fraction = _SIMILARITY.containment_min_jaccard
+    duplicate_window: Duration | None = _SIMILARITY.duplicate_window
+    story_window: Duration = _SIMILARITY.story_window
+    phrase_threshold: Fraction = _SIMILARITY.phrase_threshold
+    phrase_min_terms: Fraction = _SIMILARITY.phrase_min_terms
+    terms_threshold: Fraction = _SIMILARITY.terms_threshold
+    title_threshold: Fraction = _SIMILARITY.title_threshold
+    title_window: Duration = _SIMILARITY.title_window
+    short_words: StrictInt = Field(default=_SIMILARITY.short_words, ge=0, le=10_000)
 
     @field_validator("duplicate_window", mode="before")
     @classmethod
