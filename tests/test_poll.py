@@ -393,18 +393,25 @@ def test_a_feed_that_gained_one_entry_costs_one_entry(httpserver: HTTPServer, ma
 
 
 def test_prepare_feed_drops_entries_the_feed_already_delivered() -> None:
-    """prepare_feed leaves out entries whose canonical URL or text hash is known."""
+    """prepare_feed leaves out entries whose GUID or text hash the feed already delivered,
+    but not an entry that only shares a known URL while its GUID is new."""
     import tomllib
     from datetime import UTC, datetime
 
     from tests.conftest import TOPIC_TOML
     from watcher.config import config_from_dict
-    from watcher.normalize import canonical_url
+    from watcher.models import KnownKeys
     from watcher.prepare import prepare_feed
 
     topics = config_from_dict(tomllib.loads(TOPIC_TOML)).topics
-    body = rss([kant_story(n) for n in range(3)])
-    known = frozenset({canonical_url("https://news.example/kant/1") or ""})
+    same_link = rss_item(
+        "Another post about the Kant air base in Kyrgyzstan",
+        "https://news.example/kant/2",
+        "<p>A second look at the Kant air base near Bishkek, with other words.</p>",
+        guid="kant-2-followup",
+    )
+    body = rss([*(kant_story(n) for n in range(3)), same_link])
+    known = KnownKeys(guids=frozenset({"kant-1"}), urls=frozenset({"https://news.example/kant/2"}))
     batch = prepare_feed(
         body,
         {},
@@ -414,8 +421,5 @@ def test_prepare_feed_drops_entries_the_feed_already_delivered() -> None:
         now=datetime.now(UTC),
         known=known,
     )
-    assert batch.known == 1
-    assert [entry.item.url for entry in batch.items] == [
-        "https://news.example/kant/0",
-        "https://news.example/kant/2",
-    ]
+    assert batch.known == (("guid", 1),)
+    assert [entry.item.guid for entry in batch.items] == ["kant-0", "kant-2", "kant-2-followup"]

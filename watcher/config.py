@@ -103,6 +103,7 @@ class PollConfig(_Section):
     max_redirects: StrictInt = Field(default=5, ge=0, le=20)
     max_backoff: Duration = 43200.0
     workers: StrictInt = Field(default=0, ge=0, le=64)
+    parse_timeout: Duration = 60.0
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
 
 

@@ -12,14 +12,34 @@ WatcherError
     │   ├── TooManyRedirects
     │   ├── ResponseTooLarge   body (or its decompressed form) over the size cap
     │   └── HTTPStatusError    a 4xx/5xx answer; ``status`` and ``retry_after``
-    └── NotAFeed           the body is not RSS/Atom (an HTML page, junk)
+    ├── NotAFeed           the body is not RSS/Atom (an HTML page, junk)
+    └── WorkerError        the worker process preparing the feed failed
+        ├── ParseTimeout   preparing the feed took longer than ``[poll].parse_timeout``
+        └── WorkerDied     the worker process died (killed, out of memory, crashed)
+
+Every error pickles with its fields (see :meth:`WatcherError.__reduce__`), so one raised
+in a worker process arrives whole in the parent instead of breaking the pool.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def _restore(cls: type[WatcherError], args: tuple[object, ...], state: dict[str, object]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class WatcherError(Exception):
     """Base class of every error watcher raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the default pickling calls ``cls(*args)``, which fails for every subclass whose
+        # __init__ takes other arguments than its message
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(WatcherError):
@@ -60,9 +80,11 @@ class FeedError(WatcherError):
 
     kind = "error"
 
-    def __init__(self, url: str, message: str) -> None:
+    def __init__(self, url: str, message: str, *, kind: str | None = None) -> None:
         self.url = url
         self.message = message
+        if kind is not None:  # a failure reported as data by a worker keeps its label
+            self.kind = kind
         super().__init__(f"{url}: {message}")
 
 
@@ -99,3 +121,15 @@ class HTTPStatusError(FetchError):
 
 class NotAFeed(FeedError):
     kind = "not_a_feed"
+
+
+class WorkerError(FeedError):
+    kind = "worker"
+
+
+class ParseTimeout(WorkerError):
+    kind = "parse_timeout"
+
+
+class WorkerDied(WorkerError):
+    kind = "worker_died"

@@ -87,6 +87,7 @@ def ingest_batch(
                         item_id, feed_id=feed_id, url=item.url, seen_at=now, match=match
                     )
                     outcome.sightings += 1
+                    outcome.matches[match] += 1
                     continue
                 at = item.published_at or (now if feed_id is not None else None)
                 decision = decide(

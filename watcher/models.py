@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -90,12 +91,79 @@ class Tag:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class KnownKeys:
+    """Identity keys of what one feed delivered lately: entries matching them skip the costly
+    stages. URLs only count for entries without a GUID, so that two posts of one feed that
+    link the same page are not taken for one."""
+
+    hashes: frozenset[str] = frozenset()
+    guids: frozenset[str] = frozenset()
+    urls: frozenset[str] = frozenset()
+
+    def match(self, item: Item) -> str | None:
+        """How ``item`` is recognised as already delivered (``hash``, ``guid``, ``url``), or None."""
+        if item.content_hash in self.hashes:
+            return "hash"
+        if item.guid:
+            return "guid" if item.guid in self.guids else None
+        if item.canonical_url and item.canonical_url in self.urls:
+            return "url"
+        return None
+
+
 @dataclass(slots=True)
 class BatchOutcome:
-    """What ``ingest_batch`` did with one feed's or one import batch's items."""
+    """What ``ingest_batch`` did with one feed's or one import batch's items.
+
+    ``sightings`` counts the items that were already stored; ``matches`` says how each was
+    recognised (``url``, ``guid``, ``hash``, ``external_id``).
+    """
 
     entries: int = 0
     new_items: int = 0
     sightings: int = 0
     near_duplicates: int = 0
     new_item_ids: list[int] = field(default_factory=list)
+    matches: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class EntryCounts:
+    """Where every entry of a feed went; the parts add up to ``entries`` (see :meth:`balanced`).
+
+    ``new_items`` are stored rows, ``near_duplicates`` among them; ``duplicates`` are entries
+    the corpus already held, by how they were recognised; ``off_topic`` matched no topic and
+    were not stored (``keep_unmatched = false``); ``empty`` had no title, link or text.
+    """
+
+    entries: int = 0
+    new_items: int = 0
+    near_duplicates: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)
+    off_topic: int = 0
+    empty: int = 0
+
+    @property
+    def duplicate_total(self) -> int:
+        return sum(self.duplicates.values())
+
+    def balanced(self) -> bool:
+        return self.entries == self.new_items + self.duplicate_total + self.off_topic + self.empty
+
+    def add(self, other: EntryCounts) -> None:
+        self.entries += other.entries
+        self.new_items += other.new_items
+        self.near_duplicates += other.near_duplicates
+        self.duplicates.update(other.duplicates)
+        self.off_topic += other.off_topic
+        self.empty += other.empty
+
+    def line(self) -> str:
+        """``120 entries: 45 new items (5 near-duplicates), 60 duplicates (url 30, ...), ...``"""
+        how = ", ".join(f"{kind} {count}" for kind, count in sorted(self.duplicates.items()))
+        return (
+            f"{self.entries} entries: {self.new_items} new items "
+            f"({self.near_duplicates} near-duplicates), {self.duplicate_total} duplicates"
+            f"{f' ({how})' if how else ''}, {self.off_topic} off-topic, {self.empty} empty"
+        )

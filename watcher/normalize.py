@@ -73,18 +73,19 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMETERS or lowered.startswith(TRACKING_PREFIXES)
 
 
-def canonical_url(url: str | None) -> str | None:
+def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None:
     """The identity form of a URL: one URL per article however it was linked.
 
     Lower-case scheme and host, ``www.`` and default ports dropped, ``http`` folded
     into ``https``, fragment and tracking parameters removed, remaining query
     parameters sorted, trailing slash dropped. Not meant to be fetched; ``url``
-    keeps the original.
+    keeps the original. ``keep_fragment`` keeps ``#anchor`` for the posts of a
+    daily page (see :func:`watcher.dedupe.with_distinct_fragments`).
     """
     if not url or not is_http_url(url):
         return None
     try:
-        parts = urlsplit(canonicalize_url(url.strip(), keep_fragments=False))
+        parts = urlsplit(canonicalize_url(url.strip(), keep_fragments=keep_fragment))
     except ValueError:
         return None
     host = (parts.hostname or "").lower().rstrip(".")
@@ -102,7 +103,8 @@ def canonical_url(url: str | None) -> str | None:
         )
     )
     path = re.sub(r"/{2,}", "/", parts.path).rstrip("/") or ""
-    return urlunsplit(("https", netloc, path, query, ""))
+    fragment = parts.fragment if keep_fragment else ""
+    return urlunsplit(("https", netloc, path, query, fragment))
 
 
 def clean_text(text: str) -> str:
@@ -196,19 +198,21 @@ def make_item(
     source: str | None = None,
     external_id: str | None = None,
 ) -> Item | None:
-    """Assemble an Item from already-extracted text; None when there is no text at all."""
+    """Assemble an Item from already-extracted text; None when there is no title, link or text."""
     title = clean_text(title)
     summary = clean_text(summary)
     content = clean_text(content)
     if content and summary and content.startswith(summary[:200]) and len(content) >= len(summary):
         summary = summary if len(summary) < 600 else ""
+    link = url.strip() if url and is_http_url(url) else None
     if not (title or summary or content):
-        return None
+        if link is None:
+            return None
+        title = link  # a link alone is still a post: readers show its address
     if not title:
         first_line = (content or summary).split("\n", 1)[0]
         title = first_line[:120].rsplit(" ", 1)[0] if len(first_line) > 120 else first_line
     body = content or summary
-    link = url.strip() if url and is_http_url(url) else None
     return Item(
         title=title,
         summary=summary,
@@ -227,7 +231,7 @@ def make_item(
 def normalize_entry(
     entry: RawEntry, *, now: datetime, feed_language: str | None = None, source: str | None = None
 ) -> Item | None:
-    """A feed entry as a clean Item; None for an entry with no title and no text."""
+    """A feed entry as a clean Item; None for an entry with no title, link or text."""
     return make_item(
         title=html_to_text(entry.title),
         summary=html_to_text(entry.summary_html),

@@ -1,7 +1,8 @@
 """Refresh one feed end to end and record the outcome; never raises into the caller.
 
 fetch → prepare (parse, normalize, match, tag; in a worker process) → ingest
-(dedupe against the corpus, store) → record the fetch on the feed.
+(dedupe against the corpus, store) → record the fetch on the feed. Each step that
+can fail ends the refresh with a row in ``fetches`` and the feed backed off.
 """
 
 from __future__ import annotations
@@ -11,42 +12,41 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from watcher.backoff import next_due
 from watcher.config import Config, TopicConfig
 from watcher.errors import FeedError, HTTPStatusError
 from watcher.ingest import dedupe_settings, ingest_batch
-from watcher.models import FeedState, FetchResult
+from watcher.models import EntryCounts, FeedState, FetchResult
 from watcher.normalize import utc_iso
-from watcher.prepare import PreparedBatch
+from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
 
 log = logging.getLogger("watcher.refresh")
 
-PrepareRunner = Callable[
-    [FetchResult, tuple[TopicConfig, ...], datetime, frozenset[str]], Awaitable[PreparedBatch]
-]
+PrepareRunner = Callable[[PrepareJob], Awaitable[PreparedBatch]]
 Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
 class FeedOutcome:
-    """What happened to one feed in one pass."""
+    """What happened to one feed in one pass; ``counts`` says where each entry went."""
 
     url: str
     status: str  # ok | not_modified | unchanged | failed
-    entries: int = 0
-    new_items: int = 0
-    sightings: int = 0
-    near_duplicates: int = 0
-    unmatched: int = 0
+    counts: EntryCounts = field(default_factory=EntryCounts)
     error_kind: str | None = None
     error: str | None = None
     duration_ms: int = 0
+
+    @property
+    def new_items(self) -> int:
+        return self.counts.new_items
 
 
 def topics_for(feed: FeedState, config: Config) -> tuple[TopicConfig, ...]:
@@ -56,38 +56,34 @@ def topics_for(feed: FeedState, config: Config) -> tuple[TopicConfig, ...]:
     return tuple(topic for topic in config.topics if topic.name in feed.topics)
 
 
-def _interval(feed: FeedState, config: Config) -> float:
-    return feed.interval_seconds or config.poll.default_interval
+class _Refresh:
+    """The bookkeeping of one feed's refresh: its start, its clock, and how each ending is
+    recorded (failed, unchanged, stored)."""
 
+    def __init__(self, feed: FeedState, store: Store, config: Config, clock: Clock) -> None:
+        self.feed = feed
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.started = clock()
+        self.started_at = utc_iso(self.started)
+        self.interval = feed.interval_seconds or config.poll.default_interval
 
-async def refresh_feed(
-    feed: FeedState,
-    *,
-    fetcher: Fetcher,
-    prepare: PrepareRunner,
-    store: Store,
-    config: Config,
-    clock: Clock,
-    write_lock: asyncio.Lock | None = None,
-) -> FeedOutcome:
-    """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
+    def elapsed(self) -> int:
+        return int((self.clock() - self.started).total_seconds() * 1000)
 
-    ``write_lock`` is shared by the feeds of one pass: the database writes are synchronous,
-    and taking turns through the lock lets the event loop serve downloads between two
-    feeds' writes instead of running many writes back to back.
-    """
-    started = clock()
-    started_at = utc_iso(started)
-    interval = _interval(feed, config)
-    max_backoff = config.poll.max_backoff
+    def due_after_success(self) -> str:
+        due = next_due(
+            self.clock(),
+            interval=self.interval,
+            error_count=0,
+            max_backoff=self.config.poll.max_backoff,
+        )
+        return utc_iso(due)
 
-    def elapsed() -> int:
-        return int((clock() - started).total_seconds() * 1000)
-
-    def due_after_success() -> str:
-        return utc_iso(next_due(clock(), interval=interval, error_count=0, max_backoff=max_backoff))
-
-    def fail(error: FeedError | Exception, *, status: int | None = None) -> FeedOutcome:
+    def failed(self, error: Exception, *, status: int | None = None) -> FeedOutcome:
+        """Record ``error`` on the feed, back it off, and say so."""
+        feed = self.feed
         kind = error.kind if isinstance(error, FeedError) else "internal"
         message = (
             error.message if isinstance(error, FeedError) else f"{type(error).__name__}: {error}"
@@ -96,20 +92,20 @@ async def refresh_feed(
         http_status = error.status if isinstance(error, HTTPStatusError) else status
         disable = None
         if http_status == 410:
-            disable = f"HTTP 410 Gone at {started_at}: the publisher removed this feed"
+            disable = f"HTTP 410 Gone at {self.started_at}: the publisher removed this feed"
         due = next_due(
-            clock(),
-            interval=interval,
+            self.clock(),
+            interval=self.interval,
             error_count=feed.error_count + 1,
-            max_backoff=max_backoff,
+            max_backoff=self.config.poll.max_backoff,
             retry_after=retry_after,
         )
-        duration = elapsed()
+        duration = self.elapsed()
         try:
-            with store.transaction():
-                store.record_fetch(
+            with self.store.transaction():
+                self.store.record_fetch(
                     feed.id,
-                    started_at=started_at,
+                    started_at=self.started_at,
                     outcome="error",
                     next_due_at=utc_iso(due),
                     duration_ms=duration,
@@ -130,25 +126,17 @@ async def refresh_feed(
         )
         return FeedOutcome(feed.url, "failed", error_kind=kind, error=message, duration_ms=duration)
 
-    try:
-        result = await fetcher.fetch(feed)
-    except FeedError as error:
-        return fail(error)
-    except Exception as error:  # an unforeseen client failure must not stop the other feeds
-        log.exception("feed=%s fetch failed unexpectedly", feed.url)
-        return fail(error)
-
-    body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
-    if result.not_modified or body_hash == feed.body_hash:
+    def unchanged(self, result: FetchResult) -> FeedOutcome:
+        """A 304, or the same body as last time: only the fetch is recorded."""
         status = "not_modified" if result.not_modified else "unchanged"
         try:
-            with store.transaction():
-                store.record_fetch(
-                    feed.id,
-                    started_at=started_at,
+            with self.store.transaction():
+                self.store.record_fetch(
+                    self.feed.id,
+                    started_at=self.started_at,
                     outcome=status,
-                    next_due_at=due_after_success(),
-                    duration_ms=elapsed(),
+                    next_due_at=self.due_after_success(),
+                    duration_ms=self.elapsed(),
                     http_status=result.status,
                     size=len(result.body),
                     etag=result.etag,
@@ -156,39 +144,39 @@ async def refresh_feed(
                     new_url=result.permanent_url,
                 )
         except sqlite3.Error as error:
-            return fail(error, status=result.status)
-        log.info("feed=%s status=%s new=0 duration_ms=%d", feed.url, status, elapsed())
-        return FeedOutcome(feed.url, status, duration_ms=elapsed())
+            return self.failed(error, status=result.status)
+        log.info("feed=%s status=%s new=0 duration_ms=%d", self.feed.url, status, self.elapsed())
+        return FeedOutcome(self.feed.url, status, duration_ms=self.elapsed())
 
-    try:
-        known = store.known_keys(feed.id)
-        batch = await prepare(result, topics_for(feed, config), started, known)
-    except FeedError as error:
-        return fail(error, status=result.status)
-    except Exception as error:  # a parser bug must not stop the other feeds
-        log.exception("feed=%s could not be processed", feed.url)
-        return fail(error, status=result.status)
-
-    try:
-        async with write_lock or contextlib.nullcontext():
+    def stored(self, result: FetchResult, batch: PreparedBatch, body_hash: str) -> FeedOutcome:
+        """Dedupe and store the batch, and record the fetch, in one transaction."""
+        store = self.store
+        try:
             with store.transaction():
                 outcome = ingest_batch(
                     store,
                     batch.items,
-                    feed_id=feed.id,
-                    now=started_at,
-                    settings=dedupe_settings(config.dedupe),
+                    feed_id=self.feed.id,
+                    now=self.started_at,
+                    settings=dedupe_settings(self.config.dedupe),
                 )
-                store.record_fetch(
-                    feed.id,
-                    started_at=started_at,
-                    outcome="ok",
-                    next_due_at=due_after_success(),
-                    duration_ms=elapsed(),
-                    http_status=result.status,
-                    size=len(result.body),
+                counts = EntryCounts(
                     entries=batch.entries,
                     new_items=outcome.new_items,
+                    near_duplicates=outcome.near_duplicates,
+                    duplicates=outcome.matches + Counter(dict(batch.known)),
+                    off_topic=batch.off_topic,
+                    empty=batch.empty,
+                )
+                store.record_fetch(
+                    self.feed.id,
+                    started_at=self.started_at,
+                    outcome="ok",
+                    next_due_at=self.due_after_success(),
+                    duration_ms=self.elapsed(),
+                    http_status=result.status,
+                    size=len(result.body),
+                    counts=counts,
                     etag=result.etag,
                     last_modified=result.last_modified,
                     body_hash=body_hash,
@@ -196,25 +184,71 @@ async def refresh_feed(
                     title=batch.feed_title,
                     error=batch.warning,
                 )
-    except sqlite3.Error as error:
-        store.forget_cached_ids()
-        return fail(error, status=result.status)
-    duration = elapsed()
-    log.info(
-        "feed=%s status=ok entries=%d new=%d seen=%d duration_ms=%d",
-        feed.url,
-        batch.entries,
-        outcome.new_items,
-        outcome.sightings,
-        duration,
-    )
-    return FeedOutcome(
-        feed.url,
-        "ok",
-        entries=batch.entries,
-        new_items=outcome.new_items,
-        sightings=outcome.sightings + batch.known,
-        near_duplicates=outcome.near_duplicates,
-        unmatched=batch.unmatched,
-        duration_ms=duration,
-    )
+        except sqlite3.Error as error:
+            store.forget_cached_ids()
+            return self.failed(error, status=result.status)
+        duration = self.elapsed()
+        if not counts.balanced():  # a bug, not bad input: say so loudly, lose nothing silently
+            log.error("feed=%s entries do not add up: %s", self.feed.url, counts.line())
+        log.info(
+            "feed=%s status=ok entries=%d new=%d duplicates=%d off_topic=%d empty=%d "
+            "duration_ms=%d",
+            self.feed.url,
+            counts.entries,
+            counts.new_items,
+            counts.duplicate_total,
+            counts.off_topic,
+            counts.empty,
+            duration,
+        )
+        return FeedOutcome(self.feed.url, "ok", counts=counts, duration_ms=duration)
+
+
+async def refresh_feed(
+    feed: FeedState,
+    *,
+    fetcher: Fetcher,
+    prepare: PrepareRunner,
+    store: Store,
+    config: Config,
+    clock: Clock,
+    write_lock: asyncio.Lock | None = None,
+) -> FeedOutcome:
+    """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
+
+    ``write_lock`` is shared by the feeds of one pass: the database writes are synchronous,
+    and taking turns through the lock lets the event loop serve downloads between two
+    feeds' writes instead of running many writes back to back.
+    """
+    refresh = _Refresh(feed, store, config, clock)
+    try:
+        result = await fetcher.fetch(feed)
+    except FeedError as error:
+        return refresh.failed(error)
+    except Exception as error:  # an unforeseen client failure must not stop the other feeds
+        log.exception("feed=%s fetch failed unexpectedly", feed.url)
+        return refresh.failed(error)
+
+    body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
+    if body_hash is None or body_hash == feed.body_hash:
+        return refresh.unchanged(result)
+
+    try:
+        job = PrepareJob(
+            body=result.body,
+            headers=result.headers,
+            url=result.final_url,
+            topics=topics_for(feed, config),
+            keep_unmatched=config.poll.keep_unmatched,
+            now=refresh.started,
+            known=store.known_keys(feed.id),
+        )
+        batch = await prepare(job)
+    except FeedError as error:
+        return refresh.failed(error, status=result.status)
+    except Exception as error:  # a parser bug must not stop the other feeds
+        log.exception("feed=%s could not be processed", feed.url)
+        return refresh.failed(error, status=result.status)
+
+    async with write_lock or contextlib.nullcontext():
+        return refresh.stored(result, batch, body_hash)

@@ -1,24 +1,25 @@
-"""One pass over many feeds: concurrent downloads, parsing on every core, one writer."""
+"""Polling many feeds: concurrent downloads, preparation on every core, one writer.
+
+A :class:`Poller` holds what outlives one feed (the HTTP client, the worker pool, the
+write lock), so the daemon keeps one for its lifetime; :func:`poll_feeds` is one pass.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 
-from watcher.config import Config, TopicConfig
-from watcher.models import FeedState, FetchResult
+from watcher.config import Config
+from watcher.models import EntryCounts, FeedState
 from watcher.pipeline import Clock, FeedOutcome, refresh_feed
-from watcher.prepare import PreparedBatch, prepare_feed
+from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
-from watcher.tagging import warm_up
+from watcher.workers import JobRunner, PreparePool
 
 
 @dataclass(slots=True)
@@ -41,28 +42,21 @@ class PollSummary:
         return self._count("failed")
 
     @property
-    def entries(self) -> int:
-        return sum(outcome.entries for outcome in self.outcomes)
+    def counts(self) -> EntryCounts:
+        """Where the entries of every feed of the pass went."""
+        total = EntryCounts()
+        for outcome in self.outcomes:
+            total.add(outcome.counts)
+        return total
 
     @property
     def new_items(self) -> int:
-        return sum(outcome.new_items for outcome in self.outcomes)
-
-    @property
-    def duplicates(self) -> int:
-        """Entries that were items already stored (level 1), recorded as sightings."""
-        return sum(outcome.sightings for outcome in self.outcomes)
-
-    @property
-    def near_duplicates(self) -> int:
-        """New items stored as copies of an earlier item (level 2)."""
-        return sum(outcome.near_duplicates for outcome in self.outcomes)
+        return self.counts.new_items
 
     def line(self) -> str:
         return (
             f"{len(self.outcomes)} feeds: {self.ok} ok, {self.not_modified} not modified, "
-            f"{self.failed} failed; {self.entries} entries seen, {self.new_items} new items "
-            f"({self.near_duplicates} near-duplicates), {self.duplicates} duplicates"
+            f"{self.failed} failed; {self.counts.line()}"
         )
 
 
@@ -84,20 +78,85 @@ def worker_count(config: Config) -> int:
     return config.poll.workers or os.cpu_count() or 1
 
 
-def make_executor(workers: int) -> Executor | None:
-    """A process pool for parsing, or None to parse in this process (``workers = 1``)."""
-    if workers <= 1:
-        return None
-    method = "fork" if sys.platform == "linux" else "spawn"
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
-        initializer=warm_up,
-    )
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Poller:
+    """Refreshes feeds with one HTTP client, one worker pool and one writer.
+
+    Use as ``async with Poller(config, store) as poller: await poller.poll(feeds)``.
+    ``workers`` defaults to ``[poll].workers``; ``runner`` is what the workers run
+    (tests pass one that crashes or hangs).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock = utc_now,
+        workers: int | None = None,
+        runner: JobRunner = run_prepare_job,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self._workers = worker_count(config) if workers is None else workers
+        self._runner = runner
+        self._fetcher: Fetcher | None = None
+        self._pool: PreparePool | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Poller:
+        self._fetcher = Fetcher(fetch_settings(self.config))
+        self._pool = PreparePool(
+            self._workers, timeout=self.config.poll.parse_timeout, runner=self._runner
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self._fetcher is not None:
+            await self._fetcher.__aexit__(exc_type, exc, traceback)
+
+    async def refresh(self, feed: FeedState) -> FeedOutcome:
+        """Refresh one feed; its failure is recorded and returned, never raised."""
+        if self._fetcher is None or self._pool is None:
+            raise RuntimeError("use Poller as 'async with Poller(...) as poller'")
+        return await refresh_feed(
+            feed,
+            fetcher=self._fetcher,
+            prepare=self._pool.prepare,
+            store=self.store,
+            config=self.config,
+            clock=self.clock,
+            write_lock=self._write_lock,
+        )
+
+    async def poll(
+        self,
+        feeds: Sequence[FeedState],
+        *,
+        on_done: Callable[[FeedOutcome], None] | None = None,
+    ) -> PollSummary:
+        """Refresh ``feeds`` concurrently."""
+        summary = PollSummary()
+
+        async def one(feed: FeedState) -> None:
+            outcome = await self.refresh(feed)
+            summary.outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+
+        await asyncio.gather(*(one(feed) for feed in feeds))
+        return summary
 
 
 async def poll_feeds(
@@ -107,53 +166,11 @@ async def poll_feeds(
     *,
     clock: Clock = utc_now,
     on_done: Callable[[FeedOutcome], None] | None = None,
+    runner: JobRunner = run_prepare_job,
 ) -> PollSummary:
-    """Refresh ``feeds`` concurrently; failures are recorded per feed, never raised."""
-    summary = PollSummary()
+    """One pass over ``feeds``; failures are recorded per feed, never raised."""
     if not feeds:
-        return summary
-    executor = make_executor(min(worker_count(config), len(feeds)))
-    keep_unmatched = config.poll.keep_unmatched
-    loop = asyncio.get_running_loop()
-
-    async def prepare(
-        result: FetchResult, topics: tuple[TopicConfig, ...], now: datetime, known: frozenset[str]
-    ) -> PreparedBatch:
-        job = functools.partial(
-            prepare_feed,
-            result.body,
-            result.headers,
-            result.final_url,
-            topics,
-            keep_unmatched=keep_unmatched,
-            now=now,
-            known=known,
-        )
-        if executor is None:
-            # a thread, not the loop: other feeds' downloads and deadlines keep running
-            return await asyncio.to_thread(job)
-        return await loop.run_in_executor(executor, job)
-
-    write_lock = asyncio.Lock()
-    try:
-        async with Fetcher(fetch_settings(config)) as fetcher:
-
-            async def one(feed: FeedState) -> None:
-                outcome = await refresh_feed(
-                    feed,
-                    fetcher=fetcher,
-                    prepare=prepare,
-                    store=store,
-                    config=config,
-                    clock=clock,
-                    write_lock=write_lock,
-                )
-                summary.outcomes.append(outcome)
-                if on_done is not None:
-                    on_done(outcome)
-
-            await asyncio.gather(*(one(feed) for feed in feeds))
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-    return summary
+        return PollSummary()
+    workers = min(worker_count(config), len(feeds))
+    async with Poller(config, store, clock=clock, workers=workers, runner=runner) as poller:
+        return await poller.poll(feeds, on_done=on_done)

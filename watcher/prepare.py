@@ -6,15 +6,17 @@ database half (dedupe against the corpus, store) runs in the main process.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from watcher.config import TopicConfig
-from watcher.dedupe import with_trusted_guids
+from watcher.dedupe import with_distinct_fragments, with_trusted_guids
+from watcher.errors import FeedError
 from watcher.match import TopicMatcher
-from watcher.models import Item, Tag
+from watcher.models import Item, KnownKeys, Tag
 from watcher.normalize import normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
@@ -31,13 +33,23 @@ class PreparedItem:
 
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
+    """One feed body made ready for the store.
+
+    ``entries`` counts what the feed held; each went into ``items``, ``known`` (already
+    delivered by this feed, by how it was recognised), ``off_topic`` (matched no topic,
+    dropped) or ``empty`` (no title, link or text).
+    """
+
     items: tuple[PreparedItem, ...]
     entries: int
-    unmatched: int
+    off_topic: int = 0
+    empty: int = 0
+    known: tuple[tuple[str, int], ...] = ()
     feed_title: str | None = None
     warning: str | None = None
-    skipped: int = 0
-    known: int = 0
+
+
+NOTHING_KNOWN = KnownKeys()
 
 
 @lru_cache(maxsize=8)
@@ -51,17 +63,19 @@ def prepare_items(
     *,
     keep_unmatched: bool,
 ) -> tuple[list[PreparedItem], int]:
-    """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``."""
+    """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
+
+    Returns the prepared items and how many were dropped for matching no topic.
+    """
     topic_tuple = tuple(topics)
     queries = tuple((topic.name, topic.query) for topic in topic_tuple)
     matches = _matcher(queries).match([(item.title, item.text) for item in items])
     prepared: list[PreparedItem] = []
-    unmatched = 0
+    dropped = 0
     for item, matched in zip(items, matches, strict=True):
-        if not matched:
-            unmatched += 1
-            if not keep_unmatched:
-                continue
+        if not matched and not keep_unmatched:
+            dropped += 1
+            continue
         tags = tag_item(item.title, item.text, topic_tuple, matched, item.lang)
         prepared.append(
             PreparedItem(
@@ -71,7 +85,7 @@ def prepare_items(
                 fingerprint=fingerprint(item.title, item.text, item.published_at),
             )
         )
-    return prepared, unmatched
+    return prepared, dropped
 
 
 def prepare_feed(
@@ -82,36 +96,80 @@ def prepare_feed(
     *,
     keep_unmatched: bool,
     now: datetime,
-    known: frozenset[str] = frozenset(),
+    known: KnownKeys = NOTHING_KNOWN,
 ) -> PreparedBatch:
     """Everything between the download and the database for one feed body.
 
-    ``known`` holds canonical URLs and content hashes this feed already delivered: those
-    entries are counted and dropped before the costly stages, so a feed that changed by
-    one entry costs one entry's work.
+    Entries ``known`` says this feed already delivered are counted and dropped before
+    the costly stages, so a feed that changed by one entry costs one entry's work.
     """
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
     source = parsed.title
     items: list[Item] = []
-    skipped = 0
+    empty = 0
     for entry in parsed.entries:
         item = normalize_entry(entry, now=now, feed_language=language, source=source)
         if item is None:
-            skipped += 1
+            empty += 1
         else:
             items.append(item)
-    items = with_trusted_guids(items)
-    fresh = [
-        item for item in items if item.canonical_url not in known and item.content_hash not in known
-    ]
-    prepared, unmatched = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
+    items = with_distinct_fragments(with_trusted_guids(items))
+    fresh: list[Item] = []
+    recognised: Counter[str] = Counter()
+    for item in items:
+        how = known.match(item)
+        if how is None:
+            fresh.append(item)
+        else:
+            recognised[how] += 1
+    prepared, off_topic = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
     return PreparedBatch(
         items=tuple(prepared),
         entries=len(parsed.entries),
-        unmatched=unmatched,
+        off_topic=off_topic,
+        empty=empty,
+        known=tuple(sorted(recognised.items())),
         feed_title=parsed.title,
         warning=parsed.warning,
-        skipped=skipped,
-        known=len(items) - len(fresh),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareJob:
+    """The picklable arguments of :func:`prepare_feed` for one feed, sent to a worker."""
+
+    body: bytes
+    headers: dict[str, str]
+    url: str
+    topics: tuple[TopicConfig, ...]
+    keep_unmatched: bool
+    now: datetime
+    known: KnownKeys = NOTHING_KNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareFailure:
+    """A failure in a worker, as plain data: live exceptions do not cross the process boundary."""
+
+    kind: str
+    message: str
+    error_type: str
+
+
+def run_prepare_job(job: PrepareJob) -> PreparedBatch | PrepareFailure:
+    """Run ``job``; every failure comes back as a :class:`PrepareFailure`, never raised."""
+    try:
+        return prepare_feed(
+            job.body,
+            job.headers,
+            job.url,
+            job.topics,
+            keep_unmatched=job.keep_unmatched,
+            now=job.now,
+            known=job.known,
+        )
+    except FeedError as error:
+        return PrepareFailure(error.kind, error.message, type(error).__name__)
+    except Exception as error:  # a parser bug costs this feed only
+        return PrepareFailure("internal", f"{type(error).__name__}: {error}", type(error).__name__)

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from watcher.config import Config
 from watcher.errors import QueryError, StoreError
-from watcher.models import FeedState, Item, Tag
+from watcher.models import EntryCounts, FeedState, Item, KnownKeys, Tag
 from watcher.store.schema import migrate
 
 BUSY_TIMEOUT_MS = 15_000
@@ -45,6 +45,33 @@ class FeedRow:
     last_error: str | None
     error_count: int
     next_due_at: str | None
+
+
+def _same_item(
+    rows: Sequence[tuple[int, int | None, str | None, str]], item: Item, feed_id: int | None
+) -> int | None:
+    """Of the stored items sharing ``item``'s URL, the one it is: same text, else same GUID,
+    else the first; never another post of the same feed (different GUID and text)."""
+
+    def other_post(row: tuple[int, int | None, str | None, str]) -> bool:
+        _id, row_feed, guid, content_hash = row
+        return (
+            feed_id is not None
+            and row_feed == feed_id
+            and bool(item.guid)
+            and bool(guid)
+            and guid != item.guid
+            and content_hash != item.content_hash
+        )
+
+    same = [row for row in rows if not other_post(row)]
+    for row in same:
+        if row[3] == item.content_hash:
+            return row[0]
+    for row in same:
+        if item.guid and row[2] == item.guid:
+            return row[0]
+    return same[0][0] if same else None
 
 
 def _topics_json(topics: Sequence[str] | None) -> str | None:
@@ -219,8 +246,7 @@ class Store:
         error_kind: str | None = None,
         error: str | None = None,
         size: int | None = None,
-        entries: int = 0,
-        new_items: int = 0,
+        counts: EntryCounts | None = None,
         retry_after: float | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
@@ -231,10 +257,12 @@ class Store:
     ) -> None:
         """Log one fetch and update the feed's validators, health and next due time."""
         failed = outcome == "error"
+        counts = counts or EntryCounts()
         self.db.execute(
             "INSERT INTO fetches(feed_id, started_at, duration_ms, http_status, outcome, "
-            "error_kind, error, bytes, entries, new_items, retry_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "error_kind, error, bytes, entries, new_items, near_duplicates, duplicates, "
+            "duplicate_matches, off_topic, empty, retry_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 feed_id,
                 started_at,
@@ -244,8 +272,13 @@ class Store:
                 error_kind,
                 error,
                 size,
-                entries,
-                new_items,
+                counts.entries,
+                counts.new_items,
+                counts.near_duplicates,
+                counts.duplicate_total,
+                json.dumps(dict(sorted(counts.duplicates.items()))) if counts.duplicates else None,
+                counts.off_topic,
+                counts.empty,
                 retry_after,
             ],
         )
@@ -291,12 +324,19 @@ class Store:
     # items ---------------------------------------------------------------
 
     def find_exact(self, item: Item, feed_id: int | None) -> tuple[int, str] | None:
-        """The stored item this one is the same as (level 1), and which key matched."""
+        """The stored item this one is the same as (level 1), and which key matched.
+
+        A canonical URL identifies one article across feeds, but not within one feed
+        whose entries carry different trustworthy GUIDs and different text: a link blog's
+        two posts about one page stay two items (docs/dedupe.md, "Level 1").
+        """
         if item.canonical_url:
-            found = self._one(
-                "SELECT id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1",
+            rows = self.db.execute(
+                "SELECT id, feed_id, guid, content_hash FROM items WHERE canonical_url = ? "
+                "ORDER BY id LIMIT 50",
                 [item.canonical_url],
-            )
+            ).fetchall()
+            found = _same_item(rows, item, feed_id)
             if found is not None:
                 return found, "url"
         if item.guid and feed_id is not None:
@@ -363,15 +403,19 @@ class Store:
             self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
         return item_id
 
-    def known_keys(self, feed_id: int, limit: int = 2000) -> frozenset[str]:
-        """Canonical URLs and content hashes of the items this feed delivered most recently."""
+    def known_keys(self, feed_id: int, limit: int = 2000) -> KnownKeys:
+        """Identity keys of the items this feed delivered most recently."""
         rows = self.db.execute(
-            "SELECT items.canonical_url, items.content_hash FROM sightings "
+            "SELECT items.content_hash, items.guid, items.canonical_url FROM sightings "
             "JOIN items ON items.id = sightings.item_id WHERE sightings.feed_id = ? "
             "ORDER BY sightings.id DESC LIMIT ?",
             [feed_id, limit],
         ).fetchall()
-        return frozenset(key for row in rows for key in row if key)
+        return KnownKeys(
+            hashes=frozenset(row[0] for row in rows if row[0]),
+            guids=frozenset(row[1] for row in rows if row[1]),
+            urls=frozenset(row[2] for row in rows if row[2]),
+        )
 
     def dedupe_candidates(
         self,

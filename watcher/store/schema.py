@@ -214,3 +214,19 @@ def _fts_update_only_on_text(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="0006_fetch_entry_counts")
+def _fetch_entry_counts(db: Database) -> None:
+    """Where every entry of a fetch went, so that the counts of each row add up to ``entries``:
+    ``new_items`` (``near_duplicates`` among them) + ``duplicates`` + ``off_topic`` + ``empty``.
+    ``duplicate_matches`` is JSON: how the duplicates were recognised (url, guid, hash, ...)."""
+    db.executescript(
+        """
+        ALTER TABLE fetches ADD COLUMN near_duplicates INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE fetches ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE fetches ADD COLUMN duplicate_matches TEXT;
+        ALTER TABLE fetches ADD COLUMN off_topic INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE fetches ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
+        """
+    )

@@ -1,0 +1,138 @@
+"""The pool of worker processes that prepare feed bodies; a bad feed costs that feed only.
+
+Built on pebble's process pool because it knows which task a dead worker was running:
+a worker killed by a signal, out of memory or stuck past the time limit fails its own
+feed (:class:`~watcher.errors.WorkerDied`, :class:`~watcher.errors.ParseTimeout`), is
+replaced, and every other feed goes on. The standard ``ProcessPoolExecutor`` instead
+marks the whole pool broken and fails every feed still waiting.
+
+Results and failures cross the process boundary as plain data (:class:`PreparedBatch`,
+:class:`PrepareFailure`), never as live exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import multiprocessing
+import signal
+import sys
+from collections.abc import Callable
+from types import TracebackType
+
+from pebble import ProcessExpired, ProcessPool
+
+from watcher.errors import FeedError, ParseTimeout, WorkerDied, WorkerError
+from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
+from watcher.tagging import warm_up
+
+JobRunner = Callable[[PrepareJob], PreparedBatch | PrepareFailure]
+
+TASKS_PER_WORKER = 200
+"""A worker is replaced after this many feeds, so a long-running daemon's workers cannot
+grow without bound (feedparser and the HTML parser keep caches)."""
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def _as_error(url: str, failure: PrepareFailure) -> FeedError:
+    return FeedError(url, failure.message, kind=failure.kind)
+
+
+class PreparePool:
+    """Runs :class:`PrepareJob` s in ``workers`` processes, or in a thread when ``workers <= 1``.
+
+    ``timeout`` bounds one feed's preparation. In a thread (``workers = 1``) a feed over
+    the limit is reported but its thread cannot be stopped; it finishes in the background.
+    ``runner`` is the function the workers call; tests swap in one that misbehaves.
+    """
+
+    def __init__(
+        self, workers: int, *, timeout: float, runner: JobRunner = run_prepare_job
+    ) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self._runner = runner
+        self._pool: ProcessPool | None = None
+        if workers > 1:
+            if sys.platform == "linux":
+                # load the tagging data once, before forking: the workers share its pages
+                warm_up()
+                gc.freeze()
+                self._pool = ProcessPool(
+                    max_workers=workers,
+                    max_tasks=TASKS_PER_WORKER,
+                    context=multiprocessing.get_context("fork"),
+                )
+            else:
+                self._pool = ProcessPool(
+                    max_workers=workers,
+                    max_tasks=TASKS_PER_WORKER,
+                    initializer=warm_up,
+                    context=multiprocessing.get_context("spawn"),
+                )
+
+    def __enter__(self) -> PreparePool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers; jobs still waiting are cancelled."""
+        if self._pool is not None:
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join()
+            self._pool = None
+
+    async def prepare(self, job: PrepareJob) -> PreparedBatch:
+        """The prepared batch for ``job``; every failure is raised as a FeedError subclass."""
+        if self._pool is None:
+            result = await self._in_thread(job)
+        else:
+            result = await self._in_worker(job)
+        if isinstance(result, PrepareFailure):
+            raise _as_error(job.url, result)
+        return result
+
+    async def _in_thread(self, job: PrepareJob) -> PreparedBatch | PrepareFailure:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._runner, job), self.timeout)
+        except TimeoutError:
+            raise ParseTimeout(job.url, self._timeout_message()) from None
+
+    async def _in_worker(self, job: PrepareJob) -> PreparedBatch | PrepareFailure:
+        assert self._pool is not None
+        future = self._pool.schedule(self._runner, args=(job,), timeout=self.timeout)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError:
+            raise ParseTimeout(job.url, self._timeout_message()) from None
+        except ProcessExpired as error:
+            raise WorkerDied(
+                job.url,
+                f"the worker process preparing this feed died ({_describe_exit(error.exitcode)})",
+            ) from None
+        except asyncio.CancelledError:
+            future.cancel()  # type: ignore[no-untyped-call]
+            raise
+        except Exception as error:  # e.g. a result that cannot be pickled back
+            raise WorkerError(
+                job.url, f"the worker failed: {type(error).__name__}: {error}"
+            ) from None
+
+    def _timeout_message(self) -> str:
+        return f"preparing the feed took longer than {self.timeout:g} s (parse_timeout); skipped"
