@@ -92,7 +92,6 @@ def write_config(
         textwrap.dedent(
             """
             [poll]
-            workers = 1
             connect_timeout = "5s"
             read_timeout = "2s"
             deadline = "10s"

@@ -78,6 +78,9 @@ class Item:
     content_hash: str
     source: str | None = None
     external_id: str | None = None
+    shared_url: bool = False
+    """Several entries of the same fetch, with different text, have this canonical URL: within
+    its feed the URL does not identify this entry (a link blog's posts about one page)."""
 
     @property
     def text(self) -> str:
@@ -107,7 +110,7 @@ class KnownKeys:
             return "hash"
         if item.guid:
             return "guid" if item.guid in self.guids else None
-        if item.canonical_url and item.canonical_url in self.urls:
+        if item.canonical_url and not item.shared_url and item.canonical_url in self.urls:
             return "url"
         return None
 

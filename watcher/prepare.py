@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from watcher.config import TopicConfig
-from watcher.dedupe import with_distinct_fragments, with_trusted_guids
+from watcher.dedupe import batch_identities
 from watcher.errors import FeedError
 from watcher.match import TopicMatcher
 from watcher.models import Item, KnownKeys, Tag
@@ -114,7 +114,7 @@ def prepare_feed(
             empty += 1
         else:
             items.append(item)
-    items = with_distinct_fragments(with_trusted_guids(items))
+    items = batch_identities(items)
     fresh: list[Item] = []
     recognised: Counter[str] = Counter()
     for item in items:

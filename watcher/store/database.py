@@ -51,18 +51,15 @@ def _same_item(
     rows: Sequence[tuple[int, int | None, str | None, str]], item: Item, feed_id: int | None
 ) -> int | None:
     """Of the stored items sharing ``item``'s URL, the one it is: same text, else same GUID,
-    else the first; never another post of the same feed (different GUID and text)."""
+    else the first; never another post of the same feed."""
 
     def other_post(row: tuple[int, int | None, str | None, str]) -> bool:
         _id, row_feed, guid, content_hash = row
-        return (
-            feed_id is not None
-            and row_feed == feed_id
-            and bool(item.guid)
-            and bool(guid)
-            and guid != item.guid
-            and content_hash != item.content_hash
-        )
+        if feed_id is None or row_feed != feed_id or content_hash == item.content_hash:
+            return False
+        if item.guid and guid:
+            return guid != item.guid
+        return item.shared_url
 
     same = [row for row in rows if not other_post(row)]
     for row in same:
@@ -327,8 +324,9 @@ class Store:
         """The stored item this one is the same as (level 1), and which key matched.
 
         A canonical URL identifies one article across feeds, but not within one feed
-        whose entries carry different trustworthy GUIDs and different text: a link blog's
-        two posts about one page stay two items (docs/dedupe.md, "Level 1").
+        whose entries carry different trustworthy GUIDs, or share the URL in one fetch,
+        with different text: a link blog's two posts about one page stay two items
+        (docs/dedupe.md, "Level 1").
         """
         if item.canonical_url:
             rows = self.db.execute(
