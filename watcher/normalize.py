@@ -169,6 +169,11 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     return str(language)
 
 
+def warm_up_language() -> None:
+    """Load the language model now (it loads on first use otherwise, once per process)."""
+    py3langid.classify("warm up")
+
+
 def content_hash(title: str, text: str) -> str:
     """Hash of the case-folded words: the same article with other markup or spacing collides.
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from pebble import ProcessExpired, ProcessPool
 
 from watcher.errors import FeedError, ParseTimeout, WorkerDied, WorkerError
+from watcher.normalize import warm_up_language
 from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
 from watcher.tagging import warm_up
 
@@ -32,6 +33,11 @@ JobRunner = Callable[[PrepareJob], PreparedBatch | PrepareFailure]
 TASKS_PER_WORKER = 200
 """A worker is replaced after this many feeds, so a long-running daemon's workers cannot
 grow without bound (feedparser and the HTML parser keep caches)."""
+
+
+def _warm_up_worker() -> None:
+    warm_up()
+    warm_up_language()
 
 
 def _describe_exit(exitcode: int | None) -> str:
@@ -64,8 +70,10 @@ class PreparePool:
         self._pool: ProcessPool | None = None
         if workers > 1:
             if sys.platform == "linux":
-                # load the tagging data once, before forking: the workers share its pages
+                # load the tagging data and language model once, before forking: the
+                # workers share their pages
                 warm_up()
+                warm_up_language()
                 gc.freeze()
                 self._pool = ProcessPool(
                     max_workers=workers,
@@ -76,7 +84,7 @@ class PreparePool:
                 self._pool = ProcessPool(
                     max_workers=workers,
                     max_tasks=TASKS_PER_WORKER,
-                    initializer=warm_up,
+                    initializer=_warm_up_worker,
                     context=multiprocessing.get_context("spawn"),
                 )
 
