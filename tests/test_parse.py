@@ -99,16 +99,21 @@ def test_rdf_feed_is_read() -> None:
     assert entry.published == datetime(2023, 10, 12, 5, 0, tzinfo=UTC)
 
 
-def test_script_in_feed_html_is_sanitized() -> None:
-    """Untrusted feed HTML loses scripts and event handlers before anything else sees it."""
+def test_script_in_feed_html_never_reaches_the_item_text() -> None:
+    """Untrusted feed HTML becomes plain text: scripts and event handlers are gone from the item."""
+    from watcher.normalize import normalize_entry
+
     body = RSS.replace(
         b"&lt;p&gt;Workers",
         b"&lt;script&gt;steal()&lt;/script&gt;&lt;p onclick='x()'&gt;Workers",
     )
-    summary = parse_feed(body, XML_TYPE, URL).entries[0].summary_html or ""
-    assert "steal" not in summary
-    assert "onclick" not in summary
-    assert "Workers" in summary
+    entry = parse_feed(body, XML_TYPE, URL).entries[0]
+    item = normalize_entry(entry, now=datetime(2026, 11, 21, tzinfo=UTC))
+    assert item is not None
+    assert "steal" not in item.summary
+    assert "onclick" not in item.summary
+    assert "<" not in item.summary
+    assert "Workers rebuilt a hangar." in item.summary
 
 
 def test_ill_formed_but_readable_feed_yields_entries_with_a_warning() -> None:
