@@ -1,7 +1,7 @@
 """Nothing lost on real feeds: bad documents, dying workers and URL rules cost no good entry.
 
-Every poll here runs with a real worker pool (the default ``workers``), a real HTTP server on
-127.0.0.1 and a real SQLite file.
+Every poll here runs with a real pool of worker processes, a real HTTP server on 127.0.0.1 and
+a real SQLite file.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def kant_feed(first: int, count: int = 4) -> bytes:
 def poll_with(
     tmp_path: Path, urls: Sequence[str], *, runner=run_prepare_job, poll: str = ""
 ) -> tuple[PollSummary, Store]:
-    """One pass over ``urls`` through the library, with the default worker pool."""
-    config = load_config(write_config(tmp_path, urls, poll=poll))
+    """One pass over ``urls`` through the library, with a real pool of two workers (the default
+    on two cores, set here so that a one-core machine still tests the pool)."""
+    config = load_config(write_config(tmp_path, urls, poll="workers = 2\n" + poll))
     store = Store.open(tmp_path / "watcher.db")
     store.sync_config(config, utc_iso(datetime.now(UTC)))
     feeds = store.feed_states(now=utc_iso(datetime.now(UTC)), due_only=False)
