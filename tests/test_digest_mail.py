@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
+import ssl
+import subprocess
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -288,5 +291,116 @@ def test_login_uses_the_password_from_the_environment(
         sent = watcher("digest")
         assert sent.exit_code == 0, sent.output
         assert len(sink.received) == 1
+    finally:
+        controller.stop()
+
+
+def test_stories_cut_by_max_stories_are_counted_and_not_brought_back(mailer) -> None:
+    """Past max_stories a topic says how many it left out; the next run does not resend them."""
+    watcher, sink = mailer(digest=digest_toml(max_stories="1", topics='["port"]'))
+    import_records(watcher, labelled(PORT_STORIES))
+    first = watcher("digest")
+    assert first.exit_code == 0, first.output
+    assert "sent 1 stories, 1 items" in first.output
+    text, html = parts(sink.messages[0])
+    assert "… and 1 more story not shown." in text
+    assert "1 more story not shown" in html
+    assert rows(watcher.db, "SELECT listed, count(*) FROM digest_items GROUP BY listed") == [
+        (0, 1),
+        (1, 1),
+    ]
+    again = watcher("digest")
+    assert "nothing new, not sent" in again.output
+    assert len(sink.received) == 1
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize(
+    ("security", "server_options"),
+    [
+        ("starttls", lambda context: {"tls_context": context, "require_starttls": True}),
+        ("tls", lambda context: {"ssl_context": context}),
+    ],
+)
+def test_starttls_and_implicit_tls_verify_the_server(
+    make_watcher, certificate, monkeypatch: pytest.MonkeyPatch, security: str, server_options
+) -> None:
+    """STARTTLS and implicit TLS deliver when the certificate is trusted, and fail when not."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **server_options(context))
+    controller.start()
+    try:
+        smtp = smtp_toml(port).replace('security = "none"', f'security = "{security}"')
+        watcher = make_watcher(extra=DIGEST_TOPICS + digest_toml() + smtp)
+        import_records(watcher, labelled(PORT_STORIES))
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(watcher.directory / "no-such-bundle.pem"))
+        untrusted = watcher("digest")
+        assert untrusted.exit_code == 1
+        assert "certificate" in untrusted.output.lower()
+        assert sink.received == []
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+        trusted = watcher("digest")
+        assert trusted.exit_code == 0, trusted.output
+        assert len(sink.received) == 1
+    finally:
+        controller.stop()
+
+
+def test_a_server_that_requires_starttls_refuses_a_plain_text_send(
+    make_watcher, certificate
+) -> None:
+    """With security = "none" against a STARTTLS-only server the send fails and marks nothing."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    try:
+        watcher = make_watcher(extra=DIGEST_TOPICS + digest_toml() + smtp_toml(port))
+        import_records(watcher, labelled(PORT_STORIES))
+        result = watcher("digest")
+        assert result.exit_code == 1
+        assert "530" in result.output
+        assert rows(watcher.db, "SELECT count(*) FROM digest_items") == [(0,)]
     finally:
         controller.stop()

@@ -68,6 +68,8 @@ class TopicSection:
     """Stories left out over ``max_stories``."""
     elsewhere: int = 0
     """Stories of this topic already listed under an earlier topic."""
+    left_out_ids: tuple[int, ...] = ()
+    """Items of the stories left out: covered by this send, never offered again."""
 
     @property
     def total(self) -> int:
@@ -90,6 +92,12 @@ class Digest:
         return tuple(
             sorted({i for s in self.sections for story in s.stories for i in story.item_ids})
         )
+
+    @property
+    def left_out_ids(self) -> tuple[int, ...]:
+        """Items of stories cut by ``max_stories``, minus any also listed elsewhere."""
+        listed = set(self.item_ids)
+        return tuple(sorted({i for s in self.sections for i in s.left_out_ids if i not in listed}))
 
     @property
     def story_count(self) -> int:
@@ -230,7 +238,8 @@ def build_digest(
 
     A story with items in several topics is listed once, under the first of them, with
     all its items. Stories are ordered by how many outlets carried them, then by their
-    latest item; past ``max_stories`` a topic only counts what it left out.
+    latest item; past ``max_stories`` a topic only counts what it left out (and the send
+    records those items as covered, so later digests do not bring them back).
     """
     stories: dict[int, list[DigestRow]] = {}
     topics_of_story: dict[int, set[str]] = {}
@@ -247,9 +256,15 @@ def build_digest(
             (story_entry(stories[sid]) for sid in ids), key=_coverage_then_recency, reverse=True
         )
         kept = tuple(entries[:max_stories])
+        cut = tuple(i for entry in entries[max_stories:] for i in entry.item_ids)
         sections.append(
             TopicSection(
-                topic.name, topic.title, kept, len(entries) - len(kept), len(mine) - len(ids)
+                topic.name,
+                topic.title,
+                kept,
+                len(entries) - len(kept),
+                len(mine) - len(ids),
+                cut,
             )
         )
     return Digest(

@@ -25,6 +25,8 @@ skipped, so the overlap never repeats one."""
 EVERYTHING = "everything"
 """Name of the digest ``watcher digest --dry-run`` builds when none is configured."""
 EVERYTHING_MAX_STORIES = 50
+EVERYTHING_ITEMS = 5000
+"""The everything preview reads at most this many of each topic's newest items."""
 DEFAULT_SENDER = "watcher@localhost"
 
 
@@ -181,7 +183,9 @@ def preview_digest(
     until = utc_iso(now)
     rows: list[DigestRow] = []
     for topic in chosen:
-        rows += records.digest_rows(store, topic.name, since=None, until=until, unsent_for=None)
+        rows += records.digest_rows(
+            store, topic.name, since=None, until=until, unsent_for=None, limit=EVERYTHING_ITEMS
+        )
     return _make(
         config,
         name=EVERYTHING,
@@ -250,6 +254,7 @@ def send_digest(
         message_id=msgid,
         stories=digest.story_count,
         item_ids=digest.item_ids,
+        left_out_ids=digest.left_out_ids,
         now=stamp,
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
 import ssl
@@ -79,22 +80,24 @@ def deliver(message: EmailMessage, smtp: SmtpConfig) -> str | None:
     password = smtp_password(smtp)
     where = f"{smtp.host}:{smtp.effective_port}"
     context = ssl.create_default_context()
+    client: smtplib.SMTP | None = None
     try:
-        client: smtplib.SMTP
         if smtp.security == "tls":
             client = smtplib.SMTP_SSL(
                 smtp.host, smtp.effective_port, timeout=smtp.timeout, context=context
             )
         else:
             client = smtplib.SMTP(smtp.host, smtp.effective_port, timeout=smtp.timeout)
-        with client:
+        client.ehlo()
+        if smtp.security == "starttls":
+            client.starttls(context=context)
             client.ehlo()
-            if smtp.security == "starttls":
-                client.starttls(context=context)
-                client.ehlo()
-            if smtp.user and password is not None:
-                client.login(smtp.user, password)
-            refused = client.send_message(message)
+        if smtp.user and password is not None:
+            client.login(smtp.user, password)
+        refused = client.send_message(message)
+        # the server has the mail now: a failure to say goodbye does not unsend it
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
     except smtplib.SMTPRecipientsRefused as error:
         raise MailError(f"{where} refused every recipient: {_reasons(error.recipients)}") from None
     except smtplib.SMTPResponseException as error:
@@ -106,7 +109,12 @@ def deliver(message: EmailMessage, smtp: SmtpConfig) -> str | None:
     except ssl.SSLError as error:
         raise MailError(f"{where}: TLS failed: {error.reason or error}") from None
     except OSError as error:
-        raise MailError(f"{where}: cannot connect: {error.strerror or error}") from None
+        what = "cannot connect" if client is None else "connection lost"
+        raise MailError(f"{where}: {what}: {error.strerror or error}") from None
+    finally:
+        if client is not None:
+            # after a failure the session may be unusable: drop it rather than wait on QUIT
+            client.close()
     if refused:
         return f"{where} refused some recipients: {_reasons(refused)}"
     return None

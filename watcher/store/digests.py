@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from watcher.models import DigestRow, Tag
@@ -12,24 +11,6 @@ from watcher.store.database import Store
 
 DIGEST_TAG_KINDS = ("keyword", "place", "org")
 _CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class DigestSend:
-    """One row of ``digests``, as the history of a digest shows it."""
-
-    id: int
-    name: str | None
-    status: str
-    created_at: str
-    sent_at: str | None
-    period_start: str | None
-    period_end: str | None
-    subject: str | None
-    stories: int | None
-    items: int | None
-    message_id: str | None
-    error: str | None
 
 
 def last_sent_end(store: Store, name: str, topic: str) -> str | None:
@@ -49,20 +30,24 @@ def digest_rows(
     since: str | None,
     until: str,
     unsent_for: str | None,
+    limit: int | None = None,
 ) -> list[DigestRow]:
-    """Items of ``topic`` first seen in [since, until], with tags.
+    """Items of ``topic`` first seen in [since, until], newest first, with their tags.
 
     With ``unsent_for``, items already in a *sent* digest of that name are left out, which
-    is what makes each item reach a digest's readers once.
+    is what makes each item reach a digest's readers once. ``limit`` keeps the newest.
     """
+    # items first (CROSS JOIN fixes the order): the first_seen_at index bounds the scan to
+    # the period, where starting from the topic would read every item the topic ever had
     sql = (
         "SELECT items.id, item_topics.topic, COALESCE(items.story_id, items.id), "
         "items.duplicate_of, items.title, items.url, items.source, feeds.title, feeds.url, "
         "items.published_at, items.first_seen_at, "
         "CASE WHEN items.summary != '' THEN items.summary ELSE substr(items.content, 1, 4000) END "
-        "FROM item_topics JOIN items ON items.id = item_topics.item_id "
+        "FROM items CROSS JOIN item_topics ON item_topics.item_id = items.id "
+        "AND item_topics.topic = ? "
         "LEFT JOIN feeds ON feeds.id = items.feed_id "
-        "WHERE item_topics.topic = ? AND items.first_seen_at <= ?"
+        "WHERE items.first_seen_at <= ?"
     )
     params: list[Any] = [topic, until]
     if since is not None:
@@ -70,12 +55,15 @@ def digest_rows(
         params.append(since)
     if unsent_for is not None:
         sql += (
-            " AND NOT EXISTS (SELECT 1 FROM digest_items JOIN digests "
+            " AND NOT EXISTS (SELECT 1 FROM digest_items CROSS JOIN digests "
             "ON digests.id = digest_items.digest_id WHERE digest_items.item_id = items.id "
             "AND digests.name = ? AND digests.status = 'sent')"
         )
         params.append(unsent_for)
-    sql += " ORDER BY items.id"
+    sql += " ORDER BY items.first_seen_at DESC, items.id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
     rows = store.db.execute(sql, params).fetchall()
     tags = _tags(store, [row[0] for row in rows])
     return [
@@ -149,9 +137,13 @@ def begin_send(
     message_id: str,
     stories: int,
     item_ids: Sequence[int],
+    left_out_ids: Sequence[int] = (),
     now: str,
 ) -> int:
-    """Record a send about to start (status ``sending``) with its items, in one transaction."""
+    """Record a send about to start (status ``sending``) with its items, in one transaction.
+
+    ``left_out_ids`` are items of stories cut by ``max_stories`` (``listed = 0``).
+    """
     with store.transaction():
         cursor = store.db.execute(
             "INSERT INTO digests(topic, created_at, recipients, subject, status, name, topics, "
@@ -174,8 +166,9 @@ def begin_send(
         digest_id = cursor.lastrowid
         assert digest_id is not None
         store.db.conn.executemany(
-            "INSERT OR IGNORE INTO digest_items(digest_id, item_id) VALUES (?, ?)",
-            [(digest_id, item_id) for item_id in item_ids],
+            "INSERT OR IGNORE INTO digest_items(digest_id, item_id, listed) VALUES (?, ?, ?)",
+            [(digest_id, item_id, 1) for item_id in item_ids]
+            + [(digest_id, item_id, 0) for item_id in left_out_ids],
         )
     return digest_id
 
@@ -229,31 +222,3 @@ def record_failure(
     digest_id = cursor.lastrowid
     assert digest_id is not None
     return digest_id
-
-
-def digest_sends(store: Store, name: str | None = None, limit: int = 20) -> list[DigestSend]:
-    """The latest sends, newest first (of one digest when ``name`` is given)."""
-    sql = (
-        "SELECT id, name, status, created_at, sent_at, period_start, period_end, subject, "
-        "stories, items, message_id, error FROM digests"
-    )
-    params: list[Any] = []
-    if name is not None:
-        sql += " WHERE name = ?"
-        params.append(name)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(limit)
-    return [DigestSend(*row) for row in store.db.execute(sql, params).fetchall()]
-
-
-def sent_item_ids(store: Store, name: str) -> set[int]:
-    """Every item already delivered by digest ``name``."""
-    return {
-        row[0]
-        for row in store.db.execute(
-            "SELECT digest_items.item_id FROM digest_items JOIN digests "
-            "ON digests.id = digest_items.digest_id WHERE digests.name = ? "
-            "AND digests.status = 'sent'",
-            [name],
-        )
-    }

@@ -222,7 +222,9 @@ def _digest_sends(db: Database) -> None:
 
     ``status`` is ``sending`` while the mail is with the server, then ``sent`` or ``failed``;
     ``topics`` is the JSON list of topics the send covered, ``period_start`` (NULL: from the
-    beginning) and ``period_end`` the ``first_seen_at`` range it looked at.
+    beginning) and ``period_end`` the ``first_seen_at`` range it looked at. An item of a
+    story cut by ``max_stories`` is in ``digest_items`` with ``listed = 0``: covered, so not
+    offered again, but not shown.
     """
     db.executescript(
         """
@@ -234,6 +236,7 @@ def _digest_sends(db: Database) -> None:
         ALTER TABLE digests ADD COLUMN stories INTEGER;
         ALTER TABLE digests ADD COLUMN items INTEGER;
         ALTER TABLE digests ADD COLUMN error TEXT;
+        ALTER TABLE digest_items ADD COLUMN listed INTEGER NOT NULL DEFAULT 1;
         CREATE INDEX digests_name_status ON digests(name, status, period_end);
         CREATE INDEX digest_items_item ON digest_items(item_id);
         """
