@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from watcher.config import DEFAULT_DIGEST_SUBJECT
 from watcher.digest.build import TopicInfo, build_digest, excerpt, one_line, safe_url
@@ -207,3 +209,43 @@ def test_composed_mail_is_multipart_alternative_with_encoded_headers() -> None:
         "text/plain",
         "text/html",
     ]
+
+
+@st.composite
+def story_rows(draw: st.DrawFn) -> list[DigestRow]:
+    """Rows of a few stories over two topics; some items are copies, some in both topics."""
+    count = draw(st.integers(min_value=0, max_value=25))
+    rows: list[DigestRow] = []
+    for item_id in range(1, count + 1):
+        story = draw(st.integers(min_value=1, max_value=item_id))
+        story_id = story if any(r.item_id == story for r in rows) else item_id
+        copy = draw(st.booleans()) and story_id != item_id
+        hour = draw(st.integers(min_value=0, max_value=23))
+        for topic in draw(st.sampled_from([["harbour"], ["weather"], ["harbour", "weather"]])):
+            rows.append(
+                row(
+                    item_id,
+                    topic=topic,
+                    story_id=story_id,
+                    duplicate_of=story_id if copy else None,
+                    source=draw(st.sampled_from(["A", "B", "C", None])),
+                    published_at=f"2026-03-01T{hour:02d}:00:00Z",
+                )
+            )
+    return rows
+
+
+@given(rows=story_rows(), max_stories=st.integers(min_value=1, max_value=5))
+def test_every_item_is_listed_once_or_left_out(rows: list[DigestRow], max_stories: int) -> None:
+    """Each item lands in exactly one entry or among the left-out ones; no story is listed twice."""
+    digest = build(rows, max_stories=max_stories)
+    listed = [i for s in digest.sections for entry in s.stories for i in entry.item_ids]
+    assert len(listed) == len(set(listed))
+    assert set(listed) | set(digest.left_out_ids) == {r.item_id for r in rows}
+    assert not set(listed) & set(digest.left_out_ids)
+    story_ids = [entry.story_id for s in digest.sections for entry in s.stories]
+    assert len(story_ids) == len(set(story_ids))
+    for section in digest.sections:
+        assert len(section.stories) <= max_stories
+        keys = [(e.sources, e.latest) for e in section.stories]
+        assert keys == sorted(keys, reverse=True)

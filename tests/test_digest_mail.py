@@ -229,7 +229,7 @@ def test_a_topic_limited_send_leaves_the_other_topics_due(mailer) -> None:
     assert "sent 2 stories, 2 items" in first.output
     second = watcher("digest")
     assert second.exit_code == 0, second.output
-    assert "sent 1 stories, 3 items" in second.output
+    assert "sent 1 story, 3 items" in second.output
     text, _ = parts(sink.messages[1])
     assert "Hundreds evacuated" in text
     assert "Velmar dockworkers" not in text
@@ -252,7 +252,7 @@ def test_non_ascii_subject_is_encoded_and_arrives_intact(mailer) -> None:
 def test_login_uses_the_password_from_the_environment(
     make_watcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """AUTH LOGIN/PLAIN with the password read from password_env; a wrong one fails the send."""
+    """Login with the password from password_env or password_file; a wrong or unset one fails."""
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
@@ -291,6 +291,14 @@ def test_login_uses_the_password_from_the_environment(
         sent = watcher("digest")
         assert sent.exit_code == 0, sent.output
         assert len(sink.received) == 1
+
+        secret = watcher.directory / "smtp-password"
+        secret.write_text("s3cret\n", encoding="utf-8")
+        smtp = smtp_toml(port, user='"digest-bot"', password_file=f'"{secret}"')
+        watcher = make_watcher(extra=DIGEST_TOPICS + digest_toml(send_empty="true") + smtp)
+        from_file = watcher("digest")
+        assert from_file.exit_code == 0, from_file.output
+        assert len(sink.received) == 2
     finally:
         controller.stop()
 
@@ -301,7 +309,7 @@ def test_stories_cut_by_max_stories_are_counted_and_not_brought_back(mailer) -> 
     import_records(watcher, labelled(PORT_STORIES))
     first = watcher("digest")
     assert first.exit_code == 0, first.output
-    assert "sent 1 stories, 1 items" in first.output
+    assert "sent 1 story, 1 item" in first.output
     text, html = parts(sink.messages[0])
     assert "… and 1 more story not shown." in text
     assert "1 more story not shown" in html

@@ -130,3 +130,11 @@ def test_several_digests_need_a_name_to_write_one_file(make_watcher) -> None:
     named = watcher("digest", "--name", "evening", "--out", str(watcher.directory / "x.eml"))
     assert named.exit_code == 0, named.output
     assert "watcher evening:" in named.output
+
+
+def test_a_digest_lists_its_topics_in_its_own_order(make_watcher) -> None:
+    """topics = ["port", "floods"] puts the port section first, whatever the config's order."""
+    watcher = imported(make_watcher, digest_toml(topics='["port", "floods"]'))
+    result = watcher("digest", "--name", "daily", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output.index("Port of Velmar") < result.output.index("Floods on the Tessel")

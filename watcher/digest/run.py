@@ -10,7 +10,7 @@ from typing import Literal
 
 from watcher.config import DEFAULT_DIGEST_SUBJECT, Config, DigestConfig
 from watcher.digest.build import Digest, TopicInfo, build_digest
-from watcher.digest.render import render_html, render_subject, render_text
+from watcher.digest.render import plural, render_html, render_subject, render_text
 from watcher.digest.send import compose, deliver, message_id
 from watcher.errors import DigestError, MailError
 from watcher.models import DigestRow
@@ -57,7 +57,8 @@ class DigestOutcome:
 
     def line(self) -> str:
         if self.status == "sent":
-            text = f"digest {self.name}: sent {self.stories} stories, {self.items} items"
+            counts = f"{plural(self.stories, 'story', 'stories')}, {plural(self.items, 'item')}"
+            text = f"digest {self.name}: sent {counts}"
             return f"{text} ({self.note})" if self.note else text
         if self.status == "empty":
             return f"digest {self.name}: nothing new, not sent"
@@ -67,14 +68,14 @@ class DigestOutcome:
 def _topics(
     config: Config, wanted: Sequence[str] | None, only: Sequence[str] | None
 ) -> list[TopicInfo]:
+    """The digest's topics (``wanted``, None: all) in its order, cut to ``only`` if given."""
     names = [topic.name for topic in config.topics]
     for topic in only or ():
         if topic not in names:
             raise DigestError(f"unknown topic {topic!r}; expected one of {names}")
+    order = list(wanted) if wanted is not None else names
     chosen = [
-        TopicInfo(topic.name, topic.title)
-        for topic in config.topics
-        if (wanted is None or topic.name in wanted) and (not only or topic.name in only)
+        TopicInfo(name, config.topic(name).title) for name in order if not only or name in only
     ]
     if only and not chosen:
         raise DigestError(
