@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -276,6 +277,7 @@ def test_digest_and_smtp_sections_are_read(tmp_path: Path) -> None:
                 topics = ["harbour"]
                 to = ["analyst@news.example", "Desk <desk@news.example>"]
                 schedule = "30 6 * * mon-fri"
+                timezone = "Asia/Bishkek"
                 first_lookback = "3d"
                 max_stories = 10
 
@@ -296,6 +298,10 @@ def test_digest_and_smtp_sections_are_read(tmp_path: Path) -> None:
     assert "{{ stories }}" in digest.subject
     assert config.smtp is not None
     assert config.smtp.effective_port == 465
+    # 06:30 in Bishkek (UTC+6) is 00:30 UTC; Saturday 2026-03-07 is skipped to Monday
+    after = datetime(2026, 3, 6, 1, 0, tzinfo=UTC)
+    fire = digest.trigger().get_next_fire_time(None, after)
+    assert fire.astimezone(UTC) == datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -342,6 +348,17 @@ def test_digest_and_smtp_sections_are_read(tmp_path: Path) -> None:
             '[smtp]\nhost = "h"\nfrom_address = "w@x.example"\npassword_env = "P"\n',
             "smtp.user",
             "no user",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\n'
+            'timezone = "Mars/Olympus"\n',
+            "digests[0].timezone",
+            "IANA time zone",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\ntopics = []\n',
+            "digests[0].topics",
+            "at least one topic",
         ),
     ],
 )

@@ -412,3 +412,38 @@ def test_a_server_that_requires_starttls_refuses_a_plain_text_send(
         assert rows(watcher.db, "SELECT count(*) FROM digest_items") == [(0,)]
     finally:
         controller.stop()
+
+
+def test_a_send_left_unfinished_by_a_dead_process_is_sent_again(mailer) -> None:
+    """A row left 'sending' becomes 'interrupted' on the next run, which sends its items."""
+    from watcher.store import Store
+    from watcher.store import digests as records
+
+    watcher, sink = mailer()
+    import_records(watcher, labelled(PORT_STORIES))
+    store = Store.open(watcher.db)
+    try:
+        item_ids = [row[0] for row in store.db.execute("SELECT id FROM items")]
+        records.begin_send(
+            store,
+            name="daily",
+            topics=["floods", "port"],
+            period_start=None,
+            period_end="2026-01-01T00:00:00Z",
+            recipients=["analyst@newsroom.example"],
+            subject="killed mid-send",
+            message_id="<dead@newsroom.example>",
+            stories=2,
+            item_ids=item_ids,
+            now="2026-01-01T00:00:00Z",
+        )
+    finally:
+        store.close()
+    result = watcher("digest")
+    assert result.exit_code == 0, result.output
+    assert "sent 2 stories, 2 items" in result.output
+    assert rows(watcher.db, "SELECT status FROM digests ORDER BY id") == [
+        ("interrupted",),
+        ("sent",),
+    ]
+    assert len(sink.received) == 1

@@ -175,10 +175,31 @@ class DigestConfig(_Section):
     topics: tuple[str, ...] | None = None
     to: tuple[MailAddress, ...] = Field(min_length=1)
     schedule: str
+    timezone: str = "UTC"
     subject: str = DEFAULT_DIGEST_SUBJECT
     first_lookback: Duration = 86400.0
     send_empty: StrictBool = False
     max_stories: StrictInt = Field(default=30, ge=1, le=1000)
+
+    @field_validator("topics")
+    @classmethod
+    def _some_topics(cls, topics: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if topics is not None and not topics:
+            raise ValueError("expected at least one topic name (leave the key out for every topic)")
+        return topics
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone like 'UTC' or 'Asia/Bishkek', got {zone!r}"
+            ) from None
+        return zone
 
     @field_validator("schedule")
     @classmethod
@@ -216,6 +237,14 @@ class DigestConfig(_Section):
                 f"not a valid subject template ({error}); it may use {', '.join(SUBJECT_FIELDS)}"
             ) from None
         return subject
+
+    def trigger(self) -> Any:
+        """The APScheduler ``CronTrigger`` of ``schedule`` in ``timezone``, for the daemon."""
+        from zoneinfo import ZoneInfo
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
 
 
 class SmtpConfig(_Section):
