@@ -135,8 +135,9 @@ def test_only_http_links_survive(url: str | None, kept: bool) -> None:
 
 
 def test_one_line_removes_every_line_break_and_control_character() -> None:
-    """CR, LF, Unicode line separators and NUL become single spaces."""
+    """CR, LF, Unicode line separators and NUL become spaces; bidi overrides are dropped."""
     assert one_line(" a\r\nb\u2028c\x00d\te ") == "a b c d e"
+    assert one_line("safe\u202etxt.exe\u200b") == "safetxt.exe"
 
 
 def test_excerpt_drops_a_repeated_headline_and_cuts_at_a_word() -> None:

@@ -447,3 +447,17 @@ def test_a_send_left_unfinished_by_a_dead_process_is_sent_again(mailer) -> None:
         ("sent",),
     ]
     assert len(sink.received) == 1
+
+
+def test_topic_without_name_sends_only_the_digests_that_cover_it(mailer) -> None:
+    """`watcher digest --topic port` sends the port digest and leaves the floods digest alone."""
+    watcher, sink = mailer(
+        digest=digest_toml("floods-desk", topics='["floods"]')
+        + digest_toml("port-desk", topics='["port"]')
+    )
+    import_records(watcher, labelled({**FLOOD_STORY, **PORT_STORIES}))
+    result = watcher("digest", "--topic", "port")
+    assert result.exit_code == 0, result.output
+    assert "digest port-desk: sent 2 stories, 2 items" in result.output
+    assert "floods-desk" not in result.output
+    assert len(sink.received) == 1

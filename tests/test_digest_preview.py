@@ -138,3 +138,12 @@ def test_a_digest_lists_its_topics_in_its_own_order(make_watcher) -> None:
     result = watcher("digest", "--name", "daily", "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.output.index("Port of Velmar") < result.output.index("Floods on the Tessel")
+
+
+def test_an_unwritable_out_file_is_a_one_line_error(make_watcher) -> None:
+    """--out into a folder that does not exist says so without a traceback."""
+    watcher = imported(make_watcher)
+    result = watcher("digest", "--dry-run", "--out", str(watcher.directory / "no" / "x.eml"))
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
+    assert "Traceback" not in result.output

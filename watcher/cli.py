@@ -415,9 +415,16 @@ def digest(
     from watcher.digest import preview_digest, send_digest
 
     config = obj.config
-    names = [name] if name else [d.name for d in config.digests]
-    now = datetime.now(UTC)
     only = list(topics) or None
+    names = [name] if name else [d.name for d in config.digests]
+    if only and not name:
+        # without --name, --topic picks the digests that cover one of those topics
+        names = [
+            d.name
+            for d in config.digests
+            if d.topics is None or any(topic in d.topics for topic in only)
+        ] or names
+    now = datetime.now(UTC)
     if dry_run or out is not None:
         if out is not None and len(names) > 1:
             raise click.ClickException(
@@ -431,7 +438,12 @@ def digest(
             ]
         for preview in previews:
             if out is not None:
-                out.write_bytes(preview.message.as_bytes())
+                try:
+                    out.write_bytes(preview.message.as_bytes())
+                except OSError as error:
+                    raise click.ClickException(
+                        f"cannot write {out}: {error.strerror or error}"
+                    ) from None
                 click.echo(
                     f"wrote {out}: {preview.subject} (not sent; {preview.digest.item_count} items)"
                 )

@@ -16,6 +16,8 @@ TAGS_PER_STORY = 8
 SHOWN_TAG_KINDS = ("keyword", "place", "org")
 """Keyphrases are left out: they summarise one item and read oddly next to each other."""
 
+UNKNOWN_SOURCE = "unknown source"
+
 _SPACE = re.compile(r"\s+")
 
 
@@ -124,9 +126,15 @@ class Digest:
 
 
 def one_line(text: str) -> str:
-    """Text on one line: CR, LF, tabs and other control characters become single spaces."""
+    """Text on one line: CR, LF, tabs and other control characters become single spaces.
+
+    Invisible format characters (bidi overrides, zero-width spaces) are dropped, so a
+    title cannot reorder what a reader sees.
+    """
     cleaned = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
+        " " if category in ("Cc", "Zl", "Zp") else char
+        for char in text
+        if (category := unicodedata.category(char)) != "Cf"
     )
     return _SPACE.sub(" ", cleaned).strip()
 
@@ -141,16 +149,16 @@ def safe_url(url: str | None) -> str | None:
     return url if is_http_url(url) else None
 
 
-UNKNOWN_SOURCE = "unknown source"
-
-
 def source_name(row: DigestRow) -> str | None:
     """The outlet: the item's own source, else the feed's title, else a host name; None if unknown."""
     for name in (row.source, row.feed_title):
         if name and one_line(name):
             return one_line(name)
     for url in (row.feed_url, row.url):
-        host = urlsplit(url or "").hostname
+        try:
+            host = urlsplit(url or "").hostname
+        except ValueError:
+            continue
         if host:
             return host.removeprefix("www.")
     return None
