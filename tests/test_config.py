@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,118 @@ def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
     )
     error = config_error(path)
     assert str(error) == f"{path}: not UTF-8 text"
+
+
+DIGEST_BASE = """
+[[topics]]
+name = "harbour"
+title = "Harbour"
+query = "Velmar"
+"""
+
+
+def test_digest_and_smtp_sections_are_read(tmp_path: Path) -> None:
+    """A digest with its topics, recipients and schedule, and the SMTP server, load."""
+    config = load_config(
+        write(
+            tmp_path,
+            DIGEST_BASE
+            + textwrap.dedent(
+                """
+                [[digests]]
+                name = "morning"
+                topics = ["harbour"]
+                to = ["analyst@news.example", "Desk <desk@news.example>"]
+                schedule = "30 6 * * mon-fri"
+                timezone = "Asia/Bishkek"
+                first_lookback = "3d"
+                max_stories = 10
+
+                [smtp]
+                host = "mail.news.example"
+                security = "tls"
+                user = "watcher"
+                password_env = "WATCHER_SMTP_PASSWORD"
+                from_address = "watcher@news.example"
+                """
+            ),
+        )
+    )
+    digest = config.digest("morning")
+    assert digest.topics == ("harbour",)
+    assert digest.first_lookback == 3 * 86400
+    assert digest.send_empty is False
+    assert "{{ stories }}" in digest.subject
+    assert config.smtp is not None
+    assert config.smtp.effective_port == 465
+    # 06:30 in Bishkek (UTC+6) is 00:30 UTC; Saturday 2026-03-07 is skipped to Monday
+    after = datetime(2026, 3, 6, 1, 0, tzinfo=UTC)
+    fire = digest.trigger().get_next_fire_time(None, after)
+    assert fire.astimezone(UTC) == datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "words"),
+    [
+        (
+            '[smtp]\nhost = "h"\nfrom_address = "w@x.example"\npassword = "hunter2"\n',
+            "smtp.password",
+            "password_env",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "every morning"\n',
+            "digests[0].schedule",
+            "crontab",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 25 * * *"\n',
+            "digests[0].schedule",
+            "crontab",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["not an address"]\nschedule = "0 7 * * *"\n',
+            "digests[0].to[0]",
+            "mail address",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\n'
+            'topics = ["sports"]\n',
+            "digests[0].topics",
+            "unknown topic 'sports'",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\n'
+            'subject = "{{ nonsense }}"\n',
+            "digests[0].subject",
+            "may use name, stories",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\n' * 2,
+            "digests[1].name",
+            "duplicate digest name",
+        ),
+        (
+            '[smtp]\nhost = "h"\nfrom_address = "w@x.example"\npassword_env = "P"\n',
+            "smtp.user",
+            "no user",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\n'
+            'timezone = "Mars/Olympus"\n',
+            "digests[0].timezone",
+            "IANA time zone",
+        ),
+        (
+            '[[digests]]\nname = "d"\nto = ["a@b.example"]\nschedule = "0 7 * * *"\ntopics = []\n',
+            "digests[0].topics",
+            "at least one topic",
+        ),
+    ],
+)
+def test_bad_digest_and_smtp_settings_name_the_key(
+    tmp_path: Path, toml: str, key: str, words: str
+) -> None:
+    """Each mistake in [[digests]] or [smtp] names its key and says what is expected."""
+    error = config_error(write(tmp_path, DIGEST_BASE + toml))
+    assert error.key == key
+    assert words in error.problem

@@ -8,7 +8,14 @@ import click
 import pytest
 
 from watcher.cli import main
-from watcher.config import DedupeConfig, FeedConfig, PollConfig, TopicConfig
+from watcher.config import (
+    DedupeConfig,
+    DigestConfig,
+    FeedConfig,
+    PollConfig,
+    SmtpConfig,
+    TopicConfig,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +48,9 @@ def test_every_command_is_documented(command: str) -> None:
     [("poll", key) for key in PollConfig.model_fields]
     + [("feeds", key) for key in FeedConfig.model_fields]
     + [("topics", key) for key in TopicConfig.model_fields]
-    + [("dedupe", key) for key in DedupeConfig.model_fields],
+    + [("dedupe", key) for key in DedupeConfig.model_fields]
+    + [("digests", key) for key in DigestConfig.model_fields]
+    + [("smtp", key) for key in SmtpConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""
@@ -55,3 +64,27 @@ def test_shipped_config_uses_only_documented_keys() -> None:
 
     config = load_config(ROOT / "config" / "watcher.toml")
     assert config.topic("kant-air-base").keywords
+
+
+def test_commented_digest_example_in_the_shipped_config_is_valid() -> None:
+    """Uncommenting the example [[digests]] and [smtp] of the default config gives a valid config."""
+    import re
+
+    from watcher.config import config_from_dict
+
+    text = (ROOT / "config" / "watcher.toml").read_text(encoding="utf-8")
+    block = text.split(
+        "# ---------------------------------------------------------------- digests"
+    )[1]
+    block = block.split("# ----------------------------------------------------------------")[0]
+    example = "\n".join(
+        line[2:] for line in block.splitlines() if re.match(r"# (\[|[a-z_]+ = )", line)
+    )
+    import tomllib
+
+    data = tomllib.loads(text)
+    data.update(tomllib.loads(example))
+    config = config_from_dict(data, "watcher.toml")
+    assert config.digest("morning").to == ("analyst@example.org",)
+    assert config.smtp is not None
+    assert config.smtp.password_env == "WATCHER_SMTP_PASSWORD"

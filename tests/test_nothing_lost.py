@@ -79,6 +79,8 @@ ERROR_EXAMPLES = [
     errors.QueryError("Kant AND", "syntax error"),
     errors.CorpusImportError("seeds/a.txt:3", "not UTF-8"),
     errors.StoreError("db is locked"),
+    errors.DigestError("no digest named 'weekly'"),
+    errors.MailError("550 refused"),
     errors.FeedError("https://a.example/f", "broken"),
     errors.FeedError("https://a.example/f", "reported by a worker", kind="not_a_feed"),
     errors.InvalidFeedURL("ftp://a.example/f", "only http(s)"),

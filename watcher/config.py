@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -135,6 +136,157 @@ class DedupeConfig(_Section):
         return None if value in ("all", "forever") else value
 
 
+def check_address(value: str) -> str:
+    """One mail address (``a@b.example`` or ``Name <a@b.example>``), as the email package parses it."""
+    from email.policy import default
+
+    text = value.strip()
+    problem = f"expected a mail address like 'analyst@example.org', got {value!r}"
+    if not text or any(char in text for char in "\r\n,;"):
+        raise ValueError(problem)
+    try:
+        header = default.header_factory("To", text)
+    except (ValueError, IndexError):
+        raise ValueError(problem) from None
+    addresses: tuple[Any, ...] = getattr(header, "addresses", ())
+    if header.defects or len(addresses) != 1:
+        raise ValueError(problem)
+    address = addresses[0]
+    if not address.username or not address.domain:
+        raise ValueError(problem)
+    return text
+
+
+MailAddress = Annotated[str, AfterValidator(check_address)]
+
+DEFAULT_DIGEST_SUBJECT = (
+    "watcher {{ name }}: {{ stories }} {{ 'story' if stories == 1 else 'stories' }}, "
+    "{{ items }} {{ 'item' if items == 1 else 'items' }} ({{ date }})"
+)
+"""The subject when a digest sets none; the counts tell the reader what is inside."""
+
+SUBJECT_FIELDS = ("name", "stories", "items", "sources", "topics", "date", "headline")
+"""The variables a digest's ``subject`` template may use."""
+
+
+class DigestConfig(_Section):
+    """One digest mail: which topics, to whom, when, and how the subject reads."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    topics: tuple[str, ...] | None = None
+    to: tuple[MailAddress, ...] = Field(min_length=1)
+    schedule: str
+    timezone: str = "UTC"
+    subject: str = DEFAULT_DIGEST_SUBJECT
+    first_lookback: Duration = 86400.0
+    send_empty: StrictBool = False
+    max_stories: StrictInt = Field(default=30, ge=1, le=1000)
+
+    @field_validator("topics")
+    @classmethod
+    def _some_topics(cls, topics: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if topics is not None and not topics:
+            raise ValueError("expected at least one topic name (leave the key out for every topic)")
+        return topics
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone like 'UTC' or 'Asia/Bishkek', got {zone!r}"
+            ) from None
+        return zone
+
+    @field_validator("schedule")
+    @classmethod
+    def _crontab(cls, schedule: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(schedule, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(
+                f"expected a 5-field crontab like '0 7 * * *' (minute hour day month weekday), "
+                f"got {schedule!r}: {error}"
+            ) from None
+        return schedule
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_template(cls, subject: str) -> str:
+        from jinja2 import StrictUndefined, TemplateError
+        from jinja2.sandbox import SandboxedEnvironment
+
+        sample = {
+            "name": "n",
+            "stories": 2,
+            "items": 3,
+            "sources": 2,
+            "topics": "t",
+            "date": "d",
+            "headline": "h",
+        }
+        try:
+            SandboxedEnvironment(undefined=StrictUndefined).from_string(subject).render(sample)
+        except TemplateError as error:
+            raise ValueError(
+                f"not a valid subject template ({error}); it may use {', '.join(SUBJECT_FIELDS)}"
+            ) from None
+        return subject
+
+    def trigger(self) -> Any:
+        """The APScheduler ``CronTrigger`` of ``schedule`` in ``timezone``, for the daemon."""
+        from zoneinfo import ZoneInfo
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
+
+
+class SmtpConfig(_Section):
+    """The mail server digests go through; the password never lives in this file."""
+
+    host: str = Field(min_length=1)
+    port: StrictInt | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    from_address: MailAddress
+    timeout: Duration = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise _KeyedError(
+                "smtp.password",
+                "a password is not kept in the config file; set password_env (the name of "
+                "an environment variable) or password_file (a file only you can read)",
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> SmtpConfig:
+        if self.password_env and self.password_file:
+            raise _KeyedError("smtp.password_file", "give password_env or password_file, not both")
+        if (self.password_env or self.password_file) and not self.user:
+            raise _KeyedError("smtp.user", "a password is set but no user to log in as")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port given, else the usual one for the security mode."""
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -143,6 +295,8 @@ class Config(_Section):
     feeds: tuple[FeedConfig, ...] = ()
     poll: PollConfig = PollConfig()
     dedupe: DedupeConfig = DedupeConfig()
+    digests: tuple[DigestConfig, ...] = ()
+    smtp: SmtpConfig | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -161,7 +315,26 @@ class Config(_Section):
                         f"feeds[{index}].topics",
                         f"unknown topic {topic!r}; expected one of {names}",
                     )
+        digest_names: list[str] = []
+        for index, digest in enumerate(self.digests):
+            if digest.name in digest_names:
+                raise _KeyedError(
+                    f"digests[{index}].name", f"duplicate digest name {digest.name!r}"
+                )
+            digest_names.append(digest.name)
+            for topic in digest.topics or ():
+                if topic not in names:
+                    raise _KeyedError(
+                        f"digests[{index}].topics",
+                        f"unknown topic {topic!r}; expected one of {names}",
+                    )
         return self
+
+    def digest(self, name: str) -> DigestConfig:
+        for digest in self.digests:
+            if digest.name == name:
+                return digest
+        raise KeyError(name)
 
     def topic(self, name: str) -> TopicConfig:
         for topic in self.topics:

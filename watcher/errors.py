@@ -5,6 +5,8 @@ WatcherError
 ├── QueryError             a topic or search query is not valid FTS5 syntax
 ├── CorpusImportError      a document given to ``corpus import`` cannot be read
 ├── StoreError             the database cannot be opened or migrated
+├── DigestError            a digest cannot be built: unknown name or topic, no [smtp]
+│   └── MailError          the mail server could not be reached, refused the login or the message
 └── FeedError              one feed could not be refreshed (recorded, never fatal)
     ├── InvalidFeedURL     not an absolute http(s) URL
     ├── FetchError         the transfer failed
@@ -73,6 +75,17 @@ class CorpusImportError(WatcherError):
 
 class StoreError(WatcherError):
     """The database cannot be opened, migrated or written."""
+
+
+class DigestError(WatcherError):
+    """A digest that cannot be built or sent as asked (unknown name or topic, no [smtp])."""
+
+
+class MailError(DigestError):
+    """Sending failed: no connection, TLS, login, or the server refused the message.
+
+    Recorded on the digest as a failed send; no item is marked as sent.
+    """
 
 
 class FeedError(WatcherError):

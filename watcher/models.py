@@ -170,3 +170,25 @@ class EntryCounts:
             f"({self.near_duplicates} near-duplicates), {self.duplicate_total} duplicates"
             f"{f' ({how})' if how else ''}, {self.off_topic} off-topic, {self.empty} empty"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """One stored item as a digest sees it: in one topic, with its story, source and tags.
+
+    ``tags`` holds only the kinds a digest shows (keyword, place, org).
+    """
+
+    item_id: int
+    topic: str
+    story_id: int
+    duplicate_of: int | None
+    title: str
+    url: str | None
+    source: str | None
+    feed_title: str | None
+    feed_url: str | None
+    published_at: str | None
+    first_seen_at: str
+    text: str
+    tags: tuple[Tag, ...] = ()

@@ -230,3 +230,30 @@ def _fetch_entry_counts(db: Database) -> None:
         ALTER TABLE fetches ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations(name="0008_digest_sends")
+def _digest_sends(db: Database) -> None:
+    """Digest sends by name and period; the items of a ``sent`` digest are never picked again.
+
+    ``status`` is ``sending`` while the mail is with the server, then ``sent`` or ``failed``;
+    ``topics`` is the JSON list of topics the send covered, ``period_start`` (NULL: from the
+    beginning) and ``period_end`` the ``first_seen_at`` range it looked at. An item of a
+    story cut by ``max_stories`` is in ``digest_items`` with ``listed = 0``: covered, so not
+    offered again, but not shown.
+    """
+    db.executescript(
+        """
+        ALTER TABLE digests ADD COLUMN name TEXT;
+        ALTER TABLE digests ADD COLUMN topics TEXT;
+        ALTER TABLE digests ADD COLUMN period_start TEXT;
+        ALTER TABLE digests ADD COLUMN period_end TEXT;
+        ALTER TABLE digests ADD COLUMN message_id TEXT;
+        ALTER TABLE digests ADD COLUMN stories INTEGER;
+        ALTER TABLE digests ADD COLUMN items INTEGER;
+        ALTER TABLE digests ADD COLUMN error TEXT;
+        ALTER TABLE digest_items ADD COLUMN listed INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX digests_name_status ON digests(name, status, period_end);
+        CREATE INDEX digest_items_item ON digest_items(item_id);
+        """
+    )
