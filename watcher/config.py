@@ -134,6 +134,16 @@ class DedupeConfig(_Section):
         return None if value in ("all", "forever") else value
 
 
+class ServeConfig(_Section):
+    """``watcher serve``: where Datasette listens and what it lets a visitor do."""
+
+    host: str = "127.0.0.1"
+    port: StrictInt = Field(default=8001, ge=0, le=65535)
+    allow_sql: StrictBool = False
+    title: str | None = None
+    metadata: str = "db/metadata.yml"
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -142,6 +152,7 @@ class Config(_Section):
     feeds: tuple[FeedConfig, ...] = ()
     poll: PollConfig = PollConfig()
     dedupe: DedupeConfig = DedupeConfig()
+    serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

@@ -214,3 +214,57 @@ def _fts_update_only_on_text(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="0009_browse_views")
+def _browse_views(db: Database) -> None:
+    """Views for browsing in Datasette: one row per item with its topics and tags, one per story.
+
+    ``news`` keeps ``published_at`` a plain column of ``items`` so that sorting on it walks
+    the ``items_published`` index and computes the topic and tag lists for one page only.
+    """
+    db.executescript(
+        """
+        CREATE VIEW news AS
+        SELECT
+            items.id AS id,
+            items.published_at AS published_at,
+            items.title AS title,
+            COALESCE(items.source, feeds.title, feeds.url) AS source,
+            items.lang AS lang,
+            (SELECT json_group_array(topic) FROM (
+                SELECT item_topics.topic AS topic FROM item_topics
+                WHERE item_topics.item_id = items.id ORDER BY item_topics.topic
+            )) AS topics,
+            (SELECT json_group_array(name) FROM (
+                SELECT DISTINCT tags.name AS name FROM item_tags
+                JOIN tags ON tags.id = item_tags.tag_id
+                WHERE item_tags.item_id = items.id ORDER BY tags.name
+            )) AS tags,
+            items.url AS url,
+            items.story_id AS story_id,
+            items.duplicate_of AS duplicate_of,
+            substr(CASE WHEN items.summary != '' THEN items.summary ELSE items.content END, 1, 300)
+                AS summary,
+            items.first_seen_at AS first_seen_at
+        FROM items LEFT JOIN feeds ON feeds.id = items.feed_id;
+
+        CREATE VIEW story_summary AS
+        SELECT
+            items.story_id AS story_id,
+            (SELECT first.title FROM items AS first WHERE first.id = items.story_id) AS headline,
+            MIN(items.first_seen_at) AS first_seen_at,
+            MAX(COALESCE(items.published_at, items.first_seen_at)) AS latest_at,
+            COUNT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS sources,
+            COUNT(*) AS items,
+            SUM(items.duplicate_of IS NOT NULL) AS copies,
+            GROUP_CONCAT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS source_names,
+            (SELECT json_group_array(topic) FROM (
+                SELECT DISTINCT item_topics.topic AS topic FROM items AS member
+                JOIN item_topics ON item_topics.item_id = member.id
+                WHERE member.story_id = items.story_id ORDER BY item_topics.topic
+            )) AS topics
+        FROM items LEFT JOIN feeds ON feeds.id = items.feed_id
+        GROUP BY items.story_id;
+        """
+    )
