@@ -132,7 +132,7 @@ async def test_story_summary_has_one_row_per_story_with_its_counts(corpus: Corpu
     assert drones["sources"] >= 2
     assert drones["items"] >= 2
     assert drones["copies"] == 1
-    assert {"Steppe Herald", "Central Asia Wire"} <= set(drones["source_names"].split(","))
+    assert {"Steppe Herald", "Central Asia Wire"} <= set(drones["source_names"].split(", "))
     assert drones["first_seen_at"]
 
 

@@ -17,11 +17,13 @@ from watcher.config import ServeConfig
 SETTINGS: dict[str, Any] = {
     "allow_download": False,
     "sql_time_limit_ms": 3000,
-    "facet_time_limit_ms": 1000,
+    "facet_time_limit_ms": 500,
+    "suggest_facets": False,
     "truncate_cells_html": 400,
 }
-"""Longer limits than Datasette's defaults: a large corpus needs them for facets on
-topics and tags; reads never hold up the daemon's writes (WAL), only the page."""
+"""Longer limits than Datasette's defaults, for facets on topics and tags over a large
+corpus (reads never hold up the daemon's writes, WAL, only the page); no suggested
+facets, whose queries would run on every page for columns nobody facets on."""
 
 
 class ReadOnlyDatabase(Database):  # type: ignore[misc]

@@ -220,8 +220,12 @@ def _fts_update_only_on_text(db: Database) -> None:
 def _browse_views(db: Database) -> None:
     """Views for browsing in Datasette: one row per item with its topics and tags, one per story.
 
-    ``news`` keeps ``published_at`` a plain column of ``items`` so that sorting on it walks
-    the ``items_published`` index and computes the topic and tag lists for one page only.
+    Both sort on plain indexed columns of ``items`` (``published_at``, ``first_seen_at``) and
+    compute everything else in correlated subqueries, so a page of 100 rows costs 100
+    lookups however large the corpus: a GROUP BY over all items would be computed whole
+    for every page. A search sorted by date computes its columns for every match before
+    sorting, which is why the topic and tag lists are single flat lookups. A story's row
+    is its first item (``story_id`` is that item's id).
     """
     db.executescript(
         """
@@ -232,15 +236,11 @@ def _browse_views(db: Database) -> None:
             items.title AS title,
             COALESCE(items.source, feeds.title, feeds.url) AS source,
             items.lang AS lang,
-            (SELECT json_group_array(topic) FROM (
-                SELECT item_topics.topic AS topic FROM item_topics
-                WHERE item_topics.item_id = items.id ORDER BY item_topics.topic
-            )) AS topics,
-            (SELECT json_group_array(name) FROM (
-                SELECT DISTINCT tags.name AS name FROM item_tags
-                JOIN tags ON tags.id = item_tags.tag_id
-                WHERE item_tags.item_id = items.id ORDER BY tags.name
-            )) AS tags,
+            (SELECT json_group_array(item_topics.topic) FROM item_topics
+             WHERE item_topics.item_id = items.id) AS topics,
+            (SELECT json_group_array(DISTINCT tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id) AS tags,
             items.url AS url,
             items.story_id AS story_id,
             items.duplicate_of AS duplicate_of,
@@ -251,20 +251,28 @@ def _browse_views(db: Database) -> None:
 
         CREATE VIEW story_summary AS
         SELECT
-            items.story_id AS story_id,
-            (SELECT first.title FROM items AS first WHERE first.id = items.story_id) AS headline,
-            MIN(items.first_seen_at) AS first_seen_at,
-            MAX(COALESCE(items.published_at, items.first_seen_at)) AS latest_at,
-            COUNT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS sources,
-            COUNT(*) AS items,
-            SUM(items.duplicate_of IS NOT NULL) AS copies,
-            GROUP_CONCAT(DISTINCT COALESCE(items.source, feeds.title, feeds.url)) AS source_names,
+            root.id AS story_id,
+            root.title AS headline,
+            root.first_seen_at AS first_seen_at,
+            (SELECT MAX(COALESCE(member.published_at, member.first_seen_at)) FROM items AS member
+             WHERE member.story_id = root.id) AS latest_at,
+            (SELECT COUNT(DISTINCT COALESCE(member.source, feeds.title, feeds.url))
+             FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+             WHERE member.story_id = root.id) AS sources,
+            (SELECT COUNT(*) FROM items AS member WHERE member.story_id = root.id) AS items,
+            (SELECT COUNT(*) FROM items AS member
+             WHERE member.story_id = root.id AND member.duplicate_of IS NOT NULL) AS copies,
+            (SELECT GROUP_CONCAT(name, ', ') FROM (
+                SELECT DISTINCT COALESCE(member.source, feeds.title, feeds.url) AS name
+                FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+                WHERE member.story_id = root.id
+            )) AS source_names,
             (SELECT json_group_array(topic) FROM (
                 SELECT DISTINCT item_topics.topic AS topic FROM items AS member
                 JOIN item_topics ON item_topics.item_id = member.id
-                WHERE member.story_id = items.story_id ORDER BY item_topics.topic
+                WHERE member.story_id = root.id ORDER BY item_topics.topic
             )) AS topics
-        FROM items LEFT JOIN feeds ON feeds.id = items.feed_id
-        GROUP BY items.story_id;
+        FROM items AS root
+        WHERE root.story_id = root.id;
         """
     )
