@@ -31,8 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from watcher.browse import datasette_for  # noqa: E402
-from watcher.config import ServeConfig  # noqa: E402
+from watcher.browse import build_datasette, load_metadata  # noqa: E402
 from watcher.store import Store  # noqa: E402
 
 WORDS = [
@@ -133,20 +132,28 @@ PAGES = [
 
 
 async def measure(db: Path, repeat: int) -> list[tuple[str, str, float, float, str]]:
-    ds = datasette_for(ServeConfig(), db, ROOT / "db" / "metadata.yml")
     name = db.stem
+    metadata = load_metadata(ROOT / "db" / "metadata.yml", name)
+    ds = build_datasette(db, metadata)
+    tables = metadata["databases"][name]["tables"]
+    facets = {
+        table: {f if isinstance(f, str) else next(iter(f.values())) for f in spec["facets"]}
+        for table, spec in tables.items()
+        if "facets" in spec
+    }
     story = sqlite3.connect(db).execute("SELECT max(story_id) FROM items").fetchone()[0]
     results = []
     for label, template in PAGES:
         path = template.format(db=name, story=story)
+        table = path.split("/")[2].split(".")[0]
         times, statuses, timed_out = [], set(), set()
         for _ in range(repeat):
             start = time.perf_counter()
             response = await ds.client.get(path)
             times.append(time.perf_counter() - start)
             statuses.add(response.status_code)
-            if response.status_code == 200:
-                timed_out.update(response.json().get("facets_timed_out") or ())
+            if response.status_code == 200 and table in facets:
+                timed_out.update(facets[table] - set(response.json().get("facet_results", {})))
         status = ",".join(str(s) for s in sorted(statuses))
         gave_up = ", ".join(sorted(timed_out)) or "–"
         results.append((label, status, statistics.median(times), max(times), gave_up))

@@ -224,8 +224,9 @@ def _browse_views(db: Database) -> None:
     compute everything else in correlated subqueries, so a page of 100 rows costs 100
     lookups however large the corpus: a GROUP BY over all items would be computed whole
     for every page. A search sorted by date computes its columns for every match before
-    sorting, which is why the topic and tag lists are single flat lookups. A story's row
-    is its first item (``story_id`` is that item's id).
+    sorting, which is why the topic and tag lists are single flat lookups; ``news`` has no
+    join, so counting its rows is counting ``items``. A story's row is its first item
+    (``story_id`` is that item's id).
     """
     db.executescript(
         """
@@ -234,7 +235,9 @@ def _browse_views(db: Database) -> None:
             items.id AS id,
             items.published_at AS published_at,
             items.title AS title,
-            COALESCE(items.source, feeds.title, feeds.url) AS source,
+            COALESCE(items.source, (
+                SELECT COALESCE(feeds.title, feeds.url) FROM feeds WHERE feeds.id = items.feed_id
+            )) AS source,
             items.lang AS lang,
             (SELECT json_group_array(item_topics.topic) FROM item_topics
              WHERE item_topics.item_id = items.id) AS topics,
@@ -247,7 +250,7 @@ def _browse_views(db: Database) -> None:
             substr(CASE WHEN items.summary != '' THEN items.summary ELSE items.content END, 1, 300)
                 AS summary,
             items.first_seen_at AS first_seen_at
-        FROM items LEFT JOIN feeds ON feeds.id = items.feed_id;
+        FROM items;
 
         CREATE VIEW story_summary AS
         SELECT
