@@ -23,7 +23,8 @@ def load_metadata(path: Path | str, database: str, *, title: str | None = None) 
     """Metadata from a YAML or JSON file, its one database block keyed to ``database``.
 
     The file names its database ``watcher`` after the default file; keying the block to
-    the served name makes ``--db other.db`` get the same tables, facets and queries.
+    the served name makes ``--db other.db`` get the same tables, facets and queries, and
+    ``{database}`` in a ``description_html`` becomes that name (for links to pages).
     Refuses what would make browsing writable: write queries and ``allow_sql`` blocks
     (arbitrary SQL is switched on by ``[serve] allow_sql`` only).
     """
@@ -48,6 +49,11 @@ def load_metadata(path: Path | str, database: str, *, title: str | None = None) 
     if not isinstance(block, dict):
         raise ConfigError(str(path), "databases", "expected a mapping")
     _refuse_writes(str(path), metadata, block)
+    for section in (metadata, block):
+        if isinstance(section.get("description_html"), str):
+            section["description_html"] = section["description_html"].replace(
+                "{database}", database
+            )
     metadata["databases"] = {database: block}
     if title is not None:
         metadata["title"] = title
