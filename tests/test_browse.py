@@ -315,7 +315,7 @@ def test_metadata_with_a_write_query_is_refused(tmp_path: Path) -> None:
             }
         )
     )
-    with pytest.raises(ConfigError, match=r"queries\.wipe\.write"):
+    with pytest.raises(ConfigError, match=r"databases\.watcher\.queries\.wipe\.write"):
         load_metadata(bad, "watcher")
 
 

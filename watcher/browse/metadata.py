@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,14 @@ def load_metadata(path: Path | str, database: str, *, title: str | None = None) 
         raise ConfigError(str(path), "", str(error)) from None
     if not isinstance(parsed, dict):
         raise ConfigError(str(path), "", "expected a mapping at the top level")
-    metadata = copy.deepcopy(parsed)
+    metadata: dict[str, Any] = parsed
     databases = metadata.get("databases") or {}
     if not isinstance(databases, dict) or len(databases) > 1:
         raise ConfigError(str(path), "databases", "expected one database block")
-    block = next(iter(databases.values()), None) or {}
+    name, block = next(iter(databases.items()), ("watcher", {}))
     if not isinstance(block, dict):
-        raise ConfigError(str(path), "databases", "expected a mapping")
-    _refuse_writes(str(path), metadata, block)
+        raise ConfigError(str(path), f"databases.{name}", "expected a mapping")
+    _refuse_writes(str(path), metadata, name, block)
     for section in (metadata, block):
         if isinstance(section.get("description_html"), str):
             section["description_html"] = section["description_html"].replace(
@@ -64,8 +63,8 @@ def load_metadata(path: Path | str, database: str, *, title: str | None = None) 
     return metadata
 
 
-def _refuse_writes(path: str, metadata: dict[str, Any], block: dict[str, Any]) -> None:
-    for where, section in (("", metadata), ("databases.", block)):
+def _refuse_writes(path: str, metadata: dict[str, Any], name: str, block: dict[str, Any]) -> None:
+    for where, section in (("", metadata), (f"databases.{name}.", block)):
         if "allow_sql" in section:
             raise ConfigError(
                 path,
@@ -74,9 +73,11 @@ def _refuse_writes(path: str, metadata: dict[str, Any], block: dict[str, Any]) -
             )
     queries = block.get("queries") or {}
     if not isinstance(queries, dict):
-        raise ConfigError(path, "databases.queries", "expected a mapping of named queries")
-    for name, query in queries.items():
+        raise ConfigError(path, f"databases.{name}.queries", "expected a mapping of queries")
+    for query_name, query in queries.items():
         if isinstance(query, dict) and query.get("write"):
             raise ConfigError(
-                path, f"databases.queries.{name}.write", "browsing is read-only: no write queries"
+                path,
+                f"databases.{name}.queries.{query_name}.write",
+                "browsing is read-only: no write queries",
             )
