@@ -13,6 +13,7 @@ from watcher.config import (
     DigestConfig,
     FeedConfig,
     PollConfig,
+    ServeConfig,
     SmtpConfig,
     TopicConfig,
 )
@@ -50,7 +51,8 @@ def test_every_command_is_documented(command: str) -> None:
     + [("topics", key) for key in TopicConfig.model_fields]
     + [("dedupe", key) for key in DedupeConfig.model_fields]
     + [("digests", key) for key in DigestConfig.model_fields]
-    + [("smtp", key) for key in SmtpConfig.model_fields],
+    + [("smtp", key) for key in SmtpConfig.model_fields]
+    + [("serve", key) for key in ServeConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

@@ -287,6 +287,16 @@ class SmtpConfig(_Section):
         return {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
+class ServeConfig(_Section):
+    """``watcher serve``: where Datasette listens and what it lets a visitor do."""
+
+    host: str = "127.0.0.1"
+    port: StrictInt = Field(default=8001, ge=0, le=65535)
+    allow_sql: StrictBool = False
+    title: str | None = None
+    metadata: str = "db/metadata.yml"
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -297,6 +307,8 @@ class Config(_Section):
     dedupe: DedupeConfig = DedupeConfig()
     digests: tuple[DigestConfig, ...] = ()
     smtp: SmtpConfig | None = None
+
+    serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

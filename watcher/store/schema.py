@@ -257,3 +257,68 @@ def _digest_sends(db: Database) -> None:
         CREATE INDEX digest_items_item ON digest_items(item_id);
         """
     )
+
+
+@migrations(name="0009_browse_views")
+def _browse_views(db: Database) -> None:
+    """Views for browsing in Datasette: one row per item with its topics and tags, one per story.
+
+    Both sort on plain indexed columns of ``items`` (``published_at``, ``first_seen_at``) and
+    compute everything else in correlated subqueries, so a page of 100 rows costs 100
+    lookups however large the corpus: a GROUP BY over all items would be computed whole
+    for every page. A search sorted by date computes its columns for every match before
+    sorting, which is why the topic and tag lists are single flat lookups; ``news`` has no
+    join, so counting its rows is counting ``items``. A story's row is its first item
+    (``story_id`` is that item's id).
+    """
+    db.executescript(
+        """
+        CREATE VIEW news AS
+        SELECT
+            items.id AS id,
+            items.published_at AS published_at,
+            items.title AS title,
+            COALESCE(items.source, (
+                SELECT COALESCE(feeds.title, feeds.url) FROM feeds WHERE feeds.id = items.feed_id
+            )) AS source,
+            items.lang AS lang,
+            (SELECT json_group_array(item_topics.topic) FROM item_topics
+             WHERE item_topics.item_id = items.id) AS topics,
+            (SELECT json_group_array(DISTINCT tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id) AS tags,
+            items.url AS url,
+            items.story_id AS story_id,
+            items.duplicate_of AS duplicate_of,
+            substr(CASE WHEN items.summary != '' THEN items.summary ELSE items.content END, 1, 300)
+                AS summary,
+            items.first_seen_at AS first_seen_at
+        FROM items;
+
+        CREATE VIEW story_summary AS
+        SELECT
+            root.id AS story_id,
+            root.title AS headline,
+            root.first_seen_at AS first_seen_at,
+            (SELECT MAX(COALESCE(member.published_at, member.first_seen_at)) FROM items AS member
+             WHERE member.story_id = root.id) AS latest_at,
+            (SELECT COUNT(DISTINCT COALESCE(member.source, feeds.title, feeds.url))
+             FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+             WHERE member.story_id = root.id) AS sources,
+            (SELECT COUNT(*) FROM items AS member WHERE member.story_id = root.id) AS items,
+            (SELECT COUNT(*) FROM items AS member
+             WHERE member.story_id = root.id AND member.duplicate_of IS NOT NULL) AS copies,
+            (SELECT GROUP_CONCAT(name, ', ') FROM (
+                SELECT DISTINCT COALESCE(member.source, feeds.title, feeds.url) AS name
+                FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+                WHERE member.story_id = root.id
+            )) AS source_names,
+            (SELECT json_group_array(topic) FROM (
+                SELECT DISTINCT item_topics.topic AS topic FROM items AS member
+                JOIN item_topics ON item_topics.item_id = member.id
+                WHERE member.story_id = root.id ORDER BY item_topics.topic
+            )) AS topics
+        FROM items AS root
+        WHERE root.story_id = root.id;
+        """
+    )
