@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from watcher import __version__
+from watcher import __version__, cli_extras
 from watcher.config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config, parse_duration
 from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
@@ -193,6 +193,9 @@ def run(obj: Context, every: str) -> None:
 @main.group()
 def feeds() -> None:
     """List, add, remove, import and export feeds."""
+
+
+feeds.add_command(cli_extras.feeds_discover)
 
 
 @feeds.command("list")
