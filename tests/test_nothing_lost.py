@@ -78,6 +78,7 @@ ERROR_EXAMPLES = [
     errors.QueryError("Kant AND", "syntax error"),
     errors.CorpusImportError("seeds/a.txt:3", "not UTF-8"),
     errors.StoreError("db is locked"),
+    errors.AlertError("webhook:team", "HTTP 503", retry_after=30.0),
     errors.FeedError("https://a.example/f", "broken"),
     errors.FeedError("https://a.example/f", "reported by a worker", kind="not_a_feed"),
     errors.InvalidFeedURL("ftp://a.example/f", "only http(s)"),

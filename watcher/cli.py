@@ -329,6 +329,7 @@ def status(obj: Context) -> None:
     with obj.store() as store:
         rows = store.feeds()
         items = store.count("items")
+        alert_lines = cli_extras.failing_target_lines(obj.config, store)
     table = Table("feed", "state", "last fetch", "last success", "errors", "next due", "last error")
     for row in rows:
         if not row.enabled:
@@ -350,6 +351,11 @@ def status(obj: Context) -> None:
     console.print(table)
     failing = sum(1 for row in rows if row.error_count)
     console.print(f"{len(rows)} feeds, {failing} failing, {items} items stored")
+    for line in alert_lines:
+        console.print(line, markup=False, highlight=False)
+
+
+main.add_command(cli_extras.alerts)
 
 
 @main.command()

@@ -14,11 +14,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from watcher.config import parse_duration
+from watcher.alerts import deliver_pending, webhook_target
+from watcher.config import Config, parse_duration
 from watcher.normalize import utc_iso
 from watcher.poll import fetch_settings
 from watcher.sources.discover import Discovery, discover_feeds, pick
 from watcher.sources.fetch import Fetcher
+from watcher.store import Store
+from watcher.store.alerts import target_health
 
 if TYPE_CHECKING:
     from watcher.cli import Context
@@ -98,3 +101,61 @@ def feeds_discover(
                 origin="discover",
             )
             click.echo(f"added {feed.url}" if added else f"already there: {feed.url}")
+
+
+def configured_targets(config: Config) -> list[str]:
+    return [webhook_target(hook) for hook in config.alerts.webhooks]
+
+
+def failing_target_lines(config: Config, store: Store) -> list[str]:
+    """One line per alert target whose latest attempt failed, for ``watcher status``."""
+    lines = []
+    for health in target_health(store, configured_targets(config)):
+        if health.failing:
+            lines.append(
+                f"alert target {health.target} failing: {health.last_error} "
+                f"({health.retrying} waiting for a retry, last delivery "
+                f"{health.last_delivered_at or 'never'}; see 'watcher alerts status')"
+            )
+    return lines
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Instant alerts for new stories in topics marked ``alert = true``."""
+
+
+@alerts.command("send")
+@click.pass_obj
+def alerts_send(obj: Context) -> None:
+    """Queue new stories of alert topics and send what is due now (the daemon does this too)."""
+    with obj.store() as store:
+        report = deliver_pending(obj.config, store, now=datetime.now(UTC))
+    for target, error in sorted(report.failed_targets.items()):
+        click.echo(f"failed: {target}: {error}", err=True)
+    click.echo(report.line())
+
+
+@alerts.command("status")
+@click.pass_obj
+def alerts_status(obj: Context) -> None:
+    """Each alert target's deliveries: delivered, waiting, retrying, expired, last error."""
+    with obj.store() as store:
+        rows = target_health(store, configured_targets(obj.config))
+    table = Table(
+        "target", "state", "delivered", "pending", "retrying", "expired", "last delivery", "error"
+    )
+    for row in rows:
+        table.add_row(
+            row.target,
+            "failing" if row.failing else "ok",
+            str(row.delivered),
+            str(row.pending),
+            str(row.retrying),
+            str(row.expired),
+            row.last_delivered_at or "never",
+            (row.last_error or "")[:80],
+        )
+    Console(width=200).print(table)
+    if not rows:
+        click.echo("no alert targets configured (see docs/alerts.md)")

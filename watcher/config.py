@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -61,6 +61,7 @@ class TopicConfig(_Section):
     query: str
     keywords: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    alert: StrictBool = False
 
     @field_validator("query")
     @classmethod
@@ -135,6 +136,36 @@ class DedupeConfig(_Section):
         return None if value in ("all", "forever") else value
 
 
+class WebhookConfig(_Section):
+    """One instant-alert target that receives a JSON POST per new story (docs/alerts.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    format: Literal["slack", "generic"] = "generic"
+    topics: tuple[str, ...] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        from watcher.normalize import is_http_url
+
+        if not is_http_url(url):
+            raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
+        return url.strip()
+
+
+class AlertsConfig(_Section):
+    """Instant alerts: targets, and how deliveries are retried (docs/alerts.md)."""
+
+    webhooks: tuple[WebhookConfig, ...] = ()
+    timeout: Duration = 10.0
+    retry_delay: Duration = 60.0
+    max_backoff: Duration = 3600.0
+    max_age: Duration = 86400.0
+    per_run: StrictInt = Field(default=50, ge=1, le=10_000)
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -143,6 +174,7 @@ class Config(_Section):
     feeds: tuple[FeedConfig, ...] = ()
     poll: PollConfig = PollConfig()
     dedupe: DedupeConfig = DedupeConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -150,6 +182,7 @@ class Config(_Section):
         for index, name in enumerate(names):
             if names.index(name) != index:
                 raise _KeyedError(f"topics[{index}].name", f"duplicate topic name {name!r}")
+        _check_alert_targets(self.alerts, names)
         seen_urls: set[str] = set()
         for index, feed in enumerate(self.feeds):
             if feed.url in seen_urls:
@@ -175,6 +208,22 @@ class _KeyedError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(problem)
+
+
+def _check_alert_targets(alerts: AlertsConfig, topics: list[str]) -> None:
+    seen: set[str] = set()
+    for index, hook in enumerate(alerts.webhooks):
+        if hook.name in seen:
+            raise _KeyedError(
+                f"alerts.webhooks[{index}].name", f"duplicate alert target {hook.name!r}"
+            )
+        seen.add(hook.name)
+        for topic in hook.topics or ():
+            if topic not in topics:
+                raise _KeyedError(
+                    f"alerts.webhooks[{index}].topics",
+                    f"unknown topic {topic!r}; expected one of {topics}",
+                )
 
 
 # pydantic's error types in the words of a TOML file

@@ -5,6 +5,7 @@ WatcherError
 ├── QueryError             a topic or search query is not valid FTS5 syntax
 ├── CorpusImportError      a document given to ``corpus import`` cannot be read
 ├── StoreError             the database cannot be opened or migrated
+├── AlertError             one alert could not be delivered (recorded and retried, never fatal)
 └── FeedError              one feed could not be refreshed (recorded, never fatal)
     ├── InvalidFeedURL     not an absolute http(s) URL
     ├── FetchError         the transfer failed
@@ -73,6 +74,17 @@ class CorpusImportError(WatcherError):
 
 class StoreError(WatcherError):
     """The database cannot be opened, migrated or written."""
+
+
+class AlertError(WatcherError):
+    """An alert target refused or did not answer; ``target`` names it in the config and
+    ``retry_after`` is the wait the target asked for, if any."""
+
+    def __init__(self, target: str, message: str, *, retry_after: float | None = None) -> None:
+        self.target = target
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(f"{target}: {message}")
 
 
 class FeedError(WatcherError):
