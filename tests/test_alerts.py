@@ -217,6 +217,12 @@ def test_failing_target_is_skipped_for_the_run_and_reported_in_status(
     assert "webhook:good" not in status.output
     table = watcher("alerts", "status")
     assert "failing" in table.output
+    document = json.loads(watcher("status", "--json").output)
+    assert document["alert_targets_failing"] == ["webhook:dead"]
+    assert document["alert_deliveries"] == {
+        "webhook:dead": {"pending": 3},
+        "webhook:good": {"delivered": 3},
+    }
     assert rows(
         watcher.db,
         "SELECT target, status, COUNT(*), MAX(attempts) FROM alert_deliveries "

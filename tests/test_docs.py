@@ -12,6 +12,7 @@ from watcher.config import (
     AlertsConfig,
     DedupeConfig,
     FeedConfig,
+    MetricsConfig,
     PollConfig,
     TopicConfig,
     WebhookConfig,
@@ -50,7 +51,8 @@ def test_every_command_is_documented(command: str) -> None:
     + [("topics", key) for key in TopicConfig.model_fields]
     + [("dedupe", key) for key in DedupeConfig.model_fields]
     + [("alerts", key) for key in AlertsConfig.model_fields]
-    + [("alerts.webhooks", key) for key in WebhookConfig.model_fields],
+    + [("alerts.webhooks", key) for key in WebhookConfig.model_fields]
+    + [("metrics", key) for key in MetricsConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

@@ -323,9 +323,13 @@ def search(obj: Context, query: str, limit: int) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and feed health as JSON.")
 @click.pass_obj
-def status(obj: Context) -> None:
+def status(obj: Context, as_json: bool) -> None:
     """Feed health: last fetch, errors, next due."""
+    if as_json:
+        click.echo(cli_extras.status_json(obj))
+        return
     with obj.store() as store:
         rows = store.feeds()
         items = store.count("items")
@@ -356,6 +360,7 @@ def status(obj: Context) -> None:
 
 
 main.add_command(cli_extras.alerts)
+main.add_command(cli_extras.metrics)
 
 
 @main.command()

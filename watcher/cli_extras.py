@@ -1,12 +1,16 @@
-"""Commands beyond the readers: ``feeds discover``, ``alerts``, ``metrics``; cli.py registers them.
+"""Commands beyond the readers: ``feeds discover``, ``alerts``, ``metrics``, ``status --json``.
 
-They live apart from cli.py so that cli.py keeps only the core commands; the context
-object they receive is :class:`watcher.cli.Context`.
+cli.py registers them; they live apart so that cli.py keeps only the core commands.
+The context object they receive is :class:`watcher.cli.Context`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,12 +20,14 @@ from rich.table import Table
 
 from watcher.alerts import deliver_pending, webhook_target
 from watcher.config import Config, parse_duration
+from watcher.metrics import read_snapshot, start_metrics_server
 from watcher.normalize import utc_iso
 from watcher.poll import fetch_settings
 from watcher.sources.discover import Discovery, discover_feeds, pick
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
 from watcher.store.alerts import target_health
+from watcher.store.metrics import feed_health
 
 if TYPE_CHECKING:
     from watcher.cli import Context
@@ -159,3 +165,50 @@ def alerts_status(obj: Context) -> None:
     Console(width=200).print(table)
     if not rows:
         click.echo("no alert targets configured (see docs/alerts.md)")
+
+
+def status_json(obj: Context) -> str:
+    """The metrics figures, per-feed health and alert targets, as ``watcher status --json``."""
+    with obj.store() as store:
+        snapshot = read_snapshot(store, now=datetime.now(UTC))
+        document = {
+            **snapshot.as_dict(),
+            "feed_health": feed_health(store),
+            "alert_targets": [
+                asdict(health) for health in target_health(store, configured_targets(obj.config))
+            ],
+        }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+@click.group("metrics")
+def metrics() -> None:
+    """Prometheus metrics of feeds, polls, items and alerts."""
+
+
+@metrics.command("serve")
+@click.option("--host", help="Address to listen on (default [metrics].host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default [metrics].port, 9464; 0 picks a free one).")
+@click.pass_obj
+def metrics_serve(obj: Context, host: str | None, port: int | None) -> None:
+    """Serve /metrics for Prometheus until interrupted, reading the database at each scrape."""
+    settings = obj.config.metrics
+    with obj.store():
+        pass  # create or migrate the database before the first scrape
+    host = host or settings.host
+    port = settings.port if port is None else port
+    try:
+        server = start_metrics_server(obj.db_path, host, port)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error}"
+        ) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    click.echo(f"serving metrics at {server.url}", err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

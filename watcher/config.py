@@ -166,6 +166,14 @@ class AlertsConfig(_Section):
     per_run: StrictInt = Field(default=50, ge=1, le=10_000)
 
 
+class MetricsConfig(_Section):
+    """The daemon's Prometheus endpoint (docs/metrics.md)."""
+
+    enabled: StrictBool = False
+    host: str = "127.0.0.1"
+    port: StrictInt = Field(default=9464, ge=1, le=65535)
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -175,6 +183,7 @@ class Config(_Section):
     poll: PollConfig = PollConfig()
     dedupe: DedupeConfig = DedupeConfig()
     alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
