@@ -410,3 +410,16 @@ def test_bad_alert_config_names_the_key(make_watcher, section: str, key: str, pr
         load_config(watcher.config)
     assert error.value.key == key
     assert problem in error.value.problem
+
+
+def test_per_run_caps_the_deliveries_of_one_run(httpserver: HTTPServer, alerting_watcher) -> None:
+    """With per_run = 2, three new stories take two runs; none is sent twice."""
+    receiver = Receiver(httpserver)
+    feed = serve_feed(httpserver, "/feed.xml", [rss([DRONES, LEASE, FIRE])])
+    watcher = alerting_watcher([feed], alert_config(hook("team", receiver.url), "per_run = 2"))
+    watcher("poll", "--all")
+
+    assert "2 delivered" in watcher("alerts", "send").output
+    assert "1 delivered" in watcher("alerts", "send").output
+    assert len(receiver.bodies) == 3
+    assert len(set(receiver.titles())) == 3

@@ -196,3 +196,38 @@ def test_metrics_port_is_checked() -> None:
     with pytest.raises(ConfigError) as error:
         config_from_dict({"metrics": {"port": 70000}}, "watcher.toml")
     assert error.value.key == "metrics.port"
+
+
+def test_running_totals_follow_new_fetches_and_recount_after_a_removed_feed(polled) -> None:  # type: ignore[no-untyped-def]
+    """A long-lived collector adds only new fetch rows, and sums afresh when the newest are gone."""
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(polled.db))
+
+    def polls() -> dict[str, float]:
+        found = samples(generate_latest(registry).decode())
+        return {
+            dict(labels)["outcome"]: value
+            for (name, labels), value in found.items()
+            if name == "watcher_polls_total"
+        }
+
+    assert polls() == {"ok": 1, "not_modified": 0, "unchanged": 1, "error": 4}
+    assert polled("poll", "--all").exit_code == 0
+    assert polls() == {"ok": 1, "not_modified": 0, "unchanged": 2, "error": 6}
+    # remove the feed of the newest fetch row: its fetches go with it
+    newest = str(
+        scalar(
+            polled.db,
+            "SELECT url FROM feeds JOIN fetches ON feeds.id = fetches.feed_id "
+            "ORDER BY fetches.id DESC LIMIT 1",
+        )
+    )
+    text = polled.config.read_text(encoding="utf-8")
+    polled.config.write_text(text.replace(f'[[feeds]]\nurl = "{newest}"\n', ""), encoding="utf-8")
+    assert polled("feeds", "remove", newest).exit_code == 0
+    with sqlite3.connect(polled.db) as connection:
+        left = dict(
+            connection.execute("SELECT outcome, COUNT(*) FROM fetches GROUP BY outcome").fetchall()
+        )
+    assert sum(left.values()) < 9
+    assert polls() == {"ok": 0, "not_modified": 0, "unchanged": 0, "error": 0} | left

@@ -3,15 +3,21 @@
 Retries are persisted, not in-process: a failed delivery gets its next attempt time
 (exponential backoff, or the target's Retry-After) in ``alert_deliveries`` and waits
 for a later run, so a run never sleeps and a restart loses no retry. A target whose
-POST fails is left alone for the rest of the run, so one run costs a dead target at
+send fails is left alone for the rest of the run, so one run costs a dead target at
 most one ``[alerts].timeout``.
+
+A target is anything with a ``name`` (what its deliveries are recorded under), the
+``topics`` it takes and a ``send(story)`` that raises AlertError: webhooks now; a
+one-story email through the digest's ``[smtp]`` fits the same shape (docs/alerts.md).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from watcher.alerts.messages import webhook_body
 from watcher.config import Config, WebhookConfig
@@ -42,6 +48,39 @@ def target_topics(config: Config, hook: WebhookConfig) -> list[str]:
     return [name for name in alerting if name in hook.topics]
 
 
+class Target(Protocol):
+    """Where alerts go. ``send`` returns once the target took the story, else raises
+    :class:`~watcher.errors.AlertError`; it must give up within ``[alerts].timeout``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def topics(self) -> list[str]: ...
+
+    def send(self, story: records.StoryRow) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A ``[[alerts.webhooks]]`` entry with the HTTP client that posts to it."""
+
+    hook: WebhookConfig
+    topics: list[str]
+    sender: WebhookSender
+
+    @property
+    def name(self) -> str:
+        return webhook_target(self.hook)
+
+    def send(self, story: records.StoryRow) -> None:
+        headers = {
+            "Idempotency-Key": f"watcher-{self.hook.name}-story-{story.story_id}",
+            **self.hook.headers,
+        }
+        self.sender.post(self.name, self.hook.url, webhook_body(story, self.hook.format), headers)
+
+
 @dataclass(slots=True)
 class DeliveryReport:
     """What one run did; ``failed_targets`` maps a target to the error that stopped it."""
@@ -67,67 +106,60 @@ def deliver_pending(
     store: Store,
     *,
     now: datetime,
-    sender: WebhookSender | None = None,
+    targets: Sequence[Target] | None = None,
 ) -> DeliveryReport:
     """Queue new stories of alert topics for every target and send what is due at ``now``.
 
-    Synchronous; each POST is bounded by ``[alerts].timeout`` and a failing target is
+    Synchronous; each send is bounded by ``[alerts].timeout`` and a failing target is
     skipped after its first failure, so a run is short even when targets are down. Use a
-    Store of the calling thread's own. Never raises for a target's failure (it is
-    recorded and reported); raises only for the database.
+    Store of the calling thread's own. A target's failure is recorded and reported, never
+    raised; only a database error is. ``targets`` defaults to the config's webhooks.
     """
     settings = config.alerts
     report = DeliveryReport()
-    hooks = [hook for hook in settings.webhooks if target_topics(config, hook)]
-    if not hooks:
-        return report
-    stamp = utc_iso(now)
-    report.expired = records.expire_before(
-        store, before=utc_iso(now - timedelta(seconds=settings.max_age))
-    )
-    since = utc_iso(now - timedelta(seconds=settings.max_age))
-    for hook in hooks:
-        report.queued += records.enqueue_new_stories(
-            store,
-            target=webhook_target(hook),
-            topics=target_topics(config, hook),
-            since=since,
-            now=stamp,
-        )
-    owned = sender is None
-    if sender is None:
+    sender: WebhookSender | None = None
+    if targets is None:
         sender = WebhookSender(user_agent=config.poll.user_agent, timeout=settings.timeout)
+        targets = [
+            WebhookTarget(hook, target_topics(config, hook), sender) for hook in settings.webhooks
+        ]
     try:
-        for hook in hooks:
-            _deliver_to(hook, config, store, sender, now=now, report=report)
+        targets = [target for target in targets if target.topics]
+        if not targets:
+            return report
+        since = utc_iso(now - timedelta(seconds=settings.max_age))
+        report.expired = records.expire_before(store, before=since)
+        for target in targets:
+            report.queued += records.enqueue_new_stories(
+                store, target=target.name, topics=target.topics, since=since, now=utc_iso(now)
+            )
+        for target in targets:
+            _deliver_to(target, config, store, now=now, report=report)
     finally:
-        if owned:
+        if sender is not None:
             sender.close()
     return report
 
 
 def _deliver_to(
-    hook: WebhookConfig,
-    config: Config,
-    store: Store,
-    sender: WebhookSender,
-    *,
-    now: datetime,
-    report: DeliveryReport,
+    target: Target, config: Config, store: Store, *, now: datetime, report: DeliveryReport
 ) -> None:
+    """Send ``target``'s due deliveries one by one, each claimed just before it is sent."""
     settings = config.alerts
-    target = webhook_target(hook)
     stamp = utc_iso(now)
-    lease = utc_iso(now + timedelta(seconds=2 * settings.timeout + 60))
-    claimed = records.claim_due(
-        store, target=target, now=stamp, lease_until=lease, limit=settings.per_run
-    )
-    for position, delivery_id in enumerate(claimed):
-        story = records.story_of(store, delivery_id)
+    # long enough for this one send; a sender that dies mid-way frees the row when it ends
+    lease = utc_iso(now + timedelta(seconds=settings.timeout + 60))
+    for _number in range(settings.per_run):
+        claimed = records.claim_due(
+            store, target=target.name, now=stamp, lease_until=lease, limit=1
+        )
+        if not claimed:
+            return
+        story = records.story_of(store, claimed[0])
         if story is None:
             continue
         try:
-            sender.post(target, hook.url, webhook_body(story, hook.format), _headers(hook, story))
+            target.send(story)
         except AlertError as error:
             wait = retry_delay(
                 story.attempts + 1, base=settings.retry_delay, cap=settings.max_backoff
@@ -136,23 +168,17 @@ def _deliver_to(
                 wait = max(wait, min(error.retry_after, settings.max_backoff))
             records.mark_failed(
                 store,
-                delivery_id,
+                story.delivery_id,
                 now=stamp,
                 error=error.message,
                 next_attempt_at=utc_iso(now + timedelta(seconds=wait)),
             )
-            records.release(store, claimed[position + 1 :], now=stamp)
             report.failed += 1
-            report.failed_targets[target] = error.message
+            report.failed_targets[target.name] = error.message
             log.warning(
-                "alert target=%s story=%d failed: %s", target, story.story_id, error.message
+                "alert target=%s story=%d failed: %s", target.name, story.story_id, error.message
             )
             return
-        records.mark_delivered(store, delivery_id, now=stamp)
+        records.mark_delivered(store, story.delivery_id, now=stamp)
         report.delivered += 1
-        log.info("alert target=%s story=%d delivered", target, story.story_id)
-
-
-def _headers(hook: WebhookConfig, story: records.StoryRow) -> dict[str, str]:
-    """The target's own headers, and a key that lets a receiver drop a repeated delivery."""
-    return {"Idempotency-Key": f"watcher-{hook.name}-story-{story.story_id}", **hook.headers}
+        log.info("alert target=%s story=%d delivered", target.name, story.story_id)

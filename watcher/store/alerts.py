@@ -89,15 +89,6 @@ def claim_due(store: Store, *, target: str, now: str, lease_until: str, limit: i
     return sorted(row[0] for row in rows)
 
 
-def release(store: Store, delivery_ids: Sequence[int], *, now: str) -> None:
-    """Give claimed deliveries back, due at once (their target was skipped this run)."""
-    with store.transaction():
-        store.db.conn.executemany(
-            "UPDATE alert_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
-            [(now, delivery_id) for delivery_id in delivery_ids],
-        )
-
-
 def story_of(store: Store, delivery_id: int) -> StoryRow | None:
     row = store.db.execute(
         "SELECT d.id, d.story_id, d.attempts, d.topic, COALESCE(topics.title, d.topic), "
