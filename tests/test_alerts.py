@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import rss, rss_item
-from watcher.alerts import deliver_pending, retry_delay
+from watcher.alerts import deliver_pending, retry_delay, send_alerts
 from watcher.alerts.messages import generic_body, slack_body
 from watcher.config import load_config
 from watcher.errors import ConfigError
@@ -423,3 +424,18 @@ def test_per_run_caps_the_deliveries_of_one_run(httpserver: HTTPServer, alerting
     assert "1 delivered" in watcher("alerts", "send").output
     assert len(receiver.bodies) == 3
     assert len(set(receiver.titles())) == 3
+
+
+def test_send_alerts_runs_in_a_thread_of_its_own(httpserver: HTTPServer, alerting_watcher) -> None:
+    """The daemon's entry point opens its own Store, so it runs in a worker thread."""
+    receiver = Receiver(httpserver)
+    feed = serve_feed(httpserver, "/feed.xml", [rss([DRONES])])
+    watcher = alerting_watcher([feed], alert_config(hook("team", receiver.url)))
+    watcher("poll", "--all")
+    config = load_config(watcher.config)
+    reports = []
+    worker = threading.Thread(target=lambda: reports.append(send_alerts(config, watcher.db)))
+    worker.start()
+    worker.join()
+    assert [(report.queued, report.delivered) for report in reports] == [(1, 1)]
+    assert receiver.titles() == ["Russia moves reconnaissance drones to Kant air base"]

@@ -58,6 +58,11 @@ def test_sitemap_sources_and_feed_looking_entries() -> None:
         b"<sitemap><loc>https://s.example/rss/latest.xml</loc></sitemap></sitemapindex>"
     )
     assert sitemap_feed_links(index) == ["https://s.example/rss/latest.xml"]
+    articles = (
+        b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>https://s.example/news/2026/kant-story</loc></url></urlset>"
+    )
+    assert sitemap_feed_links(articles) == []  # a news sitemap lists articles, not feeds
     assert sitemap_feed_links(b"<not xml") == []
 
 
@@ -221,3 +226,12 @@ def test_unreachable_address_and_bad_url_are_one_line_errors(
     bad = watcher("feeds", "discover", "ftp://example.org/")
     assert bad.exit_code == 1
     assert "http(s)" in bad.output
+
+
+def test_add_options_without_add_are_refused(make_watcher) -> None:
+    """--pick, --topic and --interval only make sense with --add; alone they are an error."""
+    watcher = make_watcher()
+    for option in (["--pick", "1"], ["--topic", "kant-air-base"], ["--interval", "1h"]):
+        result = watcher("feeds", "discover", "http://127.0.0.1:9/", *option)
+        assert result.exit_code == 2
+        assert f"{option[0]} needs --add" in result.output

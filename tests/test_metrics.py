@@ -23,7 +23,12 @@ from tests.conftest import rss
 from tests.test_alerts import DRONES, DRONES_COPY, FIRE, LEASE
 from watcher.config import config_from_dict
 from watcher.errors import ConfigError
-from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server
+from watcher.metrics import (
+    DatabaseCollector,
+    metrics_server_for,
+    read_snapshot,
+    start_metrics_server,
+)
 from watcher.store import Store
 
 
@@ -231,3 +236,18 @@ def test_running_totals_follow_new_fetches_and_recount_after_a_removed_feed(poll
         )
     assert sum(left.values()) < 9
     assert polls() == {"ok": 0, "not_modified": 0, "unchanged": 0, "error": 0} | left
+
+
+def test_configured_server_starts_only_when_enabled(polled) -> None:  # type: ignore[no-untyped-def]
+    """[metrics] enabled = false starts nothing; enabled serves on the configured port."""
+    assert metrics_server_for(config_from_dict({}), polled.db) is None
+    port = free_port()
+    server = metrics_server_for(
+        config_from_dict({"metrics": {"enabled": True, "port": port}}), polled.db
+    )
+    assert server is not None
+    try:
+        assert server.url == f"http://127.0.0.1:{port}/metrics"
+        assert samples(scrape(server.url))[("watcher_items_stored", ())] == 4
+    finally:
+        server.close()

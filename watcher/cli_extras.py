@@ -69,8 +69,9 @@ def feeds_discover(
 ) -> None:
     """Find a site's feeds (alternate links, common paths, sitemaps) and optionally add them."""
     seconds = _checked_topics_and_interval(obj, topics, interval)
-    if picks and not add:
-        raise click.BadParameter("--pick needs --add", param_hint="--pick")
+    for given, name in ((picks, "--pick"), (topics, "--topic"), (interval, "--interval")):
+        if given and not add:
+            raise click.BadParameter(f"{name} needs --add", param_hint=name)
 
     async def run() -> Discovery:
         async with Fetcher(fetch_settings(obj.config)) as fetcher:

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from watcher.config import Config
 from watcher.errors import StoreError
 from watcher.normalize import utc_iso
 from watcher.store import Store
@@ -283,3 +284,11 @@ def start_metrics_server(
     warm_up = threading.Thread(target=collector.warm_up, name="metrics-warm-up", daemon=True)
     warm_up.start()
     return MetricsServer(server, thread, warm_up, host, int(server.server_port))
+
+
+def metrics_server_for(config: Config, db_path: Path | str) -> MetricsServer | None:
+    """The ``[metrics]`` endpoint started when the config enables it, else None (daemon)."""
+    settings = config.metrics
+    if not settings.enabled:
+        return None
+    return start_metrics_server(db_path, settings.host, settings.port)

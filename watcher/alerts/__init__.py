@@ -6,6 +6,7 @@ from watcher.alerts.deliver import (
     WebhookTarget,
     deliver_pending,
     retry_delay,
+    send_alerts,
     webhook_target,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "WebhookTarget",
     "deliver_pending",
     "retry_delay",
+    "send_alerts",
     "webhook_target",
 ]

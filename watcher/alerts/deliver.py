@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from watcher.alerts.messages import webhook_body
@@ -139,6 +140,18 @@ def deliver_pending(
         if sender is not None:
             sender.close()
     return report
+
+
+def send_alerts(
+    config: Config, db_path: Path | str, *, now: datetime | None = None
+) -> DeliveryReport:
+    """:func:`deliver_pending` with a Store of its own, opened and closed here: what the
+    daemon runs in a worker thread after each poll pass (polling never waits on it)."""
+    store = Store.open(db_path)
+    try:
+        return deliver_pending(config, store, now=now or datetime.now(UTC))
+    finally:
+        store.close()
 
 
 def _deliver_to(

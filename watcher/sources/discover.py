@@ -112,19 +112,30 @@ def sitemap_urls(robots_txt: str, url: str) -> list[str]:
 
 
 def sitemap_feed_links(body: bytes) -> list[str]:
-    """Entries of a sitemap (index) whose URL names news, RSS, Atom or a feed."""
+    """Sitemaps listed by a sitemap index whose URL names news, RSS, Atom or a feed.
+
+    Only ``<sitemap><loc>`` entries count: the ``<url><loc>`` of a plain sitemap are
+    pages (a news sitemap lists articles), not feeds.
+    """
     try:
         root = safe_xml.fromstring(body)
     except (safe_xml.ParseError, DefusedXmlException, ValueError):
         return []
-    links = []
+    links: list[str] = []
     for element in root.iter():
-        if element.tag.rsplit("}", 1)[-1] != "loc" or not element.text:
+        if _local(element.tag) != "sitemap":
             continue
-        url = element.text.strip()
-        if is_http_url(url) and _FEEDISH.search(urlsplit(url).path) and url not in links:
-            links.append(url)
+        for child in element:
+            if _local(child.tag) != "loc" or not child.text:
+                continue
+            url = child.text.strip()
+            if is_http_url(url) and _FEEDISH.search(urlsplit(url).path) and url not in links:
+                links.append(url)
     return links[:MAX_SITEMAP_LINKS]
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 class _Search:
