@@ -288,7 +288,9 @@ def test_topics_without_alert_and_imports_send_nothing(
     feed = serve_feed(httpserver, "/feed.xml", [rss([DRONES])])
     watcher = make_watcher([feed], extra=alert_config(hook("team", receiver.url)))
     watcher("poll", "--all")
-    assert "0 queued" in watcher("alerts", "send").output
+    quiet = watcher("alerts", "send")
+    assert "0 queued" in quiet.output
+    assert "no topic has alert = true" in quiet.output
     mark_alert_topic(watcher.config)
     document = tmp_path / "note.txt"
     document.write_text(
@@ -390,6 +392,12 @@ def test_retry_delay_doubles_up_to_the_cap() -> None:
             '[[alerts.webhooks]]\nname = "a"\nurl = "http://x/"\nformat = "teams"\n',
             "alerts.webhooks[0].format",
             "slack",
+        ),
+        (
+            '[[alerts.webhooks]]\nname = "a"\nurl = "http://x/"\n'
+            'headers = { "X-Token" = "a\\r\\nHost: evil" }\n',
+            "alerts.webhooks[0].headers",
+            "line break",
         ),
         (
             '[[alerts.webhooks]]\nname = "a"\nurl = "http://x/"\ntopics = ["nope"]\n',

@@ -135,7 +135,11 @@ def alerts() -> None:
 @alerts.command("send")
 @click.pass_obj
 def alerts_send(obj: Context) -> None:
-    """Queue new stories of alert topics and send what is due now (the daemon does this too)."""
+    """Queue new stories of alert topics and send what is due now."""
+    if not any(topic.alert for topic in obj.config.topics):
+        click.echo("note: no topic has alert = true, so nothing is alerted", err=True)
+    elif not obj.config.alerts.webhooks:
+        click.echo("note: [alerts] names no target (see docs/alerts.md)", err=True)
     with obj.store() as store:
         report = deliver_pending(obj.config, store, now=datetime.now(UTC))
     for target, error in sorted(report.failed_targets.items()):

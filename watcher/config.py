@@ -49,6 +49,7 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class _Section(BaseModel):
@@ -153,6 +154,16 @@ class WebhookConfig(_Section):
         if not is_http_url(url):
             raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
         return url.strip()
+
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"not a valid HTTP header name: {name!r}")
+            if any(char in value for char in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} has a line break")
+        return headers
 
 
 class AlertsConfig(_Section):
