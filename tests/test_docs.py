@@ -9,13 +9,16 @@ import pytest
 
 from watcher.cli import main
 from watcher.config import (
+    AlertsConfig,
     DedupeConfig,
     DigestConfig,
     FeedConfig,
+    MetricsConfig,
     PollConfig,
     ServeConfig,
     SmtpConfig,
     TopicConfig,
+    WebhookConfig,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +55,10 @@ def test_every_command_is_documented(command: str) -> None:
     + [("dedupe", key) for key in DedupeConfig.model_fields]
     + [("digests", key) for key in DigestConfig.model_fields]
     + [("smtp", key) for key in SmtpConfig.model_fields]
-    + [("serve", key) for key in ServeConfig.model_fields],
+    + [("serve", key) for key in ServeConfig.model_fields]
+    + [("alerts", key) for key in AlertsConfig.model_fields]
+    + [("alerts.webhooks", key) for key in WebhookConfig.model_fields]
+    + [("metrics", key) for key in MetricsConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

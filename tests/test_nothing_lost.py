@@ -81,6 +81,7 @@ ERROR_EXAMPLES = [
     errors.StoreError("db is locked"),
     errors.DigestError("no digest named 'weekly'"),
     errors.MailError("550 refused"),
+    errors.AlertError("webhook:team", "HTTP 503", retry_after=30.0),
     errors.FeedError("https://a.example/f", "broken"),
     errors.FeedError("https://a.example/f", "reported by a worker", kind="not_a_feed"),
     errors.InvalidFeedURL("ftp://a.example/f", "only http(s)"),
@@ -192,12 +193,20 @@ def test_worker_killed_mid_parse_costs_that_feed_only(
         serve(httpserver, f"/ok{n}.xml", kant_feed(n * 10), "application/rss+xml") for n in range(5)
     ]
     doomed = serve(httpserver, "/doomed.xml", marked_feed(CRASH_MARK), "application/rss+xml")
-    summary, store = poll_with(tmp_path, [good[0], doomed, *good[1:]], runner=crashing_runner)
+    summary, store = poll_with(
+        tmp_path,
+        [good[0], doomed, *good[1:]],
+        runner=crashing_runner,
+        poll='parse_timeout = "20s"\n',
+    )
     outcomes = by_url(summary)
 
     assert outcomes[doomed].status == "failed"
-    assert outcomes[doomed].error_kind == "worker_died"
-    assert "SIGKILL" in (outcomes[doomed].error or "")
+    # pebble reports the death at once, except when the worker died holding the result
+    # channel's lock (seen under heavy load): then the time limit ends the wait
+    assert outcomes[doomed].error_kind in ("worker_died", "parse_timeout")
+    if outcomes[doomed].error_kind == "worker_died":
+        assert "SIGKILL" in (outcomes[doomed].error or "")
     assert [outcomes[url].status for url in good] == ["ok"] * 5
     assert store.count("items") == 5 * 4
 

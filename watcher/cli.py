@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from watcher import __version__
+from watcher import __version__, cli_extras
 from watcher.config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config, parse_duration
 from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
@@ -195,6 +195,9 @@ def feeds() -> None:
     """List, add, remove, import and export feeds."""
 
 
+feeds.add_command(cli_extras.feeds_discover)
+
+
 @feeds.command("list")
 @click.pass_obj
 def feeds_list(obj: Context) -> None:
@@ -320,12 +323,17 @@ def search(obj: Context, query: str, limit: int) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and feed health as JSON.")
 @click.pass_obj
-def status(obj: Context) -> None:
+def status(obj: Context, as_json: bool) -> None:
     """Feed health: last fetch, errors, next due."""
+    if as_json:
+        click.echo(cli_extras.status_json(obj))
+        return
     with obj.store() as store:
         rows = store.feeds()
         items = store.count("items")
+        alert_lines = cli_extras.failing_target_lines(obj.config, store)
     table = Table("feed", "state", "last fetch", "last success", "errors", "next due", "last error")
     for row in rows:
         if not row.enabled:
@@ -347,6 +355,12 @@ def status(obj: Context) -> None:
     console.print(table)
     failing = sum(1 for row in rows if row.error_count)
     console.print(f"{len(rows)} feeds, {failing} failing, {items} items stored")
+    for line in alert_lines:
+        console.print(line, markup=False, highlight=False)
+
+
+main.add_command(cli_extras.alerts)
+main.add_command(cli_extras.metrics)
 
 
 @main.command()

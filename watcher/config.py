@@ -50,6 +50,7 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class _Section(BaseModel):
@@ -62,6 +63,7 @@ class TopicConfig(_Section):
     query: str
     keywords: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    alert: StrictBool = False
 
     @field_validator("query")
     @classmethod
@@ -297,6 +299,54 @@ class ServeConfig(_Section):
     metadata: str = "db/metadata.yml"
 
 
+class WebhookConfig(_Section):
+    """One instant-alert target that receives a JSON POST per new story (docs/alerts.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    format: Literal["slack", "generic"] = "generic"
+    topics: tuple[str, ...] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        from watcher.normalize import is_http_url
+
+        if not is_http_url(url):
+            raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
+        return url.strip()
+
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"not a valid HTTP header name: {name!r}")
+            if any(char in value for char in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} has a line break")
+        return headers
+
+
+class AlertsConfig(_Section):
+    """Instant alerts: targets, and how deliveries are retried (docs/alerts.md)."""
+
+    webhooks: tuple[WebhookConfig, ...] = ()
+    timeout: Duration = 10.0
+    retry_delay: Duration = 60.0
+    max_backoff: Duration = 3600.0
+    max_age: Duration = 86400.0
+    per_run: StrictInt = Field(default=50, ge=1, le=10_000)
+
+
+class MetricsConfig(_Section):
+    """The daemon's Prometheus endpoint (docs/metrics.md)."""
+
+    enabled: StrictBool = False
+    host: str = "127.0.0.1"
+    port: StrictInt = Field(default=9464, ge=1, le=65535)
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -310,12 +360,16 @@ class Config(_Section):
 
     serve: ServeConfig = ServeConfig()
 
+    alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
         names = [topic.name for topic in self.topics]
         for index, name in enumerate(names):
             if names.index(name) != index:
                 raise _KeyedError(f"topics[{index}].name", f"duplicate topic name {name!r}")
+        _check_alert_targets(self.alerts, names)
         seen_urls: set[str] = set()
         for index, feed in enumerate(self.feeds):
             if feed.url in seen_urls:
@@ -360,6 +414,22 @@ class _KeyedError(ValueError):
         self.key = key
         self.problem = problem
         super().__init__(problem)
+
+
+def _check_alert_targets(alerts: AlertsConfig, topics: list[str]) -> None:
+    seen: set[str] = set()
+    for index, hook in enumerate(alerts.webhooks):
+        if hook.name in seen:
+            raise _KeyedError(
+                f"alerts.webhooks[{index}].name", f"duplicate alert target {hook.name!r}"
+            )
+        seen.add(hook.name)
+        for topic in hook.topics or ():
+            if topic not in topics:
+                raise _KeyedError(
+                    f"alerts.webhooks[{index}].topics",
+                    f"unknown topic {topic!r}; expected one of {topics}",
+                )
 
 
 # pydantic's error types in the words of a TOML file

@@ -7,6 +7,8 @@ WatcherError
 ├── StoreError             the database cannot be opened or migrated
 ├── DigestError            a digest cannot be built: unknown name or topic, no [smtp]
 │   └── MailError          the mail server could not be reached, refused the login or the message
+
+├── AlertError             one alert could not be delivered (recorded and retried, never fatal)
 └── FeedError              one feed could not be refreshed (recorded, never fatal)
     ├── InvalidFeedURL     not an absolute http(s) URL
     ├── FetchError         the transfer failed
@@ -86,6 +88,17 @@ class MailError(DigestError):
 
     Recorded on the digest as a failed send; no item is marked as sent.
     """
+
+
+class AlertError(WatcherError):
+    """An alert target refused or did not answer; ``target`` names it in the config and
+    ``retry_after`` is the wait the target asked for, if any."""
+
+    def __init__(self, target: str, message: str, *, retry_after: float | None = None) -> None:
+        self.target = target
+        self.message = message
+        self.retry_after = retry_after
+        super().__init__(f"{target}: {message}")
 
 
 class FeedError(WatcherError):

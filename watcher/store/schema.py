@@ -322,3 +322,30 @@ def _browse_views(db: Database) -> None:
         WHERE root.story_id = root.id;
         """
     )
+
+
+@migrations(name="0011_alerts_deliveries")
+def _alert_deliveries(db: Database) -> None:
+    """One row per (story, alert target): the record that makes alerts at-least-once and
+    never twice. ``status`` is pending (retried at ``next_attempt_at``), delivered, or
+    expired (still undelivered when the story grew older than ``[alerts].max_age``)."""
+    db.executescript(
+        """
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            story_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            target TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            last_attempt_at TEXT,
+            last_error TEXT,
+            delivered_at TEXT,
+            UNIQUE (story_id, target)
+        );
+        CREATE INDEX alert_deliveries_due ON alert_deliveries(status, next_attempt_at);
+        CREATE INDEX alert_deliveries_target ON alert_deliveries(target, last_attempt_at);
+        """
+    )

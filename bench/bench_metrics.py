@@ -1,0 +1,173 @@
+"""Benchmark of issue 11: what a metrics scrape and ``status --json`` cost on a long fetch log.
+
+    python bench/bench_metrics.py --quick        # 100k fetch rows, prints the table only
+    python bench/bench_metrics.py                # 1M and 5M rows, rewrites its docs/benchmarks.md section
+
+A database gets 500 feeds and N synthetic rows in ``fetches`` (outcomes, durations and
+entry counts drawn at random), written straight through the Store's connection. Timed,
+median of 5: a full pass (what ``watcher status --json`` does), the first scrape of a
+fresh collector (also a full pass), and a scrape over HTTP after one more poll pass
+(500 new rows), which reads only the new rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server  # noqa: E402
+from watcher.store import Store  # noqa: E402
+
+FEEDS = 500
+SECTION = "## Metrics (issue 11)"
+
+
+def add_fetches(store: Store, count: int, rng: random.Random) -> None:
+    outcomes = ["ok", "not_modified", "unchanged", "error"]
+    rows = [
+        (
+            rng.randint(1, FEEDS),
+            "2026-11-20T09:00:00Z",
+            rng.randint(20, 8000),
+            200,
+            rng.choices(outcomes, [3, 5, 1, 1])[0],
+            rng.randint(0, 50),
+            rng.randint(0, 3),
+        )
+        for _ in range(count)
+    ]
+    with store.transaction():
+        store.db.conn.executemany(
+            "INSERT INTO fetches(feed_id, started_at, duration_ms, http_status, outcome, entries, "
+            "new_items) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def median_ms(action: Callable[[], object], rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def measure(rows: int, workdir: Path) -> dict[str, float]:
+    rng = random.Random(11)
+    path = workdir / f"metrics-{rows}.db"
+    store = Store.open(path)
+    with store.transaction():
+        store.db.conn.executemany(
+            "INSERT INTO feeds(url, created_at, next_due_at, last_success_at) VALUES (?, ?, ?, ?)",
+            [
+                (
+                    f"https://f{n}.example/rss",
+                    "2026-11-01T00:00:00Z",
+                    "2026-11-20T09:30:00Z",
+                    "2026-11-20T09:00:00Z",
+                )
+                for n in range(FEEDS)
+            ],
+        )
+    for _ in range(rows // 100_000):
+        add_fetches(store, 100_000, rng)
+    add_fetches(store, rows % 100_000, rng)
+    now = datetime.now(UTC)
+    full = median_ms(lambda: read_snapshot(store, now=now))
+
+    def first_scrape() -> None:
+        registry = CollectorRegistry()
+        registry.register(DatabaseCollector(path))
+        generate_latest(registry)
+
+    first = median_ms(first_scrape)
+    server = start_metrics_server(path, "127.0.0.1", 0)
+    try:
+        urllib.request.urlopen(server.url).read()
+
+        def next_scrape() -> None:
+            add_fetches(store, FEEDS, rng)
+            started = time.perf_counter()
+            urllib.request.urlopen(server.url).read()
+            timings.append((time.perf_counter() - started) * 1000)
+
+        timings: list[float] = []
+        for _ in range(5):
+            next_scrape()
+        incremental = statistics.median(timings)
+    finally:
+        server.close()
+        store.close()
+    path.unlink()
+    return {"rows": rows, "full": full, "first": first, "incremental": incremental}
+
+
+def table(results: list[dict[str, float]]) -> str:
+    lines = [
+        "| fetch rows | full pass (`status --json`) ms | first scrape ms | later scrape over HTTP ms |",
+        "|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        lines.append(
+            f"| {int(result['rows']):,} | {result['full']:,.0f} | {result['first']:,.0f} "
+            f"| {result['incremental']:,.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    document = path.read_text(encoding="utf-8")
+    if SECTION in document:
+        start = document.index(SECTION)
+        end = document.find("\n## ", start + len(SECTION))
+        document = document[:start] + text + ("" if end == -1 else document[end:])
+    else:
+        document = document.rstrip("\n") + "\n\n" + text
+    path.write_text(document.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k rows, print only")
+    options = parser.parse_args()
+    sizes = [100_000] if options.quick else [1_000_000, 5_000_000]
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as directory:
+        results = [measure(rows, Path(directory)) for rows in sizes]
+    rendered = table(results)
+    print(rendered)
+    if options.quick:
+        return
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    write_section(
+        f"{SECTION}\n\nMeasured {stamp} with `python bench/bench_metrics.py` ({FEEDS} feeds; "
+        f"median of 5; SQLite {sqlite3.sqlite_version}; load average {load:.1f} on "
+        f"{os.cpu_count()} cores at the start).\n\n{rendered}\n\n"
+        "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "
+        "write 720,000 rows a month); the metrics server keeps running totals and reads "
+        "only the rows added since the previous scrape, so a scrape stays flat. "
+        "`watcher status --json` is a one-off and does the full pass. The first scrape "
+        "after a start is a full pass too; the server starts it in the background at "
+        "once.\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
