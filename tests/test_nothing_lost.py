@@ -221,7 +221,7 @@ def test_parse_over_the_time_limit_fails_that_feed_only(
     ]
     stuck = serve(httpserver, "/stuck.xml", marked_feed(HANG_MARK), "application/rss+xml")
     summary, store = poll_with(
-        tmp_path, [stuck, *good], runner=hanging_runner, poll='parse_timeout = "2s"\n'
+        tmp_path, [stuck, *good], runner=hanging_runner, poll='parse_timeout = "6s"\n'
     )
     outcomes = by_url(summary)
 
