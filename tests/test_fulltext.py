@@ -406,3 +406,58 @@ def test_an_unknown_full_text_mode_names_the_key(make_watcher, value: str) -> No
     result = watcher("feeds", "list")
     assert result.exit_code != 0
     assert "feeds[0].full_text" in result.output
+
+
+def test_posts_sharing_one_link_are_not_given_that_pages_text(
+    httpserver: HTTPServer, make_watcher
+) -> None:
+    """Two posts of one fetch that link the same page (a link blog) are different items: the
+    page is not fetched for them, so its text cannot merge them (skipped:shared_url)."""
+    serve_robots(httpserver)
+    serve_page(httpserver, "/news/kant-1", article_page("Linked story", KANT_PARAGRAPHS))
+    link = httpserver.url_for("/news/kant-1")
+    entries = [
+        rss_item("Kant air base: first take", link, f"{SHORT} One view.", guid="p1"),
+        rss_item("Kant air base: second take", link, f"{SHORT} Another view.", guid="p2"),
+    ]
+    feed = serve_feed(httpserver, "/feed.xml", entries)
+    watcher = make_watcher(extra=feeds_toml((feed, 'full_text = "always"')))
+
+    assert watcher("poll", "--all").exit_code == 0
+    assert rows(watcher.db, "SELECT full_text_status, content FROM items") == [
+        ("skipped:shared_url", ""),
+        ("skipped:shared_url", ""),
+    ]
+    assert requested(httpserver, "/news/kant-1") == 0
+
+
+def test_article_downloads_keep_to_the_per_host_limit(httpserver: HTTPServer, make_watcher) -> None:
+    """With [full_text].per_host = 1 the server never sees two article requests at once,
+    however many items want their page."""
+    serve_robots(httpserver)
+    lock = threading.Lock()
+    in_flight = [0]
+    most = [0]
+
+    def page(request: Request) -> Response:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        threading.Event().wait(0.2)  # long enough for concurrent requests to overlap
+        with lock:
+            in_flight[0] -= 1
+        number = request.path.rsplit("-", 1)[1]
+        paragraphs = (*KANT_PARAGRAPHS, f"This is the version numbered {number}.")
+        return Response(article_page(f"Story {number}", paragraphs), content_type="text/html")
+
+    for number in range(6):
+        httpserver.expect_request(f"/news/kant-{number}").respond_with_handler(page)
+    feed = serve_feed(httpserver, "/feed.xml", [kant_entry(httpserver, n) for n in range(6)])
+    watcher = make_watcher(
+        extra=feeds_toml((feed, 'full_text = "always"')) + "\n[full_text]\nper_host = 1\n"
+    )
+
+    assert watcher("poll", "--all").exit_code == 0
+    statuses = rows(watcher.db, "SELECT full_text_status FROM items")
+    assert statuses == [("extracted",)] * 6
+    assert most[0] == 1

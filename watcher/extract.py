@@ -23,6 +23,8 @@ _DATE_PARAMS = {
     "extensive_search": False,
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
+"""htmldate: the publication date, not the last change, from the page's metadata and markup
+(not guessed from its text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def extract_article(
         include_links=False,
         include_tables=True,
         favor_precision=True,
-        date_extraction_params=_DATE_PARAMS,
+        date_extraction_params={**_DATE_PARAMS, "max_date": now.strftime("%Y-%m-%d")},
     )
     raw_text = getattr(document, "text", None) if document is not None else None
     if not raw_text:
