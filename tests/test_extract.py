@@ -26,7 +26,7 @@ def test_main_text_comes_without_navigation_banner_sidebar_comments_or_footer() 
     result = extract_article(page, URL, now=NOW, content_type="text/html; charset=utf-8")
 
     assert result.status == "extracted"
-    assert result.text.split("\n") == list(KANT_PARAGRAPHS)
+    assert result.text.split("\n\n") == list(KANT_PARAGRAPHS)
     assert not any(noise[:30] in result.text for noise in BOILERPLATE)
     assert result.author == "Dana Okoye"
     assert result.published_at == "2026-11-19T07:30:00Z"

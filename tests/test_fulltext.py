@@ -461,3 +461,19 @@ def test_article_downloads_keep_to_the_per_host_limit(httpserver: HTTPServer, ma
     statuses = rows(watcher.db, "SELECT full_text_status FROM items")
     assert statuses == [("extracted",)] * 6
     assert most[0] == 1
+
+
+def test_an_article_that_does_not_match_the_topic_its_feed_text_matched_keeps_the_feed_text(
+    httpserver: HTTPServer, make_watcher
+) -> None:
+    """When the feed text matches a topic and the page's text does not (a wrong page, a bad
+    extraction), the item is stored as the feed gave it, with status failed:unmatched."""
+    serve_robots(httpserver)
+    serve_page(httpserver, "/news/pier", article_page("Harbour", OFF_TOPIC_PARAGRAPHS))
+    entry = rss_item("Engineers arrive", httpserver.url_for("/news/pier"), SHORT)
+    feed = serve_feed(httpserver, "/feed.xml", [entry])
+    watcher = make_watcher(extra=feeds_toml((feed, 'full_text = "always"')))
+
+    assert watcher("poll", "--all").exit_code == 0
+    assert item_rows(watcher.db)["news/pier"][:3] == ("failed:unmatched", "", SHORT)
+    assert rows(watcher.db, "SELECT topic FROM item_topics") == [("kant-air-base",)]

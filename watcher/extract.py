@@ -95,7 +95,8 @@ def extract_article(
     if not raw_text:
         return Extraction("failed:empty", paywalled=paywalled)
     title = getattr(document, "title", None)
-    text = clean_text(_without_headline(raw_text, title))
+    # one paragraph a line from trafilatura; blank lines between them, as html_to_text gives
+    text = clean_text(_without_headline(raw_text, title).replace("\n", "\n\n"))
     if not text:
         return Extraction("failed:empty", paywalled=paywalled)
     author = getattr(document, "author", None)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -284,20 +285,23 @@ class FullText:
         pages = {url: page for url, page in cached.items() if is_fresh(page, now, self.settings)}
         missing = [url for url in wanted if url not in pages]
         tasks: list[asyncio.Task[ArticlePage]] = []
+        mine: set[str] = set()  # downloads this feed started, and so saves
         for canonical in missing:
             task = self._downloads.get(canonical)
             if task is None:
                 item = wanted[canonical]
                 task = asyncio.create_task(
-                    self._download(canonical, item.url or canonical, now, item.lang)
+                    self._fetch_and_extract(canonical, item.url or canonical, now, item.lang)
                 )
                 self._downloads[canonical] = task
                 task.add_done_callback(self._forget)
+                mine.add(canonical)
             tasks.append(task)
         # shielded: a feed given up (cancelled) does not cancel a download another feed awaits
         downloaded = await asyncio.gather(
             *(asyncio.shield(task) for task in tasks), return_exceptions=True
         )
+        fresh: list[ArticlePage] = []
         for canonical, page in zip(missing, downloaded, strict=True):
             if isinstance(page, BaseException):
                 if isinstance(page, asyncio.CancelledError):
@@ -305,6 +309,10 @@ class FullText:
                 log.error("page=%s failed unexpectedly: %r", canonical, page)
                 page = ArticlePage(canonical, utc_iso(now), "failed:internal")
             pages[canonical] = page
+            if canonical in mine:
+                fresh.append(page)
+                log.info("page=%s full_text=%s", wanted[canonical].url, page.status)
+        await self._save(fresh)
         return pages
 
     def _forget(self, task: asyncio.Task[ArticlePage]) -> None:
@@ -312,19 +320,16 @@ class FullText:
             if pending is task:
                 del self._downloads[key]
 
-    async def _download(
-        self, canonical: str, url: str, now: datetime, lang_hint: str | None
-    ) -> ArticlePage:
-        """Fetch and extract one page and save it in the cache; failures become its status."""
-        page = await self._fetch_and_extract(canonical, url, now, lang_hint)
+    async def _save(self, pages: Sequence[ArticlePage]) -> None:
+        """Cache the pages this feed downloaded, in one short transaction."""
+        if not pages:
+            return
         try:
             async with self.write_lock or contextlib.nullcontext():
                 with self.store.transaction():
-                    self.store.save_article_pages([page])
-        except Exception as error:  # the cache is an optimisation: the item still gets its text
-            log.warning("page=%s not cached: %s", url, error)
-        log.info("page=%s full_text=%s", url, page.status)
-        return page
+                    self.store.save_article_pages(pages)
+        except sqlite3.Error as error:  # the cache saves work; the items still get their text
+            log.warning("%d article pages not cached: %s", len(pages), error)
 
     async def _fetch_and_extract(
         self, canonical: str, url: str, now: datetime, lang_hint: str | None
