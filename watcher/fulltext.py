@@ -111,7 +111,7 @@ def with_status(entry: PreparedItem, status: str) -> PreparedItem:
 
 @dataclass(frozen=True, slots=True)
 class ExtractJob:
-    """One downloaded page for :func:`run_extract_job` in a worker."""
+    """One downloaded page, to be extracted in a worker."""
 
     url: str
     final_url: str
@@ -125,8 +125,8 @@ class ExtractJob:
 
 
 def run_extract_job(job: ExtractJob) -> ArticlePage:
-    """Extract one page into its cache row; a page that declares a paywall and gives fewer
-    than ``short_words`` is ``failed:paywall``. Never raises."""
+    """Extract one downloaded page into its cache row; a page that declares a paywall and
+    gives fewer than ``short_words`` is ``failed:paywall``. Never raises."""
     from watcher.extract import extract_article  # the parent imports it before forking
 
     base = ArticlePage(
@@ -160,16 +160,50 @@ def run_extract_job(job: ExtractJob) -> ArticlePage:
 
 
 @dataclass(frozen=True, slots=True)
-class ReprepareJob:
+class EnrichJob:
+    """One feed's full-text work for a worker: the pages downloaded for it, to extract; the
+    pages already known (cached, or failed to download); the items that want a page."""
+
+    downloads: tuple[ExtractJob, ...]
+    pages: tuple[ArticlePage, ...]
     items: tuple[Item, ...]
     topics: tuple[TopicConfig, ...]
 
 
-def run_reprepare_job(job: ReprepareJob) -> list[PreparedItem]:
-    """Match, tag and fingerprint enriched items again; every item is kept (the caller decides
-    what an item that no longer matches becomes)."""
-    prepared, _dropped = prepare_items(job.items, job.topics, keep_unmatched=True)
-    return prepared
+@dataclass(frozen=True, slots=True)
+class EnrichResult:
+    """``extracted``: cache rows of the downloads; ``outcomes``, one per item of the job: the
+    item prepared again on its article, or the status saying why it keeps its feed text."""
+
+    extracted: tuple[ArticlePage, ...]
+    outcomes: tuple[PreparedItem | str, ...]
+
+
+def run_enrich_job(job: EnrichJob) -> EnrichResult:
+    """Extract the downloads, give each item its article, and match, tag and fingerprint the
+    enriched items again (all kept: the caller decides what one that no longer matches
+    becomes). One job per feed, so that a feed's full text is done in one go rather than
+    spread over the pass behind every other feed's pages."""
+    extracted = tuple(run_extract_job(download) for download in job.downloads)
+    pages = {page.url: page for page in job.pages}
+    pages.update((page.url, page) for page in extracted)
+    outcomes: list[PreparedItem | str] = []
+    enriched: list[Item] = []
+    for item in job.items:
+        page = pages[item.canonical_url or ""]
+        if page.status != EXTRACTED:
+            outcomes.append(page.status)
+        elif words(page.text) <= words(item.text):
+            outcomes.append("failed:short")
+        else:
+            outcomes.append("")
+            enriched.append(with_full_text(item, page))
+    try:
+        prepared = iter(prepare_items(enriched, job.topics, keep_unmatched=True)[0])
+    except Exception as error:  # a tagging bug costs these items their article only
+        log.warning("full texts not prepared: %s: %s", type(error).__name__, error)
+        return EnrichResult(extracted, tuple(outcome or "failed:prepare" for outcome in outcomes))
+    return EnrichResult(extracted, tuple(outcome or next(prepared) for outcome in outcomes))
 
 
 class FullText:
@@ -204,7 +238,7 @@ class FullText:
             user_agent=self.settings.user_agent,
         )
         self.robots = RobotsCache(fetcher, user_agent=user_agent, deadline=self.settings.timeout)
-        self._downloads: dict[str, asyncio.Task[ArticlePage]] = {}
+        self._downloads: dict[str, asyncio.Task[ArticlePage | ExtractJob]] = {}
 
     def keeps_unmatched(self, feed: FeedState) -> bool:
         """Whether preparing ``feed`` must keep the items matching no topic on their feed text:
@@ -222,100 +256,105 @@ class FullText:
     ) -> PreparedBatch:
         """``batch`` with full text where the feed asks for it; never raises for one page."""
         plan = feed_plan(feed.url, self.config)
-        keep_unmatched = self.config.poll.keep_unmatched
         if not plan.enabled:
             return batch
         skips = [reason_to_skip(entry, plan, self.settings.short_words) for entry in batch.items]
-        wanted = {
-            entry.item.canonical_url: entry.item
+        results: list[PreparedItem] = [
+            entry if not skip else with_status(entry, skip)
             for entry, skip in zip(batch.items, skips, strict=True)
-            if skip is None and entry.item.canonical_url
-        }
-        pages = await self._pages(wanted, now)
-
-        results: list[PreparedItem | None] = []
-        enriched: list[tuple[int, Item]] = []
-        for entry, skip in zip(batch.items, skips, strict=True):
-            if skip is not None:
-                results.append(with_status(entry, skip) if skip else entry)
-                continue
-            page = pages[entry.item.canonical_url or ""]
-            if page.status != EXTRACTED:
-                results.append(with_status(entry, page.status))
-            elif words(page.text) <= words(entry.item.text):
-                results.append(with_status(entry, "failed:short"))
-            else:
-                results.append(None)
-                enriched.append((len(results) - 1, with_full_text(entry.item, page)))
-
-        if enriched:
-            job = ReprepareJob(tuple(item for _index, item in enriched), tuple(topics))
-            try:
-                again = await self.pool.run(
-                    run_reprepare_job, job, url=feed.url, what="preparing the full texts"
-                )
-            except FeedError as error:
-                log.warning("feed=%s full texts not prepared: %s", feed.url, error.message)
-                again = None
-            for position, (index, _item) in enumerate(enriched):
+        ]
+        wanting = [index for index, skip in enumerate(skips) if skip is None]
+        if wanting:
+            items = tuple(batch.items[index].item for index in wanting)
+            outcomes = await self._enrich_items(feed, items, topics, now)
+            for index, outcome in zip(wanting, outcomes, strict=True):
                 original = batch.items[index]
-                if again is None:
-                    results[index] = with_status(original, "failed:prepare")
-                    continue
-                fresh = again[position]
-                if not fresh.topics and original.topics:
+                if isinstance(outcome, str):
+                    results[index] = with_status(original, outcome)
+                elif not outcome.topics and original.topics:
                     # the feed text matched and the article does not: trust neither blindly,
                     # keep the item as the feed gave it
                     results[index] = with_status(original, "failed:unmatched")
                 else:
-                    results[index] = fresh
-
-        kept = [
-            entry for entry in results if entry is not None and (entry.topics or keep_unmatched)
-        ]
+                    results[index] = outcome
+        keep_unmatched = self.config.poll.keep_unmatched
+        kept = tuple(entry for entry in results if entry.topics or keep_unmatched)
         dropped = len(results) - len(kept)
-        return dataclasses.replace(batch, items=tuple(kept), off_topic=batch.off_topic + dropped)
+        return dataclasses.replace(batch, items=kept, off_topic=batch.off_topic + dropped)
 
-    async def _pages(self, wanted: dict[str, Item], now: datetime) -> dict[str, ArticlePage]:
-        """Cache rows for ``wanted`` (canonical URL → its item): fresh ones from the cache, the
-        others downloaded, extracted and saved."""
-        if not wanted:
-            return {}
+    async def _enrich_items(
+        self,
+        feed: FeedState,
+        items: tuple[Item, ...],
+        topics: Sequence[TopicConfig],
+        now: datetime,
+    ) -> tuple[PreparedItem | str, ...]:
+        """One outcome per item (see :class:`EnrichResult`): pages from the cache or the
+        network, then one job in the pool; the pages this feed downloaded are cached."""
+        wanted = {item.canonical_url or "": item for item in items}
         cached = self.store.article_pages(list(wanted))
-        pages = {url: page for url, page in cached.items() if is_fresh(page, now, self.settings)}
-        missing = [url for url in wanted if url not in pages]
-        tasks: list[asyncio.Task[ArticlePage]] = []
-        mine: set[str] = set()  # downloads this feed started, and so saves
-        for canonical in missing:
+        known = {url: page for url, page in cached.items() if is_fresh(page, now, self.settings)}
+        downloads, mine = await self._download_missing(
+            {url: item for url, item in wanted.items() if url not in known}, now
+        )
+        failures = [page for page in downloads if isinstance(page, ArticlePage)]
+        raw = tuple(page for page in downloads if isinstance(page, ExtractJob))
+        job = EnrichJob(raw, (*known.values(), *failures), items, tuple(topics))
+        try:
+            result = await self.pool.run(
+                run_enrich_job, job, url=feed.url, what="extracting the articles"
+            )
+        except FeedError as error:
+            status = (
+                "failed:extract_timeout"
+                if isinstance(error, ParseTimeout)
+                else (f"failed:{error.kind}")
+            )
+            log.warning("feed=%s articles not extracted: %s", feed.url, error.message)
+            failed = [
+                ArticlePage(page.url, page.fetched_at, status, http_status=page.http_status)
+                for page in raw
+            ]
+            await self._save([page for page in (*failures, *failed) if page.url in mine])
+            return tuple(status for _item in items)
+        fresh = [page for page in (*failures, *result.extracted) if page.url in mine]
+        for page in fresh:
+            log.info("page=%s full_text=%s", wanted[page.url].url, page.status)
+        await self._save(fresh)
+        return result.outcomes
+
+    async def _download_missing(
+        self, wanted: dict[str, Item], now: datetime
+    ) -> tuple[list[ArticlePage | ExtractJob], set[str]]:
+        """Download ``wanted`` (canonical URL → item), sharing downloads already under way
+        for other feeds; also the URLs this feed started, whose cache rows it writes."""
+        tasks: list[asyncio.Task[ArticlePage | ExtractJob]] = []
+        mine: set[str] = set()
+        for canonical, item in wanted.items():
             task = self._downloads.get(canonical)
             if task is None:
-                item = wanted[canonical]
                 task = asyncio.create_task(
-                    self._fetch_and_extract(canonical, item.url or canonical, now, item.lang)
+                    self._download(canonical, item.url or canonical, now, item.lang)
                 )
                 self._downloads[canonical] = task
                 task.add_done_callback(self._forget)
                 mine.add(canonical)
             tasks.append(task)
         # shielded: a feed given up (cancelled) does not cancel a download another feed awaits
-        downloaded = await asyncio.gather(
+        done = await asyncio.gather(
             *(asyncio.shield(task) for task in tasks), return_exceptions=True
         )
-        fresh: list[ArticlePage] = []
-        for canonical, page in zip(missing, downloaded, strict=True):
+        pages: list[ArticlePage | ExtractJob] = []
+        for canonical, page in zip(wanted, done, strict=True):
             if isinstance(page, BaseException):
                 if isinstance(page, asyncio.CancelledError):
                     raise page
                 log.error("page=%s failed unexpectedly: %r", canonical, page)
                 page = ArticlePage(canonical, utc_iso(now), "failed:internal")
-            pages[canonical] = page
-            if canonical in mine:
-                fresh.append(page)
-                log.info("page=%s full_text=%s", wanted[canonical].url, page.status)
-        await self._save(fresh)
-        return pages
+            pages.append(page)
+        return pages, mine
 
-    def _forget(self, task: asyncio.Task[ArticlePage]) -> None:
+    def _forget(self, task: asyncio.Task[ArticlePage | ExtractJob]) -> None:
         for key, pending in list(self._downloads.items()):
             if pending is task:
                 del self._downloads[key]
@@ -331,9 +370,10 @@ class FullText:
         except sqlite3.Error as error:  # the cache saves work; the items still get their text
             log.warning("%d article pages not cached: %s", len(pages), error)
 
-    async def _fetch_and_extract(
+    async def _download(
         self, canonical: str, url: str, now: datetime, lang_hint: str | None
-    ) -> ArticlePage:
+    ) -> ArticlePage | ExtractJob:
+        """The page to extract, or the cache row saying why there is none."""
         fetched_at = utc_iso(now)
 
         def failed(status: str, http_status: int | None = None) -> ArticlePage:
@@ -350,7 +390,7 @@ class FullText:
             return failed(f"failed:http_{error.status}", error.status)
         except FeedError as error:
             return failed(f"failed:{error.kind}")
-        job = ExtractJob(
+        return ExtractJob(
             url=canonical,
             final_url=result.final_url,
             fetched_at=fetched_at,
@@ -361,12 +401,6 @@ class FullText:
             lang_hint=lang_hint,
             short_words=self.settings.short_words,
         )
-        try:
-            return await self.pool.run(run_extract_job, job, url=url, what="extracting the article")
-        except ParseTimeout:
-            return failed("failed:extract_timeout", result.status)
-        except FeedError as error:
-            return failed(f"failed:{error.kind}", result.status)
 
 
 async def add_full_text(
