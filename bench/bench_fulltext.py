@@ -463,11 +463,12 @@ def report(
     for latency, runs in by_latency.items():
         off, on = runs["never"], runs["auto"]
         extra = float(on["seconds"]) - float(off["seconds"])  # type: ignore[arg-type]
-        pages = sum(on["pages"].values())  # type: ignore[union-attr]
+        cpu = float(on["cpu"]) - float(off["cpu"])  # type: ignore[arg-type]
+        pages = max(1, sum(on["pages"].values()))  # type: ignore[union-attr]
         lines.append(
-            f"- at {latency * 1000:.0f} ms latency, full text adds {extra:.1f} s to the poll "
-            f"({extra / max(1, pages) * 1000:.0f} ms per fetched page, "
-            f"{float(on['seconds']) / float(off['seconds']):.1f}× the poll without it)."  # type: ignore[arg-type]
+            f"- at {latency * 1000:.0f} ms latency, full text adds {extra:.1f} s of wall time "
+            f"({float(on['seconds']) / float(off['seconds']):.1f}× the poll without it) and "  # type: ignore[arg-type]
+            f"{cpu:.1f} CPU-s: {cpu / pages * 1000:.0f} ms of CPU per fetched page."
         )
     lines += [
         "",
