@@ -477,3 +477,45 @@ def test_an_article_that_does_not_match_the_topic_its_feed_text_matched_keeps_th
     assert watcher("poll", "--all").exit_code == 0
     assert item_rows(watcher.db)["news/pier"][:3] == ("failed:unmatched", "", SHORT)
     assert rows(watcher.db, "SELECT topic FROM item_topics") == [("kant-air-base",)]
+
+
+def test_an_extracted_article_is_reused_for_cache_lifetime_then_fetched_again(
+    httpserver: HTTPServer, make_watcher
+) -> None:
+    """Within cache_lifetime a later feed linking the article uses the stored text; once the
+    row is older the page is downloaded again."""
+    serve_robots(httpserver)
+    serve_page(httpserver, "/news/kant-1", article_page("Story", KANT_PARAGRAPHS))
+    feeds = [serve_feed(httpserver, f"/feed{n}.xml", [kant_entry(httpserver, 1)]) for n in range(3)]
+    watcher = make_watcher(
+        extra=feeds_toml(*((url, "") for url in feeds))
+        + '\n[full_text]\nmode = "always"\ncache_lifetime = "7d"\n'
+    )
+
+    assert watcher("poll", "--feed", feeds[0]).exit_code == 0
+    with sqlite3.connect(watcher.db) as connection:
+        connection.execute(
+            "UPDATE article_pages SET fetched_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-6 days')"
+        )
+    assert watcher("poll", "--feed", feeds[1]).exit_code == 0
+    assert requested(httpserver, "/news/kant-1") == 1
+    with sqlite3.connect(watcher.db) as connection:
+        connection.execute(
+            "UPDATE article_pages SET fetched_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-8 days')"
+        )
+    assert watcher("poll", "--feed", feeds[2]).exit_code == 0
+    assert requested(httpserver, "/news/kant-1") == 2
+
+
+def test_a_page_over_the_size_cap_is_not_read(httpserver: HTTPServer, make_watcher) -> None:
+    """A page larger than [full_text].max_bytes fails too_large and the item keeps its feed
+    text."""
+    serve_robots(httpserver)
+    serve_page(httpserver, "/news/kant-1", article_page("Story", KANT_PARAGRAPHS * 20))
+    feed = serve_feed(httpserver, "/feed.xml", [kant_entry(httpserver, 1)])
+    watcher = make_watcher(
+        extra=feeds_toml((feed, 'full_text = "always"')) + "\n[full_text]\nmax_bytes = 4096\n"
+    )
+
+    assert watcher("poll", "--all").exit_code == 0
+    assert item_rows(watcher.db)["news/kant-1"][:3] == ("failed:too_large", "", SHORT)

@@ -32,7 +32,6 @@ log = logging.getLogger("watcher.fulltext")
 
 EXTRACTED = "extracted"
 ROBOTS = "robots"
-_ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True, slots=True)
