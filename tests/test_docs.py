@@ -13,6 +13,7 @@ from watcher.config import (
     DedupeConfig,
     DigestConfig,
     FeedConfig,
+    FullTextConfig,
     MetricsConfig,
     PollConfig,
     ServeConfig,
@@ -58,7 +59,8 @@ def test_every_command_is_documented(command: str) -> None:
     + [("serve", key) for key in ServeConfig.model_fields]
     + [("alerts", key) for key in AlertsConfig.model_fields]
     + [("alerts.webhooks", key) for key in WebhookConfig.model_fields]
-    + [("metrics", key) for key in MetricsConfig.model_fields],
+    + [("metrics", key) for key in MetricsConfig.model_fields]
+    + [("full_text", key) for key in FullTextConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

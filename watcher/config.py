@@ -77,12 +77,19 @@ class TopicConfig(_Section):
         return query
 
 
+FullTextMode = Literal["always", "auto", "never"]
+
+
 class FeedConfig(_Section):
     url: str
     title: str | None = None
     topics: tuple[str, ...] | None = None
     interval: Duration | None = None
     enabled: StrictBool = True
+    full_text: FullTextMode | None = None
+    """None: ``[full_text].mode``."""
+    dedicated: StrictBool = False
+    """Every item of the feed is about its topics: all get full text, not only the matched."""
 
     @field_validator("url")
     @classmethod
@@ -108,6 +115,20 @@ class PollConfig(_Section):
     workers: StrictInt = Field(default=0, ge=0, le=64)
     parse_timeout: Duration = 60.0
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
+
+
+class FullTextConfig(_Section):
+    """Defaults and limits of article downloads for feeds that carry only headlines
+    (docs/fulltext.md)."""
+
+    mode: FullTextMode = "never"
+    short_words: StrictInt = Field(default=80, ge=1, le=100_000)
+    per_host: StrictInt = Field(default=2, ge=1, le=64)
+    timeout: Duration = 20.0
+    max_bytes: StrictInt = Field(default=5_000_000, ge=1024)
+    user_agent: str | None = None
+    cache_lifetime: Duration = 30 * 86400.0
+    retry_failed_after: Duration = 86400.0
 
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
@@ -362,6 +383,8 @@ class Config(_Section):
 
     alerts: AlertsConfig = AlertsConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    full_text: FullTextConfig = FullTextConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

@@ -81,10 +81,34 @@ class Item:
     shared_url: bool = False
     """Several entries of the same fetch, with different text, have this canonical URL: within
     its feed the URL does not identify this entry (a link blog's posts about one page)."""
+    full_text_status: str | None = None
+    """What fetching the article page gave (``extracted``, ``robots``, ``failed:<reason>``,
+    ``skipped:<reason>``; docs/fulltext.md); None when full text was not asked for."""
+    author: str | None = None
+    """The author found on the article page."""
 
     @property
     def text(self) -> str:
         return self.content or self.summary
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    """One article URL as fetched and extracted once: a row of the ``article_pages`` cache.
+
+    ``url`` is the canonical URL (the cache key); ``status`` is ``extracted``, ``robots`` or
+    ``failed:<reason>``; ``text`` is empty unless extracted.
+    """
+
+    url: str
+    fetched_at: str
+    status: str
+    http_status: int | None = None
+    final_url: str | None = None
+    text: str = ""
+    author: str | None = None
+    published_at: str | None = None
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Refresh one feed end to end and record the outcome; never raises into the caller.
 
-fetch → prepare (parse, normalize, match, tag; in a worker process) → ingest
-(dedupe against the corpus, store) → record the fetch on the feed. Each step that
-can fail ends the refresh with a row in ``fetches`` and the feed backed off.
+fetch → prepare (parse, normalize, match, tag; in a worker process) → full text (for
+feeds that ask for it; watcher/fulltext.py) → ingest (dedupe against the corpus, store)
+→ record the fetch on the feed. Each step that can fail ends the refresh with a row in
+``fetches`` and the feed backed off; a page the full text step cannot get never does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime
 from watcher.backoff import next_due
 from watcher.config import Config, TopicConfig
 from watcher.errors import FeedError, HTTPStatusError
+from watcher.fulltext import FullText, add_full_text
 from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import EntryCounts, FeedState, FetchResult
 from watcher.normalize import utc_iso
@@ -213,6 +215,7 @@ async def refresh_feed(
     config: Config,
     clock: Clock,
     write_lock: asyncio.Lock | None = None,
+    full_text: FullText | None = None,
 ) -> FeedOutcome:
     """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
 
@@ -233,17 +236,22 @@ async def refresh_feed(
     if body_hash is None or body_hash == feed.body_hash:
         return refresh.unchanged(result)
 
+    topics = topics_for(feed, config)
     try:
         job = PrepareJob(
             body=result.body,
             headers=result.headers,
             url=result.final_url,
-            topics=topics_for(feed, config),
-            keep_unmatched=config.poll.keep_unmatched,
+            topics=topics,
+            keep_unmatched=config.poll.keep_unmatched
+            or (full_text is not None and full_text.keeps_unmatched(feed)),
             now=refresh.started,
             known=store.known_keys(feed.id),
         )
         batch = await prepare(job)
+        batch = await add_full_text(
+            full_text, feed, batch, topics, config=config, now=refresh.started
+        )
     except FeedError as error:
         return refresh.failed(error, status=result.status)
     except Exception as error:  # a parser bug must not stop the other feeds

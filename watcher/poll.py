@@ -7,6 +7,7 @@ write lock), so the daemon keeps one for its lifetime; :func:`poll_feeds` is one
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from watcher.config import Config
+from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
 from watcher.pipeline import Clock, FeedOutcome, refresh_feed
 from watcher.prepare import run_prepare_job
@@ -106,13 +108,21 @@ class Poller:
         self._runner = runner
         self._fetcher: Fetcher | None = None
         self._pool: PreparePool | None = None
+        self._full_text: FullText | None = None
         self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Poller:
         self._fetcher = Fetcher(fetch_settings(self.config))
+        full_text = enabled_anywhere(self.config)
+        if full_text:
+            importlib.import_module("watcher.extract")  # before the fork: workers share it
         self._pool = PreparePool(
             self._workers, timeout=self.config.poll.parse_timeout, runner=self._runner
         )
+        if full_text:
+            self._full_text = FullText(
+                self.config, self.store, self._fetcher, self._pool, write_lock=self._write_lock
+            )
         return self
 
     async def __aexit__(
@@ -138,6 +148,7 @@ class Poller:
             config=self.config,
             clock=self.clock,
             write_lock=self._write_lock,
+            full_text=self._full_text,
         )
 
     async def poll(

@@ -20,6 +20,7 @@ import signal
 import sys
 from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar, cast
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -29,6 +30,8 @@ from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepa
 from watcher.tagging import warm_up
 
 JobRunner = Callable[[PrepareJob], PreparedBatch | PrepareFailure]
+A = TypeVar("A")
+R = TypeVar("R")
 
 TASKS_PER_WORKER = 200
 """A worker is replaced after this many feeds, so a long-running daemon's workers cannot
@@ -108,39 +111,45 @@ class PreparePool:
 
     async def prepare(self, job: PrepareJob) -> PreparedBatch:
         """The prepared batch for ``job``; every failure is raised as a FeedError subclass."""
-        if self._pool is None:
-            result = await self._in_thread(job)
-        else:
-            result = await self._in_worker(job)
+        result = await self.run(self._runner, job, url=job.url, what="preparing the feed")
         if isinstance(result, PrepareFailure):
             raise _as_error(job.url, result)
         return result
 
-    async def _in_thread(self, job: PrepareJob) -> PreparedBatch | PrepareFailure:
-        try:
-            return await asyncio.wait_for(asyncio.to_thread(self._runner, job), self.timeout)
-        except TimeoutError:
-            raise ParseTimeout(job.url, self._timeout_message()) from None
+    async def run(self, function: Callable[[A], R], argument: A, *, url: str, what: str) -> R:
+        """``function(argument)`` in a worker (or the thread), with the same limits as a feed.
 
-    async def _in_worker(self, job: PrepareJob) -> PreparedBatch | PrepareFailure:
-        assert self._pool is not None
-        future = self._pool.schedule(self._runner, args=(job,), timeout=self.timeout)
+        ``function`` and ``argument`` must pickle. A worker that dies or runs past ``timeout``
+        raises :class:`WorkerDied` or :class:`ParseTimeout` for ``url``; ``what`` names the
+        work in the message ("preparing the feed", "extracting the article").
+        """
+        if self._pool is None:
+            return await self._in_thread(function, argument, url, what)
+        return await self._in_worker(function, argument, url, what)
+
+    async def _in_thread(self, function: Callable[[A], R], argument: A, url: str, what: str) -> R:
         try:
-            return await asyncio.wrap_future(future)
+            return await asyncio.wait_for(asyncio.to_thread(function, argument), self.timeout)
+        except TimeoutError:
+            raise ParseTimeout(url, self._timeout_message(what)) from None
+
+    async def _in_worker(self, function: Callable[[A], R], argument: A, url: str, what: str) -> R:
+        assert self._pool is not None
+        future = self._pool.schedule(function, args=(argument,), timeout=self.timeout)
+        try:
+            return cast(R, await asyncio.wrap_future(future))
         except concurrent.futures.TimeoutError:
-            raise ParseTimeout(job.url, self._timeout_message()) from None
+            raise ParseTimeout(url, self._timeout_message(what)) from None
         except ProcessExpired as error:
             raise WorkerDied(
-                job.url,
-                f"the worker process preparing this feed died ({_describe_exit(error.exitcode)})",
+                url,
+                f"the worker process {what} died ({_describe_exit(error.exitcode)})",
             ) from None
         except asyncio.CancelledError:
             future.cancel()  # type: ignore[no-untyped-call]
             raise
         except Exception as error:  # e.g. a result that cannot be pickled back
-            raise WorkerError(
-                job.url, f"the worker failed: {type(error).__name__}: {error}"
-            ) from None
+            raise WorkerError(url, f"the worker failed: {type(error).__name__}: {error}") from None
 
-    def _timeout_message(self) -> str:
-        return f"preparing the feed took longer than {self.timeout:g} s (parse_timeout); skipped"
+    def _timeout_message(self, what: str) -> str:
+        return f"{what} took longer than {self.timeout:g} s (parse_timeout); skipped"

@@ -1,12 +1,16 @@
-"""Download one feed: conditional GET, redirects, size cap, timeouts; the only httpx importer.
+"""Download feeds and article pages: conditional GET, redirects, size cap, timeouts; the only
+httpx importer.
 
-Failures are raised as :class:`watcher.errors.FeedError` subclasses so the caller can
-record them on the feed; nothing here touches the database.
+Feeds and pages share one client, its connection pool and the per-host limits, so a
+publisher whose feed and articles are both fetched still sees at most ``per_host``
+requests at once. Failures are raised as :class:`watcher.errors.FeedError` subclasses so
+the caller can record them; nothing here touches the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import time
 import zlib
@@ -32,6 +36,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
 # where a redirect's Location is kept once it is hidden from httpx (see _hide_location)
@@ -48,6 +53,22 @@ class FetchSettings:
     max_redirects: int = 5
     concurrency: int = 32
     per_host: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    """How one kind of page (articles, robots.txt) is downloaded beside the feeds.
+
+    ``per_host`` is a limit of its own per ``lane`` (one lane per kind of page), taken on
+    top of the host's shared feed limit; ``user_agent`` None keeps the client's.
+    """
+
+    lane: str = "pages"
+    per_host: int = 2
+    deadline: float = 20.0
+    max_bytes: int = 5_000_000
+    accept: str = PAGE_ACCEPT
+    user_agent: str | None = None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -148,6 +169,8 @@ class Fetcher:
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
         )
+        # page lanes per (lane, host): taken before the shared host slot, never after it
+        self._page_hosts: dict[tuple[str, str], asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -157,50 +180,78 @@ class Fetcher:
 
     async def fetch(self, feed: FeedState) -> FetchResult:
         """Fetch ``feed.url``; raises FeedError subclasses on every kind of failure."""
-        if not is_http_url(feed.url):
-            raise InvalidFeedURL(feed.url, "only absolute http(s) URLs can be fetched")
-        host = (urlsplit(feed.url).hostname or "").lower()
+        conditional: dict[str, str] = {}
+        if feed.etag:
+            conditional["If-None-Match"] = feed.etag
+        if feed.last_modified:
+            conditional["If-Modified-Since"] = feed.last_modified
+        return await self._download(
+            feed.url,
+            headers=conditional,
+            max_bytes=self.settings.max_bytes,
+            deadline=self.settings.deadline,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+        )
+
+    async def fetch_page(self, url: str, limits: PageLimits) -> FetchResult:
+        """Fetch a web page (an article, a robots.txt) within ``limits``; raises like :meth:`fetch`."""
+        headers = {"Accept": limits.accept}
+        if limits.user_agent:
+            headers["User-Agent"] = limits.user_agent
+        host = (urlsplit(url).hostname or "").lower()
+        lane = self._page_hosts.get((limits.lane, host))
+        if lane is None:
+            lane = self._page_hosts[(limits.lane, host)] = asyncio.Semaphore(limits.per_host)
+        async with lane:
+            return await self._download(
+                url, headers=headers, max_bytes=limits.max_bytes, deadline=limits.deadline
+            )
+
+    async def _download(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        max_bytes: int,
+        deadline: float,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        if not is_http_url(url):
+            raise InvalidFeedURL(url, "only absolute http(s) URLs can be fetched")
+        host = (urlsplit(url).hostname or "").lower()
         async with self._global, self._hosts[host]:
             started = time.monotonic()
             try:
-                async with asyncio.timeout(self.settings.deadline):
-                    result = await self._follow(feed)
+                async with asyncio.timeout(deadline):
+                    result = await self._follow(url, headers, max_bytes, etag, last_modified)
             except TimeoutError:
-                raise FetchTimeout(
-                    feed.url, f"no complete answer within {self.settings.deadline:g} s"
-                ) from None
+                raise FetchTimeout(url, f"no complete answer within {deadline:g} s") from None
             except httpx.TimeoutException as error:
-                raise FetchTimeout(feed.url, f"{type(error).__name__}: timed out") from None
+                raise FetchTimeout(url, f"{type(error).__name__}: timed out") from None
             except (httpx.InvalidURL, UnicodeError) as error:  # idna.IDNAError is a UnicodeError
-                raise InvalidFeedURL(feed.url, f"cannot be fetched: {error}") from None
+                raise InvalidFeedURL(url, f"cannot be fetched: {error}") from None
             except httpx.HTTPError as error:
                 reason = str(error) or type(error).__name__
-                raise FetchError(feed.url, f"{type(error).__name__}: {reason}") from None
+                raise FetchError(url, f"{type(error).__name__}: {reason}") from None
         elapsed = int((time.monotonic() - started) * 1000)
-        return FetchResult(
-            url=result.url,
-            final_url=result.final_url,
-            status=result.status,
-            body=result.body,
-            headers=result.headers,
-            not_modified=result.not_modified,
-            permanent_url=result.permanent_url,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            elapsed_ms=elapsed,
-        )
+        return dataclasses.replace(result, elapsed_ms=elapsed)
 
-    async def _follow(self, feed: FeedState) -> FetchResult:
-        url = feed.url
+    async def _follow(
+        self,
+        start: str,
+        request_headers: dict[str, str],
+        max_bytes: int,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        url = start
         visited = {url}
         permanent_url: str | None = None
         all_permanent = True
         for _hop in range(self.settings.max_redirects + 1):
-            headers: dict[str, str] = {"Accept-Encoding": "gzip, deflate"}
-            if feed.etag:
-                headers["If-None-Match"] = feed.etag
-            if feed.last_modified:
-                headers["If-Modified-Since"] = feed.last_modified
+            headers: dict[str, str] = {"Accept-Encoding": "gzip, deflate", **request_headers}
             async with self._client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
                 if status in _REDIRECTS:
@@ -209,9 +260,9 @@ class Fetcher:
                         raise FetchError(url, f"HTTP {status} redirect without a Location")
                     target = urljoin(url, location)
                     if not is_http_url(target):
-                        raise InvalidFeedURL(feed.url, f"redirected to a non-http URL {target!r}")
+                        raise InvalidFeedURL(start, f"redirected to a non-http URL {target!r}")
                     if target in visited:
-                        raise TooManyRedirects(feed.url, f"redirect loop at {target}")
+                        raise TooManyRedirects(start, f"redirect loop at {target}")
                     visited.add(target)
                     all_permanent = all_permanent and status in _PERMANENT
                     if all_permanent:
@@ -221,25 +272,25 @@ class Fetcher:
                 response_headers = {k.lower(): v for k, v in response.headers.items()}
                 if status == 304:
                     return FetchResult(
-                        url=feed.url,
+                        url=start,
                         final_url=url,
                         status=304,
                         body=b"",
                         headers=response_headers,
                         not_modified=True,
                         permanent_url=permanent_url,
-                        etag=response.headers.get("etag") or feed.etag,
-                        last_modified=response.headers.get("last-modified") or feed.last_modified,
+                        etag=response.headers.get("etag") or etag,
+                        last_modified=response.headers.get("last-modified") or last_modified,
                     )
                 if status >= 400:
                     retry_after = parse_retry_after(
                         response.headers.get("retry-after"), datetime.now(UTC)
                     )
                     reason = response.reason_phrase or "error"
-                    raise HTTPStatusError(feed.url, status, f"HTTP {status} {reason}", retry_after)
-                body = await self._read_capped(response, url)
+                    raise HTTPStatusError(start, status, f"HTTP {status} {reason}", retry_after)
+                body = await self._read_capped(response, url, max_bytes)
                 return FetchResult(
-                    url=feed.url,
+                    url=start,
                     final_url=url,
                     status=status,
                     body=body,
@@ -248,10 +299,9 @@ class Fetcher:
                     etag=response.headers.get("etag"),
                     last_modified=response.headers.get("last-modified"),
                 )
-        raise TooManyRedirects(feed.url, f"more than {self.settings.max_redirects} redirects")
+        raise TooManyRedirects(start, f"more than {self.settings.max_redirects} redirects")
 
-    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
-        cap = self.settings.max_bytes
+    async def _read_capped(self, response: httpx.Response, url: str, cap: int) -> bytes:
         declared = response.headers.get("content-length", "")
         encoding = response.headers.get("content-encoding", "")
         if declared.isdigit() and int(declared) > cap:

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from watcher.config import Config
 from watcher.errors import QueryError, StoreError
-from watcher.models import EntryCounts, FeedState, Item, KnownKeys, Tag
+from watcher.models import ArticlePage, EntryCounts, FeedState, Item, KnownKeys, Tag
 from watcher.store.schema import migrate
 
 BUSY_TIMEOUT_MS = 15_000
@@ -373,8 +373,8 @@ class Store:
         cursor = self.db.execute(
             "INSERT INTO items(url, canonical_url, guid, external_id, title, summary, content, "
             "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
-            "story_id, dedupe_signal, dedupe_score) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "story_id, dedupe_signal, dedupe_score, full_text_status, author) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 item.url,
                 item.canonical_url,
@@ -393,6 +393,8 @@ class Store:
                 story_id,
                 dedupe_signal,
                 dedupe_score,
+                item.full_text_status,
+                item.author,
             ],
         )
         item_id = cursor.lastrowid
@@ -527,6 +529,44 @@ class Store:
     def forget_cached_ids(self) -> None:
         """Drop in-memory tag ids, e.g. after a rolled-back transaction created some."""
         self._tag_ids.clear()
+
+    # article pages (full text) -----------------------------------------
+
+    def article_pages(self, urls: Sequence[str]) -> dict[str, ArticlePage]:
+        """The cached article pages among ``urls`` (canonical URLs), by URL."""
+        found: dict[str, ArticlePage] = {}
+        unique = sorted(set(urls))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self.db.execute(
+                "SELECT url, fetched_at, status, http_status, final_url, text, author, "
+                f"published_at, lang FROM article_pages WHERE url IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for row in rows:
+                found[row[0]] = ArticlePage(*row)
+        return found
+
+    def save_article_pages(self, pages: Sequence[ArticlePage]) -> None:
+        """Insert or replace cache rows (a newer fetch of a URL replaces the older one)."""
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO article_pages(url, fetched_at, status, http_status, "
+            "final_url, text, author, published_at, lang) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    page.url,
+                    page.fetched_at,
+                    page.status,
+                    page.http_status,
+                    page.final_url,
+                    page.text,
+                    page.author,
+                    page.published_at,
+                    page.lang,
+                )
+                for page in pages
+            ],
+        )
 
     # reading -------------------------------------------------------------
 

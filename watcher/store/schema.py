@@ -349,3 +349,27 @@ def _alert_deliveries(db: Database) -> None:
         CREATE INDEX alert_deliveries_target ON alert_deliveries(target, last_attempt_at);
         """
     )
+
+
+@migrations(name="0010_fulltext_article_pages")
+def _fulltext_article_pages(db: Database) -> None:
+    """Full article text: each article URL fetched once (a cache keyed by canonical URL), and on
+    items what the article page gave (``full_text_status``) and its author."""
+    db.executescript(
+        """
+        CREATE TABLE article_pages (
+            url TEXT PRIMARY KEY,       -- canonical URL
+            fetched_at TEXT NOT NULL,
+            http_status INTEGER,
+            status TEXT NOT NULL,       -- extracted | robots | failed:<reason>
+            final_url TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            published_at TEXT,
+            lang TEXT
+        );
+        CREATE INDEX article_pages_fetched ON article_pages(fetched_at);
+        ALTER TABLE items ADD COLUMN full_text_status TEXT;
+        ALTER TABLE items ADD COLUMN author TEXT;
+        """
+    )

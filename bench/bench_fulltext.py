@@ -1,0 +1,538 @@
+"""Benchmark of issue 10: full article text.
+
+1. Extraction cost per page: ``watcher.extract.extract_article`` (trafilatura, text
+   cleaning, language detection) on generated article pages of realistic size (a story of
+   500–900 words inside navigation, an inline script blob, a cookie banner, related
+   stories, comments and a footer), median and p95 over ``--pages`` pages.
+2. The effect on one ``watcher poll --all`` of ``--feeds`` headline-only feeds with
+   ``[full_text] mode = "never"`` against ``"auto"``, fresh database each time. Feeds and
+   their article pages are served by a separate process from 20 loopback addresses
+   (127.0.0.2 …), so the per-host limits act as they would on 20 publishers; each answer
+   can be delayed by ``--latency`` ms to stand for a remote server.
+
+    python bench/bench_fulltext.py               # writes its section of docs/benchmarks.md
+    python bench/bench_fulltext.py --quick       # 20 feeds, 40 pages, prints, writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Full text (issue 10)"
+HOSTS = 20
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+TOPIC_TOML = """
+[[topics]]
+name = "kant-air-base"
+title = "Russia's Kant air base in Kyrgyzstan"
+query = '(Kant OR Кант*) AND (Kyrgyz* OR Bishkek OR "air base" OR airbase)'
+keywords = ["Kant", "Kyrgyzstan", "CSTO", "air defence", "air base", "Bishkek", "radar"]
+"""
+
+WORDS = [
+    "officials",
+    "engineers",
+    "runway",
+    "hangar",
+    "convoy",
+    "delegation",
+    "budget",
+    "agreement",
+    "schedule",
+    "report",
+    "ministry",
+    "spokesman",
+    "equipment",
+    "upgrade",
+    "maintenance",
+    "exercise",
+    "brigade",
+    "staff",
+    "pilots",
+    "crews",
+    "transport",
+    "aircraft",
+    "helicopters",
+    "radar",
+    "airfield",
+    "perimeter",
+    "fence",
+    "lighting",
+    "fuel",
+    "depot",
+    "contract",
+    "inspection",
+    "visit",
+    "meeting",
+    "partners",
+    "alliance",
+    "region",
+    "valley",
+    "mountains",
+    "road",
+    "residents",
+    "town",
+    "market",
+    "council",
+    "weather",
+    "season",
+    "spring",
+    "autumn",
+    "winter",
+    "summer",
+    "week",
+    "month",
+    "statement",
+    "interview",
+    "analysts",
+    "observers",
+    "satellite",
+    "images",
+    "construction",
+    "barracks",
+    "training",
+    "cadets",
+    "instructors",
+    "supplies",
+    "rail",
+    "freight",
+    "border",
+    "customs",
+    "delay",
+    "plan",
+    "review",
+]
+TOPIC_SENTENCES = (
+    "Work at the Kant air base near Bishkek continued through the {w} despite the {w}.",
+    "Kyrgyzstan's {w} said the {w} at the base would be finished before the {w}.",
+    "The CSTO {w} reviewed the joint air defence {w} during the {w}.",
+    "Residents of Kant described the {w} and the {w} seen along the main {w}.",
+)
+NAV = [
+    "Home",
+    "World",
+    "Europe",
+    "Asia",
+    "Politics",
+    "Business",
+    "Markets",
+    "Tech",
+    "Science",
+    "Sport",
+    "Culture",
+    "Opinion",
+]
+
+
+def sentence(rng: random.Random, topic: bool) -> str:
+    if topic and rng.random() < 0.3:
+        template = rng.choice(TOPIC_SENTENCES)
+        while "{w}" in template:
+            template = template.replace("{w}", rng.choice(WORDS), 1)
+        return template
+    words = [rng.choice(WORDS) for _ in range(rng.randint(10, 22))]
+    return " ".join(words).capitalize() + "."
+
+
+def article_html(rng: random.Random, headline: str, topic: bool) -> str:
+    """A whole news page around a story of 500-900 words."""
+    paragraphs = []
+    words = 0
+    target = rng.randint(500, 900)
+    while words < target:
+        text = " ".join(sentence(rng, topic) for _ in range(rng.randint(3, 5)))
+        words += len(text.split())
+        paragraphs.append(f"<p>{escape(text)}</p>")
+    blob = ",".join(f'"k{n}":"{rng.getrandbits(64):x}"' for n in range(1500))
+    nav = "".join(
+        f'<li><a href="/{name.lower()}/{n}">{name}</a></li>' for n in range(5) for name in NAV
+    )
+    related = "".join(
+        f'<li><a href="/story/{rng.getrandbits(32)}">{escape(sentence(rng, False))}</a>'
+        f"<p>{escape(sentence(rng, False))}</p></li>"
+        for _ in range(12)
+    )
+    comments = "".join(
+        f'<div class="comment"><b>reader{n}</b><p>{escape(sentence(rng, False))}</p></div>'
+        for n in range(4)
+    )
+    footer = "".join(f'<a href="/about/{n}">{rng.choice(WORDS)}</a> ' for n in range(40))
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{escape(headline)} | Bench Ledger</title>
+<meta name="author" content="Bench Reporter">
+<meta property="article:published_time" content="2026-11-19T08:00:00+00:00">
+<style>{"body{margin:0}.x{color:#333}" * 150}</style>
+<script>window.__STATE__={{{blob}}};</script></head><body>
+<header><nav><ul>{nav}</ul></nav></header>
+<div class="cookie-banner"><p>We use cookies to measure traffic. Accept or choose.</p></div>
+<main><article><h1>{escape(headline)}</h1><p class="byline">By Bench Reporter</p>
+{"".join(paragraphs)}</article>
+<section class="comments">{comments}</section></main>
+<aside class="related"><h2>Related</h2><ul>{related}</ul></aside>
+<footer>{footer}</footer></body></html>"""
+
+
+def feed_xml(feed: int, items: int, base: str, seed: int) -> str:
+    rng = random.Random(f"{seed}-feed-{feed}")
+    entries = []
+    for number in range(items):
+        topic = rng.random() < 0.8
+        title = (
+            f"Kant air base update {feed}-{number}" if topic else f"Market report {feed}-{number}"
+        )
+        summary = (
+            f"Officials in Bishkek spoke about the Kant air base in Kyrgyzstan, {rng.choice(WORDS)}."
+            if topic
+            else f"Prices moved on the {rng.choice(WORDS)} market this week."
+        )
+        when = format_datetime(NOW - timedelta(minutes=feed * items + number))
+        entries.append(
+            f"<item><title>{title}</title><link>{base}/article/{feed}/{number}?t={int(topic)}</link>"
+            f"<guid>bench-{feed}-{number}</guid><description>{escape(summary)}</description>"
+            f"<pubDate>{when}</pubDate></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>Bench feed {feed}</title><link>{base}/</link><language>en</language>"
+        f"{''.join(entries)}</channel></rss>"
+    )
+
+
+# ------------------------------------------------------------------------------ server
+
+
+def serve(seed: int, items: int, latency: float) -> None:
+    """Serve feeds and pages on 127.0.0.2 … from this process; print 'host port' per address."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if latency:
+                time.sleep(latency)
+            host, port = self.server.server_address[:2]
+            base = f"http://{host}:{port}"
+            path, _, query = self.path.partition("?")
+            parts = path.strip("/").split("/")
+            kind = "text/html; charset=utf-8"
+            if path == "/robots.txt":
+                body, kind = "User-agent: *\nDisallow: /private/\n", "text/plain"
+            elif parts[0] == "feed":
+                body, kind = feed_xml(int(parts[1]), items, base, seed), "application/rss+xml"
+            elif parts[0] == "article":
+                rng = random.Random(f"{seed}-page-{parts[1]}-{parts[2]}")
+                body = article_html(rng, f"Story {parts[1]}-{parts[2]}", query.endswith("1"))
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            payload = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 256
+
+    for index in range(HOSTS):
+        server = Server((f"127.0.0.{index + 2}", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print(f"127.0.0.{index + 2} {server.server_address[1]}", flush=True)
+    sys.stdin.read()
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
+
+
+def extraction_cost(pages: int, seed: int) -> dict[str, float]:
+    """Per page: extraction, and preparing the item again on its text (match, tags,
+    fingerprint: what the pipeline adds after extracting), against preparing the feed's
+    one-line version."""
+    import tomllib
+
+    from watcher.config import config_from_dict
+    from watcher.extract import extract_article
+    from watcher.normalize import make_item
+    from watcher.prepare import prepare_items
+    from watcher.tagging import warm_up
+
+    topics = config_from_dict(tomllib.loads(TOPIC_TOML)).topics
+    rng = random.Random(f"{seed}-extract")
+    bodies = [article_html(rng, f"Story {n}", True).encode() for n in range(pages)]
+    extract_article(bodies[0], "https://bench.example/0", now=NOW)  # imports, language model
+    warm_up()
+    extract_ms: list[float] = []
+    prepare_ms: list[float] = []
+    feed_ms: list[float] = []
+    words: list[int] = []
+    for number, body in enumerate(bodies):
+        url = f"https://bench.example/{number}"
+        started = time.perf_counter()
+        result = extract_article(body, url, now=NOW)
+        extract_ms.append((time.perf_counter() - started) * 1000)
+        words.append(result.words)
+        for text, out in (
+            ("Officials in Bishkek spoke about the Kant air base in Kyrgyzstan.", feed_ms),
+            (result.text, prepare_ms),
+        ):
+            item = make_item(
+                title=f"Kant air base update {number}", summary="", content=text, url=url,
+                guid=None, published=NOW, now=NOW, lang_hint="en",
+            )  # fmt: skip
+            assert item is not None
+            started = time.perf_counter()
+            prepare_items([item], topics, keep_unmatched=True)
+            out.append((time.perf_counter() - started) * 1000)
+    extract_median, extract_p95 = _percentiles(extract_ms)
+    prepare_median, prepare_p95 = _percentiles(prepare_ms)
+    feed_median, feed_p95 = _percentiles(feed_ms)
+    return {
+        "pages": pages,
+        "kb": statistics.median(len(body) for body in bodies) / 1024,
+        "words": statistics.median(words),
+        "median": extract_median,
+        "p95": extract_p95,
+        "prepare_median": prepare_median,
+        "prepare_p95": prepare_p95,
+        "feed_median": feed_median,
+        "feed_p95": feed_p95,
+    }
+
+
+def _machine_busy() -> float:
+    """CPU-seconds all cores spent busy since boot (idle and iowait excluded)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def poll_once(
+    directory: Path, sites: list[tuple[str, int]], feeds: int, mode: str
+) -> dict[str, object]:
+    urls = [
+        f"http://{sites[i % len(sites)][0]}:{sites[i % len(sites)][1]}/feed/{i}"
+        for i in range(feeds)
+    ]
+    config = directory / f"{mode}.toml"
+    db = directory / f"{mode}.db"
+    db.unlink(missing_ok=True)
+    config.write_text(
+        '[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "'
+        + mode
+        + '"\n'
+        + TOPIC_TOML
+        + "".join(f'\n[[feeds]]\nurl = "{url}"\n' for url in urls),
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
+    busy = _machine_busy()
+    started = time.perf_counter()
+    process = subprocess.Popen([*command, "poll", "--all"], stdout=subprocess.PIPE, text=True)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    cpu = usage.ru_utime + usage.ru_stime
+    # everything else the machine did meanwhile; the page server's share is counted in too
+    others = max(0.0, _machine_busy() - busy - cpu) / seconds
+    output = process.stdout.read() if process.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"poll failed: {output}")
+    with sqlite3.connect(db) as connection:
+        items, words = connection.execute(
+            "SELECT count(*), avg(length(CASE WHEN content != '' THEN content ELSE summary END)"
+            " - length(replace(CASE WHEN content != '' THEN content ELSE summary END, ' ', '')) + 1)"
+            " FROM items"
+        ).fetchone()
+        tags = connection.execute(
+            "SELECT count(*) * 1.0 / (SELECT count(*) FROM items) FROM item_tags"
+        ).fetchone()[0]
+        pages = dict(connection.execute("SELECT status, count(*) FROM article_pages GROUP BY 1"))
+        copies = connection.execute(
+            "SELECT count(*) FROM items WHERE duplicate_of IS NOT NULL"
+        ).fetchone()[0]
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "others": others,
+        "copies": copies,
+        "items": items,
+        "words": words or 0,
+        "tags": tags or 0,
+        "pages": pages,
+        "summary": output.strip().splitlines()[-1] if output.strip() else "",
+    }
+
+
+def start_server(
+    seed: int, items: int, latency: float
+) -> tuple[subprocess.Popen[str], list[tuple[str, int]]]:
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--seed", str(seed), "--items", str(items),
+         "--latency", str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    sites = []
+    for _ in range(HOSTS):
+        host, port = server.stdout.readline().split()
+        sites.append((host, int(port)))
+    return server, sites
+
+
+def report(
+    extraction: dict[str, float],
+    polls: list[tuple[float, str, dict[str, object]]],
+    args: argparse.Namespace,
+) -> str:
+    import trafilatura
+
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        SECTION,
+        "",
+        f"Measured {stamp} with `python bench/bench_fulltext.py`.",
+        "",
+        f"- machine: nproc {os.cpu_count()}; Python {platform.python_version()} on "
+        f"{platform.system()} {platform.release()}; trafilatura {trafilatura.__version__}",
+        f"- extraction: {extraction['pages']:.0f} generated article pages, median "
+        f"{extraction['kb']:.0f} KB of HTML and {extraction['words']:.0f} words of story "
+        "(navigation, an inline script blob, cookie banner, related stories, comments, footer "
+        "around it), one process",
+        f"- poll: {args.feeds} feeds × {args.items} items (80% about the topic, with a one-line "
+        f"summary; their links lead to pages like the above) on {HOSTS} loopback hosts, "
+        "`concurrency = 32`, `workers = 0`, fresh database each run; `auto` fetches the "
+        "page of every matching item (all summaries are short)",
+        "",
+        "| per page | median ms | p95 ms |",
+        "|---|---:|---:|",
+        f"| `extract_article` (trafilatura + cleaning + language) | {extraction['median']:.1f} | "
+        f"{extraction['p95']:.1f} |",
+        f"| `prepare_items` on the extracted text (match, tags, fingerprint) | "
+        f"{extraction['prepare_median']:.1f} | {extraction['prepare_p95']:.1f} |",
+        f"| for comparison: `prepare_items` on the feed's one-line summary | "
+        f"{extraction['feed_median']:.1f} | {extraction['feed_p95']:.1f} |",
+        "",
+        "| server latency | `[full_text] mode` | wall s | CPU s (all processes) | other load, "
+        "cores | items stored | near-duplicates | pages fetched | words per item | tags per item |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for latency, mode, run in polls:
+        pages = run["pages"]
+        assert isinstance(pages, dict)
+        fetched = sum(pages.values())
+        lines.append(
+            f"| {latency * 1000:.0f} ms | `{mode}` | {run['seconds']:.1f} | {run['cpu']:.1f} | "
+            f"{run['others']:.2f} | {run['items']} | {run['copies']} | {fetched} | "
+            f"{run['words']:.0f} | {run['tags']:.1f} |"
+        )
+    by_latency: dict[float, dict[str, dict[str, object]]] = {}
+    for latency, mode, run in polls:
+        by_latency.setdefault(latency, {})[mode] = run
+    lines.append("")
+    for latency, runs in by_latency.items():
+        off, on = runs["never"], runs["auto"]
+        extra = float(on["seconds"]) - float(off["seconds"])  # type: ignore[arg-type]
+        cpu = float(on["cpu"]) - float(off["cpu"])  # type: ignore[arg-type]
+        pages = max(1, sum(on["pages"].values()))  # type: ignore[union-attr]
+        lines.append(
+            f"- at {latency * 1000:.0f} ms latency, full text adds {extra:.1f} s of wall time "
+            f"({float(on['seconds']) / float(off['seconds']):.1f}× the poll without it) and "  # type: ignore[arg-type]
+            f"{cpu:.1f} CPU-s: {cpu / pages * 1000:.0f} ms of CPU per fetched page."
+        )
+    lines += [
+        "",
+        "Wall time runs from process start to exit (imports, migration included). CPU is "
+        "user + system of the poll and its worker processes. Words and tags are averages over "
+        "the stored items (the feed text when full text is off). Other load is CPU the rest of "
+        "the machine used meanwhile (the page server included), in cores: a figure much above "
+        "0.1 means the run shared the machine and its times are pessimistic.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    document = DOC.read_text(encoding="utf-8")
+    start = document.find(SECTION + "\n")
+    if start < 0:
+        document = document.rstrip("\n") + "\n\n" + text
+    else:
+        end = document.find("\n## ", start + len(SECTION))
+        document = document[:start] + text + ("" if end < 0 else document[end + 1 :])
+    DOC.write_text(document, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=100)
+    parser.add_argument("--items", type=int, default=10)
+    parser.add_argument("--pages", type=int, default=200, help="pages for the extraction cost")
+    parser.add_argument("--latency", type=float, default=None, help="server delay, seconds")
+    parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.seed, args.items, args.latency or 0.0)
+        return
+    if args.quick:
+        args.feeds, args.pages, args.no_write = 20, 40, True
+    latencies = [0.0, 0.1] if args.latency is None else [args.latency]
+
+    extraction = extraction_cost(args.pages, args.seed)
+    print(f"extraction: median {extraction['median']:.1f} ms, p95 {extraction['p95']:.1f} ms")
+    polls: list[tuple[float, str, dict[str, object]]] = []
+    with tempfile.TemporaryDirectory() as work:
+        for latency in latencies:
+            server, sites = start_server(args.seed, args.items, latency)
+            try:
+                for mode in ("never", "auto"):
+                    run = poll_once(Path(work), sites, args.feeds, mode)
+                    print(
+                        f"latency {latency * 1000:.0f} ms, {mode}: {run['seconds']:.1f} s; {run['summary']}"
+                    )
+                    polls.append((latency, mode, run))
+            finally:
+                assert server.stdin is not None
+                server.stdin.close()
+                server.wait()
+    text = report(extraction, polls, args)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
