@@ -52,6 +52,7 @@ __all__ = [
     "Similarity",
     "band_keys",
     "compare",
+    "compare_many",
     "decide",
     "fingerprint",
     "from_bytes",
@@ -593,6 +594,13 @@ def _names_similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return shared / min(len(a), len(b))
 
 
+@lru_cache(maxsize=16_384)
+def _title_stems(title: str) -> tuple[int, str]:
+    """How many content-word stems a normalised headline has, and the stems joined."""
+    stems = _stems(title.split())
+    return len(stems), " ".join(stems)
+
+
 def _title_similarity(a: str, b: str) -> float:
     """rapidfuzz token-sort similarity of the stemmed headline content words (0..1).
 
@@ -600,34 +608,97 @@ def _title_similarity(a: str, b: str) -> float:
     """
     if not a or not b:
         return 0.0
-    stems_a, stems_b = _stems(a.split()), _stems(b.split())
-    if min(len(stems_a), len(stems_b)) < 3:
+    (count_a, stems_a), (count_b, stems_b) = _title_stems(a), _title_stems(b)
+    if min(count_a, count_b) < 3:
         return float(fuzz.ratio(a, b)) / 100.0
-    return float(fuzz.token_sort_ratio(" ".join(stems_a), " ".join(stems_b))) / 100.0
+    return float(fuzz.token_sort_ratio(stems_a, stems_b)) / 100.0
+
+
+def _containment(jaccard: float, count_a: int, count_b: int) -> float:
+    smaller = min(count_a, count_b)
+    if smaller and jaccard:
+        shared = jaccard * (count_a + count_b) / (1.0 + jaccard)
+        return min(1.0, shared / smaller)
+    return 0.0
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Similarity:
     """Every signal between two fingerprints (symmetric)."""
     jaccard = _jaccard(_array(a.shingles), a.shingle_count, _array(b.shingles), b.shingle_count)
-    smaller = min(a.shingle_count, b.shingle_count)
-    if smaller and jaccard:
-        shared = jaccard * (a.shingle_count + b.shingle_count) / (1.0 + jaccard)
-        containment = min(1.0, shared / smaller)
-    else:
-        containment = 0.0
     return Similarity(
         jaccard=jaccard,
-        containment=containment,
+        containment=_containment(jaccard, a.shingle_count, b.shingle_count),
         terms=_jaccard(_array(a.terms), a.term_count, _array(b.terms), b.term_count),
         names=_names_similarity(a.names, b.names),
         title=_title_similarity(a.title, b.title),
     )
 
 
+def _shared_many(new: bytes, others: Sequence[bytes]) -> list[int]:
+    """For each of ``others``, how many hashes it has in common with ``new`` (all sorted and
+    distinct): one binary search over all of them at once instead of one per pair."""
+    lengths = np.fromiter((len(blob) // 4 for blob in others), dtype=np.int64, count=len(others))
+    mine = _array(new)
+    if not len(mine) or not lengths.any():
+        return [0] * len(others)
+    values = _array(b"".join(others))
+    positions = np.searchsorted(mine, values)
+    positions[positions == len(mine)] = 0
+    hits = np.concatenate(([0], np.cumsum(mine[positions] == values)))
+    ends = np.cumsum(lengths)
+    shared: list[int] = (hits[ends] - hits[ends - lengths]).tolist()
+    return shared
+
+
+def _jaccard_many(new: bytes, new_count: int, others: Sequence[tuple[bytes, int]]) -> list[float]:
+    """:func:`_jaccard` of ``new`` with each of ``others`` ((hashes, count) pairs)."""
+    shared = _shared_many(new, [blob for blob, _ in others])
+    size = len(new) // 4
+    result = []
+    for (blob, count), common in zip(others, shared, strict=True):
+        other_size = len(blob) // 4
+        if not size or not other_size:
+            result.append(0.0)
+        elif size == new_count and other_size == count:
+            result.append(common / (size + other_size - common))
+        else:
+            result.append(_jaccard(_array(new), new_count, _array(blob), count))
+    return result
+
+
+def _overlaps(new: Fingerprint, others: Sequence[Fingerprint]) -> list[tuple[float, float, float]]:
+    """(shingle Jaccard, containment, term Jaccard) of ``new`` with each of ``others``."""
+    if not others:
+        return []
+    jaccards = _jaccard_many(
+        new.shingles, new.shingle_count, [(o.shingles, o.shingle_count) for o in others]
+    )
+    terms = _jaccard_many(new.terms, new.term_count, [(o.terms, o.term_count) for o in others])
+    return [
+        (jaccard, _containment(jaccard, new.shingle_count, other.shingle_count), term)
+        for other, jaccard, term in zip(others, jaccards, terms, strict=True)
+    ]
+
+
+def compare_many(new: Fingerprint, others: Sequence[Fingerprint]) -> list[Similarity]:
+    """``[compare(new, other) for other in others]``, the set overlaps computed in one go."""
+    return [
+        Similarity(
+            jaccard=jaccard,
+            containment=containment,
+            terms=terms,
+            names=_names_similarity(new.names, other.names),
+            title=_title_similarity(new.title, other.title),
+        )
+        for other, (jaccard, containment, terms) in zip(others, _overlaps(new, others), strict=True)
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Decision
 
 
+@lru_cache(maxsize=16_384)
 def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -714,14 +785,24 @@ def decide(
         when = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     best_dup: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
     best_story: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
+    in_window: list[tuple[Candidate, datetime | None, bool, bool]] = []
     for cand in candidates:
-        old = cand.fingerprint
-        then = _moment(cand.published_at) or _moment(old.published_at)
+        then = _moment(cand.published_at) or _moment(cand.fingerprint.published_at)
         in_dup_window = _within(when, then, settings.duplicate_window)
         in_story_window = _within(when, then, settings.story_window)
-        if not (in_dup_window or in_story_window):
-            continue
-        sim = compare(new, old)
+        if in_dup_window or in_story_window:
+            in_window.append((cand, then, in_dup_window, in_story_window))
+    overlaps = _overlaps(new, [cand.fingerprint for cand, *_ in in_window])
+    for (cand, then, in_dup_window, in_story_window), (jaccard, containment, terms) in zip(
+        in_window, overlaps, strict=True
+    ):
+        old = cand.fingerprint
+        # the headline is only read for a short text near in time; the names never (the
+        # winner's full Similarity is computed below)
+        close = _within(when, then, settings.title_window)
+        short = new.words < settings.short_words or old.words < settings.short_words
+        title = _title_similarity(new.title, old.title) if close and short else 0.0
+        sim = Similarity(jaccard, containment, terms, 0.0, title)
         signal = _is_duplicate(sim, new, old, settings) if in_dup_window else None
         if signal is not None:
             rank = (sim.jaccard, -cand.item_id)
@@ -730,7 +811,6 @@ def decide(
             continue
         if best_dup is not None or not in_story_window:
             continue
-        close = _within(when, then, settings.title_window)
         signal = _story_signal(sim, new, old, close, settings)
         if signal is not None:
             score = sim.title if signal == "title" else 1.0 + sim.terms + sim.containment
@@ -738,7 +818,8 @@ def decide(
             if best_story is None or rank > best_story[0]:
                 best_story = (rank, cand, sim, signal)
     if best_dup is not None:
-        _, cand, sim, signal = best_dup
+        _, cand, _, signal = best_dup
+        sim = compare(new, cand.fingerprint)
         return Decision(
             duplicate_of=cand.duplicate_of if cand.duplicate_of is not None else cand.item_id,
             story_id=cand.story_id,
@@ -753,7 +834,8 @@ def decide(
             similarity=sim,
         )
     if best_story is not None:
-        _, cand, sim, signal = best_story
+        _, cand, _, signal = best_story
+        sim = compare(new, cand.fingerprint)
         if signal == "title":
             detail, score = f"headline similarity {sim.title:.2f}", sim.title
         elif signal == "excerpt":
