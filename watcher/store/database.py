@@ -369,12 +369,17 @@ class Store:
         dedupe_signal: str | None = None,
         dedupe_score: float | None = None,
     ) -> int:
-        """Insert a new item; without ``story_id`` it starts a story of its own."""
+        """Insert a new item; without ``story_id`` it starts a story of its own.
+
+        One statement: the id is the one SQLite would pick (one above the largest), chosen
+        in the INSERT so that a new story's id can be the item's own without an UPDATE.
+        """
         cursor = self.db.execute(
-            "INSERT INTO items(url, canonical_url, guid, external_id, title, summary, content, "
-            "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
-            "story_id, dedupe_signal, dedupe_score) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, "
+            "content, published_at, first_seen_at, feed_id, source, lang, content_hash, "
+            "duplicate_of, story_id, dedupe_signal, dedupe_score) "
+            "SELECT next.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, next.id), ?, ? "
+            "FROM (SELECT COALESCE(MAX(id), 0) + 1 AS id FROM items) AS next",
             [
                 item.url,
                 item.canonical_url,
@@ -397,8 +402,6 @@ class Store:
         )
         item_id = cursor.lastrowid
         assert item_id is not None
-        if story_id is None:
-            self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
         return item_id
 
     def known_keys(self, feed_id: int, limit: int = 2000) -> KnownKeys:
@@ -522,6 +525,34 @@ class Store:
         self.db.conn.executemany(
             "INSERT INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)",
             [(item_id, tag_id, score) for tag_id, score in rows.items()],
+        )
+
+    def add_topics(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Topics of new items, (item id, topics) each: one statement for a whole batch."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)",
+            [(item_id, topic) for item_id, topics in rows for topic in topics],
+        )
+
+    def add_tags(self, rows: Sequence[tuple[int, Sequence[Tag]]]) -> None:
+        """Tags of new items, (item id, tags) each; a tag named twice keeps its best score."""
+        values: list[tuple[int, int, float]] = []
+        for item_id, tags in rows:
+            scores: dict[int, float] = {}
+            for tag in tags:
+                tag_id = self._tag_id(tag.name, tag.kind)
+                scores[tag_id] = max(tag.score, scores.get(tag_id, 0.0))
+            values.extend((item_id, tag_id, score) for tag_id, score in scores.items())
+        self.db.conn.executemany(
+            "INSERT INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)", values
+        )
+
+    def add_sightings(self, rows: Sequence[tuple[int, int | None, str | None, str, str]]) -> None:
+        """Many :meth:`add_sighting` rows (item id, feed id, url, seen at, match), in order."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
 
     def forget_cached_ids(self) -> None:
