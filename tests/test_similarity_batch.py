@@ -7,13 +7,19 @@ import random
 from dataclasses import astuple
 from pathlib import Path
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.similarity import (
+    _MINHASH_SEED,
     MAX_SHINGLES,
     Candidate,
     Fingerprint,
+    _shingle_hashes,
+    _signature,
+    _tokens,
+    band_keys,
     compare,
     compare_many,
     decide,
@@ -81,3 +87,33 @@ def test_decision_carries_the_full_similarity_of_the_matched_item() -> None:
         assert astuple(decision.similarity) == astuple(compare(new, matched))
         checked += 1
     assert checked > 50
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**32 - 1), max_size=2500, unique=True),
+    st.sampled_from([1, 66, 128]),
+)
+def test_signature_equals_datasketch_affine32(values: list[int], num_perm: int) -> None:
+    """The numpy MinHash gives datasketch's affine32 signature bit for bit (stored keys stay valid)."""
+    from datasketch import MinHash
+
+    shingles = np.unique(np.array(values, dtype=np.uint32))
+    reference = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=int, scheme="affine32")
+    if len(shingles):
+        reference.update_batch(shingles.tolist())
+    expected = np.asarray(reference.hashvalues, dtype=np.uint32)
+    assert np.array_equal(_signature(shingles, num_perm), expected)
+
+
+def test_fingerprint_band_keys_come_from_the_datasketch_signature() -> None:
+    """A real text's signature and band keys are those datasketch's MinHash leads to."""
+    from datasketch import MinHash
+
+    text = " ".join(random.Random(3).choice(VOCABULARY) for _ in range(3000))
+    fp = fingerprint("Kant", text, None)
+    reference = MinHash(num_perm=66, seed=_MINHASH_SEED, hashfunc=int, scheme="affine32")
+    reference.update_batch(_shingle_hashes(_tokens(text)).tolist())
+    signature = np.asarray(reference.hashvalues, dtype="<u4").tobytes()
+    assert fp.signature == signature
+    assert fp.band_keys == band_keys(signature, 22, 3)

@@ -30,14 +30,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -354,11 +351,11 @@ def _word_hash(word: str) -> int:
 
 def _key(kind: bytes, *parts: str | bytes) -> int:
     """A signed 64-bit key (fits an SQLite INTEGER) for one band or one story feature."""
-    digest = hashlib.blake2b(digest_size=8, person=kind.ljust(16, b"\0"))
-    for part in parts:
-        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
-        digest.update(b"\x1f")
-    return int.from_bytes(digest.digest(), "little", signed=True)
+    data = b"".join(
+        (part.encode("utf-8") if isinstance(part, str) else part) + b"\x1f" for part in parts
+    )
+    digest = hashlib.blake2b(data, digest_size=8, person=kind.ljust(16, b"\0")).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 _M1: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -370,7 +367,7 @@ def _shingle_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     """Sorted distinct 32-bit hashes of the word ``SHINGLE_SIZE``-grams (one gram if shorter)."""
     if not words:
         return np.empty(0, dtype=np.uint32)
-    hashes = np.fromiter((_word_hash(word) for word in words), dtype=np.uint64, count=len(words))
+    hashes = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
     size = min(SHINGLE_SIZE, len(hashes))
     count = len(hashes) - size + 1
     combined = hashes[:count].copy()
@@ -389,10 +386,8 @@ def _term_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     """Sorted distinct 32-bit hashes of the content words."""
     chosen = {word for word in set(words) - STOPWORDS if len(word) > 2 and not word.isdigit()}
     stems = {word[:STEM_LENGTH] for word in chosen}
-    hashes = np.fromiter(
-        (_word_hash(word) >> 32 for word in stems), dtype=np.uint64, count=len(stems)
-    )
-    return np.unique(hashes.astype(np.uint32))
+    hashes = np.fromiter(map(_word_hash, stems), dtype=np.uint64, count=len(stems))
+    return np.unique((hashes >> np.uint64(32)).astype(np.uint32))
 
 
 def _identity(value: int) -> int:
@@ -400,20 +395,42 @@ def _identity(value: int) -> int:
 
 
 @lru_cache(maxsize=8)
-def _minhash_template(num_perm: int) -> MinHash:
+def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """datasketch's affine32 permutation parameters (a, b) for ``num_perm`` and our seed."""
     # imported here: datasketch pulls in scipy, which would add most of a second to every
     # command, including the ones that never fingerprint anything
     from datasketch import MinHash
 
-    return MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=_identity, scheme="affine32")
+    minhash = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=_identity, scheme="affine32")
+    a, b = minhash.permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
+_FMIX1: Final = np.uint32(0x85EBCA6B)
+_FMIX2: Final = np.uint32(0xC2B2AE35)
+_SIGNATURE_CHUNK: Final = 1024
 
 
 def _signature(shingles: npt.NDArray[np.uint32], num_perm: int) -> npt.NDArray[np.uint32]:
-    minhash = _minhash_template(num_perm).copy()
-    if len(shingles):
-        minhash.update_batch(shingles.tolist())
-    values: npt.NDArray[np.uint32] = np.asarray(minhash.hashvalues, dtype=np.uint32)
-    return values
+    """datasketch's affine32 MinHash of the shingle hashes (``MinHash.update_batch`` with an
+    identity hash), in a few numpy operations over the whole set.
+
+    Each value is pre-mixed by the 32-bit MurmurHash3 finaliser, then permuted by
+    ``a * h + b`` modulo 2**32 (uint32 arithmetic wraps); the signature keeps the minimum
+    per permutation, all ones for an empty set. ``tests/test_similarity_batch.py`` checks
+    it against datasketch itself.
+    """
+    a, b = _permutations(num_perm)
+    signature = np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    for start in range(0, len(shingles), _SIGNATURE_CHUNK):
+        hv = shingles[start : start + _SIGNATURE_CHUNK].astype(np.uint32)
+        hv ^= hv >> np.uint32(16)
+        hv *= _FMIX1
+        hv ^= hv >> np.uint32(13)
+        hv *= _FMIX2
+        hv ^= hv >> np.uint32(16)
+        np.minimum(signature, (hv[:, None] * a + b).min(axis=0), out=signature)
+    return signature
 
 
 def band_keys(signature: bytes, bands: int, rows: int) -> tuple[int, ...]:
