@@ -11,8 +11,8 @@ process and with ``time.process_time`` (CPU, not wall clock: the machine is shar
 
 Each figure is the median over ``--repeat`` rounds. ``--compare REV`` runs the same
 measurement on the code of git revision REV too (its ``watcher`` package unpacked
-under bench/results/), the two alternating round by round on the same feed files, and
-prints both columns.
+under bench/results/), the two taking turns round by round (the order flipping every
+round) on the same feed files, and prints both columns.
 
     python bench/bench_stages.py                    # writes its section of docs/benchmarks.md
     python bench/bench_stages.py --compare c1ab819  # before/after table
@@ -464,8 +464,9 @@ def main() -> None:
         if args.compare:
             runners.append(Runner(args.compare, _worktree(args.compare), args, feeds_dir))
         runners.append(Runner(_head(), ROOT, args, feeds_dir))
-        for _ in range(args.repeat):
-            for runner in runners:
+        for round_number in range(args.repeat):
+            # the order flips every round: whichever runs second in a round pays for it
+            for runner in runners if round_number % 2 == 0 else runners[::-1]:
                 runner.next_round()
         for runner in runners:
             runner.close()
