@@ -51,12 +51,17 @@ def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
     return DedupeSettings(**config.model_dump())
 
 
-def _window(moment: datetime | None, seconds: float | None) -> tuple[str, str] | None:
+def _range(moment: datetime | None, seconds: float | None) -> tuple[str, str] | None:
     """The ISO range [moment - seconds, moment + seconds]; None (no bound) for an unknown time."""
     if moment is None or seconds is None:
         return None
     delta = timedelta(seconds=seconds)
     return ((moment - delta).strftime(_ISO), (moment + delta).strftime(_ISO))
+
+
+def _window(at: str | None, seconds: float | None) -> tuple[str, str] | None:
+    """:func:`_range` around the ISO time ``at``."""
+    return _range(None if at is None else datetime.strptime(at, _ISO).replace(tzinfo=UTC), seconds)
 
 
 def _candidates(
@@ -66,8 +71,8 @@ def _candidates(
     rows = store.dedupe_candidates(
         band_keys=entry.fingerprint.band_keys,
         story_keys=entry.fingerprint.story_keys,
-        band_range=_window(moment, settings.duplicate_window),
-        story_range=_window(moment, settings.story_window),
+        band_range=_range(moment, settings.duplicate_window),
+        story_range=_range(moment, settings.story_window),
         limit=_MAX_CANDIDATES,
     )
     candidates = []
