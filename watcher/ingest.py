@@ -10,19 +10,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from watcher.config import DedupeConfig
-from watcher.models import BatchOutcome
+from watcher.models import BatchOutcome, Tag
 from watcher.prepare import PreparedItem
-from watcher.similarity import DEFAULT_SETTINGS, Candidate, DedupeSettings, decide, from_bytes
+from watcher.similarity import (
+    DEFAULT_SETTINGS,
+    Candidate,
+    DedupeSettings,
+    Fingerprint,
+    decide,
+    from_bytes,
+)
 from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_CANDIDATES = 48
-_decode = lru_cache(maxsize=4096)(from_bytes)
-"""Fingerprints decoded by their bytes: recent items are candidates again and again."""
+_DECODED_MAX = 4096
+_decoded: dict[int, tuple[bytes, Fingerprint]] = {}
+"""Decoded fingerprints by item id, with the bytes they came from: recent items are
+candidates again and again. A hit needs equal bytes (a cheap comparison, where hashing
+the bytes for a cache key was not), so another database or a re-fingerprinted item
+never gets a stale one."""
+
+
+def _decode(item_id: int, blob: bytes) -> Fingerprint:
+    cached = _decoded.get(item_id)
+    if cached is not None and cached[0] == blob:
+        return cached[1]
+    decoded = from_bytes(blob)
+    if len(_decoded) >= _DECODED_MAX:
+        _decoded.clear()
+    _decoded[item_id] = (blob, decoded)
+    return decoded
 
 
 def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
@@ -30,29 +51,34 @@ def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
     return DedupeSettings(**config.model_dump())
 
 
-def _window(at: str | None, seconds: float | None) -> tuple[str, str] | None:
-    """The ISO range [at - seconds, at + seconds]; None (no bound) for an unknown time."""
-    if at is None or seconds is None:
+def _range(moment: datetime | None, seconds: float | None) -> tuple[str, str] | None:
+    """The ISO range [moment - seconds, moment + seconds]; None (no bound) for an unknown time."""
+    if moment is None or seconds is None:
         return None
-    moment = datetime.strptime(at, _ISO).replace(tzinfo=UTC)
     delta = timedelta(seconds=seconds)
     return ((moment - delta).strftime(_ISO), (moment + delta).strftime(_ISO))
+
+
+def _window(at: str | None, seconds: float | None) -> tuple[str, str] | None:
+    """:func:`_range` around the ISO time ``at``."""
+    return _range(None if at is None else datetime.strptime(at, _ISO).replace(tzinfo=UTC), seconds)
 
 
 def _candidates(
     store: Store, entry: PreparedItem, at: str | None, settings: DedupeSettings
 ) -> list[Candidate]:
+    moment = None if at is None else datetime.strptime(at, _ISO).replace(tzinfo=UTC)
     rows = store.dedupe_candidates(
         band_keys=entry.fingerprint.band_keys,
         story_keys=entry.fingerprint.story_keys,
-        band_range=_window(at, settings.duplicate_window),
-        story_range=_window(at, settings.story_window),
+        band_range=_range(moment, settings.duplicate_window),
+        story_range=_range(moment, settings.story_window),
         limit=_MAX_CANDIDATES,
     )
     candidates = []
     for item_id, duplicate_of, story_id, when, blob in rows:
         try:
-            stored = _decode(blob)
+            stored = _decode(item_id, blob)
         except ValueError:
             continue  # written by another fingerprint version; see docs/dedupe.md
         candidates.append(Candidate(item_id, stored, duplicate_of, story_id, when))
@@ -76,6 +102,11 @@ def ingest_batch(
     """
     outcome = BatchOutcome(entries=len(prepared))
     now_moment = datetime.strptime(now, _ISO).replace(tzinfo=UTC)
+    # topics, tags and sightings are not read while the batch is decided: written at the
+    # end, one statement each
+    topics: list[tuple[int, tuple[str, ...]]] = []
+    tags: list[tuple[int, tuple[Tag, ...]]] = []
+    sightings: list[tuple[int, int | None, str | None, str, str]] = []
     try:
         with store.transaction():
             for entry in prepared:
@@ -83,9 +114,7 @@ def ingest_batch(
                 existing = store.find_exact(item, feed_id)
                 if existing is not None:
                     item_id, match = existing
-                    store.add_sighting(
-                        item_id, feed_id=feed_id, url=item.url, seen_at=now, match=match
-                    )
+                    sightings.append((item_id, feed_id, item.url, now, match))
                     outcome.sightings += 1
                     outcome.matches[match] += 1
                     continue
@@ -112,15 +141,16 @@ def ingest_batch(
                     story_keys=entry.fingerprint.story_keys,
                     at=at,
                 )
-                store.set_topics(item_id, entry.topics)
-                store.set_tags(item_id, entry.tags)
-                store.add_sighting(
-                    item_id, feed_id=feed_id, url=item.url, seen_at=now, match="first"
-                )
+                topics.append((item_id, entry.topics))
+                tags.append((item_id, entry.tags))
+                sightings.append((item_id, feed_id, item.url, now, "first"))
                 outcome.new_items += 1
                 outcome.new_item_ids.append(item_id)
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
+            store.add_topics(topics)
+            store.add_tags(tags)
+            store.add_sightings(sightings)
     except BaseException:
         store.forget_cached_ids()
         raise

@@ -30,14 +30,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -52,6 +49,7 @@ __all__ = [
     "Similarity",
     "band_keys",
     "compare",
+    "compare_many",
     "decide",
     "fingerprint",
     "from_bytes",
@@ -353,11 +351,11 @@ def _word_hash(word: str) -> int:
 
 def _key(kind: bytes, *parts: str | bytes) -> int:
     """A signed 64-bit key (fits an SQLite INTEGER) for one band or one story feature."""
-    digest = hashlib.blake2b(digest_size=8, person=kind.ljust(16, b"\0"))
-    for part in parts:
-        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
-        digest.update(b"\x1f")
-    return int.from_bytes(digest.digest(), "little", signed=True)
+    data = b"".join(
+        (part.encode("utf-8") if isinstance(part, str) else part) + b"\x1f" for part in parts
+    )
+    digest = hashlib.blake2b(data, digest_size=8, person=kind.ljust(16, b"\0")).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 _M1: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -369,7 +367,7 @@ def _shingle_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     """Sorted distinct 32-bit hashes of the word ``SHINGLE_SIZE``-grams (one gram if shorter)."""
     if not words:
         return np.empty(0, dtype=np.uint32)
-    hashes = np.fromiter((_word_hash(word) for word in words), dtype=np.uint64, count=len(words))
+    hashes = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
     size = min(SHINGLE_SIZE, len(hashes))
     count = len(hashes) - size + 1
     combined = hashes[:count].copy()
@@ -388,10 +386,8 @@ def _term_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     """Sorted distinct 32-bit hashes of the content words."""
     chosen = {word for word in set(words) - STOPWORDS if len(word) > 2 and not word.isdigit()}
     stems = {word[:STEM_LENGTH] for word in chosen}
-    hashes = np.fromiter(
-        (_word_hash(word) >> 32 for word in stems), dtype=np.uint64, count=len(stems)
-    )
-    return np.unique(hashes.astype(np.uint32))
+    hashes = np.fromiter(map(_word_hash, stems), dtype=np.uint64, count=len(stems))
+    return np.unique((hashes >> np.uint64(32)).astype(np.uint32))
 
 
 def _identity(value: int) -> int:
@@ -399,20 +395,42 @@ def _identity(value: int) -> int:
 
 
 @lru_cache(maxsize=8)
-def _minhash_template(num_perm: int) -> MinHash:
+def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """datasketch's affine32 permutation parameters (a, b) for ``num_perm`` and our seed."""
     # imported here: datasketch pulls in scipy, which would add most of a second to every
     # command, including the ones that never fingerprint anything
     from datasketch import MinHash
 
-    return MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=_identity, scheme="affine32")
+    minhash = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, hashfunc=_identity, scheme="affine32")
+    a, b = minhash.permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
+_FMIX1: Final = np.uint32(0x85EBCA6B)
+_FMIX2: Final = np.uint32(0xC2B2AE35)
+_SIGNATURE_CHUNK: Final = 1024
 
 
 def _signature(shingles: npt.NDArray[np.uint32], num_perm: int) -> npt.NDArray[np.uint32]:
-    minhash = _minhash_template(num_perm).copy()
-    if len(shingles):
-        minhash.update_batch(shingles.tolist())
-    values: npt.NDArray[np.uint32] = np.asarray(minhash.hashvalues, dtype=np.uint32)
-    return values
+    """datasketch's affine32 MinHash of the shingle hashes (``MinHash.update_batch`` with an
+    identity hash), in a few numpy operations over the whole set.
+
+    Each value is pre-mixed by the 32-bit MurmurHash3 finaliser, then permuted by
+    ``a * h + b`` modulo 2**32 (uint32 arithmetic wraps); the signature keeps the minimum
+    per permutation, all ones for an empty set. ``tests/test_similarity_batch.py`` checks
+    it against datasketch itself.
+    """
+    a, b = _permutations(num_perm)
+    signature = np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    for start in range(0, len(shingles), _SIGNATURE_CHUNK):
+        hv = shingles[start : start + _SIGNATURE_CHUNK].astype(np.uint32)
+        hv ^= hv >> np.uint32(16)
+        hv *= _FMIX1
+        hv ^= hv >> np.uint32(13)
+        hv *= _FMIX2
+        hv ^= hv >> np.uint32(16)
+        np.minimum(signature, (hv[:, None] * a + b).min(axis=0), out=signature)
+    return signature
 
 
 def band_keys(signature: bytes, bands: int, rows: int) -> tuple[int, ...]:
@@ -593,6 +611,13 @@ def _names_similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return shared / min(len(a), len(b))
 
 
+@lru_cache(maxsize=16_384)
+def _title_stems(title: str) -> tuple[int, str]:
+    """How many content-word stems a normalised headline has, and the stems joined."""
+    stems = _stems(title.split())
+    return len(stems), " ".join(stems)
+
+
 def _title_similarity(a: str, b: str) -> float:
     """rapidfuzz token-sort similarity of the stemmed headline content words (0..1).
 
@@ -600,34 +625,97 @@ def _title_similarity(a: str, b: str) -> float:
     """
     if not a or not b:
         return 0.0
-    stems_a, stems_b = _stems(a.split()), _stems(b.split())
-    if min(len(stems_a), len(stems_b)) < 3:
+    (count_a, stems_a), (count_b, stems_b) = _title_stems(a), _title_stems(b)
+    if min(count_a, count_b) < 3:
         return float(fuzz.ratio(a, b)) / 100.0
-    return float(fuzz.token_sort_ratio(" ".join(stems_a), " ".join(stems_b))) / 100.0
+    return float(fuzz.token_sort_ratio(stems_a, stems_b)) / 100.0
+
+
+def _containment(jaccard: float, count_a: int, count_b: int) -> float:
+    smaller = min(count_a, count_b)
+    if smaller and jaccard:
+        shared = jaccard * (count_a + count_b) / (1.0 + jaccard)
+        return min(1.0, shared / smaller)
+    return 0.0
 
 
 def compare(a: Fingerprint, b: Fingerprint) -> Similarity:
     """Every signal between two fingerprints (symmetric)."""
     jaccard = _jaccard(_array(a.shingles), a.shingle_count, _array(b.shingles), b.shingle_count)
-    smaller = min(a.shingle_count, b.shingle_count)
-    if smaller and jaccard:
-        shared = jaccard * (a.shingle_count + b.shingle_count) / (1.0 + jaccard)
-        containment = min(1.0, shared / smaller)
-    else:
-        containment = 0.0
     return Similarity(
         jaccard=jaccard,
-        containment=containment,
+        containment=_containment(jaccard, a.shingle_count, b.shingle_count),
         terms=_jaccard(_array(a.terms), a.term_count, _array(b.terms), b.term_count),
         names=_names_similarity(a.names, b.names),
         title=_title_similarity(a.title, b.title),
     )
 
 
+def _shared_many(new: bytes, others: Sequence[bytes]) -> list[int]:
+    """For each of ``others``, how many hashes it has in common with ``new`` (all sorted and
+    distinct): one binary search over all of them at once instead of one per pair."""
+    lengths = np.fromiter((len(blob) // 4 for blob in others), dtype=np.int64, count=len(others))
+    mine = _array(new)
+    if not len(mine) or not lengths.any():
+        return [0] * len(others)
+    values = _array(b"".join(others))
+    positions = np.searchsorted(mine, values)
+    positions[positions == len(mine)] = 0
+    hits = np.concatenate(([0], np.cumsum(mine[positions] == values)))
+    ends = np.cumsum(lengths)
+    shared: list[int] = (hits[ends] - hits[ends - lengths]).tolist()
+    return shared
+
+
+def _jaccard_many(new: bytes, new_count: int, others: Sequence[tuple[bytes, int]]) -> list[float]:
+    """:func:`_jaccard` of ``new`` with each of ``others`` ((hashes, count) pairs)."""
+    shared = _shared_many(new, [blob for blob, _ in others])
+    size = len(new) // 4
+    result = []
+    for (blob, count), common in zip(others, shared, strict=True):
+        other_size = len(blob) // 4
+        if not size or not other_size:
+            result.append(0.0)
+        elif size == new_count and other_size == count:
+            result.append(common / (size + other_size - common))
+        else:
+            result.append(_jaccard(_array(new), new_count, _array(blob), count))
+    return result
+
+
+def _overlaps(new: Fingerprint, others: Sequence[Fingerprint]) -> list[tuple[float, float, float]]:
+    """(shingle Jaccard, containment, term Jaccard) of ``new`` with each of ``others``."""
+    if not others:
+        return []
+    jaccards = _jaccard_many(
+        new.shingles, new.shingle_count, [(o.shingles, o.shingle_count) for o in others]
+    )
+    terms = _jaccard_many(new.terms, new.term_count, [(o.terms, o.term_count) for o in others])
+    return [
+        (jaccard, _containment(jaccard, new.shingle_count, other.shingle_count), term)
+        for other, jaccard, term in zip(others, jaccards, terms, strict=True)
+    ]
+
+
+def compare_many(new: Fingerprint, others: Sequence[Fingerprint]) -> list[Similarity]:
+    """``[compare(new, other) for other in others]``, the set overlaps computed in one go."""
+    return [
+        Similarity(
+            jaccard=jaccard,
+            containment=containment,
+            terms=terms,
+            names=_names_similarity(new.names, other.names),
+            title=_title_similarity(new.title, other.title),
+        )
+        for other, (jaccard, containment, terms) in zip(others, _overlaps(new, others), strict=True)
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Decision
 
 
+@lru_cache(maxsize=16_384)
 def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -714,14 +802,24 @@ def decide(
         when = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     best_dup: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
     best_story: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
+    in_window: list[tuple[Candidate, datetime | None, bool, bool]] = []
     for cand in candidates:
-        old = cand.fingerprint
-        then = _moment(cand.published_at) or _moment(old.published_at)
+        then = _moment(cand.published_at) or _moment(cand.fingerprint.published_at)
         in_dup_window = _within(when, then, settings.duplicate_window)
         in_story_window = _within(when, then, settings.story_window)
-        if not (in_dup_window or in_story_window):
-            continue
-        sim = compare(new, old)
+        if in_dup_window or in_story_window:
+            in_window.append((cand, then, in_dup_window, in_story_window))
+    overlaps = _overlaps(new, [cand.fingerprint for cand, *_ in in_window])
+    for (cand, then, in_dup_window, in_story_window), (jaccard, containment, terms) in zip(
+        in_window, overlaps, strict=True
+    ):
+        old = cand.fingerprint
+        # the headline is only read for a short text near in time; the names never (the
+        # winner's full Similarity is computed below)
+        close = _within(when, then, settings.title_window)
+        short = new.words < settings.short_words or old.words < settings.short_words
+        title = _title_similarity(new.title, old.title) if close and short else 0.0
+        sim = Similarity(jaccard, containment, terms, 0.0, title)
         signal = _is_duplicate(sim, new, old, settings) if in_dup_window else None
         if signal is not None:
             rank = (sim.jaccard, -cand.item_id)
@@ -730,7 +828,6 @@ def decide(
             continue
         if best_dup is not None or not in_story_window:
             continue
-        close = _within(when, then, settings.title_window)
         signal = _story_signal(sim, new, old, close, settings)
         if signal is not None:
             score = sim.title if signal == "title" else 1.0 + sim.terms + sim.containment
@@ -738,7 +835,8 @@ def decide(
             if best_story is None or rank > best_story[0]:
                 best_story = (rank, cand, sim, signal)
     if best_dup is not None:
-        _, cand, sim, signal = best_dup
+        _, cand, _, signal = best_dup
+        sim = compare(new, cand.fingerprint)
         return Decision(
             duplicate_of=cand.duplicate_of if cand.duplicate_of is not None else cand.item_id,
             story_id=cand.story_id,
@@ -753,7 +851,8 @@ def decide(
             similarity=sim,
         )
     if best_story is not None:
-        _, cand, sim, signal = best_story
+        _, cand, _, signal = best_story
+        sim = compare(new, cand.fingerprint)
         if signal == "title":
             detail, score = f"headline similarity {sim.title:.2f}", sim.title
         elif signal == "excerpt":

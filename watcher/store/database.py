@@ -71,6 +71,36 @@ def _same_item(
     return same[0][0] if same else None
 
 
+def _candidate_sql(bands: int, stories: int, bands_unbounded: bool, stories_unbounded: bool) -> str:
+    """The candidate query of :meth:`Store.dedupe_candidates` for one shape of key lists
+    (built once per shape: the text depends only on how many keys of each kind there are)."""
+    parts: list[str] = []
+    for kind, count, unbounded in ((0, bands, bands_unbounded), (1, stories, stories_unbounded)):
+        sql = f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE key = ? AND kind = {kind}"
+        for _ in range(count):
+            if unbounded:
+                parts.append(f"SELECT * FROM ({sql} ORDER BY at DESC LIMIT {HITS_PER_KEY})")
+                continue
+            # two range scans of the primary key rather than one OR, which SQLite
+            # would answer by reading every row of the key whatever its date
+            parts.append(
+                f"SELECT * FROM ({sql} AND at BETWEEN ? AND ? ORDER BY at DESC LIMIT {HITS_PER_KEY})"
+            )
+            parts.append(f"SELECT * FROM ({sql} AND at = '' LIMIT {HITS_PER_KEY})")
+    return (
+        f"WITH hits AS ({' UNION ALL '.join(parts)}), "
+        "ranked AS (SELECT item_id, SUM(kind = 0) AS bands, SUM(kind = 1) AS stories "
+        "FROM hits GROUP BY item_id ORDER BY bands DESC, stories DESC, item_id DESC "
+        "LIMIT ?) "
+        "SELECT items.id, items.duplicate_of, items.story_id, "
+        "COALESCE(items.published_at, CASE WHEN items.feed_id IS NOT NULL "
+        "THEN items.first_seen_at END), dedupe_fingerprints.fingerprint "
+        "FROM ranked JOIN items ON items.id = ranked.item_id "
+        "JOIN dedupe_fingerprints ON dedupe_fingerprints.item_id = ranked.item_id "
+        "ORDER BY ranked.bands DESC, ranked.stories DESC, items.id DESC"
+    )
+
+
 def _topics_json(topics: Sequence[str] | None) -> str | None:
     return None if topics is None else json.dumps(list(topics))
 
@@ -82,6 +112,7 @@ class Store:
         self.db = db
         self.path = path
         self._tag_ids: dict[tuple[str, str], int] = {}
+        self._candidate_sql: dict[tuple[int, int, bool, bool], str] = {}
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -369,12 +400,17 @@ class Store:
         dedupe_signal: str | None = None,
         dedupe_score: float | None = None,
     ) -> int:
-        """Insert a new item; without ``story_id`` it starts a story of its own."""
+        """Insert a new item; without ``story_id`` it starts a story of its own.
+
+        One statement: the id is the one SQLite would pick (one above the largest), chosen
+        in the INSERT so that a new story's id can be the item's own without an UPDATE.
+        """
         cursor = self.db.execute(
-            "INSERT INTO items(url, canonical_url, guid, external_id, title, summary, content, "
-            "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
-            "story_id, dedupe_signal, dedupe_score, full_text_status, author) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, "
+            "content, published_at, first_seen_at, feed_id, source, lang, content_hash, "
+            "duplicate_of, story_id, dedupe_signal, dedupe_score, full_text_status, author) "
+            "SELECT next.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, next.id), "
+            "?, ?, ?, ? FROM (SELECT COALESCE(MAX(id), 0) + 1 AS id FROM items) AS next",
             [
                 item.url,
                 item.canonical_url,
@@ -399,8 +435,6 @@ class Store:
         )
         item_id = cursor.lastrowid
         assert item_id is not None
-        if story_id is None:
-            self.db.execute("UPDATE items SET story_id = id WHERE id = ?", [item_id])
         return item_id
 
     def known_keys(self, feed_id: int, limit: int = 2000) -> KnownKeys:
@@ -433,40 +467,22 @@ class Store:
         topic's names), so the cut is what keeps the cost per item flat. Returns (item id, duplicate_of, story_id, item time, fingerprint bytes). A range of
         None admits every time; undated items (``at = ''``) pass every range.
         """
-        parts: list[str] = []
         params: list[Any] = []
-        for kind, keys, window in ((0, band_keys, band_range), (1, story_keys, story_range)):
+        for keys, window in ((band_keys, band_range), (story_keys, story_range)):
             for key in keys:
-                sql = f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE key = ? AND kind = {kind}"
-                if window is None:
-                    parts.append(f"SELECT * FROM ({sql} ORDER BY at DESC LIMIT {HITS_PER_KEY})")
-                    params.append(key)
-                    continue
-                # two range scans of the primary key rather than one OR, which SQLite
-                # would answer by reading every row of the key whatever its date
-                parts.append(
-                    f"SELECT * FROM ({sql} AND at BETWEEN ? AND ? "
-                    f"ORDER BY at DESC LIMIT {HITS_PER_KEY})"
-                )
-                params.extend([key, *window])
-                parts.append(f"SELECT * FROM ({sql} AND at = '' LIMIT {HITS_PER_KEY})")
                 params.append(key)
-        if not parts:
+                if window is not None:
+                    params.extend([*window, key])
+        if not params:
             return []
-        rows = self.db.execute(
-            f"WITH hits AS ({' UNION ALL '.join(parts)}), "
-            "ranked AS (SELECT item_id, SUM(kind = 0) AS bands, SUM(kind = 1) AS stories "
-            "FROM hits GROUP BY item_id ORDER BY bands DESC, stories DESC, item_id DESC "
-            "LIMIT ?) "
-            "SELECT items.id, items.duplicate_of, items.story_id, "
-            "COALESCE(items.published_at, CASE WHEN items.feed_id IS NOT NULL "
-            "THEN items.first_seen_at END), dedupe_fingerprints.fingerprint "
-            "FROM ranked JOIN items ON items.id = ranked.item_id "
-            "JOIN dedupe_fingerprints ON dedupe_fingerprints.item_id = ranked.item_id "
-            "ORDER BY ranked.bands DESC, ranked.stories DESC, items.id DESC",
-            [*params, limit],
+        shape = (len(band_keys), len(story_keys), band_range is None, story_range is None)
+        sql = self._candidate_sql.get(shape)
+        if sql is None:
+            sql = self._candidate_sql[shape] = _candidate_sql(*shape)
+        rows: list[tuple[int, int | None, int, str | None, bytes]] = self.db.execute(
+            sql, [*params, limit]
         ).fetchall()
-        return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+        return rows
 
     def save_fingerprint(
         self,
@@ -524,6 +540,34 @@ class Store:
         self.db.conn.executemany(
             "INSERT INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)",
             [(item_id, tag_id, score) for tag_id, score in rows.items()],
+        )
+
+    def add_topics(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Topics of new items, (item id, topics) each: one statement for a whole batch."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)",
+            [(item_id, topic) for item_id, topics in rows for topic in topics],
+        )
+
+    def add_tags(self, rows: Sequence[tuple[int, Sequence[Tag]]]) -> None:
+        """Tags of new items, (item id, tags) each; a tag named twice keeps its best score."""
+        values: list[tuple[int, int, float]] = []
+        for item_id, tags in rows:
+            scores: dict[int, float] = {}
+            for tag in tags:
+                tag_id = self._tag_id(tag.name, tag.kind)
+                scores[tag_id] = max(tag.score, scores.get(tag_id, 0.0))
+            values.extend((item_id, tag_id, score) for tag_id, score in scores.items())
+        self.db.conn.executemany(
+            "INSERT INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)", values
+        )
+
+    def add_sightings(self, rows: Sequence[tuple[int, int | None, str | None, str, str]]) -> None:
+        """Many :meth:`add_sighting` rows (item id, feed id, url, seen at, match), in order."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
 
     def forget_cached_ids(self) -> None:
