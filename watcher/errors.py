@@ -5,6 +5,7 @@ WatcherError
 ├── QueryError             a topic or search query is not valid FTS5 syntax
 ├── CorpusImportError      a document given to ``corpus import`` cannot be read
 ├── StoreError             the database cannot be opened or migrated
+├── DaemonAlreadyRunning   another ``watcher run`` holds the database's lock file
 └── FeedError              one feed could not be refreshed (recorded, never fatal)
     ├── InvalidFeedURL     not an absolute http(s) URL
     ├── FetchError         the transfer failed
@@ -73,6 +74,18 @@ class CorpusImportError(WatcherError):
 
 class StoreError(WatcherError):
     """The database cannot be opened, migrated or written."""
+
+
+class DaemonAlreadyRunning(WatcherError):
+    """A second daemon on one database; ``pid`` is the holder's, as its lock file says."""
+
+    def __init__(self, lock_path: str, pid: str) -> None:
+        self.lock_path = lock_path
+        self.pid = pid
+        super().__init__(
+            f"another watcher daemon (pid {pid}) is running on this database "
+            f"(lock file {lock_path}); stop it first"
+        )
 
 
 class FeedError(WatcherError):

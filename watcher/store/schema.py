@@ -230,3 +230,15 @@ def _fetch_entry_counts(db: Database) -> None:
         ALTER TABLE fetches ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations(name="0007_daemon_feed_schedule")
+def _daemon_feed_schedule(db: Database) -> None:
+    """The interval the daemon has adapted a feed to (NULL: the configured one), so that a
+    restart goes on with it; a feed's recent fetches are read for it in order."""
+    db.executescript(
+        """
+        ALTER TABLE feeds ADD COLUMN poll_interval REAL;
+        CREATE INDEX fetches_feed_id ON fetches(feed_id, id);
+        """
+    )
