@@ -474,11 +474,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(part) for part in text.split()]
+    """The child processes of every thread of ``pid`` (a worker pool forks replacement
+    workers from a thread of its own, not from the main thread)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(part) for part in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def tree(pid: int) -> list[int]:
@@ -571,18 +575,20 @@ def update_doc(title: str, section: str) -> None:
 
 @dataclass(frozen=True)
 class Memory:
-    """One reading of a process tree: resident and proportional set sizes, summed."""
+    """One reading of a process tree: resident and proportional set sizes, summed, and the
+    resident size of its root process alone."""
 
     rss_mb: float
     pss_mb: float
     processes: int
+    main_rss_mb: float = 0.0
 
 
 def tree_memory(pid: int) -> Memory:
     pids = tree(pid)
     rss = sum(status_kb(one, "VmRSS") for one in pids)
     pss = sum(pss_kb(one) for one in pids)
-    return Memory(rss / 1024, pss / 1024, len(pids))
+    return Memory(rss / 1024, pss / 1024, len(pids), status_kb(pid, "VmRSS") / 1024)
 
 
 # --------------------------------------------------------------------- growing feeds

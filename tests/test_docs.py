@@ -8,7 +8,7 @@ import click
 import pytest
 
 from watcher.cli import main
-from watcher.config import DedupeConfig, FeedConfig, PollConfig, TopicConfig
+from watcher.config import DaemonConfig, DedupeConfig, FeedConfig, PollConfig, TopicConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,8 @@ def test_every_command_is_documented(command: str) -> None:
     [("poll", key) for key in PollConfig.model_fields]
     + [("feeds", key) for key in FeedConfig.model_fields]
     + [("topics", key) for key in TopicConfig.model_fields]
-    + [("dedupe", key) for key in DedupeConfig.model_fields],
+    + [("dedupe", key) for key in DedupeConfig.model_fields]
+    + [("daemon", key) for key in DaemonConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""
