@@ -237,3 +237,28 @@ def test_polls_adapt_the_stored_interval(httpserver, make_watcher) -> None:  # t
     )
     assert due == timedelta(minutes=40)
     assert "40m" in watcher("status").output
+
+
+def test_the_tag_id_cache_of_a_long_running_store_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon storing new keyphrases for months keeps at most TAG_ID_CACHE ids in memory,
+    and tags stay correct after the cache starts again."""
+    from watcher.models import Tag
+    from watcher.store import Store, database
+
+    monkeypatch.setattr(database, "TAG_ID_CACHE", 10)
+    store = Store.open(tmp_path / "tags.db")
+    try:
+        with store.transaction():
+            store.db.execute(
+                "INSERT INTO items(title, first_seen_at, content_hash) VALUES ('t', 'now', 'h')"
+            )
+            for _ in range(3):
+                tags = [Tag(f"phrase {k}", "keyphrase", 0.5) for k in range(25)]
+                store.set_tags(1, tags)
+                assert len(store._tag_ids) <= 10
+        assert store.count("tags") == 25
+        assert store.count("item_tags") == 25
+    finally:
+        store.close()

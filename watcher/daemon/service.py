@@ -89,6 +89,7 @@ class Daemon:
         self._cron_names: set[str] = set()
         self._cron_threads = ThreadPoolExecutor(CRON_THREADS, thread_name_prefix="watcher-cron")
         self._stopping = False
+        self._reloading = asyncio.Lock()
 
     @property
     def store(self) -> Store:
@@ -310,6 +311,10 @@ class Daemon:
     async def reload(self, reason: str) -> None:
         """Read the config again and apply it: topics, feeds, cron jobs, [daemon] and
         [poll] settings. A broken file is reported and the running config kept."""
+        async with self._reloading:  # two SIGHUPs in a row apply one after the other
+            await self._reload(reason)
+
+    async def _reload(self, reason: str) -> None:
         try:
             config = self.source.load()
         except ConfigError as error:

@@ -24,6 +24,10 @@ PAGE_CACHE_KIB = 65_536
 WAL_CHECKPOINT_PAGES = 10_000
 """A feed batch writes ~2,000 WAL pages (mostly dedupe keys): checkpoint every few batches,
 not after each one (the default of 1,000 pages did)."""
+TAG_ID_CACHE = 20_000
+"""Tag ids kept in memory. Keyphrases make about one new tag per item, so a daemon's cache
+would otherwise grow for as long as it runs; past the cap it starts again (a miss costs one
+indexed lookup)."""
 HITS_PER_KEY = 32
 """Most recent items taken per dedupe key: a key held by half the corpus (the topic's own
 names) must not make every lookup read half the corpus."""
@@ -586,6 +590,8 @@ class Store:
         if tag_id is None:
             self.db.execute("INSERT OR IGNORE INTO tags(name, kind) VALUES (?, ?)", [name, kind])
             tag_id = int(self._one("SELECT id FROM tags WHERE name = ? AND kind = ?", [name, kind]))
+            if len(self._tag_ids) >= TAG_ID_CACHE:
+                self._tag_ids.clear()
             self._tag_ids[key] = tag_id
         return tag_id
 
