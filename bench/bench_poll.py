@@ -255,7 +255,7 @@ _SUMMARY_COUNTS = {
     "ok": r"(\d+) ok\b",
     "not_modified": r"(\d+) not modified",
     "failed": r"(\d+) failed",
-    "entries": r"(\d+) entries seen",
+    "entries": r"(\d+) entries\b",
     "new_items": r"(\d+) new items",
     "near_duplicates": r"(\d+) near-duplicates",
     "duplicates": r"(?<![-\w])(\d+) duplicates",
