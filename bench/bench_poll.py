@@ -29,14 +29,8 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import email.utils
-import gzip
-import hashlib
-import itertools
 import json
 import os
-import platform
-import random
 import re
 import shutil
 import sqlite3
@@ -47,437 +41,28 @@ import tempfile
 import textwrap
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from xml.sax.saxutils import escape
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
+from feedserver import (
+    DOC,
+    ROOT,
+    SERVER,
+    TOPICS_TOML,
+    cpu_seconds,
+    generate_feeds,
+    machine,
+    machine_busy,
+    pss_kb,
+    status_kb,
+    tree,
+    update_doc,
+)
+
 SECTION = "## Poll (issue 2)"
 COLD_GOAL = 1.3
 WARM_GOAL = 2.0
-
-# --------------------------------------------------------------------- feed generation
-
-TOPICS_TOML = """
-[[topics]]
-name = "kant-air-base"
-title = "Russia's Kant air base in Kyrgyzstan"
-query = '(Kant OR Кант*) AND (Kyrgyz* OR Bishkek OR "air base" OR airbase OR "military base" OR Киргиз* OR Кыргыз* OR авиабаз*)'
-keywords = [
-  "Kant", "Kyrgyzstan", "CSTO", "air defence", "air base", "military base",
-  "Bishkek", "Japarov", "Jeenbekov", "Putin", "Collective Rapid Deployment Force",
-  "joint air defence system", "Issyk-Kul",
-]
-[topics.aliases]
-"Kant" = ["Кант"]
-"Kyrgyzstan" = ["Kyrgyz Republic", "Kirghizia", "Киргизия", "Кыргызстан"]
-"CSTO" = ["Collective Security Treaty Organization", "Collective Security Treaty Organisation", "ОДКБ"]
-"air defence" = ["air defense", "ПВО"]
-"air base" = ["airbase", "авиабаза"]
-
-[[topics]]
-name = "russia-kyrgyzstan-defence"
-title = "Russia–Kyrgyzstan defence cooperation"
-query = '(Russia* OR Moscow OR Kremlin OR Росси*) AND (Kyrgyz* OR Bishkek OR Киргиз* OR Кыргыз*) AND (defence OR defense OR military OR CSTO OR troops OR weapons OR "air defence" OR "air defense" OR военн* OR ОДКБ)'
-keywords = ["CSTO", "military base", "air defence", "Kyrgyzstan", "Russia", "military-technical cooperation", "drills"]
-[topics.aliases]
-"CSTO" = ["Collective Security Treaty Organization", "ОДКБ"]
-"Kyrgyzstan" = ["Kyrgyz Republic", "Киргизия", "Кыргызстан"]
-"""
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-EN_WORDS = _words(
-    """
-the of and to in a is that for on with as was by at from it be this are an has have
-had not were which their after more new but been also will its two one about said
-over than into who would year years first last government minister officials said
-statement week month report reported according agency news sources official country
-countries region regional security economic economy trade talks meeting visit
-president prime cooperation agreement agreements plan plans project projects border
-military defence defense forces troops exercise exercises drills aircraft helicopters
-equipment systems weapons modernization infrastructure runway hangar personnel staff
-budget funding million billion percent price prices market energy gas oil electricity
-water transport railway road construction investment investors bank banks currency
-inflation exports imports partners partner parliament deputies committee law bill
-draft vote election elections opposition court judge case investigation police arrest
-protest protests rights journalists media press conference spokesman ministry foreign
-affairs embassy ambassador delegation summit leaders heads states organization member
-members treaty collective rapid deployment force joint system control training
-contract supply delivery deliveries units battalion brigade command headquarters
-strategic partnership stability threat threats terrorism extremism drug trafficking
-migration migrants workers labour remittances capital city district province village
-mountain lake valley river winter summer spring autumn weather snow flights airport
-airline passengers tourism tourists students schools university hospital health
-doctors vaccine programme support aid humanitarian development grant loan debt
-restructuring sanctions restrictions companies company shares growth decline record
-level levels data figures survey analysts experts observers critics supporters
-"""
-)
-
-EN_PROPER = _words(
-    """
-Moscow Kremlin Russia Russian Kazakhstan Tajikistan Uzbekistan China Beijing Astana
-Dushanbe Tashkent Osh Jalal-Abad Naryn Talas Karakol Cholpon-Ata Chui Batken Europe
-Washington Brussels Ankara Tehran Minsk Yerevan Baku Putin Japarov Tashiev Shoigu
-Belousov Lavrov Mishustin Tokayev Rahmon Mirziyoyev Xi Gazprom Rosatom Sberbank
-Aeroflot TASS Interfax Reuters AKIpress Kabar Issyk-Kul Fergana Pamir Altai
-"""
-)
-
-RU_WORDS = _words(
-    """
-и в на с по что не для о из к от это как был была были его ее их года году году
-министр правительство президент заявил заявила сообщил сообщает агентство источник
-официальный страна страны региона безопасность экономика сотрудничество соглашение
-визит встреча переговоры военные военный военной учения техника вооружение самолеты
-вертолеты система системы граница пограничный бюджет миллион миллиардов процентов
-цены рынок энергетика газ нефть транспорт дорога строительство инвестиции банк
-валюта инфляция экспорт импорт партнеры парламент депутаты комитет закон проект
-голосование выборы суд дело полиция журналисты пресс конференция министерство
-иностранных дел посол делегация саммит лидеры государств организация договор
-коллективной безопасности силы быстрого развертывания подготовка контракт поставки
-подразделения командование стратегическое партнерство стабильность угрозы терроризм
-миграция мигранты трудовые переводы столица область село горы озеро долина зима лето
-"""
-)
-
-RU_PROPER = _words(
-    """
-Москва Россия Казахстан Таджикистан Узбекистан Китай Бишкек Ош Нарын Талас Каракол
-Путин Жапаров Ташиев Шойгу Белоусов Лавров Мишустин Токаев ОДКБ ЕАЭС ШОС Иссык-Куль
-"""
-)
-
-EN_TOPIC_SENTENCES = [
-    "Officials in Bishkek said the Kant air base will receive {n} new {equip} under "
-    "the {year} agreement with Moscow.",
-    "The Russian military base at Kant in Kyrgyzstan hosted {n} {equip} during the "
-    "CSTO exercise near {place}.",
-    "Kyrgyz and Russian defence ministers discussed the future of the Kant airbase and "
-    "the joint air defence system of the Collective Security Treaty Organization.",
-    "Russia's air base in Kant, {km} kilometres east of Bishkek, is part of the "
-    "Collective Rapid Deployment Force, the {org} said.",
-    "President Japarov said Kyrgyzstan would extend the lease of the Kant base until "
-    "{year}, according to {org}.",
-    "Satellite images show {n} new hangars at the Kant air base in Kyrgyzstan.",
-]
-EN_OTHER_TITLES = [
-    "{proper} {verb} {noun} talks with {proper2}",
-    "{noun_cap} {verb} in {place} as {proper} weighs {noun2}",
-    "{proper} and {proper2} sign {noun} deal",
-    "{place}: {noun_cap} rises {n} percent",
-]
-EN_TOPIC_TITLES = [
-    "Kant air base to get {n} new {equip}",
-    "Russia expands Kant air base in Kyrgyzstan",
-    "{proper} visits Kant airbase near Bishkek",
-    "CSTO drills at Kant: {n} {equip} arrive in Kyrgyzstan",
-    "Kyrgyzstan, Russia discuss Kant base lease until {year}",
-]
-EN_TITLE_EXTRAS = [
-    ", {name} says",
-    " as {name} weighs {noun}",
-    ": what it means for {name}",
-    " amid {noun} row",
-    ", {word} {noun} in focus",
-]
-RU_TITLE_EXTRAS = [", заявил {name}", ": {name} о {noun}", " на фоне {noun}"]
-RU_TOPIC_SENTENCES = [
-    "На российской авиабазе Кант в Киргизии прошли учения ОДКБ, в которых участвовали "
-    "{n} самолетов.",
-    "Авиабаза Кант получит {n} новых вертолетов до {year} года, сообщил {ru_proper}.",
-    "Российская военная база в Киргизии остается ключевым элементом системы "
-    "коллективной безопасности, заявил министр обороны.",
-]
-RU_TOPIC_TITLES = [
-    "Авиабаза Кант получит {n} новых самолетов",
-    "{ru_proper} посетил авиабазу Кант в Киргизии",
-    "Учения ОДКБ на авиабазе Кант",
-]
-RU_OTHER_TITLES = [
-    "{ru_proper} обсудил {ru_noun} с партнерами",
-    "В {ru_proper} выросли {ru_noun} на {n} процентов",
-]
-TITLE_TEMPLATES = frozenset(EN_TOPIC_TITLES + EN_OTHER_TITLES + RU_TOPIC_TITLES + RU_OTHER_TITLES)
-EQUIPMENT = ["Su-25 jets", "Mi-8 helicopters", "drones", "radar systems", "Yak-130 trainers"]
-ORGS = ["TASS", "Interfax", "Kabar", "AKIpress", "the defence ministry", "RFE/RL"]
-
-
-def _syllable_words(rng: random.Random, count: int) -> list[str]:
-    """Made-up words so that texts do not repeat; none is 'kant' or a topic term."""
-    onsets = ["b", "d", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "ch", "tr"]
-    vowels = ["a", "e", "i", "o", "u", "ai", "ou"]
-    codas = ["", "n", "r", "s", "l", "m", "x", "nd", "rt"]
-    words: set[str] = set()
-    while len(words) < count:
-        word = "".join(
-            rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
-            for _ in range(rng.randint(2, 4))
-        )
-        if "kant" not in word and "kyrgyz" not in word:
-            words.add(word)
-    return sorted(words)
-
-
-_CYRILLIC = {"sh": "ш", "ch": "ч", "ai": "ай", "ou": "у", "x": "кс"} | dict(
-    zip("abdegiklmnoprstuvz", "абдегиклмнопрстувз", strict=True)
-)
-
-
-def _cyrillic(word: str) -> str:
-    out = []
-    index = 0
-    while index < len(word):
-        pair = word[index : index + 2].lower()
-        if pair in _CYRILLIC:
-            out.append(_CYRILLIC[pair])
-            index += 2
-        else:
-            out.append(_CYRILLIC.get(pair[0], pair[0]))
-            index += 1
-    return "".join(out).capitalize()
-
-
-@dataclass
-class Story:
-    title: str
-    html: str
-    link: str
-
-
-@dataclass
-class Generator:
-    """Deterministic (per seed) feeds of realistic news items."""
-
-    seed: int = 2
-    topic_share: float = 0.8
-    syndicated_share: float = 0.05
-    russian_feeds: float = 0.1
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-        self.made_up = _syllable_words(self.rng, 6000)
-        # People, places and companies: a few famous ones and a long tail of others.
-        self.names_en = [word.capitalize() for word in self.made_up[::4]]
-        self.rng.shuffle(self.names_en)
-        self.names_ru = [_cyrillic(name) for name in self.names_en]
-        self.name_weights = list(
-            itertools.accumulate(1 / (rank + 10) for rank in range(len(self.names_en)))
-        )
-        self.shared = [self._story(10_000 + k, "en", wire=True) for k in range(200)]
-
-    def _fill(self, template: str, lang: str) -> str:
-        rng = self.rng
-        values = {
-            "n": rng.randint(2, 40),
-            "km": rng.randint(15, 30),
-            "year": rng.randint(2025, 2045),
-            "equip": rng.choice(EQUIPMENT),
-            "place": self._name("en"),
-            "org": rng.choice(ORGS),
-            "proper": self._name("en"),
-            "proper2": self._name("en"),
-            "verb": rng.choice(["opens", "holds", "resumes", "rejects", "backs", "plans"]),
-            "noun": rng.choice(EN_WORDS[60:]),
-            "noun2": rng.choice(EN_WORDS[60:]),
-            "noun_cap": rng.choice(EN_WORDS[60:]).capitalize(),
-            "ru_proper": self._name("ru"),
-            "ru_noun": rng.choice(RU_WORDS[30:]),
-        }
-        text = template.format(**values)
-        if template in TITLE_TEMPLATES and rng.random() < 0.7:
-            extra = rng.choice(EN_TITLE_EXTRAS if lang == "en" else RU_TITLE_EXTRAS)
-            text += extra.format(
-                name=self._name(lang),
-                word=rng.choice(self.made_up),
-                noun=rng.choice(EN_WORDS[60:] if lang == "en" else RU_WORDS[30:]),
-            )
-        return text
-
-    def _name(self, lang: str) -> str:
-        """A proper name: a famous one now and then, mostly one of a long (Zipf) tail."""
-        rng = self.rng
-        if rng.random() < 0.3:
-            return rng.choice(EN_PROPER if lang == "en" else RU_PROPER)
-        names = self.names_en if lang == "en" else self.names_ru
-        return rng.choices(names, cum_weights=self.name_weights)[0]
-
-    def _sentence(self, lang: str) -> str:
-        rng = self.rng
-        common = EN_WORDS if lang == "en" else RU_WORDS
-        words = []
-        for _ in range(rng.randint(8, 20)):
-            roll = rng.random()
-            if roll < 0.10:
-                words.append(self._name(lang))
-            elif roll < 0.40:
-                words.append(rng.choice(self.made_up))
-            else:
-                words.append(rng.choice(common))
-        if rng.random() < 0.2:
-            words.append(str(rng.randint(2, 2000)))
-        text = " ".join(words)
-        return text[0].upper() + text[1:] + "."
-
-    def _paragraph_html(self, sentences: list[str]) -> str:
-        rng = self.rng
-        parts = []
-        for sentence in sentences:
-            sentence = escape(sentence)
-            roll = rng.random()
-            if roll < 0.08:
-                words = sentence.split(" ")
-                cut = rng.randint(1, max(1, len(words) - 2))
-                href = f"https://ref{rng.randint(1, 50)}.example/{rng.choice(self.made_up)}"
-                sentence = (
-                    " ".join(words[:cut])
-                    + f' <a href="{href}">{words[cut]}</a> '
-                    + " ".join(words[cut + 1 :])
-                )
-            elif roll < 0.14:
-                sentence = f"<strong>{sentence}</strong>"
-            elif roll < 0.18:
-                sentence = f"<em>{sentence}</em>"
-            parts.append(sentence)
-        return "<p>" + " ".join(parts) + "</p>"
-
-    def _story(self, number: int, lang: str, *, wire: bool = False) -> Story:
-        rng = self.rng
-        on_topic = rng.random() < self.topic_share
-        if lang == "en":
-            titles = EN_TOPIC_TITLES if on_topic else EN_OTHER_TITLES
-            topic_sentences = EN_TOPIC_SENTENCES
-        else:
-            titles = RU_TOPIC_TITLES if on_topic else RU_OTHER_TITLES
-            topic_sentences = RU_TOPIC_SENTENCES
-        title = self._fill(rng.choice(titles), lang)
-        target = rng.randint(100, 300)
-        sentences: list[str] = []
-        if on_topic:
-            sentences.append(self._fill(rng.choice(topic_sentences), lang))
-        words = sum(len(s.split()) for s in sentences)
-        while words < target:
-            sentence = self._sentence(lang)
-            if on_topic and rng.random() < 0.1:
-                sentence = self._fill(rng.choice(topic_sentences), lang)
-            sentences.append(sentence)
-            words += len(sentence.split())
-        paragraphs = []
-        while sentences:
-            take = rng.randint(2, 5)
-            paragraphs.append(self._paragraph_html(sentences[:take]))
-            sentences = sentences[take:]
-        if rng.random() < 0.3:
-            src = f"https://img.example/{number}/{rng.choice(self.made_up)}.jpg"
-            paragraphs.insert(0, f'<p><img src="{src}" alt="photo" width="640"></p>')
-        host = "wire.example" if wire else f"outlet{number // 1000}.example"
-        slug = "-".join(rng.choice(self.made_up) for _ in range(4))
-        link = f"https://{host}/news/{number}/{slug}?utm_source=rss&utm_medium=feed"
-        return Story(title=title, html="".join(paragraphs), link=link)
-
-    def feed(self, index: int, items: int) -> bytes:
-        rng = self.rng
-        lang = "ru" if rng.random() < self.russian_feeds else "en"
-        title = f"Outlet {index} — {'Новости' if lang == 'ru' else 'News'}"
-        out = [
-            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
-            'xmlns:atom="http://www.w3.org/2005/Atom"><channel>',
-            f"<title>{escape(title)}</title><link>https://outlet{index}.example/</link>",
-            f"<description>News from outlet {index}</description><language>{lang}</language>",
-            f'<atom:link href="https://outlet{index}.example/rss" rel="self" '
-            'type="application/rss+xml"/>',
-            f"<lastBuildDate>{email.utils.format_datetime(self.now)}</lastBuildDate>",
-        ]
-        for number in range(items):
-            if lang == "en" and rng.random() < self.syndicated_share:
-                story = rng.choice(self.shared)
-            else:
-                story = self._story(index * 1000 + number, lang)
-            published = self.now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 14))
-            out.append(
-                f"<item><title>{escape(story.title)}</title><link>{escape(story.link)}</link>"
-                f'<guid isPermaLink="false">outlet{index}-{number}</guid>'
-                f"<pubDate>{email.utils.format_datetime(published)}</pubDate>"
-                f"<description>{escape(story.html)}</description></item>"
-            )
-        out.append("</channel></rss>\n")
-        return "".join(out).encode("utf-8")
-
-
-def generate_feeds(directory: Path, feeds: int, items: int, seed: int) -> int:
-    directory.mkdir(parents=True, exist_ok=True)
-    generator = Generator(seed=seed)
-    total = 0
-    for index in range(feeds):
-        body = generator.feed(index, items)
-        (directory / f"{index:05d}.xml").write_bytes(body)
-        total += len(body)
-    return total
-
-
-# --------------------------------------------------------------------- server process
-
-
-def serve(directory: Path) -> None:
-    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port; run until stdin closes."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    last_modified = email.utils.formatdate(usegmt=True)
-    documents: dict[str, tuple[bytes, bytes, str]] = {}
-    for path in sorted(directory.glob("*.xml")):
-        body = path.read_bytes()
-        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
-        documents[f"/feed/{path.name}"] = (body, gzip.compress(body, 6), etag)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            document = documents.get(self.path)
-            if document is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body, zipped, etag = document
-            if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Last-Modified", last_modified)
-                self.end_headers()
-                return
-            use_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
-            payload = zipped if use_gzip else body
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", last_modified)
-            if use_gzip:
-                self.send_header("Content-Encoding", "gzip")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 512
-
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(server.server_address[1], flush=True)
-    sys.stdin.read()  # the parent closes our stdin to stop us
-    server.shutdown()
-
 
 # --------------------------------------------------------------------- lower bound process
 
@@ -574,64 +159,6 @@ def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, confi
 
 # --------------------------------------------------------------------- measuring
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(part) for part in text.split()]
-
-
-def _tree(pid: int) -> list[int]:
-    found = [pid]
-    index = 0
-    while index < len(found):
-        found.extend(_children(found[index]))
-        index += 1
-    return found
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return _status_kb(pid, "VmRSS")
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of one process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def _machine_busy() -> float:
-    """CPU-seconds every core has spent busy since boot (idle and iowait excluded)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
-    return (user + nice + system + irq + softirq + steal) / TICK
-
 
 @dataclass
 class Run:
@@ -666,8 +193,8 @@ def measure(label: str, command: list[str], *, server_pid: int) -> Run:
 def _measure(
     label: str, command: list[str], server_pid: int, out: IO[bytes], err: IO[bytes]
 ) -> Run:
-    busy_before = _machine_busy()
-    server_before = _cpu_seconds(server_pid) or 0.0
+    busy_before = machine_busy()
+    server_before = cpu_seconds(server_pid) or 0.0
     self_before = time.process_time()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=out, stderr=err)
@@ -677,11 +204,11 @@ def _measure(
 
     def sample() -> None:
         while not stop.is_set():
-            pids = _tree(process.pid)
-            peaks["main"] = max(peaks["main"], _status_kb(process.pid, "VmHWM"))
-            peaks["tree"] = max(peaks["tree"], sum(_pss_kb(pid) for pid in pids))
+            pids = tree(process.pid)
+            peaks["main"] = max(peaks["main"], status_kb(process.pid, "VmHWM"))
+            peaks["tree"] = max(peaks["tree"], sum(pss_kb(pid) for pid in pids))
             peaks["processes"] = max(peaks["processes"], len(pids))
-            main_cpu[0] = _cpu_seconds(process.pid) or main_cpu[0]
+            main_cpu[0] = cpu_seconds(process.pid) or main_cpu[0]
             stop.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -692,9 +219,9 @@ def _measure(
     sampler.join()
     cpu = usage.ru_utime + usage.ru_stime
     others = (
-        (_machine_busy() - busy_before)
+        (machine_busy() - busy_before)
         - cpu
-        - ((_cpu_seconds(server_pid) or server_before) - server_before)
+        - ((cpu_seconds(server_pid) or server_before) - server_before)
         - (time.process_time() - self_before)
     )
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -728,7 +255,7 @@ _SUMMARY_COUNTS = {
     "ok": r"(\d+) ok\b",
     "not_modified": r"(\d+) not modified",
     "failed": r"(\d+) failed",
-    "entries": r"(\d+) entries seen",
+    "entries": r"(\d+) entries\b",
     "new_items": r"(\d+) new items",
     "near_duplicates": r"(\d+) near-duplicates",
     "duplicates": r"(?<![-\w])(\d+) duplicates",
@@ -884,27 +411,6 @@ def profile(setup: Setup) -> None:
 # --------------------------------------------------------------------- report
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"nproc {len(os.sched_getaffinity(0))} ({cpu}){mem}; Python "
-        f"{platform.python_version()} on {platform.system()} {platform.release()}"
-    )
-
-
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -1051,24 +557,6 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
     )
 
 
-def update_doc(section: str) -> None:
-    """Replace (or append) our section of docs/benchmarks.md, keeping every other section."""
-    header = (
-        "# Benchmarks\n\nFigures from the scripts in `bench/` (how to run them: "
-        "`bench/README.md`). Each section is rewritten by its own script.\n"
-    )
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else header
-    found = re.search(f"^{re.escape(SECTION)}[ \t]*$", text, re.MULTILINE)
-    if found is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        following = text.find("\n## ", found.end())
-        rest = "" if following == -1 else "\n" + text[following + 1 :]
-        text = text[: found.start()] + section + rest
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def _tagging_kind() -> str:
     probe = subprocess.run(
         [sys.executable, "-c", "import watcher.tagging as t; print(getattr(t, '__file__', ''))"],
@@ -1119,7 +607,7 @@ def main() -> None:
     feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
 
     server = subprocess.Popen(
-        [sys.executable, __file__, "_serve", str(feeds_dir)],
+        [sys.executable, str(SERVER), "static", str(feeds_dir)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -1146,14 +634,12 @@ def main() -> None:
     section = report(args, rounds, feed_bytes)
     print(section)
     if not (args.quick or args.no_write):
-        update_doc(section)
+        update_doc(SECTION, section)
         print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_serve":
-        serve(Path(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] == "_lower_bound":
+    if len(sys.argv) > 1 and sys.argv[1] == "_lower_bound":
         lower_bound(
             sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), Path(sys.argv[6])
         )

@@ -10,6 +10,7 @@ import pytest
 from watcher.cli import main
 from watcher.config import (
     AlertsConfig,
+    DaemonConfig,
     DedupeConfig,
     DigestConfig,
     FeedConfig,
@@ -60,7 +61,8 @@ def test_every_command_is_documented(command: str) -> None:
     + [("alerts", key) for key in AlertsConfig.model_fields]
     + [("alerts.webhooks", key) for key in WebhookConfig.model_fields]
     + [("metrics", key) for key in MetricsConfig.model_fields]
-    + [("full_text", key) for key in FullTextConfig.model_fields],
+    + [("full_text", key) for key in FullTextConfig.model_fields]
+    + [("daemon", key) for key in DaemonConfig.model_fields],
 )
 def test_every_setting_is_documented(section: str, key: str) -> None:
     """Each config key has a row in docs/configuration.md."""

@@ -82,6 +82,7 @@ ERROR_EXAMPLES = [
     errors.DigestError("no digest named 'weekly'"),
     errors.MailError("550 refused"),
     errors.AlertError("webhook:team", "HTTP 503", retry_after=30.0),
+    errors.DaemonAlreadyRunning("db/watcher.db.lock", "4242"),
     errors.FeedError("https://a.example/f", "broken"),
     errors.FeedError("https://a.example/f", "reported by a worker", kind="not_a_feed"),
     errors.InvalidFeedURL("ftp://a.example/f", "only http(s)"),

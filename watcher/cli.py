@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import click
 from rich.console import Console
@@ -18,7 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from watcher import __version__, cli_extras
-from watcher.config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config, parse_duration
+from watcher.config import (
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DB_PATH,
+    Config,
+    format_duration,
+    load_config,
+    parse_duration,
+)
 from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
 from watcher.match import explain
@@ -34,6 +41,7 @@ F = TypeVar("F", bound=Callable[..., object])
 class Context:
     config_path: Path
     db_path: Path
+    verbose: bool = False
     _config: Config | None = None
 
     @property
@@ -105,7 +113,7 @@ def main(ctx: click.Context, config_path: Path, db_path: Path, verbose: bool) ->
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = Context(config_path=config_path, db_path=db_path)
+    ctx.obj = Context(config_path=config_path, db_path=db_path, verbose=verbose)
 
 
 @main.command()
@@ -175,19 +183,23 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--every", default="1m", show_default=True, help="How often to look for due feeds.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="key=value text or JSON lines (default: [daemon] log_format).",
+)
 @click.pass_obj
-def run(obj: Context, every: str) -> None:
-    """Run as a daemon: poll due feeds on a schedule until interrupted."""
-    from watcher.scheduler import run_daemon
+def run(obj: Context, log_format: Literal["text", "json"] | None) -> None:
+    """Run as a daemon: poll each feed when due until SIGTERM/SIGINT; SIGHUP reloads."""
+    from watcher.daemon import run_daemon
 
-    try:
-        seconds = parse_duration(every)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--every") from None
-    with obj.store() as store:
-        click.echo(f"watcher daemon: {store.count('feeds')} feeds, checking every {every}")
-        run_daemon(obj.config, store, check_every=seconds)
+    run_daemon(
+        obj.config,
+        config_path=obj.config_path,
+        db_path=obj.db_path,
+        log_format=log_format,
+        verbose=obj.verbose,
+    )
 
 
 @main.group()
@@ -334,7 +346,9 @@ def status(obj: Context, as_json: bool) -> None:
         rows = store.feeds()
         items = store.count("items")
         alert_lines = cli_extras.failing_target_lines(obj.config, store)
-    table = Table("feed", "state", "last fetch", "last success", "errors", "next due", "last error")
+    table = Table(
+        "feed", "state", "interval", "last fetch", "errors", "next due", "last error or reason"
+    )
     for row in rows:
         if not row.enabled:
             state = "disabled"
@@ -342,19 +356,22 @@ def status(obj: Context, as_json: bool) -> None:
             state = "failing"
         else:
             state = "ok" if row.last_fetch_at else "not yet fetched"
+        interval = row.poll_interval or row.interval_seconds or obj.config.poll.default_interval
         table.add_row(
             row.title or row.url,
             state,
+            format_duration(interval),
             row.last_fetch_at or "never",
-            row.last_success_at or "never",
             str(row.error_count),
-            row.next_due_at or "now",
-            (row.last_error or row.disabled_reason or "")[:80],
+            "-" if not row.enabled else row.next_due_at or "now",
+            ((row.disabled_reason if not row.enabled else None) or row.last_error or "")[:100],
         )
     console = Console(width=200)
     console.print(table)
-    failing = sum(1 for row in rows if row.error_count)
-    console.print(f"{len(rows)} feeds, {failing} failing, {items} items stored")
+    failing = sum(1 for row in rows if row.enabled and row.error_count)
+    disabled = sum(1 for row in rows if not row.enabled)
+    line = f"{len(rows)} feeds, {failing} failing, {items} items stored"
+    console.print(line + (f"; {disabled} disabled" if disabled else ""))
     for line in alert_lines:
         console.print(line, markup=False, highlight=False)
 

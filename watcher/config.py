@@ -49,8 +49,28 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+def format_duration(seconds: float) -> str:
+    """``5400`` → ``"1h30m"``: the short form the config uses, to whole seconds."""
+    rest = round(seconds)
+    if rest <= 0:
+        return f"{seconds:g}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            count, rest = divmod(rest, size)
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _zero_or_duration(value: object) -> float:
+    if value in (0, "0") or (isinstance(value, str) and re.fullmatch(r"\s*0+\s*[a-z]*\s*", value)):
+        return 0.0
+    return parse_duration(value)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+ZeroOrDuration = Annotated[float, BeforeValidator(_zero_or_duration)]
 
 
 class _Section(BaseModel):
@@ -368,6 +388,37 @@ class MetricsConfig(_Section):
     port: StrictInt = Field(default=9464, ge=1, le=65535)
 
 
+class DaemonConfig(_Section):
+    """How ``watcher run`` schedules feeds, reloads its config and logs (docs/daemon.md)."""
+
+    adaptive: StrictBool = True
+    min_interval: Duration = 300.0
+    max_interval: Duration = 86400.0
+    jitter: ZeroOrDuration = 60.0
+    reprobe_interval: Duration = 86400.0
+    watch_config: Duration | None = 10.0
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("watch_config", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return None if value in ("off", False) else value
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> DaemonConfig:
+        if self.min_interval > self.max_interval:
+            raise _KeyedError("daemon.min_interval", "must not be longer than max_interval")
+        return self
+
+    def interval_bounds(self, interval: float) -> tuple[float, float]:
+        """The range a feed's adaptive interval moves in: the configured bounds, widened to
+        include the feed's own interval (a feed set to poll every 30 s may stay at 30 s);
+        one point, the interval itself, when ``adaptive`` is off."""
+        if not self.adaptive:
+            return interval, interval
+        return min(self.min_interval, interval), max(self.max_interval, interval)
+
+
 class Config(_Section):
     """The whole configuration. ``path`` is where it was read from, for messages."""
 
@@ -385,6 +436,7 @@ class Config(_Section):
     metrics: MetricsConfig = MetricsConfig()
 
     full_text: FullTextConfig = FullTextConfig()
+    daemon: DaemonConfig = DaemonConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

@@ -7,8 +7,8 @@ WatcherError
 ├── StoreError             the database cannot be opened or migrated
 ├── DigestError            a digest cannot be built: unknown name or topic, no [smtp]
 │   └── MailError          the mail server could not be reached, refused the login or the message
-
 ├── AlertError             one alert could not be delivered (recorded and retried, never fatal)
+├── DaemonAlreadyRunning   another ``watcher run`` holds the database's lock file
 └── FeedError              one feed could not be refreshed (recorded, never fatal)
     ├── InvalidFeedURL     not an absolute http(s) URL
     ├── FetchError         the transfer failed
@@ -99,6 +99,18 @@ class AlertError(WatcherError):
         self.message = message
         self.retry_after = retry_after
         super().__init__(f"{target}: {message}")
+
+
+class DaemonAlreadyRunning(WatcherError):
+    """A second daemon on one database; ``pid`` is the holder's, as its lock file says."""
+
+    def __init__(self, lock_path: str, pid: str) -> None:
+        self.lock_path = lock_path
+        self.pid = pid
+        super().__init__(
+            f"another watcher daemon (pid {pid}) is running on this database "
+            f"(lock file {lock_path}); stop it first"
+        )
 
 
 class FeedError(WatcherError):

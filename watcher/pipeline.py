@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from watcher.backoff import next_due
+from watcher.backoff import HISTORY, adaptive_interval, next_due
 from watcher.config import Config, TopicConfig
 from watcher.errors import FeedError, HTTPStatusError
 from watcher.fulltext import FullText, add_full_text
@@ -74,12 +74,23 @@ class _Refresh:
     def elapsed(self) -> int:
         return int((self.clock() - self.started).total_seconds() * 1000)
 
-    def due_after_success(self) -> str:
+    def due_after_success(self, new_items: int = 0) -> str:
+        """The next due time, at the feed's interval adapted to what it published lately
+        (kept on the feed); call inside the transaction that records the fetch."""
+        now = self.clock()
+        schedule = self.store.feed_schedule(self.feed.id)
+        low, high = self.config.daemon.interval_bounds(self.interval)
+        interval = adaptive_interval(
+            now,
+            new_items=new_items,
+            history=self.store.fetch_history(self.feed.id, limit=HISTORY),
+            current=(schedule.interval if schedule and schedule.interval else self.interval),
+            low=low,
+            high=high,
+        )
+        self.store.set_poll_interval(self.feed.id, interval)
         due = next_due(
-            self.clock(),
-            interval=self.interval,
-            error_count=0,
-            max_backoff=self.config.poll.max_backoff,
+            now, interval=interval, error_count=0, max_backoff=self.config.poll.max_backoff
         )
         return utc_iso(due)
 
@@ -174,7 +185,7 @@ class _Refresh:
                     self.feed.id,
                     started_at=self.started_at,
                     outcome="ok",
-                    next_due_at=self.due_after_success(),
+                    next_due_at=self.due_after_success(counts.new_items),
                     duration_ms=self.elapsed(),
                     http_status=result.status,
                     size=len(result.body),

@@ -7,11 +7,13 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from watcher.backoff import Fetched
 from watcher.config import Config
 from watcher.errors import QueryError, StoreError
 from watcher.models import ArticlePage, EntryCounts, FeedState, Item, KnownKeys, Tag
@@ -22,6 +24,10 @@ PAGE_CACHE_KIB = 65_536
 WAL_CHECKPOINT_PAGES = 10_000
 """A feed batch writes ~2,000 WAL pages (mostly dedupe keys): checkpoint every few batches,
 not after each one (the default of 1,000 pages did)."""
+TAG_ID_CACHE = 20_000
+"""Tag ids kept in memory. Keyphrases make about one new tag per item, so a daemon's cache
+would otherwise grow for as long as it runs; past the cap it starts again (a miss costs one
+indexed lookup)."""
 HITS_PER_KEY = 32
 """Most recent items taken per dedupe key: a key held by half the corpus (the topic's own
 names) must not make every lookup read half the corpus."""
@@ -45,6 +51,35 @@ class FeedRow:
     last_error: str | None
     error_count: int
     next_due_at: str | None
+    poll_interval: float | None = None
+    """The interval the daemon adapted the feed to; None: the configured one."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSchedule:
+    """When the daemon should next refresh a feed, and at what interval it is polled."""
+
+    enabled: bool
+    next_due_at: str | None
+    interval: float | None
+
+
+_FEED_STATE_COLUMNS = (
+    "id, url, etag, last_modified, body_hash, error_count, topics, interval_seconds"
+)
+
+
+def _feed_state(row: Sequence[Any]) -> FeedState:
+    return FeedState(
+        id=row[0],
+        url=row[1],
+        etag=row[2],
+        last_modified=row[3],
+        body_hash=row[4],
+        error_count=row[5],
+        topics=tuple(json.loads(row[6])) if row[6] is not None else (),
+        interval_seconds=row[7],
+    )
 
 
 def _same_item(
@@ -163,9 +198,12 @@ class Store:
             for feed in config.feeds:
                 self.db.execute(
                     "INSERT INTO feeds(url, title, topics, interval_seconds, origin, enabled, "
-                    "created_at) VALUES (?, ?, ?, ?, 'config', ?, ?) "
+                    "disabled_reason, created_at) VALUES (?, ?, ?, ?, 'config', ?, "
+                    "CASE WHEN ? = 0 THEN 'disabled in config' END, ?) "
                     "ON CONFLICT(url) DO UPDATE SET title = COALESCE(excluded.title, title), "
                     "topics = excluded.topics, interval_seconds = excluded.interval_seconds, "
+                    "poll_interval = CASE WHEN interval_seconds IS excluded.interval_seconds "
+                    "THEN poll_interval END, "
                     "origin = 'config', enabled = CASE WHEN excluded.enabled = 0 THEN 0 "
                     "WHEN disabled_reason LIKE 'disabled in config%' THEN 1 ELSE enabled END, "
                     "disabled_reason = CASE WHEN excluded.enabled = 0 THEN 'disabled in config' "
@@ -176,6 +214,7 @@ class Store:
                         feed.title,
                         _topics_json(feed.topics),
                         feed.interval,
+                        int(feed.enabled),
                         int(feed.enabled),
                         now,
                     ],
@@ -209,8 +248,8 @@ class Store:
     def feeds(self) -> list[FeedRow]:
         rows = self.db.execute(
             "SELECT id, url, title, topics, interval_seconds, origin, enabled, disabled_reason, "
-            "last_fetch_at, last_success_at, last_status, last_error, error_count, next_due_at "
-            "FROM feeds ORDER BY id"
+            "last_fetch_at, last_success_at, last_status, last_error, error_count, next_due_at, "
+            "poll_interval FROM feeds ORDER BY id"
         ).fetchall()
         return [
             FeedRow(
@@ -228,6 +267,7 @@ class Store:
                 last_error=row[11],
                 error_count=row[12],
                 next_due_at=row[13],
+                poll_interval=row[14],
             )
             for row in rows
         ]
@@ -236,10 +276,7 @@ class Store:
         self, *, now: str, due_only: bool = True, urls: Sequence[str] | None = None
     ) -> list[FeedState]:
         """Enabled feeds to poll: the due ones, every one, or the named ones."""
-        sql = (
-            "SELECT id, url, etag, last_modified, body_hash, error_count, topics, "
-            "interval_seconds FROM feeds WHERE enabled = 1"
-        )
+        sql = f"SELECT {_FEED_STATE_COLUMNS} FROM feeds WHERE enabled = 1"
         params: list[Any] = []
         if urls is not None:
             sql += f" AND url IN ({','.join('?' for _ in urls)})"
@@ -248,19 +285,60 @@ class Store:
             sql += " AND (next_due_at IS NULL OR next_due_at <= ?)"
             params.append(now)
         sql += " ORDER BY COALESCE(next_due_at, ''), id"
-        return [
-            FeedState(
-                id=row[0],
-                url=row[1],
-                etag=row[2],
-                last_modified=row[3],
-                body_hash=row[4],
-                error_count=row[5],
-                topics=tuple(json.loads(row[6])) if row[6] is not None else (),
-                interval_seconds=row[7],
+        return [_feed_state(row) for row in self.db.execute(sql, params).fetchall()]
+
+    def feed_state(self, feed_id: int, *, enabled_only: bool = True) -> FeedState | None:
+        """One feed to refresh, by id (its URL may have moved); None when it is gone, or
+        disabled and ``enabled_only``."""
+        sql = f"SELECT {_FEED_STATE_COLUMNS} FROM feeds WHERE id = ?"
+        if enabled_only:
+            sql += " AND enabled = 1"
+        row = self.db.execute(sql, [feed_id]).fetchone()
+        return None if row is None else _feed_state(row)
+
+    def feed_schedule(self, feed_id: int) -> FeedSchedule | None:
+        """Whether a feed is still polled, when it is due and at what interval."""
+        row = self.db.execute(
+            "SELECT enabled, next_due_at, COALESCE(poll_interval, interval_seconds) "
+            "FROM feeds WHERE id = ?",
+            [feed_id],
+        ).fetchone()
+        if row is None:
+            return None
+        return FeedSchedule(enabled=bool(row[0]), next_due_at=row[1], interval=row[2])
+
+    def enabled_feed_ids(self) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT id FROM feeds WHERE enabled = 1")]
+
+    def reprobe_candidates(self, *, tried_before: str) -> list[FeedState]:
+        """Feeds the server disabled (a 410) and not tried since ``tried_before``; feeds
+        disabled in the config are left alone."""
+        rows = self.db.execute(
+            f"SELECT {_FEED_STATE_COLUMNS} FROM feeds WHERE enabled = 0 "
+            "AND disabled_reason NOT LIKE 'disabled in config%' "
+            "AND (last_fetch_at IS NULL OR last_fetch_at <= ?) ORDER BY id",
+            [tried_before],
+        ).fetchall()
+        return [_feed_state(row) for row in rows]
+
+    def enable_feed(self, feed_id: int) -> None:
+        """Poll a disabled feed again (it answered a re-probe)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE feeds SET enabled = 1, disabled_reason = NULL WHERE id = ?", [feed_id]
             )
-            for row in self.db.execute(sql, params).fetchall()
-        ]
+
+    def fetch_history(self, feed_id: int, *, limit: int) -> list[Fetched]:
+        """The feed's latest successful fetches, newest first, for its adaptive interval."""
+        rows = self.db.execute(
+            "SELECT started_at, new_items FROM fetches WHERE feed_id = ? AND outcome != 'error' "
+            "ORDER BY id DESC LIMIT ?",
+            [feed_id, limit],
+        ).fetchall()
+        return [Fetched(datetime.fromisoformat(row[0]), row[1]) for row in rows]
+
+    def set_poll_interval(self, feed_id: int, seconds: float) -> None:
+        self.db.execute("UPDATE feeds SET poll_interval = ? WHERE id = ?", [seconds, feed_id])
 
     def record_fetch(
         self,
@@ -528,6 +606,8 @@ class Store:
         if tag_id is None:
             self.db.execute("INSERT OR IGNORE INTO tags(name, kind) VALUES (?, ?)", [name, kind])
             tag_id = int(self._one("SELECT id FROM tags WHERE name = ? AND kind = ?", [name, kind]))
+            if len(self._tag_ids) >= TAG_ID_CACHE:
+                self._tag_ids.clear()
             self._tag_ids[key] = tag_id
         return tag_id
 

@@ -373,3 +373,15 @@ def _fulltext_article_pages(db: Database) -> None:
         ALTER TABLE items ADD COLUMN author TEXT;
         """
     )
+
+
+@migrations(name="0007_daemon_feed_schedule")
+def _daemon_feed_schedule(db: Database) -> None:
+    """The interval the daemon has adapted a feed to (NULL: the configured one), so that a
+    restart goes on with it; a feed's recent fetches are read for it in order."""
+    db.executescript(
+        """
+        ALTER TABLE feeds ADD COLUMN poll_interval REAL;
+        CREATE INDEX fetches_feed_id ON fetches(feed_id, id);
+        """
+    )

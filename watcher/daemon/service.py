@@ -1,0 +1,431 @@
+"""The daemon: one APScheduler job per feed at its due time, cron jobs, reloads, clean stops.
+
+When a feed is due lives in the database (``feeds.next_due_at``, set by the pipeline from
+the adaptive interval, backoff and Retry-After). Each feed has one date-triggered job that
+fires at that time plus jitter; when a refresh ends, the job is set again from the row the
+refresh just wrote. So a restart resumes the schedule, and every rule that moves a due
+time lives in one place (``watcher/backoff.py``).
+
+Everything runs on one event loop, so the Store is used from one thread; cron jobs run in
+worker threads of their own and open their own Store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watcher.config import Config
+from watcher.daemon import logs
+from watcher.daemon.cron import CronJob, CronJobSource, no_cron_jobs
+from watcher.daemon.lock import DaemonLock
+from watcher.daemon.plan import RETRY_SECONDS, cron_trigger, fire_time, reprobe_check_every
+from watcher.daemon.reload import ConfigSource
+from watcher.errors import ConfigError
+from watcher.normalize import utc_iso
+from watcher.pipeline import FeedOutcome
+from watcher.poll import Poller
+from watcher.store import Store
+
+log = logging.getLogger("watcher.daemon")
+
+CRON_THREADS = 2
+FEED_JOB = "feed:"
+CRON_JOB = "cron:"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """``await Daemon(...).run(stop)`` serves until ``stop`` is set, then stops cleanly.
+
+    A stop cancels refreshes still waiting on the network or the worker pool: their feeds
+    keep their old validators and are fetched again after a restart. A batch being
+    written is never cut: the write is synchronous, so cancellation only lands between
+    two batches. Running cron jobs are waited for.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path,
+        db_path: Path,
+        cron_jobs: CronJobSource = no_cron_jobs,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.db_path = db_path
+        self.cron_jobs = cron_jobs
+        self.rng = rng or random.Random()
+        self.source = ConfigSource(config_path)
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._store: Store | None = None
+        self._poller: Poller | None = None
+        self._leases: Counter[int] = Counter()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refreshing: set[int] = set()
+        self._outcomes: dict[int, FeedOutcome] = {}
+        self._cron_names: set[str] = set()
+        self._cron_threads = ThreadPoolExecutor(CRON_THREADS, thread_name_prefix="watcher-cron")
+        self._stopping = False
+        self._reloading = asyncio.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the daemon is not running")
+        return self._store
+
+    # lifetime ------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._store = Store.open(self.db_path)
+        try:
+            self.store.sync_config(self.config, utc_iso(_now()))
+            self._poller = await self._open_poller(self.config)
+            self.scheduler.start()
+            self._sync_feed_jobs()
+            self._schedule_housekeeping()
+            self._schedule_cron_jobs()
+            log.info(
+                "started",
+                extra={
+                    "feeds": len(self.store.enabled_feed_ids()),
+                    "db": str(self.db_path),
+                    "config": str(self.config_path),
+                },
+            )
+            await stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        pending = [task for task in self._tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        # a digest being mailed finishes: it cannot be cut off halfway
+        await asyncio.to_thread(self._cron_threads.shutdown, True)
+        if self._poller is not None:
+            await self._poller.__aexit__(None, None, None)
+            self._poller = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        log.info("stopped", extra={"interrupted": len(pending)})
+
+    def request_reload(self, reason: str) -> None:
+        """Reload from a signal handler: runs as a task on the loop."""
+        if not self._stopping:
+            self._spawn(self.reload(reason))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # the poller ----------------------------------------------------------
+
+    async def _open_poller(self, config: Config) -> Poller:
+        poller = Poller(config, self.store)
+        await poller.__aenter__()
+        return poller
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[Poller]:
+        """The current Poller, kept open while used even when a reload replaces it."""
+        poller = self._poller
+        if poller is None:
+            raise RuntimeError("the daemon is not running")
+        self._leases[id(poller)] += 1
+        try:
+            yield poller
+        finally:
+            self._leases[id(poller)] -= 1
+            if poller is not self._poller and self._leases[id(poller)] <= 0:
+                del self._leases[id(poller)]
+                await poller.__aexit__(None, None, None)
+
+    # feeds ---------------------------------------------------------------
+
+    def _sync_feed_jobs(self) -> None:
+        """One job per enabled feed: add the missing ones, drop those of disabled feeds."""
+        enabled = set(self.store.enabled_feed_ids())
+        scheduled = {
+            int(job.id.removeprefix(FEED_JOB))
+            for job in self.scheduler.get_jobs()
+            if job.id.startswith(FEED_JOB)
+        }
+        for feed_id in sorted(enabled - scheduled - self._refreshing):
+            self._schedule_feed(feed_id)
+        for feed_id in scheduled - enabled:
+            self.scheduler.remove_job(f"{FEED_JOB}{feed_id}")
+
+    def _schedule_feed(self, feed_id: int) -> None:
+        """Set the feed's job to fire at its due time from the database (plus jitter)."""
+        job_id = f"{FEED_JOB}{feed_id}"
+        now = _now()
+        try:
+            schedule = self.store.feed_schedule(feed_id)
+        except Exception:
+            log.exception("cannot read the schedule of a feed", extra={"feed_id": feed_id})
+            when = now + timedelta(seconds=RETRY_SECONDS)
+        else:
+            if schedule is None or not schedule.enabled:
+                if self.scheduler.get_job(job_id) is not None:
+                    self.scheduler.remove_job(job_id)
+                return
+            interval = schedule.interval or self.config.poll.default_interval
+            when = fire_time(
+                schedule.next_due_at,
+                now=now,
+                interval=interval,
+                jitter=self.config.daemon.jitter,
+                rng=self.rng,
+            )
+        self.scheduler.add_job(
+            self._refresh,
+            DateTrigger(when),
+            args=[feed_id],
+            id=job_id,
+            replace_existing=True,
+        )
+
+    async def _refresh(self, feed_id: int) -> None:
+        task = self._track()
+        self._refreshing.add(feed_id)
+        # APScheduler counts the job as running until its own callback on this task has
+        # run; it was added first, so rescheduling from a later callback never meets
+        # "maximum number of running instances reached" (which would drop the job).
+        task.add_done_callback(functools.partial(self._after_refresh, feed_id))
+        try:
+            state = self.store.feed_state(feed_id)
+            if state is None:
+                return
+            async with self._lease() as poller:
+                self._outcomes[feed_id] = await poller.refresh(state)
+        except asyncio.CancelledError:
+            return  # stopping: the batch was not begun, or was committed whole
+        except Exception:
+            log.exception("refresh failed", extra={"feed_id": feed_id})
+
+    def _after_refresh(self, feed_id: int, _task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(feed_id)
+        outcome = self._outcomes.pop(feed_id, None)
+        if self._stopping:
+            return
+        self._schedule_feed(feed_id)
+        if outcome is not None:
+            self._log_poll(feed_id, outcome)
+
+    def _log_poll(self, feed_id: int, outcome: FeedOutcome) -> None:
+        """The one line per refresh: feed, status, new items, time, and when it is next."""
+        job = self.scheduler.get_job(f"{FEED_JOB}{feed_id}")
+        fields: dict[str, object] = {
+            "feed": outcome.url,
+            "status": outcome.status,
+            "new_items": outcome.new_items,
+            "entries": outcome.counts.entries,
+            "duration_ms": outcome.duration_ms,
+            "next_run": utc_iso(job.next_run_time) if job is not None else None,
+        }
+        if outcome.error is not None:
+            fields["error_kind"] = outcome.error_kind
+            fields["error"] = outcome.error
+        level = logging.WARNING if outcome.status == "failed" else logging.INFO
+        log.log(level, "poll", extra=fields)
+
+    def _track(self) -> asyncio.Task[Any]:
+        """Count the running job's task among those a stop cancels and waits for."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("not called from a task")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # disabled feeds --------------------------------------------------------
+
+    async def _reprobe(self) -> None:
+        """Try the feeds a server disabled (410) once per ``reprobe_interval``; one that
+        answers is polled again."""
+        self._track()
+        try:
+            cutoff = _now() - timedelta(seconds=self.config.daemon.reprobe_interval)
+            for state in self.store.reprobe_candidates(tried_before=utc_iso(cutoff)):
+                async with self._lease() as poller:
+                    outcome = await poller.refresh(state)
+                if outcome.status == "failed":
+                    log.info(
+                        "reprobe",
+                        extra={"feed": state.url, "status": "failed", "error": outcome.error},
+                    )
+                    continue
+                self.store.enable_feed(state.id)
+                log.warning("reprobe", extra={"feed": state.url, "status": "re-enabled"})
+                self._schedule_feed(state.id)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("reprobe failed")
+
+    # config ----------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Reload when the config file changed; pick up feeds added with `watcher feeds add`."""
+        self._track()
+        try:
+            if self.source.changed():
+                await self.reload("config file changed")
+            else:
+                self._sync_feed_jobs()
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("config check failed")
+
+    async def reload(self, reason: str) -> None:
+        """Read the config again and apply it: topics, feeds, cron jobs, [daemon] and
+        [poll] settings. A broken file is reported and the running config kept."""
+        async with self._reloading:  # two SIGHUPs in a row apply one after the other
+            await self._reload(reason)
+
+    async def _reload(self, reason: str) -> None:
+        try:
+            config = self.source.load()
+        except ConfigError as error:
+            log.error("reload failed, keeping the running config", extra={"error": str(error)})
+            return
+        old = self.config
+        self.store.sync_config(config, utc_iso(_now()))
+        self.config = config
+        if config.poll != old.poll:
+            replaced = self._poller
+            self._poller = await self._open_poller(config)
+            if replaced is not None and self._leases[id(replaced)] <= 0:
+                self._leases.pop(id(replaced), None)
+                await replaced.__aexit__(None, None, None)
+        elif self._poller is not None:
+            self._poller.config = config
+        self._sync_feed_jobs()
+        self._schedule_housekeeping()
+        self._schedule_cron_jobs()
+        log.info(
+            "reload",
+            extra={
+                "reason": reason,
+                "feeds": len(self.store.enabled_feed_ids()),
+                "topics": len(config.topics),
+            },
+        )
+
+    def _schedule_housekeeping(self) -> None:
+        daemon = self.config.daemon
+        self.scheduler.add_job(
+            self._reprobe,
+            IntervalTrigger(seconds=reprobe_check_every(daemon.reprobe_interval)),
+            id="reprobe",
+            replace_existing=True,
+            next_run_time=_now(),
+        )
+        if daemon.watch_config is None:
+            if self.scheduler.get_job("watch") is not None:
+                self.scheduler.remove_job("watch")
+        else:
+            self.scheduler.add_job(
+                self._watch,
+                IntervalTrigger(seconds=daemon.watch_config),
+                id="watch",
+                replace_existing=True,
+            )
+
+    # cron jobs -------------------------------------------------------------
+
+    def _schedule_cron_jobs(self) -> None:
+        try:
+            jobs = list(self.cron_jobs(self.config, self.db_path))
+        except Exception:
+            log.exception("cannot list the cron jobs; keeping the scheduled ones")
+            return
+        wanted: set[str] = set()
+        for job in jobs:
+            try:
+                trigger = cron_trigger(job.crontab, job.timezone)
+            except ValueError as error:
+                log.error("cron job skipped", extra={"job": job.name, "error": str(error)})
+                continue
+            job_id = f"{CRON_JOB}{job.name}"
+            wanted.add(job_id)
+            self.scheduler.add_job(
+                self._run_cron, trigger, args=[job], id=job_id, replace_existing=True
+            )
+        for job_id in self._cron_names - wanted:
+            if self.scheduler.get_job(job_id) is not None:
+                self.scheduler.remove_job(job_id)
+        self._cron_names = wanted
+
+    async def _run_cron(self, job: CronJob) -> None:
+        """Run ``job`` in a worker thread; the event loop goes on polling meanwhile."""
+        started = _now()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._cron_threads, job.run, started)
+        except asyncio.CancelledError:
+            return  # stopping; the thread runs to its end and _shutdown waits for it
+        except Exception as error:
+            log.exception("cron", extra={"job": job.name, "status": "failed", "error": str(error)})
+            return
+        duration = int((_now() - started).total_seconds() * 1000)
+        log.info("cron", extra={"job": job.name, "status": "ok", "duration_ms": duration})
+
+
+def run_daemon(
+    config: Config,
+    *,
+    config_path: Path,
+    db_path: Path,
+    cron_jobs: CronJobSource = no_cron_jobs,
+    log_format: logs.LogFormat | None = None,
+    verbose: bool = False,
+) -> None:
+    """Serve until SIGTERM/SIGINT; SIGHUP reloads the config. Raises DaemonAlreadyRunning
+    when another daemon holds the database."""
+    logs.configure(log_format or config.daemon.log_format, verbose=verbose)
+    with DaemonLock(db_path):
+        asyncio.run(_serve(config, config_path, db_path, cron_jobs))
+
+
+async def _serve(
+    config: Config, config_path: Path, db_path: Path, cron_jobs: CronJobSource
+) -> None:
+    stop = asyncio.Event()
+    daemon = Daemon(config, config_path=config_path, db_path=db_path, cron_jobs=cron_jobs)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
+    await daemon.run(stop)
