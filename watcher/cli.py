@@ -191,12 +191,13 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
 @click.pass_obj
 def run(obj: Context, log_format: Literal["text", "json"] | None) -> None:
     """Run as a daemon: poll each feed when due until SIGTERM/SIGINT; SIGHUP reloads."""
-    from watcher.daemon import run_daemon
+    from watcher.daemon import configured_jobs, run_daemon
 
     run_daemon(
         obj.config,
         config_path=obj.config_path,
         db_path=obj.db_path,
+        cron_jobs=configured_jobs,
         log_format=log_format,
         verbose=obj.verbose,
     )

@@ -17,12 +17,14 @@ class CronJob:
     ``run`` is called in a worker thread, so it may block (build and send a mail) without
     delaying polls. A Store is not thread-safe: the job opens its own from the database path.
     Two runs of one job never overlap; a run still going when the next is due skips that one.
+    ``after_new_items``: also run as soon as a refresh stores new items (instant alerts).
     """
 
     name: str
     crontab: str
     run: Callable[[datetime], None]
     timezone: tzinfo | None = None
+    after_new_items: bool = False
 
 
 CronJobSource = Callable[[Config, Path], Sequence[CronJob]]

@@ -1,5 +1,8 @@
 """The daemon: one APScheduler job per feed at its due time, cron jobs, reloads, clean stops.
 
+Cron jobs are the config's digests and alert delivery (watcher/daemon/jobs.py); the metrics
+endpoint runs beside them when ``[metrics] enabled = true``.
+
 When a feed is due lives in the database (``feeds.next_due_at``, set by the pipeline from
 the adaptive interval, backoff and Retry-After). Each feed has one date-triggered job that
 fires at that time plus jitter; when a refresh ends, the job is set again from the row the
@@ -36,6 +39,7 @@ from watcher.daemon.lock import DaemonLock
 from watcher.daemon.plan import RETRY_SECONDS, cron_trigger, fire_time, reprobe_check_every
 from watcher.daemon.reload import ConfigSource
 from watcher.errors import ConfigError
+from watcher.metrics import MetricsServer, metrics_server_for
 from watcher.normalize import utc_iso
 from watcher.pipeline import FeedOutcome
 from watcher.poll import Poller
@@ -87,6 +91,8 @@ class Daemon:
         self._refreshing: set[int] = set()
         self._outcomes: dict[int, FeedOutcome] = {}
         self._cron_names: set[str] = set()
+        self._after_new_items: set[str] = set()
+        self._metrics: MetricsServer | None = None
         self._cron_threads = ThreadPoolExecutor(CRON_THREADS, thread_name_prefix="watcher-cron")
         self._stopping = False
         self._reloading = asyncio.Lock()
@@ -108,6 +114,7 @@ class Daemon:
             self._sync_feed_jobs()
             self._schedule_housekeeping()
             self._schedule_cron_jobs()
+            self._metrics = metrics_server_for(self.config, self.db_path)
             log.info(
                 "started",
                 extra={
@@ -136,6 +143,9 @@ class Daemon:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
         log.info("stopped", extra={"interrupted": len(pending)})
 
     def request_reload(self, reason: str) -> None:
@@ -241,6 +251,14 @@ class Daemon:
         self._schedule_feed(feed_id)
         if outcome is not None:
             self._log_poll(feed_id, outcome)
+            if outcome.new_items:
+                self._run_soon(self._after_new_items)
+
+    def _run_soon(self, job_ids: set[str]) -> None:
+        """Move these cron jobs' next run to now (a run under way is not doubled)."""
+        for job_id in job_ids:
+            if self.scheduler.get_job(job_id) is not None:
+                self.scheduler.modify_job(job_id, next_run_time=_now())
 
     def _log_poll(self, feed_id: int, outcome: FeedOutcome) -> None:
         """The one line per refresh: feed, status, new items, time, and when it is next."""
@@ -372,6 +390,7 @@ class Daemon:
             log.exception("cannot list the cron jobs; keeping the scheduled ones")
             return
         wanted: set[str] = set()
+        self._after_new_items = set()
         for job in jobs:
             try:
                 trigger = cron_trigger(job.crontab, job.timezone)
@@ -380,6 +399,8 @@ class Daemon:
                 continue
             job_id = f"{CRON_JOB}{job.name}"
             wanted.add(job_id)
+            if job.after_new_items:
+                self._after_new_items.add(job_id)
             self.scheduler.add_job(
                 self._run_cron, trigger, args=[job], id=job_id, replace_existing=True
             )
