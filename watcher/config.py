@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -444,31 +445,9 @@ class Config(_Section):
         for index, name in enumerate(names):
             if names.index(name) != index:
                 raise _KeyedError(f"topics[{index}].name", f"duplicate topic name {name!r}")
-        _check_alert_targets(self.alerts, names)
-        seen_urls: set[str] = set()
-        for index, feed in enumerate(self.feeds):
-            if feed.url in seen_urls:
-                raise _KeyedError(f"feeds[{index}].url", f"duplicate feed {feed.url!r}")
-            seen_urls.add(feed.url)
-            for topic in feed.topics or ():
-                if topic not in names:
-                    raise _KeyedError(
-                        f"feeds[{index}].topics",
-                        f"unknown topic {topic!r}; expected one of {names}",
-                    )
-        digest_names: list[str] = []
-        for index, digest in enumerate(self.digests):
-            if digest.name in digest_names:
-                raise _KeyedError(
-                    f"digests[{index}].name", f"duplicate digest name {digest.name!r}"
-                )
-            digest_names.append(digest.name)
-            for topic in digest.topics or ():
-                if topic not in names:
-                    raise _KeyedError(
-                        f"digests[{index}].topics",
-                        f"unknown topic {topic!r}; expected one of {names}",
-                    )
+        _check_entries("alerts.webhooks", self.alerts.webhooks, "name", "alert target", names)
+        _check_entries("feeds", self.feeds, "url", "feed", names)
+        _check_entries("digests", self.digests, "name", "digest name", names)
         return self
 
     def digest(self, name: str) -> DigestConfig:
@@ -491,18 +470,20 @@ class _KeyedError(ValueError):
         super().__init__(problem)
 
 
-def _check_alert_targets(alerts: AlertsConfig, topics: list[str]) -> None:
-    seen: set[str] = set()
-    for index, hook in enumerate(alerts.webhooks):
-        if hook.name in seen:
-            raise _KeyedError(
-                f"alerts.webhooks[{index}].name", f"duplicate alert target {hook.name!r}"
-            )
-        seen.add(hook.name)
-        for topic in hook.topics or ():
+def _check_entries(
+    section: str, entries: Sequence[Any], key: str, what: str, topics: list[str]
+) -> None:
+    """Each entry of ``section`` has its own ``key`` and names only topics that exist."""
+    seen: set[object] = set()
+    for index, entry in enumerate(entries):
+        value = getattr(entry, key)
+        if value in seen:
+            raise _KeyedError(f"{section}[{index}].{key}", f"duplicate {what} {value!r}")
+        seen.add(value)
+        for topic in entry.topics or ():
             if topic not in topics:
                 raise _KeyedError(
-                    f"alerts.webhooks[{index}].topics",
+                    f"{section}[{index}].topics",
                     f"unknown topic {topic!r}; expected one of {topics}",
                 )
 

@@ -11,11 +11,22 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 
-from watcher.config import TopicConfig
 from watcher.errors import QueryError
 
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+class NamedQuery(Protocol):
+    """What matching needs of a topic (``watcher.config.TopicConfig`` is one); a protocol, so
+    that this stage does not import the config, which imports it to validate queries."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def query(self) -> str: ...
 
 
 def _scratch_index() -> sqlite3.Connection:
@@ -60,7 +71,7 @@ class TopicMatcher:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_topics(cls, topics: Sequence[TopicConfig]) -> TopicMatcher:
+    def for_topics(cls, topics: Sequence[NamedQuery]) -> TopicMatcher:
         return cls([(topic.name, topic.query) for topic in topics])
 
     def match(self, documents: Sequence[tuple[str, str]]) -> list[tuple[str, ...]]:
