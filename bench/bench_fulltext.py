@@ -33,6 +33,9 @@ from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from feedserver import machine_busy, update_doc  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Full text (issue 10)"
 HOSTS = 20
@@ -329,13 +332,6 @@ def extraction_cost(pages: int, seed: int) -> dict[str, float]:
     }
 
 
-def _machine_busy() -> float:
-    """CPU-seconds all cores spent busy since boot (idle and iowait excluded)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def poll_once(
     directory: Path, sites: list[tuple[str, int]], feeds: int, mode: str
 ) -> dict[str, object]:
@@ -355,14 +351,14 @@ def poll_once(
         encoding="utf-8",
     )
     command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
-    busy = _machine_busy()
+    busy = machine_busy()
     started = time.perf_counter()
     process = subprocess.Popen([*command, "poll", "--all"], stdout=subprocess.PIPE, text=True)
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     cpu = usage.ru_utime + usage.ru_stime
     # everything else the machine did meanwhile; the page server's share is counted in too
-    others = max(0.0, _machine_busy() - busy - cpu) / seconds
+    others = max(0.0, machine_busy() - busy - cpu) / seconds
     output = process.stdout.read() if process.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"poll failed: {output}")
@@ -483,14 +479,7 @@ def report(
 
 
 def write_section(text: str) -> None:
-    document = DOC.read_text(encoding="utf-8")
-    start = document.find(SECTION + "\n")
-    if start < 0:
-        document = document.rstrip("\n") + "\n\n" + text
-    else:
-        end = document.find("\n## ", start + len(SECTION))
-        document = document[:start] + text + ("" if end < 0 else document[end + 1 :])
-    DOC.write_text(document, encoding="utf-8")
+    update_doc(SECTION, text)
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from feedserver import update_doc  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
 from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server  # noqa: E402
@@ -132,15 +135,7 @@ def table(results: list[dict[str, float]]) -> str:
 
 
 def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    document = path.read_text(encoding="utf-8")
-    if SECTION in document:
-        start = document.index(SECTION)
-        end = document.find("\n## ", start + len(SECTION))
-        document = document[:start] + text + ("" if end == -1 else document[end:])
-    else:
-        document = document.rstrip("\n") + "\n\n" + text
-    path.write_text(document.rstrip("\n") + "\n", encoding="utf-8")
+    update_doc(SECTION, text)
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ sys.path.insert(0, CODE_DIR or str(ROOT))
 sys.path.insert(1, str(ROOT / "bench"))
 
 import bench_poll  # noqa: E402
+import feedserver  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = [
     # (key, label, denominator)
@@ -473,8 +474,7 @@ def main() -> None:
     section = report(args, runners, _head(), load)
     print(section)
     if not args.no_write:
-        bench_poll.DOC, bench_poll.SECTION = DOC, SECTION
-        bench_poll.update_doc(section)
+        feedserver.update_doc(SECTION, section)
         print(f"wrote the section {SECTION!r} of {DOC.relative_to(ROOT)}")
 
 
