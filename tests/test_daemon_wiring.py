@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 
@@ -16,20 +13,11 @@ from tests.conftest import kant_story, rss
 from tests.digest_support import MailSink, digest_toml, free_port, parts, smtp_toml
 from tests.test_alerts import Receiver, hook, mark_alert_topic
 from tests.test_daemon import Daemon, daemon_config, daemons, item_count, query, wait_for
+from tests.test_digest_mail import smtp_server
 from watcher.config import load_config
 from watcher.daemon import configured_jobs
 
-__all__ = ["daemons"]  # the fixture, imported for the tests below
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[MailSink, int]]:
-    sink = MailSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink, port
-    controller.stop()
+__all__ = ["daemons", "smtp_server"]  # fixtures, imported for the tests below
 
 
 def test_configured_jobs_are_the_digests_and_alerts_of_the_config(tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from watcher.config import (
     Config,
     format_duration,
     load_config,
-    parse_duration,
 )
 from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
@@ -244,16 +243,7 @@ def feeds_add(
     url = url.strip()
     if not is_http_url(url):
         raise click.BadParameter(f"expected an absolute http(s) URL, got {url!r}", param_hint="URL")
-    known = {topic.name for topic in obj.config.topics}
-    unknown = [topic for topic in topics if topic not in known]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown topic {unknown[0]!r}; known: {sorted(known)}", param_hint="--topic"
-        )
-    try:
-        seconds = parse_duration(interval) if interval else None
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--interval") from None
+    seconds = cli_extras.checked_topics_and_interval(obj, topics, interval)
     with obj.store() as store:
         added = store.add_feed(
             url,

@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from watcher.cli import Context
 
 
-def _checked_topics_and_interval(
+def checked_topics_and_interval(
     obj: Context, topics: tuple[str, ...], interval: str | None
 ) -> float | None:
+    """The ``--interval`` in seconds, after checking every ``--topic`` is configured
+    (``feeds add`` and ``feeds discover --add``)."""
     known = {topic.name for topic in obj.config.topics}
     unknown = [topic for topic in topics if topic not in known]
     if unknown:
@@ -68,7 +70,7 @@ def feeds_discover(
     interval: str | None,
 ) -> None:
     """Find a site's feeds (alternate links, common paths, sitemaps) and optionally add them."""
-    seconds = _checked_topics_and_interval(obj, topics, interval)
+    seconds = checked_topics_and_interval(obj, topics, interval)
     for given, name in ((picks, "--pick"), (topics, "--topic"), (interval, "--interval")):
         if given and not add:
             raise click.BadParameter(f"{name} needs --add", param_hint=name)

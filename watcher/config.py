@@ -74,6 +74,17 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 ZeroOrDuration = Annotated[float, BeforeValidator(_zero_or_duration)]
 
 
+def _http_url(url: str) -> str:
+    from watcher.normalize import is_http_url
+
+    if not is_http_url(url):
+        raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
+    return url.strip()
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,7 +113,7 @@ FullTextMode = Literal["always", "auto", "never"]
 
 
 class FeedConfig(_Section):
-    url: str
+    url: HttpURL
     title: str | None = None
     topics: tuple[str, ...] | None = None
     interval: Duration | None = None
@@ -111,15 +122,6 @@ class FeedConfig(_Section):
     """None: ``[full_text].mode``."""
     dedicated: StrictBool = False
     """Every item of the feed is about its topics: all get full text, not only the matched."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, url: str) -> str:
-        from watcher.normalize import is_http_url
-
-        if not is_http_url(url):
-            raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
-        return url.strip()
 
 
 class PollConfig(_Section):
@@ -345,19 +347,10 @@ class WebhookConfig(_Section):
     """One instant-alert target that receives a JSON POST per new story (docs/alerts.md)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    url: str
+    url: HttpURL
     format: Literal["slack", "generic"] = "generic"
     topics: tuple[str, ...] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, url: str) -> str:
-        from watcher.normalize import is_http_url
-
-        if not is_http_url(url):
-            raise ValueError(f"expected an absolute http:// or https:// URL, got {url!r}")
-        return url.strip()
 
     @field_validator("headers")
     @classmethod
