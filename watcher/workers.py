@@ -71,25 +71,45 @@ class PreparePool:
         self.timeout = timeout
         self._runner = runner
         self._pool: ProcessPool | None = None
-        if workers > 1:
-            if sys.platform == "linux":
-                # load the tagging data and language model once, before forking: the
-                # workers share their pages
-                warm_up()
-                warm_up_language()
-                gc.freeze()
-                self._pool = ProcessPool(
-                    max_workers=workers,
-                    max_tasks=TASKS_PER_WORKER,
-                    context=multiprocessing.get_context("fork"),
-                )
-            else:
-                self._pool = ProcessPool(
-                    max_workers=workers,
-                    max_tasks=TASKS_PER_WORKER,
-                    initializer=_warm_up_worker,
-                    context=multiprocessing.get_context("spawn"),
-                )
+        self._starting: asyncio.Lock | None = None
+        self._closed = False
+
+    def _start_pool(self) -> ProcessPool:
+        """Start the workers; done on the first job, so a pass of 304s starts none."""
+        if sys.platform == "linux":
+            # load the tagging data and language model once, before forking: the workers
+            # share their pages
+            warm_up()
+            warm_up_language()
+            gc.freeze()
+            return ProcessPool(
+                max_workers=self.workers,
+                max_tasks=TASKS_PER_WORKER,
+                context=multiprocessing.get_context("fork"),
+            )
+        return ProcessPool(
+            max_workers=self.workers,
+            max_tasks=TASKS_PER_WORKER,
+            initializer=_warm_up_worker,
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    async def _started_pool(self) -> ProcessPool:
+        if self._pool is None:
+            if self._starting is None:
+                self._starting = asyncio.Lock()
+            async with self._starting:
+                if self._pool is None:
+                    if self._closed:
+                        raise RuntimeError("the pool is closed")
+                    # in a thread: downloads go on while the tagging data loads
+                    pool = await asyncio.to_thread(self._start_pool)
+                    if self._closed:  # closed while the workers started
+                        pool.stop()
+                        pool.join()
+                        raise RuntimeError("the pool is closed")
+                    self._pool = pool
+        return self._pool
 
     def __enter__(self) -> PreparePool:
         return self
@@ -104,6 +124,7 @@ class PreparePool:
 
     def close(self) -> None:
         """Stop the workers; jobs still waiting are cancelled."""
+        self._closed = True
         if self._pool is not None:
             self._pool.stop()  # type: ignore[no-untyped-call]
             self._pool.join()
@@ -123,7 +144,7 @@ class PreparePool:
         raises :class:`WorkerDied` or :class:`ParseTimeout` for ``url``; ``what`` names the
         work in the message ("preparing the feed", "extracting the article").
         """
-        if self._pool is None:
+        if self.workers <= 1:
             return await self._in_thread(function, argument, url, what)
         return await self._in_worker(function, argument, url, what)
 
@@ -134,8 +155,8 @@ class PreparePool:
             raise ParseTimeout(url, self._timeout_message(what)) from None
 
     async def _in_worker(self, function: Callable[[A], R], argument: A, url: str, what: str) -> R:
-        assert self._pool is not None
-        future = self._pool.schedule(function, args=(argument,), timeout=self.timeout)
+        pool = await self._started_pool()
+        future = pool.schedule(function, args=(argument,), timeout=self.timeout)
         try:
             return cast(R, await asyncio.wrap_future(future))
         except concurrent.futures.TimeoutError:
