@@ -13,6 +13,7 @@ from watcher.config import (
     DaemonConfig,
     DedupeConfig,
     DigestConfig,
+    EmailAlertConfig,
     FeedConfig,
     FullTextConfig,
     MetricsConfig,
@@ -60,6 +61,7 @@ def test_every_command_is_documented(command: str) -> None:
     + [("serve", key) for key in ServeConfig.model_fields]
     + [("alerts", key) for key in AlertsConfig.model_fields]
     + [("alerts.webhooks", key) for key in WebhookConfig.model_fields]
+    + [("alerts.emails", key) for key in EmailAlertConfig.model_fields]
     + [("metrics", key) for key in MetricsConfig.model_fields]
     + [("full_text", key) for key in FullTextConfig.model_fields]
     + [("daemon", key) for key in DaemonConfig.model_fields],

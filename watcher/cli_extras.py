@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from watcher.alerts import deliver_pending, webhook_target
+from watcher.alerts import deliver_pending, target_names
 from watcher.config import Config, parse_duration
 from watcher.metrics import read_snapshot, start_metrics_server
 from watcher.normalize import utc_iso
@@ -112,14 +112,10 @@ def feeds_discover(
             click.echo(f"added {feed.url}" if added else f"already there: {feed.url}")
 
 
-def configured_targets(config: Config) -> list[str]:
-    return [webhook_target(hook) for hook in config.alerts.webhooks]
-
-
 def failing_target_lines(config: Config, store: Store) -> list[str]:
     """One line per alert target whose latest attempt failed, for ``watcher status``."""
     lines = []
-    for health in target_health(store, configured_targets(config)):
+    for health in target_health(store, target_names(config)):
         if health.failing:
             lines.append(
                 f"alert target {health.target} failing: {health.last_error} "
@@ -154,7 +150,7 @@ def alerts_send(obj: Context) -> None:
 def alerts_status(obj: Context) -> None:
     """Each alert target's deliveries: delivered, waiting, retrying, expired, last error."""
     with obj.store() as store:
-        rows = target_health(store, configured_targets(obj.config))
+        rows = target_health(store, target_names(obj.config))
     table = Table(
         "target", "state", "delivered", "pending", "retrying", "expired", "last delivery", "error"
     )
@@ -182,7 +178,7 @@ def status_json(obj: Context) -> str:
             **snapshot.as_dict(),
             "feed_health": feed_health(store),
             "alert_targets": [
-                asdict(health) for health in target_health(store, configured_targets(obj.config))
+                asdict(health) for health in target_health(store, target_names(obj.config))
             ],
         }
     return json.dumps(document, indent=2, ensure_ascii=False)

@@ -363,10 +363,20 @@ class WebhookConfig(_Section):
         return headers
 
 
+class EmailAlertConfig(_Section):
+    """One instant-alert target that receives a one-story mail per new story, through
+    ``[smtp]`` (docs/alerts.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    to: tuple[MailAddress, ...] = Field(min_length=1)
+    topics: tuple[str, ...] | None = None
+
+
 class AlertsConfig(_Section):
     """Instant alerts: targets, and how deliveries are retried (docs/alerts.md)."""
 
     webhooks: tuple[WebhookConfig, ...] = ()
+    emails: tuple[EmailAlertConfig, ...] = ()
     timeout: Duration = 10.0
     retry_delay: Duration = 60.0
     max_backoff: Duration = 3600.0
@@ -439,6 +449,9 @@ class Config(_Section):
             if names.index(name) != index:
                 raise _KeyedError(f"topics[{index}].name", f"duplicate topic name {name!r}")
         _check_entries("alerts.webhooks", self.alerts.webhooks, "name", "alert target", names)
+        _check_entries("alerts.emails", self.alerts.emails, "name", "alert target", names)
+        if self.alerts.emails and self.smtp is None:
+            raise _KeyedError("alerts.emails", "mail alerts need an [smtp] section to send through")
         _check_entries("feeds", self.feeds, "url", "feed", names)
         _check_entries("digests", self.digests, "name", "digest name", names)
         return self

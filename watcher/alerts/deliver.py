@@ -7,8 +7,8 @@ send fails is left alone for the rest of the run, so one run costs a dead target
 most one ``[alerts].timeout``.
 
 A target is anything with a ``name`` (what its deliveries are recorded under), the
-``topics`` it takes and a ``send(story)`` that raises AlertError: webhooks now; a
-one-story email through the digest's ``[smtp]`` fits the same shape (docs/alerts.md).
+``topics`` it takes and a ``send(story)`` that raises AlertError: webhooks, and one-story
+mails through the digest's ``[smtp]`` (docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from watcher.alerts.messages import webhook_body
-from watcher.config import Config, WebhookConfig
-from watcher.errors import AlertError
+from watcher.alerts.messages import mail_bodies, mail_subject, webhook_body
+from watcher.config import Config, EmailAlertConfig, SmtpConfig, WebhookConfig
+from watcher.errors import AlertError, MailError
 from watcher.normalize import utc_iso
 from watcher.sources.webhook import WebhookSender
 from watcher.store import Store
@@ -41,8 +41,8 @@ def retry_delay(attempts: int, *, base: float, cap: float) -> float:
     return min(cap, base * 2.0 ** min(max(attempts - 1, 0), 30))
 
 
-def target_topics(config: Config, hook: WebhookConfig) -> list[str]:
-    """The alert topics a webhook receives: its own list (alert topics only), or all of them."""
+def target_topics(config: Config, hook: WebhookConfig | EmailAlertConfig) -> list[str]:
+    """The alert topics a target receives: its own list (alert topics only), or all of them."""
     alerting = [topic.name for topic in config.topics if topic.alert]
     if hook.topics is None:
         return alerting
@@ -80,6 +80,64 @@ class WebhookTarget:
             **self.hook.headers,
         }
         self.sender.post(self.name, self.hook.url, webhook_body(story, self.hook.format), headers)
+
+
+def email_target_name(alert: EmailAlertConfig) -> str:
+    """The name a mail target's deliveries are recorded under."""
+    return f"email:{alert.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailTarget:
+    """An ``[[alerts.emails]]`` entry: one mail per story through ``[smtp]``."""
+
+    alert: EmailAlertConfig
+    topics: list[str]
+    smtp: SmtpConfig
+
+    @property
+    def name(self) -> str:
+        return email_target_name(self.alert)
+
+    def send(self, story: records.StoryRow) -> None:
+        from watcher.digest.send import compose, deliver, message_id
+
+        text, html = mail_bodies(story)
+        message = compose(
+            subject=mail_subject(story),
+            sender=self.smtp.from_address,
+            to=self.alert.to,
+            text=text,
+            html=html,
+            now=datetime.now(UTC),
+            msgid=message_id(self.smtp.from_address),
+        )
+        try:
+            deliver(message, self.smtp)
+        except MailError as error:
+            raise AlertError(self.name, str(error)) from None
+
+
+def target_names(config: Config) -> list[str]:
+    """The names every configured target's deliveries are recorded under."""
+    names = [webhook_target(hook) for hook in config.alerts.webhooks]
+    if config.smtp is not None:
+        names += [email_target_name(alert) for alert in config.alerts.emails]
+    return names
+
+
+def configured_targets(config: Config, sender: WebhookSender) -> list[Target]:
+    """Every target of ``[alerts]``: the webhooks (posting through ``sender``) and, with
+    ``[smtp]``, the mail targets."""
+    targets: list[Target] = [
+        WebhookTarget(hook, target_topics(config, hook), sender) for hook in config.alerts.webhooks
+    ]
+    if config.smtp is not None:
+        targets += [
+            EmailTarget(alert, target_topics(config, alert), config.smtp)
+            for alert in config.alerts.emails
+        ]
+    return targets
 
 
 @dataclass(slots=True)
@@ -121,9 +179,7 @@ def deliver_pending(
     sender: WebhookSender | None = None
     if targets is None:
         sender = WebhookSender(user_agent=config.poll.user_agent, timeout=settings.timeout)
-        targets = [
-            WebhookTarget(hook, target_topics(config, hook), sender) for hook in settings.webhooks
-        ]
+        targets = configured_targets(config, sender)
     try:
         targets = [target for target in targets if target.topics]
         if not targets:

@@ -7,6 +7,8 @@ http(s) link is ever made a link.
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from watcher.normalize import is_http_url
 from watcher.store.alerts import StoryRow
 
@@ -69,3 +71,33 @@ def generic_body(story: StoryRow) -> dict[str, object]:
 
 def webhook_body(story: StoryRow, format: str) -> dict[str, object]:
     return slack_body(story) if format == "slack" else generic_body(story)
+
+
+def mail_subject(story: StoryRow) -> str:
+    """``watcher alert · <topic>: <headline>`` on one line (the mail code strips CR/LF too)."""
+    return _one_line(f"watcher alert · {story.topic_title}: {story.title or '(untitled)'}")
+
+
+def mail_bodies(story: StoryRow) -> tuple[str, str]:
+    """The plain-text and HTML parts of a one-story alert mail; feed text is escaped."""
+    link = safe_link(story.url)
+    details = " · ".join(
+        part for part in (story.source, (story.published_at or "")[:16].replace("T", " ")) if part
+    )
+    summary = _short(story.summary)
+    title = _one_line(story.title) or "(untitled)"
+    head = [story.topic_title, "", title] + [line for line in (_one_line(details), link) if line]
+    text = "\n".join([*head, "", summary] if summary else head) + "\n"
+    html = (
+        f'<p style="color:#555;font:13px sans-serif">{escape(story.topic_title)}</p>'
+        '<h2 style="font:bold 18px Georgia,serif;margin:4px 0">'
+        + (
+            f'<a href="{escape(link)}" style="color:#1a4f7a">{escape(title)}</a>'
+            if link
+            else str(escape(title))
+        )
+        + "</h2>"
+        f'<p style="color:#555;font:13px sans-serif">{escape(details)}</p>'
+        f'<p style="font:15px Georgia,serif">{escape(summary)}</p>'
+    )
+    return text, html

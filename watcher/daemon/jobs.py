@@ -53,7 +53,8 @@ def _alerts_run(config: Config, db_path: Path) -> Callable[[datetime], None]:
 
 def alerts_wanted(config: Config) -> bool:
     """True when some topic alerts and some target can receive it."""
-    return any(topic.alert for topic in config.topics) and bool(config.alerts.webhooks)
+    targets = config.alerts.webhooks or (config.alerts.emails if config.smtp else ())
+    return any(topic.alert for topic in config.topics) and bool(targets)
 
 
 def configured_jobs(config: Config, db_path: Path) -> Sequence[CronJob]:
