@@ -114,7 +114,7 @@ def test_source_falls_back_to_feed_title_then_host() -> None:
         ]
     )
     names = {entry.story_id: entry.source for entry in digest.sections[0].stories}
-    assert names == {1: "Harbour Feed", 2: "feeds.example", 3: "unknown source"}
+    assert names == {1: "Harbour Feed", 2: "feeds.example", 3: "imported document"}
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ TAGS_PER_STORY = 8
 SHOWN_TAG_KINDS = ("keyword", "place", "org")
 """Keyphrases are left out: they summarise one item and read oddly next to each other."""
 
-UNKNOWN_SOURCE = "unknown source"
+UNKNOWN_SOURCE = "imported document"
+"""What a story whose first item names no outlet and came from no feed (an imported
+document without a source or URL) shows as its source."""
 
 _SPACE = re.compile(r"\s+")
 
