@@ -300,7 +300,11 @@ def test_digest_and_smtp_sections_are_read(tmp_path: Path) -> None:
     assert config.smtp.effective_port == 465
     # 06:30 in Bishkek (UTC+6) is 00:30 UTC; Saturday 2026-03-07 is skipped to Monday
     after = datetime(2026, 3, 6, 1, 0, tzinfo=UTC)
-    fire = digest.trigger().get_next_fire_time(None, after)
+    from watcher.daemon import configured_jobs
+    from watcher.daemon.plan import cron_trigger
+
+    (job,) = configured_jobs(config, Path("unused.db"))  # the trigger the daemon schedules
+    fire = cron_trigger(job.crontab, job.timezone).get_next_fire_time(None, after)
     assert fire.astimezone(UTC) == datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
 
 

@@ -285,14 +285,6 @@ class DigestConfig(_Section):
             ) from None
         return subject
 
-    def trigger(self) -> Any:
-        """The APScheduler ``CronTrigger`` of ``schedule`` in ``timezone``, for the daemon."""
-        from zoneinfo import ZoneInfo
-
-        from apscheduler.triggers.cron import CronTrigger
-
-        return CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
-
 
 class SmtpConfig(_Section):
     """The mail server digests go through; the password never lives in this file."""
