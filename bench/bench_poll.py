@@ -51,6 +51,7 @@ from feedserver import (
     ROOT,
     SERVER,
     TOPICS_TOML,
+    advance_feeds,
     cpu_seconds,
     generate_feeds,
     machine,
@@ -62,7 +63,9 @@ from feedserver import (
 )
 
 SECTION = "## Poll (issue 2)"
+SCALE_SECTION = "## Poll scaling (issue 13)"
 COLD_GOAL = 1.5
+ADVANCE_GOAL = 1.5
 WARM_GOAL = 2.0
 
 # --------------------------------------------------------------------- lower bound process
@@ -95,12 +98,16 @@ def _prepare_only(body: bytes, headers: dict[str, str], url: str) -> int:
     return batch.entries
 
 
-def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, config: Path) -> None:
+def lower_bound(
+    mode: str, url_file: Path, concurrency: int, workers: int, config: Path, etag_file: Path | None
+) -> None:
     """Download every URL of ``url_file`` and process it in a pool, storing nothing.
 
     ``mode`` "parse": feedparser only (the issue's lower bound); "prepare": watcher's
     whole CPU stage (parse, normalize, match, tag), so that the gap to the real pass
-    is what storing and orchestration cost. Prints a JSON summary.
+    is what storing and orchestration cost. With ``etag_file``, requests are conditional
+    on the ETags it holds (a 304 is neither parsed nor counted) and it is rewritten with
+    the ETags answered. Prints a JSON summary.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -115,6 +122,10 @@ def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, confi
         _TOPICS = load_config(config).topics  # inherited by the forked workers
         job = _prepare_only
     urls = url_file.read_text().split()
+    known: dict[str, str] = {}
+    if etag_file is not None and etag_file.exists():
+        known = json.loads(etag_file.read_text())
+    answered: dict[str, str] = {}
     started = time.perf_counter()
 
     async def run() -> tuple[int, int]:
@@ -132,9 +143,15 @@ def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, confi
                 async def one(url: str) -> None:
                     nonlocal entries, size
                     async with gate:
-                        response = await client.get(url)
+                        etag = known.get(url)
+                        conditional = {"If-None-Match": etag} if etag else {}
+                        response = await client.get(url, headers=conditional)
+                        if response.status_code == 304:
+                            return
                         response.raise_for_status()
                         body = response.content
+                    if "etag" in response.headers:
+                        answered[url] = response.headers["etag"]
                     size += len(body)
                     response_headers = {k.lower(): v for k, v in response.headers.items()}
                     parsed = await loop.run_in_executor(pool, job, body, response_headers, url)
@@ -146,6 +163,8 @@ def lower_bound(mode: str, url_file: Path, concurrency: int, workers: int, confi
         return entries, size
 
     entries, size = asyncio.run(run())
+    if etag_file is not None:
+        etag_file.write_text(json.dumps(known | answered))
     print(
         json.dumps(
             {
@@ -300,13 +319,19 @@ def write_config(path: Path, urls: list[str], *, concurrency: int, workers: int)
 @dataclass
 class Round:
     lower: Run
+    lower_warm: Run
+    lower_advance: Run
     prepare: Run | None
     cold: Run
     warm: Run
+    advance: Run
     cold_summary: dict[str, int]
     warm_summary: dict[str, int]
+    advance_summary: dict[str, int]
     stored_items: int
     cold_failures: list[str]
+    peer_cold: Run | None
+    peer_advance: Run | None
 
 
 def _failures(run: Run) -> list[str]:
@@ -322,18 +347,47 @@ class Setup:
     work: Path
     url_file: Path
     config: Path
-    server_pid: int
+    server: subprocess.Popen[str]
+    feeds_dir: Path
+    advanced_dir: Path
+    advanced_feeds: int
+    advanced_items: int
+
+    @property
+    def server_pid(self) -> int:
+        return self.server.pid
+
+    def serve(self, directory: Path) -> None:
+        """Have the feed server answer with the files of ``directory`` from now on."""
+        assert self.server.stdin is not None
+        assert self.server.stdout is not None
+        self.server.stdin.write(f"{directory}\n")
+        self.server.stdin.flush()
+        if self.server.stdout.readline().strip() != "ok":
+            sys.exit("the feed server did not switch documents")
 
 
-def _bound(setup: Setup, mode: str, label: str) -> Run:
+def _bound(setup: Setup, mode: str, label: str, *, expected: int, etags: Path | None = None) -> Run:
     args = setup.args
     command = [sys.executable, __file__, "_lower_bound", mode, str(setup.url_file)]
     command += [str(args.concurrency), str(args.pool_workers), str(setup.config)]
+    command.append(str(etags) if etags is not None else "-")
     run = measure(label, command, server_pid=setup.server_pid)
     _check(run)
     entries = json.loads(run.stdout)["entries"]
-    if entries != args.feeds * args.items:
-        sys.exit(f"{label} read {entries} entries, expected {args.feeds * args.items}")
+    if entries != expected:
+        sys.exit(f"{label} read {entries} entries, expected {expected}")
+    return run
+
+
+def _peer(setup: Setup, db: Path, label: str) -> Run | None:
+    """feed-to-sqlite (same stack: httpx, feedparser, sqlite-utils) over the same feeds."""
+    program = shutil.which("feed-to-sqlite")
+    if program is None or setup.args.no_peer:
+        return None
+    urls = setup.url_file.read_text().split()
+    run = measure(label, [program, str(db), *urls], server_pid=setup.server_pid)
+    _check(run)
     return run
 
 
@@ -349,12 +403,19 @@ def run_round(setup: Setup, k: int) -> Round:
     def step(what: str) -> None:
         print(f"round {k + 1}/{args.repeat}: {what} …", file=sys.stderr)
 
+    entries = args.feeds * args.items
+    advanced_entries = setup.advanced_feeds * args.items + setup.advanced_items
+    etags = setup.work / "bound-etags.json"
+    etags.unlink(missing_ok=True)
     step("lower bound (download + feedparser)")
-    lower = _bound(setup, "parse", "lower bound")
+    lower = _bound(setup, "parse", "lower bound", expected=entries, etags=etags)
+    shutil.copy(etags, setup.work / "bound-etags-cold.json")
+    step("lower bound, warm (every feed 304)")
+    lower_warm = _bound(setup, "parse", "lower bound warm", expected=0, etags=etags)
     prepare = None
     if not args.no_prepare_bound:
         step("download + prepare_feed, nothing stored")
-        prepare = _bound(setup, "prepare", "prepare bound")
+        prepare = _bound(setup, "prepare", "prepare bound", expected=entries)
 
     db = _fresh_db(setup.work / "watcher.db")
     poll = [sys.executable, "-m", "watcher", "--config", str(setup.config), "--db", str(db)]
@@ -373,7 +434,27 @@ def run_round(setup: Setup, k: int) -> Round:
     warm = measure("warm poll", poll, server_pid=setup.server_pid)
     _check(warm)
     warm_summary = poll_summary(warm)
-    for run in (lower, prepare, cold, warm):
+    peer_db = _fresh_db(setup.work / "feed-to-sqlite.db")
+    step("feed-to-sqlite, cold")
+    peer_cold = _peer(setup, peer_db, "feed-to-sqlite cold")
+
+    setup.serve(setup.advanced_dir)
+    try:
+        step(f"{setup.advanced_feeds} feeds gained {setup.advanced_items} items: lower bound")
+        etags = setup.work / "bound-etags-cold.json"
+        lower_advance = _bound(
+            setup, "parse", "lower bound advance", expected=advanced_entries, etags=etags
+        )
+        step("advance poll")
+        advance = measure("advance poll", poll, server_pid=setup.server_pid)
+        _check(advance)
+        advance_summary = poll_summary(advance)
+        step("feed-to-sqlite, advance")
+        peer_advance = _peer(setup, peer_db, "feed-to-sqlite advance")
+    finally:
+        setup.serve(setup.feeds_dir)
+    runs = (lower, lower_warm, lower_advance, prepare, cold, warm, advance)
+    for run in (*runs, peer_cold, peer_advance):
         if run is not None:
             print(
                 f"  {run.label}: {run.seconds:.2f} s wall, CPU {run.main_cpu_seconds:.1f} s main "
@@ -381,7 +462,95 @@ def run_round(setup: Setup, k: int) -> Round:
                 f"tree {run.tree_peak_mb:.0f} MB, other load {run.other_load:.2f} cores",
                 file=sys.stderr,
             )
-    return Round(lower, prepare, cold, warm, cold_summary, warm_summary, stored, _failures(cold))
+    return Round(
+        lower=lower,
+        lower_warm=lower_warm,
+        lower_advance=lower_advance,
+        prepare=prepare,
+        cold=cold,
+        warm=warm,
+        advance=advance,
+        cold_summary=cold_summary,
+        warm_summary=warm_summary,
+        advance_summary=advance_summary,
+        stored_items=stored,
+        cold_failures=_failures(cold),
+        peer_cold=peer_cold,
+        peer_advance=peer_advance,
+    )
+
+
+@dataclass
+class ScalePoint:
+    feeds: int
+    lower: Run
+    cold: Run
+    stored: int
+
+
+def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
+    """A cold pass and its lower bound over the first N feeds, for each N of ``sizes``."""
+    args = setup.args
+    urls = setup.url_file.read_text().split()
+    points = []
+    for feeds in sizes:
+        url_file = setup.work / f"urls-{feeds}.txt"
+        url_file.write_text("\n".join(urls[:feeds]) + "\n")
+        config = setup.work / f"watcher-{feeds}.toml"
+        write_config(config, urls[:feeds], concurrency=args.concurrency, workers=args.workers)
+        part = Setup(**{**vars(setup), "url_file": url_file, "config": config})
+        print(f"scale {feeds} feeds: lower bound …", file=sys.stderr)
+        lower = _bound(part, "parse", f"lower bound {feeds}", expected=feeds * args.items)
+        db = _fresh_db(setup.work / f"scale-{feeds}.db")
+        command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
+        print(f"scale {feeds} feeds: cold poll …", file=sys.stderr)
+        cold = measure(
+            f"cold poll {feeds}", [*command, "poll", "--all"], server_pid=part.server_pid
+        )
+        _check(cold)
+        with sqlite3.connect(db) as connection:
+            stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
+        print(
+            f"  {feeds} feeds: bound {lower.seconds:.1f} s, cold {cold.seconds:.1f} s, "
+            f"main {cold.main_peak_mb:.0f} MB, tree {cold.tree_peak_mb:.0f} MB",
+            file=sys.stderr,
+        )
+        points.append(ScalePoint(feeds, lower, cold, stored))
+    return points
+
+
+def scale_report(args: argparse.Namespace, points: list[ScalePoint]) -> str:
+    lines = [
+        SCALE_SECTION,
+        "",
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
+        f"`{' '.join(['python bench/bench_poll.py', *args.argv])}` (one cold pass per size, "
+        "each on a fresh database).",
+        "",
+        f"- machine: {machine()}",
+        f"- workload: the first N of bench_poll's generated feeds × {args.items} items; "
+        f"concurrency {args.concurrency}, {args.pool_workers} parsing processes",
+        "",
+        "| feeds | entries | lower bound s | cold s | × bound | stored items/s "
+        "| CPU s main + pool | peak RSS main MB | peak PSS tree MB | other load, cores |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for point in points:
+        cold = point.cold
+        lines.append(
+            f"| {point.feeds:,} | {point.feeds * args.items:,} | {point.lower.seconds:.2f} "
+            f"| {cold.seconds:.2f} | {cold.seconds / point.lower.seconds:.2f}× "
+            f"| {point.stored / cold.seconds:,.0f} "
+            f"| {cold.main_cpu_seconds:.1f} + {cold.pool_cpu_seconds:.1f} "
+            f"| {cold.main_peak_mb:.0f} | {cold.tree_peak_mb:.0f} | {cold.other_load:.2f} |"
+        )
+    lines += [
+        "",
+        "Columns as in the Poll table above; stored items/s counts the items the pass "
+        "stored (matched, not duplicates) over its wall time.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def profile(setup: Setup) -> None:
@@ -433,6 +602,11 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
     cold = _median([r.cold.seconds for r in rounds])
     cold_entries = _median([float(r.cold_summary["entries"]) for r in rounds])
     warm = _median([r.warm.seconds for r in rounds])
+    lower_warm = _median([r.lower_warm.seconds for r in rounds])
+    lower_advance = _median([r.lower_advance.seconds for r in rounds])
+    advance = _median([r.advance.seconds for r in rounds])
+    advance_ratio = advance / lower_advance
+    advance_new = _median([float(r.advance_summary["entries"]) for r in rounds])
     ratio = cold / lower
     cores = len(os.sched_getaffinity(0))
 
@@ -461,6 +635,18 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
             f"{entries / lower:,.0f} items/s",
             "1.00×",
         ),
+        row(
+            "lower bound, warm: the same with conditional GET, every feed 304",
+            [r.lower_warm for r in rounds],
+            f"{args.feeds / lower_warm:,.0f} feeds/s",
+            "",
+        ),
+        row(
+            "lower bound, advance: conditional GET, the changed feeds parsed",
+            [r.lower_advance for r in rounds],
+            f"{args.feeds / lower_advance:,.0f} feeds/s",
+            "",
+        ),
     ]
     prepares = [r.prepare for r in rounds if r.prepare is not None]
     if prepares:
@@ -484,9 +670,38 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
             "**warm** `watcher poll --all`, all 304",
             [r.warm for r in rounds],
             f"{args.feeds / warm:,.0f} feeds/s",
-            f"**{warm:.2f} s** (goal < {WARM_GOAL:g} s)",
+            f"**{warm:.2f} s** (goal < {WARM_GOAL:g} s); {warm / lower_warm:.2f}× the warm bound",
+        ),
+        row(
+            "**advance** `watcher poll --all`, 20 % of the feeds with 1–5 new items",
+            [r.advance for r in rounds],
+            f"{args.feeds / advance:,.0f} feeds/s",
+            f"**{advance_ratio:.2f}×** the advance bound (goal ≤ {ADVANCE_GOAL}×)",
         ),
     ]
+    peer_cold = [r.peer_cold for r in rounds if r.peer_cold is not None]
+    peer_advance = [r.peer_advance for r in rounds if r.peer_advance is not None]
+    peer_seconds = _median([run.seconds for run in peer_cold]) if peer_cold else None
+    if peer_cold:
+        lines.append(
+            row(
+                "feed-to-sqlite, cold (httpx + feedparser + sqlite-utils, one feed at a time, "
+                "no dedupe, no conditional GET)",
+                peer_cold,
+                f"{entries / (peer_seconds or 1):,.0f} items/s",
+                f"{(peer_seconds or 0) / lower:.2f}×",
+            )
+        )
+    if peer_advance:
+        seconds = _median([run.seconds for run in peer_advance])
+        lines.append(
+            row(
+                "feed-to-sqlite, advance",
+                peer_advance,
+                f"{args.feeds / seconds:,.0f} feeds/s",
+                f"{seconds / lower_advance:.2f}× the advance bound",
+            )
+        )
     last = rounds[-1]
     cold_cpu = _median([r.cold.cpu_seconds for r in rounds])
     floor = cold_cpu / cores
@@ -498,10 +713,18 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
         "or taken by other processes.",
         f"- warm: {warm:.2f} s — {'meets' if warm < WARM_GOAL else 'misses'} the "
         f"{WARM_GOAL:g} s goal.",
+        f"- advance: {advance_ratio:.2f}× its lower bound — "
+        f"{'meets' if advance_ratio <= ADVANCE_GOAL else 'misses'} the {ADVANCE_GOAL}× goal "
+        f"({advance_new:,.0f} entries read from the changed feeds).",
         f"- the cold pass stored {last.stored_items:,} of the {last.cold_summary['entries']:,} "
         f"entries ({last.cold_summary['duplicates']:,} were copies of syndicated stories "
         "already stored; the rest matched no topic and were dropped).",
     ]
+    if peer_seconds is not None:
+        verdict.append(
+            f"- against feed-to-sqlite: cold {cold / peer_seconds:.2f}× its time — "
+            f"{'faster' if cold < peer_seconds else 'slower'} (goal: faster)."
+        )
     for k, r in enumerate(rounds, start=1):
         failed = r.cold_summary["failed"]
         if failed:
@@ -584,6 +807,15 @@ def main() -> None:
     parser.add_argument(
         "--no-prepare-bound", action="store_true", help="skip the download + prepare_feed run"
     )
+    parser.add_argument(
+        "--scale",
+        type=lambda text: sorted({int(n) for n in text.split(",")}),
+        help="instead: one cold pass and its lower bound per number of feeds, e.g. "
+        "100,500,2000 (writes its own section)",
+    )
+    parser.add_argument(
+        "--no-peer", action="store_true", help="skip feed-to-sqlite even when it is installed"
+    )
     parser.add_argument("--workdir", type=Path, help="work folder, kept (default: a temporary one)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument(
@@ -594,6 +826,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.argv = sys.argv[1:]
+    if args.scale:
+        args.feeds = max(args.scale)
     if args.quick:
         args.feeds = min(args.feeds, 50)
     args.pool_workers = args.workers or os.cpu_count() or 1
@@ -606,6 +840,9 @@ def main() -> None:
     shutil.rmtree(feeds_dir, ignore_errors=True)
     print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
     feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
+    advanced_dir = work / "feeds-advanced"
+    shutil.rmtree(advanced_dir, ignore_errors=True)
+    advanced_feeds, advanced_items = advance_feeds(feeds_dir, advanced_dir, args.seed)
 
     server = subprocess.Popen(
         [sys.executable, str(SERVER), "static", str(feeds_dir)],
@@ -621,8 +858,21 @@ def main() -> None:
         url_file.write_text("\n".join(urls) + "\n")
         config = work / "watcher.toml"
         write_config(config, urls, concurrency=args.concurrency, workers=args.workers)
-        setup = Setup(args, work, url_file, config, server.pid)
-        rounds = [run_round(setup, k) for k in range(args.repeat)]
+        setup = Setup(
+            args,
+            work,
+            url_file,
+            config,
+            server,
+            feeds_dir,
+            advanced_dir,
+            advanced_feeds,
+            advanced_items,
+        )
+        if args.scale:
+            points = run_scale(setup, args.scale)
+        else:
+            rounds = [run_round(setup, k) for k in range(args.repeat)]
         if args.profile:
             profile(setup)
     finally:
@@ -632,17 +882,26 @@ def main() -> None:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    section = report(args, rounds, feed_bytes)
+    title, section = (
+        (SCALE_SECTION, scale_report(args, points))
+        if args.scale
+        else (SECTION, report(args, rounds, feed_bytes))
+    )
     print(section)
     if not (args.quick or args.no_write):
-        update_doc(SECTION, section)
+        update_doc(title, section)
         print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_lower_bound":
         lower_bound(
-            sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), Path(sys.argv[6])
+            sys.argv[2],
+            Path(sys.argv[3]),
+            int(sys.argv[4]),
+            int(sys.argv[5]),
+            Path(sys.argv[6]),
+            Path(sys.argv[7]) if sys.argv[7] != "-" else None,
         )
     else:
         main()

@@ -411,19 +411,56 @@ def generate_feeds(directory: Path, feeds: int, items: int, seed: int) -> int:
     return total
 
 
+def advance_feeds(source: Path, target: Path, seed: int, *, every: int = 5) -> tuple[int, int]:
+    """Copy the feeds of ``source`` to ``target``, every ``every``-th with 1–5 new items.
+
+    The new items come first, as a feed publishes them; the older items are byte for byte
+    those of ``source``. Returns (feeds changed, items added).
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    generator = Generator(seed=seed + 1000)
+    rng = random.Random(seed)
+    changed = added = 0
+    for index, path in enumerate(sorted(source.glob("*.xml"))):
+        body = path.read_text(encoding="utf-8")
+        if index % every == 0:
+            lang = body.split("<language>", 1)[1].split("<", 1)[0]
+            count = rng.randint(1, 5)
+            start = body.count("<item>")
+            fresh = [
+                generator.item(index, start + k, lang, generator.now - dt.timedelta(minutes=k))
+                for k in range(count)
+            ]
+            head, tail = body.split("<item>", 1)
+            body = head + "".join(fresh) + "<item>" + tail
+            changed += 1
+            added += count
+        (target / path.name).write_text(body, encoding="utf-8")
+    return changed, added
+
+
 # --------------------------------------------------------------------- servers
 
 
-def serve(directory: Path) -> None:
-    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port; run until stdin closes."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    last_modified = email.utils.formatdate(usegmt=True)
+def _documents(directory: Path) -> dict[str, tuple[bytes, bytes, str]]:
     documents: dict[str, tuple[bytes, bytes, str]] = {}
     for path in sorted(directory.glob("*.xml")):
         body = path.read_bytes()
         etag = '"' + hashlib.sha1(body).hexdigest() + '"'
         documents[f"/feed/{path.name}"] = (body, gzip.compress(body, 6), etag)
+    return documents
+
+
+def serve(directory: Path) -> None:
+    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port.
+
+    A line ``DIR`` on stdin switches to the files of DIR (answered ``ok`` once they are
+    served); the server runs until stdin closes.
+    """
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    last_modified = email.utils.formatdate(usegmt=True)
+    documents = _documents(directory)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -464,7 +501,9 @@ def serve(directory: Path) -> None:
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
-    sys.stdin.read()  # the parent closes our stdin to stop us
+    for line in sys.stdin:  # the parent closes our stdin to stop us
+        documents = _documents(Path(line.strip()))
+        print("ok", flush=True)
     server.shutdown()
 
 
