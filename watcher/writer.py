@@ -145,6 +145,7 @@ class Writer:
                 group, stopping = self._next_group()
                 if group:
                     self._write(store, group)
+                    group.clear()  # while the thread waits, it holds no batch
         finally:
             store.close()
 
