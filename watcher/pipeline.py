@@ -1,7 +1,7 @@
 """Refresh one feed end to end and record the outcome; never raises into the caller.
 
 fetch → prepare (parse, normalize, match, tag; in a worker process) → full text (for
-feeds that ask for it; watcher/fulltext.py) → ingest (dedupe against the corpus, store)
+feeds that ask for it; watcher/fulltext.py) → ingest (dedupe against the corpus, store; in the writer thread, watcher/writer.py)
 → record the fetch on the feed. Each step that can fail ends the refresh with a row in
 ``fetches`` and the feed backed off; a page the full text step cannot get never does.
 """
@@ -9,7 +9,7 @@ feeds that ask for it; watcher/fulltext.py) → ingest (dedupe against the corpu
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import hashlib
 import logging
 import sqlite3
@@ -28,6 +28,7 @@ from watcher.normalize import utc_iso
 from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
+from watcher.writer import Writer
 
 log = logging.getLogger("watcher.refresh")
 
@@ -58,15 +59,56 @@ def topics_for(feed: FeedState, config: Config) -> tuple[TopicConfig, ...]:
     return tuple(topic for topic in config.topics if topic.name in feed.topics)
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """What the refreshes of a pass share: the HTTP client, the worker pool, the writer, and
+    the limits on what waits between them.
+
+    ``bodies`` bounds the feeds between the start of their download and the end of their
+    preparation (so bodies downloaded faster than the pool prepares them wait on the
+    network instead of in memory); ``batches`` bounds the feeds between the start of their
+    preparation and the end of their write (so prepared batches wait in the pool instead
+    of in memory when the writer is the slower side).
+    """
+
+    fetcher: Fetcher
+    prepare: PrepareRunner
+    writer: Writer
+    bodies: asyncio.Semaphore
+    batches: asyncio.Semaphore
+    full_text: FullText | None = None
+
+
+class _Place:
+    """A place taken on a semaphore, which can be given back before the block ends."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> _Place:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
 class _Refresh:
     """The bookkeeping of one feed's refresh: its start, its clock, and how each ending is
-    recorded (failed, unchanged, stored)."""
+    recorded (failed, unchanged, stored) through the writer."""
 
-    def __init__(self, feed: FeedState, store: Store, config: Config, clock: Clock) -> None:
+    def __init__(self, feed: FeedState, config: Config, clock: Clock, writer: Writer) -> None:
         self.feed = feed
-        self.store = store
         self.config = config
         self.clock = clock
+        self.writer = writer
         self.started = clock()
         self.started_at = utc_iso(self.started)
         self.interval = feed.interval_seconds or config.poll.default_interval
@@ -74,27 +116,27 @@ class _Refresh:
     def elapsed(self) -> int:
         return int((self.clock() - self.started).total_seconds() * 1000)
 
-    def due_after_success(self, new_items: int = 0) -> str:
+    def due_after_success(self, store: Store, new_items: int = 0) -> str:
         """The next due time, at the feed's interval adapted to what it published lately
-        (kept on the feed); call inside the transaction that records the fetch."""
+        (kept on the feed); call inside the job that records the fetch."""
         now = self.clock()
-        schedule = self.store.feed_schedule(self.feed.id)
+        schedule = store.feed_schedule(self.feed.id)
         low, high = self.config.daemon.interval_bounds(self.interval)
         interval = adaptive_interval(
             now,
             new_items=new_items,
-            history=self.store.fetch_history(self.feed.id, limit=HISTORY),
+            history=store.fetch_history(self.feed.id, limit=HISTORY),
             current=(schedule.interval if schedule and schedule.interval else self.interval),
             low=low,
             high=high,
         )
-        self.store.set_poll_interval(self.feed.id, interval)
+        store.set_poll_interval(self.feed.id, interval)
         due = next_due(
             now, interval=interval, error_count=0, max_backoff=self.config.poll.max_backoff
         )
         return utc_iso(due)
 
-    def failed(self, error: Exception, *, status: int | None = None) -> FeedOutcome:
+    async def failed(self, error: Exception, *, status: int | None = None) -> FeedOutcome:
         """Record ``error`` on the feed, back it off, and say so."""
         feed = self.feed
         kind = error.kind if isinstance(error, FeedError) else "internal"
@@ -114,20 +156,23 @@ class _Refresh:
             retry_after=retry_after,
         )
         duration = self.elapsed()
+
+        def write(store: Store) -> None:
+            store.record_fetch(
+                feed.id,
+                started_at=self.started_at,
+                outcome="error",
+                next_due_at=utc_iso(due),
+                duration_ms=duration,
+                http_status=http_status,
+                error_kind=kind,
+                error=message,
+                retry_after=retry_after,
+                disable_reason=disable,
+            )
+
         try:
-            with self.store.transaction():
-                self.store.record_fetch(
-                    feed.id,
-                    started_at=self.started_at,
-                    outcome="error",
-                    next_due_at=utc_iso(due),
-                    duration_ms=duration,
-                    http_status=http_status,
-                    error_kind=kind,
-                    error=message,
-                    retry_after=retry_after,
-                    disable_reason=disable,
-                )
+            await self.writer.run(write)
         except sqlite3.Error as store_error:
             log.error("feed=%s could not record its failure: %s", feed.url, store_error)
         log.info(
@@ -139,67 +184,75 @@ class _Refresh:
         )
         return FeedOutcome(feed.url, "failed", error_kind=kind, error=message, duration_ms=duration)
 
-    def unchanged(self, result: FetchResult) -> FeedOutcome:
+    async def unchanged(self, result: FetchResult) -> FeedOutcome:
         """A 304, or the same body as last time: only the fetch is recorded."""
         status = "not_modified" if result.not_modified else "unchanged"
+
+        def write(store: Store) -> None:
+            store.record_fetch(
+                self.feed.id,
+                started_at=self.started_at,
+                outcome=status,
+                next_due_at=self.due_after_success(store),
+                duration_ms=self.elapsed(),
+                http_status=result.status,
+                size=len(result.body),
+                etag=result.etag,
+                last_modified=result.last_modified,
+                new_url=result.permanent_url,
+            )
+
         try:
-            with self.store.transaction():
-                self.store.record_fetch(
-                    self.feed.id,
-                    started_at=self.started_at,
-                    outcome=status,
-                    next_due_at=self.due_after_success(),
-                    duration_ms=self.elapsed(),
-                    http_status=result.status,
-                    size=len(result.body),
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    new_url=result.permanent_url,
-                )
+            await self.writer.run(write)
         except sqlite3.Error as error:
-            return self.failed(error, status=result.status)
+            return await self.failed(error, status=result.status)
         log.info("feed=%s status=%s new=0 duration_ms=%d", self.feed.url, status, self.elapsed())
         return FeedOutcome(self.feed.url, status, duration_ms=self.elapsed())
 
-    def stored(self, result: FetchResult, batch: PreparedBatch, body_hash: str) -> FeedOutcome:
-        """Dedupe and store the batch, and record the fetch, in one transaction."""
-        store = self.store
+    async def stored(
+        self, result: FetchResult, batch: PreparedBatch, body_hash: str, size: int
+    ) -> FeedOutcome:
+        """Dedupe and store the batch, and record the fetch, in one job of the writer
+        (``result`` no longer holds the body; ``size`` is its length)."""
+
+        def write(store: Store) -> EntryCounts:
+            outcome = ingest_batch(
+                store,
+                batch.items,
+                feed_id=self.feed.id,
+                now=self.started_at,
+                settings=dedupe_settings(self.config.dedupe),
+            )
+            counts = EntryCounts(
+                entries=batch.entries,
+                new_items=outcome.new_items,
+                near_duplicates=outcome.near_duplicates,
+                duplicates=outcome.matches + Counter(dict(batch.known)),
+                off_topic=batch.off_topic,
+                empty=batch.empty,
+            )
+            store.record_fetch(
+                self.feed.id,
+                started_at=self.started_at,
+                outcome="ok",
+                next_due_at=self.due_after_success(store, counts.new_items),
+                duration_ms=self.elapsed(),
+                http_status=result.status,
+                size=size,
+                counts=counts,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                body_hash=body_hash,
+                new_url=result.permanent_url,
+                title=batch.feed_title,
+                error=batch.warning,
+            )
+            return counts
+
         try:
-            with store.transaction():
-                outcome = ingest_batch(
-                    store,
-                    batch.items,
-                    feed_id=self.feed.id,
-                    now=self.started_at,
-                    settings=dedupe_settings(self.config.dedupe),
-                )
-                counts = EntryCounts(
-                    entries=batch.entries,
-                    new_items=outcome.new_items,
-                    near_duplicates=outcome.near_duplicates,
-                    duplicates=outcome.matches + Counter(dict(batch.known)),
-                    off_topic=batch.off_topic,
-                    empty=batch.empty,
-                )
-                store.record_fetch(
-                    self.feed.id,
-                    started_at=self.started_at,
-                    outcome="ok",
-                    next_due_at=self.due_after_success(counts.new_items),
-                    duration_ms=self.elapsed(),
-                    http_status=result.status,
-                    size=len(result.body),
-                    counts=counts,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    body_hash=body_hash,
-                    new_url=result.permanent_url,
-                    title=batch.feed_title,
-                    error=batch.warning,
-                )
+            counts = await self.writer.run(write, size=len(batch.items))
         except sqlite3.Error as error:
-            store.forget_cached_ids()
-            return self.failed(error, status=result.status)
+            return await self.failed(error, status=result.status)
         duration = self.elapsed()
         if not counts.balanced():  # a bug, not bad input: say so loudly, lose nothing silently
             log.error("feed=%s entries do not add up: %s", self.feed.url, counts.line())
@@ -217,57 +270,63 @@ class _Refresh:
         return FeedOutcome(self.feed.url, "ok", counts=counts, duration_ms=duration)
 
 
-async def refresh_feed(
-    feed: FeedState,
-    *,
-    fetcher: Fetcher,
-    prepare: PrepareRunner,
-    store: Store,
-    config: Config,
-    clock: Clock,
-    write_lock: asyncio.Lock | None = None,
-    full_text: FullText | None = None,
-) -> FeedOutcome:
-    """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
-
-    ``write_lock`` is shared by the feeds of one pass: the database writes are synchronous,
-    and taking turns through the lock lets the event loop serve downloads between two
-    feeds' writes instead of running many writes back to back.
-    """
-    refresh = _Refresh(feed, store, config, clock)
-    try:
-        result = await fetcher.fetch(feed)
-    except FeedError as error:
-        return refresh.failed(error)
-    except Exception as error:  # an unforeseen client failure must not stop the other feeds
-        log.exception("feed=%s fetch failed unexpectedly", feed.url)
-        return refresh.failed(error)
-
-    body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
-    if body_hash is None or body_hash == feed.body_hash:
-        return refresh.unchanged(result)
-
+async def _prepare(
+    refresh: _Refresh, result: FetchResult, *, stages: Stages, store: Store, config: Config
+) -> PreparedBatch | FeedOutcome:
+    """The feed's body prepared in the pool (and its full text added), or its failure."""
+    feed = refresh.feed
+    full_text = stages.full_text
     topics = topics_for(feed, config)
     try:
-        job = PrepareJob(
-            body=result.body,
-            headers=result.headers,
-            url=result.final_url,
-            topics=topics,
-            keep_unmatched=config.poll.keep_unmatched
-            or (full_text is not None and full_text.keeps_unmatched(feed)),
-            now=refresh.started,
-            known=store.known_keys(feed.id),
+        batch = await stages.prepare(
+            PrepareJob(
+                body=result.body,
+                headers=result.headers,
+                url=result.final_url,
+                topics=topics,
+                keep_unmatched=config.poll.keep_unmatched
+                or (full_text is not None and full_text.keeps_unmatched(feed)),
+                now=refresh.started,
+                known=store.known_keys(feed.id),
+            )
         )
-        batch = await prepare(job)
-        batch = await add_full_text(
+        return await add_full_text(
             full_text, feed, batch, topics, config=config, now=refresh.started
         )
     except FeedError as error:
-        return refresh.failed(error, status=result.status)
+        return await refresh.failed(error, status=result.status)
     except Exception as error:  # a parser bug must not stop the other feeds
         log.exception("feed=%s could not be processed", feed.url)
-        return refresh.failed(error, status=result.status)
+        return await refresh.failed(error, status=result.status)
 
-    async with write_lock or contextlib.nullcontext():
-        return refresh.stored(result, batch, body_hash)
+
+async def refresh_feed(
+    feed: FeedState, *, stages: Stages, store: Store, config: Config, clock: Clock
+) -> FeedOutcome:
+    """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
+
+    ``store`` is read on the event loop (what the feed already delivered); every write
+    goes through ``stages.writer``.
+    """
+    refresh = _Refresh(feed, config, clock, stages.writer)
+    async with _Place(stages.bodies) as body_place:
+        try:
+            result = await stages.fetcher.fetch(feed)
+        except FeedError as error:
+            return await refresh.failed(error)
+        except Exception as error:  # an unforeseen client failure must not stop the other feeds
+            log.exception("feed=%s fetch failed unexpectedly", feed.url)
+            return await refresh.failed(error)
+
+        body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
+        if body_hash is None or body_hash == feed.body_hash:
+            return await refresh.unchanged(result)
+
+        async with stages.batches:
+            prepared = await _prepare(refresh, result, stages=stages, store=store, config=config)
+            size = len(result.body)
+            result = dataclasses.replace(result, body=b"")
+            body_place.release()
+            if isinstance(prepared, FeedOutcome):
+                return prepared
+            return await refresh.stored(result, prepared, body_hash, size)

@@ -1,7 +1,8 @@
-"""Polling many feeds: concurrent downloads, preparation on every core, one writer.
+"""Polling many feeds: concurrent downloads, preparation on every core, one writer thread.
 
 A :class:`Poller` holds what outlives one feed (the HTTP client, the worker pool, the
-write lock), so the daemon keeps one for its lifetime; :func:`poll_feeds` is one pass.
+writer and the limits on what waits between them), so the daemon keeps one for its
+lifetime; :func:`poll_feeds` is one pass.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from types import TracebackType
 from watcher.config import Config
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
-from watcher.pipeline import Clock, FeedOutcome, refresh_feed
+from watcher.pipeline import Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
 from watcher.workers import JobRunner, PreparePool
+from watcher.writer import CAPACITY, Writer
 
 
 @dataclass(slots=True)
@@ -109,9 +111,12 @@ class Poller:
         self._fetcher: Fetcher | None = None
         self._pool: PreparePool | None = None
         self._full_text: FullText | None = None
-        self._write_lock = asyncio.Lock()
+        self._writer: Writer | None = None
+        self._stages: Stages | None = None
 
     async def __aenter__(self) -> Poller:
+        self._writer = Writer(self.store.path)
+        await self._writer.start()
         self._fetcher = Fetcher(fetch_settings(self.config))
         full_text = enabled_anywhere(self.config)
         if full_text:
@@ -120,9 +125,15 @@ class Poller:
             self._workers, timeout=self.config.poll.parse_timeout, runner=self._runner
         )
         if full_text:
-            self._full_text = FullText(
-                self.config, self.store, self._fetcher, self._pool, write_lock=self._write_lock
-            )
+            self._full_text = FullText(self.config, self.store, self._fetcher, self._pool)
+        self._stages = Stages(
+            fetcher=self._fetcher,
+            prepare=self._pool.prepare,
+            writer=self._writer,
+            bodies=asyncio.Semaphore(self.config.poll.concurrency + 2 * self._workers),
+            batches=asyncio.Semaphore(2 * self._workers + CAPACITY),
+            full_text=self._full_text,
+        )
         return self
 
     async def __aexit__(
@@ -135,20 +146,16 @@ class Poller:
             self._pool.close()
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, traceback)
+        if self._writer is not None:
+            await self._writer.close()  # what was sent to it is written before it stops
+        self._stages = None
 
     async def refresh(self, feed: FeedState) -> FeedOutcome:
         """Refresh one feed; its failure is recorded and returned, never raised."""
-        if self._fetcher is None or self._pool is None:
+        if self._stages is None:
             raise RuntimeError("use Poller as 'async with Poller(...) as poller'")
         return await refresh_feed(
-            feed,
-            fetcher=self._fetcher,
-            prepare=self._pool.prepare,
-            store=self.store,
-            config=self.config,
-            clock=self.clock,
-            write_lock=self._write_lock,
-            full_text=self._full_text,
+            feed, stages=self._stages, store=self.store, config=self.config, clock=self.clock
         )
 
     async def poll(

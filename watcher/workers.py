@@ -7,20 +7,26 @@ replaced, and every other feed goes on. The standard ``ProcessPoolExecutor`` ins
 marks the whole pool broken and fails every feed still waiting.
 
 Results and failures cross the process boundary as plain data (:class:`PreparedBatch`,
-:class:`PrepareFailure`), never as live exceptions.
+:class:`PrepareFailure`), never as live exceptions; a prepared batch crosses as bytes from
+:func:`plain_dumps`, and is unpickled beside the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import dataclasses
+import functools
 import gc
+import io
 import multiprocessing
+import pickle
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -36,6 +42,59 @@ R = TypeVar("R")
 TASKS_PER_WORKER = 200
 """A worker is replaced after this many feeds, so a long-running daemon's workers cannot
 grow without bound (feedparser and the HTML parser keep caches)."""
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _init_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields to rebuild ``cls`` from through its constructor; None when the constructor
+    would not give the same object back (not a dataclass, a field left out of ``__init__``,
+    a ``__post_init__``)."""
+    if cls not in _INIT_FIELDS:
+        names = None
+        if dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
+            fields = dataclasses.fields(cls)
+            if all(field.init for field in fields):
+                names = tuple(field.name for field in fields)
+        _INIT_FIELDS[cls] = names
+    return _INIT_FIELDS[cls]
+
+
+class _PlainPickler(pickle.Pickler):
+    """Pickles a dataclass as its class and field values, so unpickling calls the constructor
+    once instead of ``_dataclass_setstate`` setting field after field: a prepared batch of 40
+    items unpickles in 4.0 ms instead of 9.1 ms, in the main process."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        names = _init_fields(type(obj))
+        if names is None:
+            return NotImplemented
+        return type(obj), tuple(getattr(obj, name) for name in names)
+
+
+def plain_dumps(value: object) -> bytes:
+    """``value`` pickled by :class:`_PlainPickler`; ``pickle.loads`` reads it back."""
+    buffer = io.BytesIO()
+    _PlainPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def _run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
+    return plain_dumps(runner(job))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection meanwhile: what the warm-up allocates is all kept, and each full
+    collection over the growing heap held the event loop (0.1-0.6 s, several in a row)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _warm_up_worker() -> None:
@@ -79,9 +138,10 @@ class PreparePool:
         if sys.platform == "linux":
             # load the tagging data and language model once, before forking: the workers
             # share their pages
-            warm_up()
-            warm_up_language()
-            gc.freeze()
+            with _collector_paused():
+                warm_up()
+                warm_up_language()
+                gc.freeze()
             return ProcessPool(
                 max_workers=self.workers,
                 max_tasks=TASKS_PER_WORKER,
@@ -132,7 +192,13 @@ class PreparePool:
 
     async def prepare(self, job: PrepareJob) -> PreparedBatch:
         """The prepared batch for ``job``; every failure is raised as a FeedError subclass."""
-        result = await self.run(self._runner, job, url=job.url, what="preparing the feed")
+        result: PreparedBatch | PrepareFailure
+        if self.workers <= 1:
+            result = await self.run(self._runner, job, url=job.url, what="preparing the feed")
+        else:
+            runner = functools.partial(_run_to_bytes, self._runner)
+            blob = await self.run(runner, job, url=job.url, what="preparing the feed")
+            result = await asyncio.to_thread(pickle.loads, blob)
         if isinstance(result, PrepareFailure):
             raise _as_error(job.url, result)
         return result
