@@ -176,6 +176,30 @@ def test_short_text_uses_the_feed_language() -> None:
     assert detect_language("Kant news", hint="12") is None
 
 
+def test_unsure_detection_takes_the_feed_language() -> None:
+    """A headline of names the detector cannot place (Dutch club names) keeps the feed's."""
+    headline = "LIVESTREAM Jong FC Utrecht - La Louvière Centre\n"
+    assert detect_language(headline, hint="nl-NL") == "nl"
+    assert detect_language(headline, hint=None) not in (None, "nl")
+
+
+def test_language_of_other_scripts_and_languages() -> None:
+    """Chinese and German texts are told apart from English ones."""
+    chinese = (
+        "泰山康银阁 红包卡拆箱 无47 标10\n600开头号段\n\n有27个标10---19一枚\n\n100枚起包顺丰非偏远"
+    )
+    german = (
+        "Die Landesregierung teilte am Dienstag mit, dass die neue Startbahn im Frühjahr öffnet."
+    )
+    assert detect_language(chinese, hint="en") == "zh"
+    assert detect_language(german, hint="en") == "de"
+
+
+def test_language_of_an_all_capitals_text() -> None:
+    """Shouting is still English (fastText reads capitals alone as Japanese)."""
+    assert detect_language(LONG_ENGLISH.upper(), hint=None) == "en"
+
+
 def test_content_hash_ignores_markup_case_and_spacing() -> None:
     """The same article with other markup and spacing has the same hash."""
     words = " ".join(f"word{n}" for n in range(60))
