@@ -8,7 +8,10 @@ import pytest
 
 from watcher.models import RawEntry
 from watcher.normalize import (
+    _ASCII_BLANKS,
+    _OTHER_BLANKS,
     canonical_url,
+    clean_text,
     content_hash,
     detect_language,
     html_to_text,
@@ -198,6 +201,27 @@ def test_language_of_other_scripts_and_languages() -> None:
 def test_language_of_an_all_capitals_text() -> None:
     """Shouting is still English (fastText reads capitals alone as Japanese)."""
     assert detect_language(LONG_ENGLISH.upper(), hint=None) == "en"
+
+
+def test_blank_characters_are_all_of_unicodes() -> None:
+    """clean_text's quick tests know every character that ``str.isspace`` (and ``\\s``) accepts."""
+    blanks = {chr(code) for code in range(0x110000) if chr(code).isspace()}
+    assert blanks == set(_ASCII_BLANKS + _OTHER_BLANKS + " \n\r")
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("a \u200b b", "a b"),
+        ("a\t\tb\x0bc\u3000d", "a b c d"),
+        (" a \n \n\n  b \r\n\r\nc ", "a\n\nb\n\nc"),
+        ("e\u0301\u00a0x\u2028y", "é x y"),
+        ("one two\n\nthree", "one two\n\nthree"),
+    ],
+)
+def test_clean_text_spacing(raw: str, clean: str) -> None:
+    """Blanks of every kind become single spaces, lines are stripped, blank lines collapse."""
+    assert clean_text(raw) == clean
 
 
 def test_content_hash_ignores_markup_case_and_spacing() -> None:
