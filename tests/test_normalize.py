@@ -8,7 +8,10 @@ import pytest
 
 from watcher.models import RawEntry
 from watcher.normalize import (
+    _ASCII_BLANKS,
+    _OTHER_BLANKS,
     canonical_url,
+    clean_text,
     content_hash,
     detect_language,
     html_to_text,
@@ -174,6 +177,51 @@ def test_short_text_uses_the_feed_language() -> None:
     assert detect_language("Kant news", hint="EN_us") == "en"
     assert detect_language("Kant news", hint=None) is None
     assert detect_language("Kant news", hint="12") is None
+
+
+def test_unsure_detection_takes_the_feed_language() -> None:
+    """A headline of names the detector cannot place (Dutch club names) keeps the feed's."""
+    headline = "LIVESTREAM Jong FC Utrecht - La Louvière Centre\n"
+    assert detect_language(headline, hint="nl-NL") == "nl"
+    assert detect_language(headline, hint=None) not in (None, "nl")
+
+
+def test_language_of_other_scripts_and_languages() -> None:
+    """Chinese and German texts are told apart from English ones."""
+    chinese = (
+        "泰山康银阁 红包卡拆箱 无47 标10\n600开头号段\n\n有27个标10---19一枚\n\n100枚起包顺丰非偏远"
+    )
+    german = (
+        "Die Landesregierung teilte am Dienstag mit, dass die neue Startbahn im Frühjahr öffnet."
+    )
+    assert detect_language(chinese, hint="en") == "zh"
+    assert detect_language(german, hint="en") == "de"
+
+
+def test_language_of_an_all_capitals_text() -> None:
+    """Shouting is still English (fastText reads capitals alone as Japanese)."""
+    assert detect_language(LONG_ENGLISH.upper(), hint=None) == "en"
+
+
+def test_blank_characters_are_all_of_unicodes() -> None:
+    """clean_text's quick tests know every character that ``str.isspace`` (and ``\\s``) accepts."""
+    blanks = {chr(code) for code in range(0x110000) if chr(code).isspace()}
+    assert blanks == set(_ASCII_BLANKS + _OTHER_BLANKS + " \n\r")
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("a \u200b b", "a b"),
+        ("a\t\tb\x0bc\u3000d", "a b c d"),
+        (" a \n \n\n  b \r\n\r\nc ", "a\n\nb\n\nc"),
+        ("e\u0301\u00a0x\u2028y", "é x y"),
+        ("one two\n\nthree", "one two\n\nthree"),
+    ],
+)
+def test_clean_text_spacing(raw: str, clean: str) -> None:
+    """Blanks of every kind become single spaces, lines are stripped, blank lines collapse."""
+    assert clean_text(raw) == clean
 
 
 def test_content_hash_ignores_markup_case_and_spacing() -> None:

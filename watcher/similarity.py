@@ -260,7 +260,7 @@ class Decision:
 _WORD = re.compile(r"\w+")
 # words starting with a letter that is not a lower-case Latin, Greek or Cyrillic one; caseless
 # scripts (CJK, Arabic...) also match and are dropped by the isupper() check in _names
-_CAPITALISED = re.compile(r"(?<!\w)[^\W\d_a-zß-öø-ÿα-ωа-яё]\w*")
+_CAPITALISED = re.compile(r"(?<!\w)[^\W\d_a-zß-öø-ÿα-ωа-яё]\w+")  # two letters or more
 _SENTENCE_END = frozenset(".!?:;\"'«»“”„‘’()[]\n*#—–-")
 _TITLE_PREFIX = re.compile(
     r"^\s*(?:(?:update|updated|corrected|refile|exclusive|breaking|обновлено|срочно|молния)"
@@ -322,7 +322,7 @@ def _names(text: str) -> tuple[str, ...]:
     mid_sentence: set[str] = set()
     for match in _CAPITALISED.finditer(text):
         word = match.group()
-        if len(word) < 2 or not word[0].isupper():
+        if not word[0].isupper():
             continue
         key = word.casefold()
         if key in STOPWORDS:
@@ -349,13 +349,33 @@ def _word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+@lru_cache(maxsize=8)
+def _key_hasher(kind: bytes) -> hashlib.blake2b:
+    """An empty keyed BLAKE2b for ``kind``: copying it is cheaper than a new one each time."""
+    return hashlib.blake2b(digest_size=8, person=kind.ljust(16, b"\0"))
+
+
+def _key_of(kind: bytes, data: bytes) -> int:
+    hasher = _key_hasher(kind).copy()
+    hasher.update(data)
+    return int.from_bytes(hasher.digest(), "little", signed=True)
+
+
 def _key(kind: bytes, *parts: str | bytes) -> int:
     """A signed 64-bit key (fits an SQLite INTEGER) for one band or one story feature."""
     data = b"".join(
         (part.encode("utf-8") if isinstance(part, str) else part) + b"\x1f" for part in parts
     )
-    digest = hashlib.blake2b(data, digest_size=8, person=kind.ljust(16, b"\0")).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    return _key_of(kind, data)
+
+
+def _sorted_unique(values: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """``np.unique`` for a small array in a few operations (its general path costs more)."""
+    values = np.sort(values)
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 _M1: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -372,22 +392,28 @@ def _shingle_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     count = len(hashes) - size + 1
     combined = hashes[:count].copy()
     for offset in range(1, size):
-        combined = combined * _M1 + hashes[offset : offset + count]
+        combined *= _M1
+        combined += hashes[offset : offset + count]
     # splitmix64 finaliser so that every output bit depends on every input bit
     combined ^= combined >> np.uint64(30)
     combined *= _M2
     combined ^= combined >> np.uint64(27)
     combined *= _M3
     combined ^= combined >> np.uint64(31)
-    return np.unique((combined >> np.uint64(32)).astype(np.uint32))
+    combined >>= np.uint64(32)
+    return _sorted_unique(combined.astype(np.uint32))
 
 
 def _term_hashes(words: Sequence[str]) -> npt.NDArray[np.uint32]:
     """Sorted distinct 32-bit hashes of the content words."""
-    chosen = {word for word in set(words) - STOPWORDS if len(word) > 2 and not word.isdigit()}
-    stems = {word[:STEM_LENGTH] for word in chosen}
+    stems = {
+        word[:STEM_LENGTH]
+        for word in set(words) - STOPWORDS
+        if len(word) > 2 and not word.isdigit()
+    }
     hashes = np.fromiter(map(_word_hash, stems), dtype=np.uint64, count=len(stems))
-    return np.unique((hashes >> np.uint64(32)).astype(np.uint32))
+    hashes >>= np.uint64(32)
+    return _sorted_unique(hashes.astype(np.uint32))
 
 
 def _identity(value: int) -> int:
@@ -445,8 +471,12 @@ def band_keys(signature: bytes, bands: int, rows: int) -> tuple[int, ...]:
     if bool(np.all(values == np.uint32(0xFFFFFFFF))):
         return ()  # empty text: no shingles, nothing to be a copy of
     width = 4 * rows
+    # the bytes _key(b"band", bytes([band, rows]), values) hashes, built directly
     return tuple(
-        _key(b"band", bytes([band, rows]), signature[band * width : (band + 1) * width])
+        _key_of(
+            b"band",
+            bytes([band, rows, 0x1F]) + signature[band * width : (band + 1) * width] + b"\x1f",
+        )
         for band in range(bands)
     )
 
