@@ -61,8 +61,9 @@ class Daemon:
 
     A stop cancels refreshes still waiting on the network or the worker pool: their feeds
     keep their old validators and are fetched again after a restart. A batch being
-    written is never cut: the write is synchronous, so cancellation only lands between
-    two batches. Running cron jobs are waited for.
+    written is never cut: the writer thread writes a batch it has started whole, and
+    the pass is closed only after the writer has written what it was sent. Running cron
+    jobs are waited for.
     """
 
     def __init__(
