@@ -222,6 +222,12 @@ class NameIndex:
         self.entries: dict[tuple[str, ...], list[Entry]] = {}
         self.own_names: set[tuple[str, ...]] = set()  # keys of places' own names
         self.max_words = 1
+        self._interned: dict[Entry, Entry] = {}  # one object per distinct entry
+
+    def compact(self) -> None:
+        """Free what only building needed (once every name is added)."""
+        self.own_names = set()
+        self._interned = {}
 
     def add(self, surface: str, entry: Entry, *, unless_canonical: bool = False) -> None:
         """Index ``entry`` under ``surface``; with ``unless_canonical``, only when no place
@@ -235,7 +241,7 @@ class NameIndex:
             self.own_names.add(key)
         entries = self.entries.setdefault(key, [])
         if entry not in entries:
-            entries.append(entry)
+            entries.append(self._interned.setdefault(entry, entry))
             self.max_words = max(self.max_words, len(key))
 
 
@@ -317,4 +323,5 @@ def _build_index() -> NameIndex:
     # another city's alternate name never shadows a name of its own ("Moscow", Idaho)
     for alternate, place in alternates:
         index.add(alternate, place, unless_canonical=True)
+    index.compact()
     return index

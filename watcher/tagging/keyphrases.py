@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass
+from itertools import accumulate, chain, compress, count, pairwise, repeat
+from operator import add, and_, eq, floordiv, mod, mul, not_, or_, sub
 from typing import Any, Final
 
 from watcher.tagging.options import DEFAULT_OPTIONS, TaggingOptions
@@ -64,6 +69,225 @@ def _term_key(word: str, english: bool) -> str:
     return lower[:-1] if english and len(lower) > 3 and lower[-1] == "s" else lower
 
 
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """The words of a text as YAKE sees them, each numbered by its term.
+
+    A term is a lower-case word, without a final "s" in English; terms are numbered in
+    order of first occurrence. A segment is a run of words that one candidate phrase may
+    span: it ends at a sentence end, at a number or punctuation, and after a word with an
+    apostrophe.
+    """
+
+    lowers: list[str]
+    capitalised: list[bool]
+    terms: list[int]  # the term of each word
+    keys: list[str]  # each term
+    first_spellings: list[str]  # each term's first word, lower case ("this" for "thi")
+    segments: list[int]  # the segment of each word
+    sentences: list[int]  # the sentence of each word
+    sentence_starts: list[int]  # the first word of each sentence, then len(lowers)
+
+
+def _split_words(text: str, english: bool) -> _Words:
+    """One regex pass over ``text``; numbers and codes break phrases without being words."""
+    words: list[str] = []
+    cuts: list[int] = []  # segment ends, besides sentence ends
+    starts = [0]
+    for word, other, end, _punct in _TOKEN.findall(text):
+        if word:
+            words.append(word)
+        elif other or not end:
+            cuts.append(len(words))
+        elif len(words) > starts[-1]:
+            starts.append(len(words))
+    if len(words) > starts[-1]:
+        starts.append(len(words))
+    if "'" in text or "’" in text:
+        for index, word in enumerate(words):
+            if "'" in word or "’" in word:
+                words[index] = strip_possessive(word)
+                cuts.append(index + 1)
+    lowers = list(map(str.lower, words))
+    keys = [w[:-1] if w[-1] == "s" and len(w) > 3 else w for w in lowers] if english else lowers
+    numbers = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    first_spelling = dict(zip(reversed(keys), reversed(lowers), strict=True))
+    ends = sorted({*cuts, *starts[1:]})
+    return _Words(
+        lowers,
+        [w[0].isupper() for w in words],
+        list(map(numbers.__getitem__, keys)),
+        list(numbers),
+        list(map(first_spelling.__getitem__, numbers)),
+        _numbered_runs(ends),
+        _numbered_runs(starts[1:]),
+        starts,
+    )
+
+
+def _numbered_runs(ends: list[int]) -> list[int]:
+    """0 for each item before ``ends[0]``, 1 up to ``ends[1]``, and so on."""
+    lengths = map(sub, ends, [0, *ends])
+    return list(chain.from_iterable(map(repeat, count(), lengths)))
+
+
+class _Terms:
+    """YAKE's figures for the terms of one text; a term's score is worked out when asked for.
+
+    The arithmetic is YAKE's, in the same order, so that scores are bit for bit those of
+    a plain loop over every term; the counting runs in C (``Counter``, ``map``,
+    ``compress``).
+    """
+
+    def __init__(self, words: _Words, stop: list[bool], content_tfs: list[int]) -> None:
+        ids = words.terms
+        self.size = size = len(stop)
+        self.stop = stop
+        self.tf = list(Counter(ids).values())  # terms are numbered in order of first occurrence
+        self._max_tf = max(self.tf)
+        mean = sum(content_tfs) / len(content_tfs)
+        squares = {c: (c - mean) ** 2 for c in set(content_tfs)}
+        std = math.sqrt(sum(map(squares.__getitem__, content_tfs)) / len(content_tfs))
+        self._frequency_norm = mean + std
+        self._tf_case = _capitalised_counts(words)
+        # the distinct sentences each term occurs in, ordered by term and sentence
+        self._sentences = sentences = len(words.sentence_starts) - 1
+        self._pairs = sorted(set(map(add, map(mul, ids, repeat(sentences)), words.sentences)))
+        self._spread = list(Counter(map(floordiv, self._pairs, repeat(sentences))).values())
+        self._offsets = list(accumulate(self._spread, initial=0))
+        neighbours = list(map(eq, words.segments, words.segments[1:]))
+        lefts = list(compress(ids, neighbours))
+        rights = list(compress(ids[1:], neighbours))
+        #: left * size + right -> how often term right directly follows term left
+        self.edges = Counter(map(add, map(mul, lefts, repeat(size)), rights))
+        self._out_degree = Counter(map(floordiv, self.edges, repeat(size)))
+        self._in_degree = Counter(map(mod, self.edges, repeat(size)))
+        self._out_weight = Counter(lefts)
+        self._in_weight = Counter(rights)
+        self._h: dict[int, float] = {}
+
+    def h(self, term: int) -> float:
+        """YAKE's score of a term that is not a stopword (lower is better)."""
+        h = self._h.get(term)
+        if h is None:
+            h = self._h[term] = self._score(term)
+        return h
+
+    def _score(self, key: int) -> float:
+        count = self.tf[key]
+        ratio = count / self._max_tf
+        in_weight, out_weight = self._in_weight, self._out_weight
+        pwl = self._in_degree[key] / in_weight[key] if key in in_weight else 0.0
+        pwr = self._out_degree[key] / out_weight[key] if key in out_weight else 0.0
+        rel = (0.5 + pwl * ratio) + (0.5 + pwr * ratio)
+        freq = count / self._frequency_norm
+        spread = self._spread[key]
+        case = self._tf_case.get(key, 0) / (1.0 + math.log(count))
+        middle = self._offsets[key] + spread // 2
+        pairs, sentences = self._pairs, self._sentences
+        if spread % 2:
+            median: float = pairs[middle] % sentences
+        else:
+            median = (pairs[middle - 1] % sentences + pairs[middle] % sentences) / 2
+        position = math.log(math.log(3.0 + median))
+        return position * rel / (case + freq / rel + spread / sentences / rel)
+
+
+def _capitalised_counts(words: _Words) -> Counter[int]:
+    """How often each term is capitalised other than first in its sentence.
+
+    Headline-style capitalisation ("Russia To Reinforce Kant Air Base") does not count.
+    """
+    counts: Counter[int] = Counter()
+    starts = words.sentence_starts
+    capitalised = words.capitalised
+    for start, end in pairwise(starts):
+        capitals = sum(capitalised[start:end])
+        if capitals and not (end - start >= 3 and capitals * 2 > end - start):
+            counts.update(compress(words.terms[start + 1 : end], capitalised[start + 1 : end]))
+    return counts
+
+
+class _Level:
+    """The valid runs of one length: within one segment, first and last word usable.
+
+    Runs are coded as numbers in base (number of terms + 1), one digit per word, so that
+    a run's two shorter parts are its code without its first or its last digit.
+    """
+
+    __slots__ = ("codes", "counts", "length", "valid")
+
+    def __init__(
+        self, codes: list[int], usable: list[bool], segments: list[int], length: int
+    ) -> None:
+        self.codes = codes
+        self.length = length
+        self.valid = list(
+            map(
+                and_,
+                map(and_, usable, usable[length - 1 :]),
+                map(eq, segments, segments[length - 1 :]),
+            )
+        )
+        self.counts = Counter(compress(codes, self.valid))
+
+    def first(self, code: int) -> int:
+        """Where the run ``code`` first occurs validly."""
+        index = self.codes.index(code)
+        while not self.valid[index]:
+            index = self.codes.index(code, index + 1)
+        return index
+
+    def repeated(self) -> list[tuple[int, int]]:
+        """(code, count) of the runs found more than once."""
+        ranked = self.counts.most_common()
+        return ranked[: bisect_left(ranked, -1, key=lambda item: -item[1])]
+
+
+def _phrases(words: _Words, stop: list[bool], max_words: int) -> list[tuple[int, int, int]]:
+    """Candidate phrases that are not fragments of a longer one: (first word, words, count).
+
+    A candidate is a run of at most ``max_words`` words within one segment that neither
+    starts nor ends with a stopword and, if longer than two words, holds at most one
+    stopword. It is a fragment when the same run with one more word on either side (up
+    to ``max_words + 1`` words) occurs at least as often: "kant air" when every "kant
+    air" is "kant air base". A longer run never occurs more often than its parts, so a
+    run found once is a fragment exactly when that occurrence extends to a valid run,
+    and only runs found more than once need their extensions counted.
+    """
+    ids, segments = words.terms, words.segments
+    base = len(stop) + 1
+    usable = list(map(not_, map(stop.__getitem__, ids)))
+    digits = [term + 1 for term in ids]
+    found: list[tuple[int, int, int]] = []
+    level = _Level(digits, usable, segments, 1)
+    for length in range(1, min(max_words, len(ids)) + 1):
+        codes = list(map(add, map(mul, level.codes, repeat(base)), digits[length:]))
+        longer = _Level(codes, usable, segments, length + 1)
+        # once: the runs that extend neither way
+        extends = map(or_, [*longer.valid, False], [False, *longer.valid])
+        alone = compress(count(), map(and_, level.valid, map(not_, extends)))
+        counts, level_codes = level.counts, level.codes
+        starts = [start for start in alone if counts[level_codes[start]] == 1]
+        found.extend((start, length, 1) for start in starts)
+        # more than once: compared with the most frequent extension on either side
+        longest: dict[int, int] = {}
+        power = base**length
+        for code, frequency in longer.repeated():
+            for part in (code // base, code % power):
+                if frequency > longest.get(part, 0):
+                    longest[part] = frequency
+        for code, frequency in level.repeated():
+            if longest.get(code, 0) < frequency:
+                found.append((level.first(code), length, frequency))
+        level = longer
+    return [
+        (start, length, frequency)
+        for start, length, frequency in found
+        if length <= 2 or sum(map(stop.__getitem__, ids[start : start + length])) <= 1
+    ]
+
+
 def _yake_fast(
     text: str,
     stopwords: frozenset[str],
@@ -79,150 +303,46 @@ def _yake_fast(
     neighbours); the tokenizer is a single regex pass, and a candidate that is always
     followed (or preceded) by the same word is dropped as a fragment of a longer phrase.
     """
-    english = lang == "en"
-    tf: dict[str, int] = {}
-    tf_case: dict[str, int] = {}
-    sentences_of: dict[str, list[int]] = {}
-    edges: dict[tuple[str, str], int] = {}
-    cand_tf: dict[tuple[str, ...], int] = {}
-    cand_surface: dict[tuple[str, ...], str] = {}
-    longer_tf: dict[tuple[str, ...], int] = {}
-    stop: dict[str, bool] = {}
-    sentence = 0
-    # A sentence is processed as a whole so that headline-style capitalisation ("Russia To
-    # Reinforce Kant Air Base") does not count as evidence of proper nouns.
-    words: list[tuple[str, str, bool, bool]] = []  # (key, lower, capitalised, breaks after)
-
-    def flush() -> None:
-        nonlocal sentence
-        if not words:
-            return
-        capitals = sum(1 for w in words if w[2])
-        headline = len(words) >= 3 and capitals * 2 > len(words)
-        keys: list[str] = []
-        lowers: list[str] = []
-        for position, (key, lower, capitalised, breaks) in enumerate(words):
-            tf[key] = tf.get(key, 0) + 1
-            if capitalised and position and not headline:
-                tf_case[key] = tf_case.get(key, 0) + 1
-            occurrences = sentences_of.get(key)
-            if occurrences is None:
-                sentences_of[key] = [sentence]
-            elif occurrences[-1] != sentence:
-                occurrences.append(sentence)
-            is_stop = stop.get(key)
-            if is_stop is None:
-                is_stop = stop[key] = key in stopwords or lower in stopwords or len(key) < 3
-            if keys:
-                edge = (keys[-1], key)
-                edges[edge] = edges.get(edge, 0) + 1
-            keys.append(key)
-            lowers.append(lower)
-            if not is_stop:
-                size = len(keys)
-                if size > max_words and not stop[keys[size - max_words - 1]]:
-                    # one word longer than a candidate: only to spot fragments
-                    longer = tuple(keys[size - max_words - 1 :])
-                    longer_tf[longer] = longer_tf.get(longer, 0) + 1
-                for n in range(1, min(max_words, size) + 1):
-                    if stop[keys[size - n]]:
-                        continue
-                    gram = tuple(keys[size - n :])
-                    if gram in cand_tf:
-                        cand_tf[gram] += 1
-                    else:
-                        cand_tf[gram] = 1
-                        cand_surface[gram] = " ".join(lowers[size - n :])
-            if breaks:
-                keys = []
-                lowers = []
-        sentence += 1
-        words.clear()
-
-    for word, other, end, _punct in _TOKEN.findall(text):
-        if word:
-            possessive = "'" in word or "’" in word
-            if possessive:
-                word = strip_possessive(word)
-            lower = word.lower()
-            # _term_key, inlined: this loop runs once per word of the text
-            key = lower[:-1] if english and len(lower) > 3 and lower[-1] == "s" else lower
-            words.append((key, lower, word[0].isupper(), possessive))
-        elif other or not end:
-            if words:  # a number, code or punctuation: the phrase stops here
-                key, lower, capitalised, _ = words[-1]
-                words[-1] = (key, lower, capitalised, True)
-        else:
-            flush()
-    flush()
-    if not cand_tf:
+    words = _split_words(text, lang == "en")
+    if not words.lowers:
         return []
-    sentence_count = max(1, sentence)
-    content_tfs = [count for key, count in tf.items() if not stop[key]]
+    stop = [
+        key in stopwords or spelling in stopwords or len(key) < 3
+        for key, spelling in zip(words.keys, words.first_spellings, strict=True)
+    ]
+    content_tfs = list(compress(Counter(words.terms).values(), map(not_, stop)))
     if not content_tfs:
         return []
-    mean = sum(content_tfs) / len(content_tfs)
-    std = math.sqrt(sum((c - mean) ** 2 for c in content_tfs) / len(content_tfs))
-    max_tf = max(tf.values())
-    out_degree: dict[str, int] = {}
-    out_weight: dict[str, int] = {}
-    in_degree: dict[str, int] = {}
-    in_weight: dict[str, int] = {}
-    for (left, right), weight in edges.items():
-        out_degree[left] = out_degree.get(left, 0) + 1
-        out_weight[left] = out_weight.get(left, 0) + weight
-        in_degree[right] = in_degree.get(right, 0) + 1
-        in_weight[right] = in_weight.get(right, 0) + weight
-    h_of: dict[str, float] = {}
-    for key, count in tf.items():
-        if stop[key]:
-            continue
-        ratio = count / max_tf
-        pwl = in_degree.get(key, 0) / in_weight[key] if key in in_weight else 0.0
-        pwr = out_degree.get(key, 0) / out_weight[key] if key in out_weight else 0.0
-        rel = (0.5 + pwl * ratio) + (0.5 + pwr * ratio)
-        freq = count / (mean + std)
-        sents = sentences_of[key]
-        spread = len(sents) / sentence_count
-        case = tf_case.get(key, 0) / (1.0 + math.log(count))
-        middle = len(sents) // 2
-        median = sents[middle] if len(sents) % 2 else (sents[middle - 1] + sents[middle]) / 2
-        position = math.log(math.log(3.0 + median))
-        h_of[key] = position * rel / (case + freq / rel + spread / rel)
-    # the most frequent one-word extension of each candidate, on either side
-    extension: dict[tuple[str, ...], int] = {}
-    for gram, count in [*cand_tf.items(), *longer_tf.items()]:
-        if len(gram) > 1:
-            for part in (gram[:-1], gram[1:]):
-                if count > extension.get(part, 0):
-                    extension[part] = count
+    terms = _Terms(words, stop, content_tfs)
+    lowers, ids, tf, edges, size = words.lowers, words.terms, terms.tf, terms.edges, terms.size
+    boosted = [key in boost_terms or s for key, s in zip(words.keys, stop, strict=True)]
     ranked: list[tuple[float, str]] = []
-    for gram, count in cand_tf.items():
-        if extension.get(gram, 0) >= count:
-            continue  # "kant air" when every "kant air" is "kant air base"
-        if len(gram) > 2 and sum(1 for key in gram if stop[key]) > 1:
-            continue  # "putin said the russian"
+    for start, length, frequency in _phrases(words, stop, max_words):
+        gram = ids[start : start + length]
         product = 1.0
         total = 0.0
-        last = len(gram) - 1
-        for index, key in enumerate(gram):
-            h = h_of.get(key)
-            if h is not None:
+        last = length - 1
+        for index, term in enumerate(gram):
+            if not stop[term]:
+                h = terms.h(term)
                 product *= h
                 total += h
                 continue
             # a stopword inside the phrase: YAKE's "bi" weighting by its neighbours
-            before = gram[index - 1] if index else ""
-            after = gram[index + 1] if index < last else ""
-            p1 = edges.get((before, key), 0) / tf[before] if before else 0.0
-            p2 = edges.get((key, after), 0) / tf[after] if after else 0.0
+            p1 = p2 = 0.0
+            if index:
+                before = gram[index - 1]
+                p1 = edges.get(before * size + term, 0) / tf[before]
+            if index < last:
+                after = gram[index + 1]
+                p2 = edges.get(term * size + after, 0) / tf[after]
             probability = p1 * p2
             product *= 2.0 - probability
             total -= 1.0 - probability
-        score = product / ((total + 1.0) * count)
-        if boost_terms and all(key in boost_terms or stop[key] for key in gram):
+        score = product / ((total + 1.0) * frequency)
+        if boost_terms and all(map(boosted.__getitem__, gram)):
             score *= boost  # the headline names the subject
-        ranked.append((score, cand_surface[gram]))
+        ranked.append((score, " ".join(lowers[start : start + length])))
     ranked.sort()
     return [(surface, h) for h, surface in ranked]
 

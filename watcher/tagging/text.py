@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Final
 
 
@@ -124,15 +125,31 @@ _NEWS_STOPWORDS: Final = wordset(
 )
 
 
+def _yake_folder() -> Path | None:
+    """Where the ``yake`` package is installed, found without importing it.
+
+    Importing it would load its keyword extractor and networkx (13 MB per process) just
+    to read word lists.
+    """
+    try:
+        spec = importlib.util.find_spec("yake")
+    except (ImportError, ValueError):
+        return None
+    locations = spec.submodule_search_locations if spec is not None else None
+    return Path(next(iter(locations))) if locations else None
+
+
 @lru_cache(maxsize=64)
 def stopwords_for(lang: str) -> frozenset[str]:
     """The stopword list for ``lang`` shipped with ``yake``; English when there is none."""
     words: set[str] = set()
-    for folder in ("core/StopwordsList", "StopwordsList"):
+    folder = _yake_folder()
+    for subfolder in ("core/StopwordsList", "StopwordsList"):
+        if folder is None:
+            break
         try:
-            resource = resources.files("yake").joinpath(folder, f"stopwords_{lang}.txt")
-            raw = resource.read_bytes()
-        except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError, OSError):
+            raw = (folder / subfolder / f"stopwords_{lang}.txt").read_bytes()
+        except OSError:
             continue
         text = raw.decode("utf-8", errors="replace")
         words = {line.strip().lower() for line in text.splitlines() if line.strip()}
