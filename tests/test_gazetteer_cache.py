@@ -1,0 +1,57 @@
+"""The name index is cached in the user's cache folder and loaded from there by later processes."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from watcher.tagging import gazetteer
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_the_first_build_is_cached_and_a_new_process_loads_the_same_index(
+    cache_home: Path,
+) -> None:
+    built = gazetteer._cached_index()
+    path = gazetteer.index_cache_path()
+    assert path.parent == cache_home / "watcher"
+    assert path.stat().st_size > 1_000_000
+
+    probe = (
+        "import pickle, sys; from watcher.tagging import gazetteer as g; "
+        "i = g.name_index(); sys.stdout.buffer.write(pickle.dumps((i.entries, i.max_words)))"
+    )
+    env = {"XDG_CACHE_HOME": str(cache_home), "PATH": "/usr/bin:/bin"}
+    loaded = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, check=True)
+    entries, max_words = pickle.loads(loaded.stdout)
+    assert entries == built.entries
+    assert max_words == built.max_words
+    assert ("bishkek",) in entries
+
+
+def test_a_damaged_cache_file_is_rebuilt(cache_home: Path) -> None:
+    path = gazetteer.index_cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a pickle")
+    index = gazetteer._cached_index()
+    assert ("bishkek",) in index.entries
+    assert path.read_bytes() != b"not a pickle"
+
+
+def test_the_cache_name_changes_with_the_code(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = gazetteer.index_cache_path()
+    changed = tmp_path / "gazetteer.py"
+    changed.write_text(Path(gazetteer.__file__).read_text() + "\n# changed\n")
+    monkeypatch.setattr(gazetteer, "__file__", str(changed))
+    assert gazetteer.index_cache_path() != before
