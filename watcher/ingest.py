@@ -8,6 +8,7 @@ which story it joins (``story_id``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +27,7 @@ from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
+_ISO_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _MAX_CANDIDATES = 48
 _DECODED_MAX = 4096
 _decoded: dict[int, tuple[bytes, Fingerprint]] = {}
@@ -41,9 +43,17 @@ def _decode(item_id: int, blob: bytes) -> Fingerprint:
         return cached[1]
     decoded = from_bytes(blob)
     if len(_decoded) >= _DECODED_MAX:
-        _decoded.clear()
+        del _decoded[next(iter(_decoded))]
     _decoded[item_id] = (blob, decoded)
     return decoded
+
+
+def _moment(at: str) -> datetime:
+    """The UTC time of an ISO string in :data:`_ISO`'s format (``strptime``'s answer, which
+    costs some twenty times more: it serves the rare string of another shape)."""
+    if _ISO_SHAPE.fullmatch(at):
+        return datetime.fromisoformat(at[:-1]).replace(tzinfo=UTC)
+    return datetime.strptime(at, _ISO).replace(tzinfo=UTC)
 
 
 def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
@@ -61,13 +71,13 @@ def _range(moment: datetime | None, seconds: float | None) -> tuple[str, str] | 
 
 def _window(at: str | None, seconds: float | None) -> tuple[str, str] | None:
     """:func:`_range` around the ISO time ``at``."""
-    return _range(None if at is None else datetime.strptime(at, _ISO).replace(tzinfo=UTC), seconds)
+    return _range(None if at is None else _moment(at), seconds)
 
 
 def _candidates(
     store: Store, entry: PreparedItem, at: str | None, settings: DedupeSettings
 ) -> list[Candidate]:
-    moment = None if at is None else datetime.strptime(at, _ISO).replace(tzinfo=UTC)
+    moment = None if at is None else _moment(at)
     rows = store.dedupe_candidates(
         band_keys=entry.fingerprint.band_keys,
         story_keys=entry.fingerprint.story_keys,
@@ -98,10 +108,11 @@ def ingest_batch(
     The whole batch commits or rolls back together, so an interrupted batch leaves
     nothing half-written. Items are decided one after another, so a copy later in the
     same batch is recognised too. Feed items without a date count as published when
-    first seen; imported documents without a date pass every time window.
+    first seen; imported documents without a date pass every time window. The text of the
+    new items goes into the full-text index in one statement at the end.
     """
     outcome = BatchOutcome(entries=len(prepared))
-    now_moment = datetime.strptime(now, _ISO).replace(tzinfo=UTC)
+    now_moment = _moment(now)
     # topics, tags and sightings are not read while the batch is decided: written at the
     # end, one statement each
     topics: list[tuple[int, tuple[str, ...]]] = []
@@ -125,6 +136,7 @@ def ingest_batch(
                     settings,
                     now=now_moment if feed_id is not None else None,
                 )
+                store.pause_text_index()  # the first new item pauses it; the rest find it so
                 item_id = store.insert_item(
                     item,
                     feed_id=feed_id,
@@ -151,6 +163,7 @@ def ingest_batch(
             store.add_topics(topics)
             store.add_tags(tags)
             store.add_sightings(sightings)
+            store.resume_text_index()
     except BaseException:
         store.forget_cached_ids()
         raise

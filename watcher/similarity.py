@@ -711,50 +711,98 @@ def compare(a: Fingerprint, b: Fingerprint) -> Similarity:
     )
 
 
-def _shared_many(new: bytes, others: Sequence[bytes]) -> list[int]:
+_BUCKET_BITS_SPARE: Final = 3
+"""A bucket table has about 2**3 slots per hash it holds, so a bucket holds at most a few."""
+_BUCKET_BITS_MAX: Final = 20
+
+
+def _members(mine: npt.NDArray[np.uint32], values: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` are in ``mine`` (sorted, non-empty).
+
+    A bucket table instead of a binary search per value: the top bits of a hash name its
+    bucket, ``first`` holds where each bucket starts in ``mine``, and a value is looked for
+    in the ``run`` places from there (``run``: the fullest bucket, usually 2 or 3). Looking past
+    the end of a bucket only meets other buckets' hashes, which never equal the value; the
+    copies of the last hash appended keep the look inside the array.
+    """
+    bits = min(len(mine).bit_length() + _BUCKET_BITS_SPARE, _BUCKET_BITS_MAX)
+    shift = 32 - bits
+    counts = np.bincount(mine >> shift, minlength=1 << bits)
+    first = np.zeros(len(counts) + 1, dtype=np.intp)
+    np.cumsum(counts, out=first[1:])
+    run = int(counts.max())
+    padded = np.concatenate((mine, np.full(run, mine[-1], dtype=mine.dtype)))
+    positions = first.take((values >> shift).astype(np.intp))
+    found: npt.NDArray[np.bool_] = padded.take(positions) == values
+    for _ in range(1, run):
+        positions += 1
+        found |= padded.take(positions) == values
+    return found
+
+
+def _shared_many(new: bytes, others: Sequence[bytes]) -> npt.NDArray[np.intp]:
     """For each of ``others``, how many hashes it has in common with ``new`` (all sorted and
-    distinct): one binary search over all of them at once instead of one per pair."""
-    lengths = np.fromiter((len(blob) // 4 for blob in others), dtype=np.int64, count=len(others))
+    distinct): one pass of :func:`_members` over all of them at once instead of one per pair."""
     mine = _array(new)
-    if not len(mine) or not lengths.any():
-        return [0] * len(others)
     values = _array(b"".join(others))
-    positions = np.searchsorted(mine, values)
-    positions[positions == len(mine)] = 0
-    hits = np.concatenate(([0], np.cumsum(mine[positions] == values)))
-    ends = np.cumsum(lengths)
-    shared: list[int] = (hits[ends] - hits[ends - lengths]).tolist()
-    return shared
+    if not len(mine) or not len(values):
+        return np.zeros(len(others), dtype=np.intp)
+    hits = np.flatnonzero(_members(mine, values))
+    ends = np.fromiter(
+        itertools.accumulate(len(blob) >> 2 for blob in others), dtype=np.intp, count=len(others)
+    )
+    return np.bincount(np.searchsorted(ends, hits, side="right"), minlength=len(others))
 
 
-def _jaccard_many(new: bytes, new_count: int, others: Sequence[tuple[bytes, int]]) -> list[float]:
-    """:func:`_jaccard` of ``new`` with each of ``others`` ((hashes, count) pairs)."""
-    shared = _shared_many(new, [blob for blob, _ in others])
-    size = len(new) // 4
-    result = []
-    for (blob, count), common in zip(others, shared, strict=True):
-        other_size = len(blob) // 4
-        if not size or not other_size:
-            result.append(0.0)
-        elif size == new_count and other_size == count:
-            result.append(common / (size + other_size - common))
-        else:
-            result.append(_jaccard(_array(new), new_count, _array(blob), count))
+def _jaccard_many(
+    new: bytes, new_count: int, others: Sequence[bytes], counts: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """:func:`_jaccard` of ``new`` with each of ``others`` (hash sets, before-cap ``counts``),
+    in the same float operations."""
+    shared = _shared_many(new, others)
+    size = len(new) >> 2
+    sizes = np.fromiter((len(blob) >> 2 for blob in others), dtype=np.intp, count=len(others))
+    result = np.zeros(len(others))
+    if not size:
+        return result
+    exact = (sizes == counts) & (size == new_count) & (sizes > 0)
+    np.divide(shared, size + sizes - shared, out=result, where=exact)
+    for i in np.flatnonzero(~exact & (sizes > 0)).tolist():
+        result[i] = _jaccard(_array(new), new_count, _array(others[i]), int(counts[i]))
     return result
+
+
+def _containment_many(
+    jaccard: npt.NDArray[np.float64], count: int, counts: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """:func:`_containment` of one shingle count with each of ``counts``, in the same float
+    operations."""
+    smaller = np.minimum(counts, count)
+    shared = jaccard * (counts + count) / (1.0 + jaccard)
+    result = np.zeros(len(counts))
+    np.divide(shared, smaller, out=result, where=(smaller > 0) & (jaccard != 0.0))
+    return np.minimum(result, 1.0)
+
+
+def _overlap_arrays(
+    new: Fingerprint, others: Sequence[Fingerprint]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Shingle Jaccard, containment and term Jaccard of ``new`` with each of ``others``."""
+    shingle_counts = np.fromiter((o.shingle_count for o in others), np.intp, len(others))
+    term_counts = np.fromiter((o.term_count for o in others), np.intp, len(others))
+    jaccards = _jaccard_many(
+        new.shingles, new.shingle_count, [o.shingles for o in others], shingle_counts
+    )
+    terms = _jaccard_many(new.terms, new.term_count, [o.terms for o in others], term_counts)
+    return jaccards, _containment_many(jaccards, new.shingle_count, shingle_counts), terms
 
 
 def _overlaps(new: Fingerprint, others: Sequence[Fingerprint]) -> list[tuple[float, float, float]]:
     """(shingle Jaccard, containment, term Jaccard) of ``new`` with each of ``others``."""
     if not others:
         return []
-    jaccards = _jaccard_many(
-        new.shingles, new.shingle_count, [(o.shingles, o.shingle_count) for o in others]
-    )
-    terms = _jaccard_many(new.terms, new.term_count, [(o.terms, o.term_count) for o in others])
-    return [
-        (jaccard, _containment(jaccard, new.shingle_count, other.shingle_count), term)
-        for other, jaccard, term in zip(others, jaccards, terms, strict=True)
-    ]
+    jaccards, containments, terms = _overlap_arrays(new, others)
+    return list(zip(jaccards.tolist(), containments.tolist(), terms.tolist(), strict=True))
 
 
 def compare_many(new: Fingerprint, others: Sequence[Fingerprint]) -> list[Similarity]:
@@ -788,9 +836,19 @@ def _moment(value: str | None) -> datetime | None:
 
 def _within(a: datetime | None, b: datetime | None, window: float | None) -> bool:
     """True when ``a`` and ``b`` are at most ``window`` seconds apart or either is unknown."""
-    if window is None or a is None or b is None:
-        return True
-    return abs((a - b).total_seconds()) <= window
+    return _near(_gap(a, b), window)
+
+
+def _gap(a: datetime | None, b: datetime | None) -> float | None:
+    """Seconds between ``a`` and ``b``; None when either is unknown."""
+    if a is None or b is None:
+        return None
+    return abs((a - b).total_seconds())
+
+
+def _near(gap: float | None, window: float | None) -> bool:
+    """:func:`_within` for a :func:`_gap` already taken: one subtraction serves every window."""
+    return window is None or gap is None or gap <= window
 
 
 def _is_duplicate(
@@ -812,6 +870,38 @@ def _is_duplicate(
     return None
 
 
+def _worth_a_look(
+    new: Fingerprint,
+    in_window: Sequence[tuple[Candidate, float | None, bool, bool]],
+    jaccards: npt.NDArray[np.float64],
+    containments: npt.NDArray[np.float64],
+    terms: npt.NDArray[np.float64],
+    settings: DedupeSettings,
+) -> list[int]:
+    """Which candidates (indexes, in order) can give a signal; :func:`decide` looks at those
+    only, and most fail. A text signal of :func:`_is_duplicate` or :func:`_story_signal`
+    needs one of these overlaps at its threshold; ``title`` needs a short text near in time.
+    """
+    if not in_window:
+        return []
+    text = (
+        (jaccards >= settings.duplicate_threshold)
+        | (containments >= settings.containment_threshold)
+        | (terms >= settings.terms_threshold)
+        | ((jaccards >= settings.phrase_threshold) & (terms >= settings.phrase_min_terms))
+    ).tolist()
+    new_short = new.words < settings.short_words
+    return [
+        index
+        for index, ((cand, gap, _, _), by_text) in enumerate(zip(in_window, text, strict=True))
+        if by_text
+        or (
+            (new_short or cand.fingerprint.words < settings.short_words)
+            and _near(gap, settings.title_window)
+        )
+    ]
+
+
 def _story_signal(
     sim: Similarity, new: Fingerprint, old: Fingerprint, close: bool, settings: DedupeSettings
 ) -> SignalName | None:
@@ -829,6 +919,18 @@ def _story_signal(
     if close and sim.title >= settings.title_threshold:
         return "title"
     return None
+
+
+def _completed(partial: Similarity, new: Fingerprint, old: Fingerprint) -> Similarity:
+    """``compare(new, old)`` for a pair whose set overlaps are in ``partial`` already (the
+    batched overlaps equal the pairwise ones): only the names and headline are left."""
+    return Similarity(
+        jaccard=partial.jaccard,
+        containment=partial.containment,
+        terms=partial.terms,
+        names=_names_similarity(new.names, old.names),
+        title=_title_similarity(new.title, old.title),
+    )
 
 
 _CONFIDENCE: Final[dict[SignalName, Confidence]] = {
@@ -862,24 +964,26 @@ def decide(
         when = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     best_dup: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
     best_story: tuple[tuple[float, int], Candidate, Similarity, SignalName] | None = None
-    in_window: list[tuple[Candidate, datetime | None, bool, bool]] = []
+    in_window: list[tuple[Candidate, float | None, bool, bool]] = []
     for cand in candidates:
-        then = _moment(cand.published_at) or _moment(cand.fingerprint.published_at)
-        in_dup_window = _within(when, then, settings.duplicate_window)
-        in_story_window = _within(when, then, settings.story_window)
+        gap = _gap(when, _moment(cand.published_at) or _moment(cand.fingerprint.published_at))
+        in_dup_window = _near(gap, settings.duplicate_window)
+        in_story_window = _near(gap, settings.story_window)
         if in_dup_window or in_story_window:
-            in_window.append((cand, then, in_dup_window, in_story_window))
-    overlaps = _overlaps(new, [cand.fingerprint for cand, *_ in in_window])
-    for (cand, then, in_dup_window, in_story_window), (jaccard, containment, terms) in zip(
-        in_window, overlaps, strict=True
-    ):
-        old = cand.fingerprint
+            in_window.append((cand, gap, in_dup_window, in_story_window))
+    olds = [cand.fingerprint for cand, *_ in in_window]
+    jaccards, containments, terms = _overlap_arrays(new, olds)
+    for index in _worth_a_look(new, in_window, jaccards, containments, terms, settings):
+        cand, gap, in_dup_window, in_story_window = in_window[index]
+        old = olds[index]
         # the headline is only read for a short text near in time; the names never (the
         # winner's full Similarity is computed below)
-        close = _within(when, then, settings.title_window)
+        close = _near(gap, settings.title_window)
         short = new.words < settings.short_words or old.words < settings.short_words
         title = _title_similarity(new.title, old.title) if close and short else 0.0
-        sim = Similarity(jaccard, containment, terms, 0.0, title)
+        sim = Similarity(
+            float(jaccards[index]), float(containments[index]), float(terms[index]), 0.0, title
+        )
         signal = _is_duplicate(sim, new, old, settings) if in_dup_window else None
         if signal is not None:
             rank = (sim.jaccard, -cand.item_id)
@@ -895,8 +999,8 @@ def decide(
             if best_story is None or rank > best_story[0]:
                 best_story = (rank, cand, sim, signal)
     if best_dup is not None:
-        _, cand, _, signal = best_dup
-        sim = compare(new, cand.fingerprint)
+        _, cand, partial, signal = best_dup
+        sim = _completed(partial, new, cand.fingerprint)
         return Decision(
             duplicate_of=cand.duplicate_of if cand.duplicate_of is not None else cand.item_id,
             story_id=cand.story_id,
@@ -911,8 +1015,8 @@ def decide(
             similarity=sim,
         )
     if best_story is not None:
-        _, cand, _, signal = best_story
-        sim = compare(new, cand.fingerprint)
+        _, cand, partial, signal = best_story
+        sim = _completed(partial, new, cand.fingerprint)
         if signal == "title":
             detail, score = f"headline similarity {sim.title:.2f}", sim.title
         elif signal == "excerpt":

@@ -31,6 +31,8 @@ indexed lookup)."""
 HITS_PER_KEY = 32
 """Most recent items taken per dedupe key: a key held by half the corpus (the topic's own
 names) must not make every lookup read half the corpus."""
+FINGERPRINT_CACHE = 4096
+"""Fingerprints kept in memory by item id: recent items are candidates again and again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +108,16 @@ def _same_item(
     return same[0][0] if same else None
 
 
-def _candidate_sql(bands: int, stories: int, bands_unbounded: bool, stories_unbounded: bool) -> str:
+def _candidate_sql(
+    bands: int, stories: int, bands_unbounded: bool, stories_unbounded: bool, undated: bool
+) -> str:
     """The candidate query of :meth:`Store.dedupe_candidates` for one shape of key lists
-    (built once per shape: the text depends only on how many keys of each kind there are)."""
+    (built once per shape: the text depends only on how many keys of each kind there are,
+    and on whether any key is undated at all).
+
+    It returns no fingerprints (the caller has most of them; :meth:`Store._fingerprints_of`
+    reads the others) and reads items through their ``items_dedupe`` index, not their rows.
+    """
     parts: list[str] = []
     for kind, count, unbounded in ((0, bands, bands_unbounded), (1, stories, stories_unbounded)):
         sql = f"SELECT item_id, {kind} AS kind FROM dedupe_keys WHERE key = ? AND kind = {kind}"
@@ -121,7 +130,8 @@ def _candidate_sql(bands: int, stories: int, bands_unbounded: bool, stories_unbo
             parts.append(
                 f"SELECT * FROM ({sql} AND at BETWEEN ? AND ? ORDER BY at DESC LIMIT {HITS_PER_KEY})"
             )
-            parts.append(f"SELECT * FROM ({sql} AND at = '' LIMIT {HITS_PER_KEY})")
+            if undated:
+                parts.append(f"SELECT * FROM ({sql} AND at = '' LIMIT {HITS_PER_KEY})")
     return (
         f"WITH hits AS ({' UNION ALL '.join(parts)}), "
         "ranked AS (SELECT item_id, SUM(kind = 0) AS bands, SUM(kind = 1) AS stories "
@@ -129,8 +139,8 @@ def _candidate_sql(bands: int, stories: int, bands_unbounded: bool, stories_unbo
         "LIMIT ?) "
         "SELECT items.id, items.duplicate_of, items.story_id, "
         "COALESCE(items.published_at, CASE WHEN items.feed_id IS NOT NULL "
-        "THEN items.first_seen_at END), dedupe_fingerprints.fingerprint "
-        "FROM ranked JOIN items ON items.id = ranked.item_id "
+        "THEN items.first_seen_at END) "
+        "FROM ranked JOIN items INDEXED BY items_dedupe ON items.id = ranked.item_id "
         "JOIN dedupe_fingerprints ON dedupe_fingerprints.item_id = ranked.item_id "
         "ORDER BY ranked.bands DESC, ranked.stories DESC, items.id DESC"
     )
@@ -141,13 +151,23 @@ def _topics_json(topics: Sequence[str] | None) -> str | None:
 
 
 class Store:
-    """A handle on one database file. Not thread-safe: one Store per thread or process."""
+    """A handle on one database file. Not thread-safe: one Store per thread or process.
+
+    It keeps the dedupe fingerprints it read or wrote, by item id, while no other connection
+    has committed anything (``PRAGMA data_version``); it forgets them when a transaction fails
+    and forgets an id when it inserts an item with it. So items and fingerprints must be
+    written through its methods, as they are: a raw UPDATE of a fingerprint through ``db``
+    would go unseen.
+    """
 
     def __init__(self, db: Database, path: str) -> None:
         self.db = db
         self.path = path
         self._tag_ids: dict[tuple[str, str], int] = {}
-        self._candidate_sql: dict[tuple[int, int, bool, bool], str] = {}
+        self._candidate_sql: dict[tuple[int, int, bool, bool, bool], str] = {}
+        self._fingerprints: dict[int, bytes] = {}
+        self._data_version: int | None = None
+        self._paused_from: int | None = None
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -176,8 +196,16 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        with self.db.atomic():
-            yield
+        try:
+            with self.db.atomic():
+                yield
+        except BaseException:
+            self._forget_rolled_back()
+            raise
+
+    def _forget_rolled_back(self) -> None:
+        self._fingerprints.clear()
+        self._paused_from = None
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.db.execute(sql, list(params)).fetchone()
@@ -483,7 +511,7 @@ class Store:
         One statement: the id is the one SQLite would pick (one above the largest), chosen
         in the INSERT so that a new story's id can be the item's own without an UPDATE.
         """
-        cursor = self.db.execute(
+        cursor = self.db.conn.execute(
             "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, "
             "content, published_at, first_seen_at, feed_id, source, lang, content_hash, "
             "duplicate_of, story_id, dedupe_signal, dedupe_score, full_text_status, author) "
@@ -513,7 +541,32 @@ class Store:
         )
         item_id = cursor.lastrowid
         assert item_id is not None
+        self._fingerprints.pop(item_id, None)
         return item_id
+
+    def pause_text_index(self) -> None:
+        """Leave the items inserted from now on out of ``items_fts`` until
+        :meth:`resume_text_index`, which indexes them in one statement (migration 0013 says
+        why). Only inside a transaction, which must not commit before the resume."""
+        if self._paused_from is not None:
+            return
+        if not self.db.conn.in_transaction:
+            raise StoreError("pause_text_index outside a transaction")
+        self._paused_from = int(self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM items"))
+        self.db.conn.execute("INSERT INTO items_fts_paused(paused) VALUES (1)")
+
+    def resume_text_index(self) -> None:
+        """Index the text of every item inserted since :meth:`pause_text_index`, as the
+        insert trigger would have, and let the trigger index new items again."""
+        if self._paused_from is None:
+            return
+        self.db.conn.execute(
+            "INSERT INTO items_fts(rowid, title, summary, content) "
+            "SELECT id, title, summary, content FROM items WHERE id >= ? ORDER BY id",
+            [self._paused_from],
+        )
+        self.db.conn.execute("DELETE FROM items_fts_paused")
+        self._paused_from = None
 
     def known_keys(self, feed_id: int, limit: int = 2000) -> KnownKeys:
         """Identity keys of the items this feed delivered most recently."""
@@ -542,25 +595,63 @@ class Store:
 
         Ranked by shared near-duplicate keys, then shared story keys, then recency, and
         cut at ``limit``: in a corpus about one topic most items share a story key (the
-        topic's names), so the cut is what keeps the cost per item flat. Returns (item id, duplicate_of, story_id, item time, fingerprint bytes). A range of
-        None admits every time; undated items (``at = ''``) pass every range.
+        topic's names), so the cut is what keeps the cost per item flat. Returns (item id,
+        duplicate_of, story_id, item time, fingerprint bytes). A range of None admits every
+        time; undated items (``at = ''``) pass every range.
         """
+        if not band_keys and not story_keys:
+            return []
+        undated = self._has_undated_keys()
         params: list[Any] = []
         for keys, window in ((band_keys, band_range), (story_keys, story_range)):
             for key in keys:
                 params.append(key)
                 if window is not None:
-                    params.extend([*window, key])
-        if not params:
-            return []
-        shape = (len(band_keys), len(story_keys), band_range is None, story_range is None)
+                    params.extend(window)
+                    if undated:
+                        params.append(key)
+        shape = (len(band_keys), len(story_keys), band_range is None, story_range is None, undated)
         sql = self._candidate_sql.get(shape)
         if sql is None:
             sql = self._candidate_sql[shape] = _candidate_sql(*shape)
-        rows: list[tuple[int, int | None, int, str | None, bytes]] = self.db.execute(
+        rows: list[tuple[int, int | None, int, str | None]] = self.db.conn.execute(
             sql, [*params, limit]
         ).fetchall()
-        return rows
+        fingerprints = self._fingerprints_of([row[0] for row in rows])
+        return [(*row, fingerprints[row[0]]) for row in rows if row[0] in fingerprints]
+
+    def _has_undated_keys(self) -> bool:
+        """Whether any dedupe key is of an undated item (``at = ''``; index 0012)."""
+        return bool(self._one("SELECT EXISTS (SELECT 1 FROM dedupe_keys WHERE at = '')"))
+
+    def _fingerprints_of(self, item_ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored fingerprints of ``item_ids``, from memory where they still hold.
+
+        Another connection's commit may have changed any of them: then all are read again.
+        """
+        version = int(self._one("PRAGMA data_version"))
+        if version != self._data_version:
+            self._fingerprints.clear()
+            self._data_version = version
+        cache = self._fingerprints
+        found = {item_id: cache[item_id] for item_id in item_ids if item_id in cache}
+        if len(found) < len(item_ids):
+            missing = [item_id for item_id in item_ids if item_id not in found]
+            rows = self.db.conn.execute(
+                "SELECT item_id, fingerprint FROM dedupe_fingerprints "
+                "WHERE item_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(missing)],
+            ).fetchall()
+            for item_id, blob in rows:
+                found[item_id] = blob
+                self._remember_fingerprint(item_id, blob)
+        return found
+
+    def _remember_fingerprint(self, item_id: int, blob: bytes) -> None:
+        cache = self._fingerprints
+        if len(cache) >= FINGERPRINT_CACHE:
+            del cache[next(iter(cache))]
+        cache[item_id] = blob
 
     def save_fingerprint(
         self,
@@ -571,10 +662,12 @@ class Store:
         story_keys: Sequence[int],
         at: str | None,
     ) -> None:
-        self.db.execute(
+        self.db.conn.execute(
             "INSERT OR REPLACE INTO dedupe_fingerprints(item_id, fingerprint) VALUES (?, ?)",
             [item_id, fingerprint],
         )
+        self._fingerprints.pop(item_id, None)
+        self._remember_fingerprint(item_id, fingerprint)
         stamp = at or ""
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys(key, kind, at, item_id) VALUES (?, ?, ?, ?)",
@@ -604,8 +697,16 @@ class Store:
         key = (name, kind)
         tag_id = self._tag_ids.get(key)
         if tag_id is None:
-            self.db.execute("INSERT OR IGNORE INTO tags(name, kind) VALUES (?, ?)", [name, kind])
-            tag_id = int(self._one("SELECT id FROM tags WHERE name = ? AND kind = ?", [name, kind]))
+            # a tag missing from memory is new more often than not: one statement then
+            inserted = self.db.conn.execute(
+                "INSERT OR IGNORE INTO tags(name, kind) VALUES (?, ?) RETURNING id", [name, kind]
+            ).fetchall()
+            if inserted:
+                tag_id = int(inserted[0][0])
+            else:
+                tag_id = int(
+                    self._one("SELECT id FROM tags WHERE name = ? AND kind = ?", [name, kind])
+                )
             if len(self._tag_ids) >= TAG_ID_CACHE:
                 self._tag_ids.clear()
             self._tag_ids[key] = tag_id
@@ -651,8 +752,10 @@ class Store:
         )
 
     def forget_cached_ids(self) -> None:
-        """Drop in-memory tag ids, e.g. after a rolled-back transaction created some."""
+        """Drop in-memory tag ids and fingerprints, e.g. after a rolled-back transaction
+        created some."""
         self._tag_ids.clear()
+        self._forget_rolled_back()
 
     # article pages (full text) -----------------------------------------
 

@@ -385,3 +385,45 @@ def _daemon_feed_schedule(db: Database) -> None:
         CREATE INDEX fetches_feed_id ON fetches(feed_id, id);
         """
     )
+
+
+@migrations(name="0012_dedupe_lookup_indexes")
+def _dedupe_lookup_indexes(db: Database) -> None:
+    """Two indexes for the candidate lookup of every new item.
+
+    ``items_dedupe`` holds what the lookup reads of a stored item, so that it never reads the
+    item's row: its text pushes the later columns onto overflow pages. ``dedupe_keys_undated``
+    holds only the keys of undated imported documents (``at = ''``, usually none), so that
+    one look tells whether the lookup has to ask for them at all.
+    """
+    db.executescript(
+        """
+        CREATE INDEX items_dedupe
+            ON items(id, duplicate_of, story_id, published_at, feed_id, first_seen_at);
+        CREATE INDEX dedupe_keys_undated ON dedupe_keys(at) WHERE at = '';
+        """
+    )
+
+
+@migrations(name="0013_items_fts_pause")
+def _items_fts_pause(db: Database) -> None:
+    """Let a batch writer index the text of its new items in one statement.
+
+    The insert trigger adds each new item to ``items_fts`` by itself; FTS5 then writes a
+    segment of its index per item (every statement with a trigger opens a savepoint, and FTS5
+    flushes its pending terms at each). While ``items_fts_paused`` holds a row, the trigger
+    leaves new items alone: a writer puts a row there inside its transaction, indexes its
+    items itself and deletes the row before it commits (``Store.pause_text_index``), so no
+    other connection ever sees it set. Every other writer is indexed by the trigger as before.
+    """
+    db.executescript(
+        """
+        CREATE TABLE items_fts_paused (paused INTEGER NOT NULL);
+        DROP TRIGGER items_ai;
+        CREATE TRIGGER items_ai AFTER INSERT ON items
+        WHEN NOT EXISTS (SELECT 1 FROM items_fts_paused) BEGIN
+          INSERT INTO items_fts (rowid, title, summary, content)
+          VALUES (new.rowid, new.title, new.summary, new.content);
+        END;
+        """
+    )
