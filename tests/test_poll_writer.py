@@ -79,6 +79,12 @@ def test_a_write_that_fails_costs_its_feed_only(
         ("error", 1),
         ("ok", FEEDS - 1),
     ]
+    # the search index holds each stored item once, whatever the failed savepoint undid
+    assert rows(db, "SELECT count(*) FROM items_fts_paused") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM items_fts WHERE items_fts MATCH 'kant'") == [
+        (3 * (FEEDS - 1),)
+    ]
+    rows(db, "INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")
 
 
 class Counting:

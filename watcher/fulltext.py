@@ -293,8 +293,27 @@ class FullText:
         wanted = {item.canonical_url or "": item for item in items}
         cached = self.store.article_pages(list(wanted))
         known = {url: page for url, page in cached.items() if is_fresh(page, now, self.settings)}
-        downloads, mine = await self._download_missing(
-            {url: item for url, item in wanted.items() if url not in known}, now
+        mine: set[str] = set()
+        try:
+            return await self._enrich_downloaded(feed, items, topics, now, wanted, known, mine)
+        finally:
+            # a download stays shared until its page is cached (or this feed gave up), so
+            # another feed wanting the page in between does not download it again
+            for url in mine:
+                self._downloads.pop(url, None)
+
+    async def _enrich_downloaded(
+        self,
+        feed: FeedState,
+        items: tuple[Item, ...],
+        topics: Sequence[TopicConfig],
+        now: datetime,
+        wanted: dict[str, Item],
+        known: dict[str, ArticlePage],
+        mine: set[str],
+    ) -> tuple[PreparedItem | str, ...]:
+        downloads = await self._download_missing(
+            {url: item for url, item in wanted.items() if url not in known}, now, mine
         )
         failures = [page for page in downloads if isinstance(page, ArticlePage)]
         raw = tuple(page for page in downloads if isinstance(page, ExtractJob))
@@ -323,12 +342,11 @@ class FullText:
         return result.outcomes
 
     async def _download_missing(
-        self, wanted: dict[str, Item], now: datetime
-    ) -> tuple[list[ArticlePage | ExtractJob], set[str]]:
-        """Download ``wanted`` (canonical URL → item), sharing downloads already under way
-        for other feeds; also the URLs this feed started, whose cache rows it writes."""
+        self, wanted: dict[str, Item], now: datetime, mine: set[str]
+    ) -> list[ArticlePage | ExtractJob]:
+        """Download ``wanted`` (canonical URL → item), sharing downloads other feeds started;
+        the URLs this feed starts, whose cache rows it writes, are added to ``mine``."""
         tasks: list[asyncio.Task[ArticlePage | ExtractJob]] = []
-        mine: set[str] = set()
         for canonical, item in wanted.items():
             task = self._downloads.get(canonical)
             if task is None:
@@ -336,7 +354,6 @@ class FullText:
                     self._download(canonical, item.url or canonical, now, item.lang)
                 )
                 self._downloads[canonical] = task
-                task.add_done_callback(self._forget)
                 mine.add(canonical)
             tasks.append(task)
         # shielded: a feed given up (cancelled) does not cancel a download another feed awaits
@@ -351,12 +368,7 @@ class FullText:
                 log.error("page=%s failed unexpectedly: %r", canonical, page)
                 page = ArticlePage(canonical, utc_iso(now), "failed:internal")
             pages.append(page)
-        return pages, mine
-
-    def _forget(self, task: asyncio.Task[ArticlePage | ExtractJob]) -> None:
-        for key, pending in list(self._downloads.items()):
-            if pending is task:
-                del self._downloads[key]
+        return pages
 
     async def _save(self, pages: Sequence[ArticlePage]) -> None:
         """Cache the pages this feed downloaded, in one short transaction."""

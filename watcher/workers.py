@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import dataclasses
 import functools
-import gc
 import io
 import multiprocessing
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -84,19 +82,6 @@ def _run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
     return plain_dumps(runner(job))
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No garbage collection meanwhile: what the warm-up allocates is all kept, and each full
-    collection over the growing heap held the event loop (0.1-0.6 s, several in a row)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _warm_up_worker() -> None:
     warm_up()
     warm_up_language()
@@ -134,18 +119,20 @@ class PreparePool:
         self._closed = False
 
     def _start_pool(self) -> ProcessPool:
-        """Start the workers; done on the first job, so a pass of 304s starts none."""
+        """Start the workers; done on the first job, so a pass of 304s starts none.
+
+        On Linux the workers are forked from a fork server: a process of its own, started
+        clean, that loads the tagging data and language model once (``worker_preload``) so
+        the workers share their pages. Forking them from the main process instead is not
+        safe: its writer thread may hold one of SQLite's global mutexes at the moment of a
+        fork, and a worker born with it locked hangs in its first SQLite call (the topic
+        matcher's in-memory index).
+        """
         if sys.platform == "linux":
-            # load the tagging data and language model once, before forking: the workers
-            # share their pages
-            with _collector_paused():
-                warm_up()
-                warm_up_language()
-                gc.freeze()
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["watcher.worker_preload"])
             return ProcessPool(
-                max_workers=self.workers,
-                max_tasks=TASKS_PER_WORKER,
-                context=multiprocessing.get_context("fork"),
+                max_workers=self.workers, max_tasks=TASKS_PER_WORKER, context=context
             )
         return ProcessPool(
             max_workers=self.workers,
