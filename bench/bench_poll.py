@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -503,7 +504,7 @@ def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
         url_file.write_text("\n".join(urls[:feeds]) + "\n")
         config = setup.work / f"watcher-{feeds}.toml"
         write_config(config, urls[:feeds], concurrency=args.concurrency, workers=args.workers)
-        part = Setup(**{**vars(setup), "url_file": url_file, "config": config})
+        part = dataclasses.replace(setup, url_file=url_file, config=config)
         print(f"scale {feeds} feeds: lower bound …", file=sys.stderr)
         lower = _bound(part, "parse", f"lower bound {feeds}", expected=feeds * args.items)
         db = _fresh_db(setup.work / f"scale-{feeds}.db")

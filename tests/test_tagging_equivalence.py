@@ -25,13 +25,7 @@ def _reference_yake(
     boost_terms: Collection[str] = (),
     boost: float = 1.0,
 ) -> list[tuple[str, float]]:
-    """Candidates ranked by YAKE's H score, best (lowest) first: (lower-case phrase, h).
-
-    The features and formulas are YAKE's (casing, position, frequency, relatedness to
-    context, spread over sentences; stopwords inside a phrase weighted by their
-    neighbours); the tokenizer is a single regex pass, and a candidate that is always
-    followed (or preceded) by the same word is dropped as a fragment of a longer phrase.
-    """
+    """What ``keyphrases._yake_fast`` returns, computed the plain way."""
     english = lang == "en"
     tf: dict[str, int] = {}
     tf_case: dict[str, int] = {}

@@ -6,9 +6,7 @@ pages, while the main process, which never tags, holds neither.
 
 import gc
 
-from watcher.normalize import warm_up_language
-from watcher.tagging.tag import warm_up
+from watcher.workers import warm_up_worker
 
-warm_up()
-warm_up_language()
+warm_up_worker()
 gc.freeze()

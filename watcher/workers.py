@@ -82,7 +82,8 @@ def _run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
     return plain_dumps(runner(job))
 
 
-def _warm_up_worker() -> None:
+def warm_up_worker() -> None:
+    """Load the tagging data and the language model (what a worker needs before its first job)."""
     warm_up()
     warm_up_language()
 
@@ -137,7 +138,7 @@ class PreparePool:
         return ProcessPool(
             max_workers=self.workers,
             max_tasks=TASKS_PER_WORKER,
-            initializer=_warm_up_worker,
+            initializer=warm_up_worker,
             context=multiprocessing.get_context("spawn"),
         )
 

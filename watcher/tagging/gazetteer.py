@@ -304,8 +304,13 @@ def _cached_index() -> NameIndex:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as out:
-            out.write(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(out.name, path)
+            try:
+                out.write(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+                out.close()
+                os.replace(out.name, path)
+            except OSError:
+                os.unlink(out.name)
+                raise
     except OSError as error:  # a read-only home: build in every process instead
         _log.info("cannot cache the gazetteer in %s: %s", path.parent, error)
     return index
