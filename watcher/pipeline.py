@@ -118,7 +118,10 @@ class _Refresh:
 
     def due_after_success(self, store: Store, new_items: int = 0) -> str:
         """The next due time, at the feed's interval adapted to what it published lately
-        (kept on the feed); call inside the job that records the fetch."""
+        (kept on the feed); call inside the job that records the fetch.
+
+        It counts from the fetch's start, which is what ``last_fetch_at`` records, so the
+        cadence does not drift by each fetch's duration and status shows the interval."""
         now = self.clock()
         schedule = store.feed_schedule(self.feed.id)
         low, high = self.config.daemon.interval_bounds(self.interval)
@@ -132,7 +135,10 @@ class _Refresh:
         )
         store.set_poll_interval(self.feed.id, interval)
         due = next_due(
-            now, interval=interval, error_count=0, max_backoff=self.config.poll.max_backoff
+            self.started,
+            interval=interval,
+            error_count=0,
+            max_backoff=self.config.poll.max_backoff,
         )
         return utc_iso(due)
 
