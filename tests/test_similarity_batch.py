@@ -8,6 +8,7 @@ from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from watcher.similarity import (
     MAX_SHINGLES,
     Candidate,
     Fingerprint,
+    _permutations,
     _shingle_hashes,
     _signature,
     _tokens,
@@ -104,6 +106,36 @@ def test_signature_equals_datasketch_affine32(values: list[int], num_perm: int) 
         reference.update_batch(shingles.tolist())
     expected = np.asarray(reference.hashvalues, dtype=np.uint32)
     assert np.array_equal(_signature(shingles, num_perm), expected)
+
+
+@pytest.mark.parametrize("num_perm", [1, 66, 128, 256])
+def test_permutations_are_datasketchs_affine32_parameters(num_perm: int) -> None:
+    """The permutation parameters drawn without datasketch are the ones it draws itself."""
+    from datasketch import MinHash
+
+    a, b = _permutations(num_perm)
+    reference = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, scheme="affine32")
+    expected_a, expected_b = reference.permutations
+    assert a.dtype == b.dtype == np.uint32
+    assert a.tolist() == [int(x) for x in expected_a]
+    assert b.tolist() == [int(x) for x in expected_b]
+
+
+def test_fingerprinting_does_not_import_datasketch() -> None:
+    """A pool worker fingerprints without importing datasketch and the scipy behind it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from watcher.similarity import fingerprint\n"
+        "fingerprint('Kant air base', 'Russia and Kyrgyzstan ' * 40, 'en')\n"
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_fingerprint_band_keys_come_from_the_datasketch_signature() -> None:

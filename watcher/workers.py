@@ -128,10 +128,15 @@ class PreparePool:
         safe: its writer thread may hold one of SQLite's global mutexes at the moment of a
         fork, and a worker born with it locked hangs in its first SQLite call (the topic
         matcher's in-memory index).
+
+        Every new worker also re-runs the main program's script, as multiprocessing does
+        for ``__main__``; for ``watcher`` that script imports ``watcher.cli``, so the fork
+        server loads it too and a worker (one every ``TASKS_PER_WORKER`` feeds) finds it
+        loaded instead of importing the CLI's libraries into memory of its own.
         """
         if sys.platform == "linux":
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["watcher.worker_preload"])
+            context.set_forkserver_preload(["watcher.worker_preload", "watcher.cli"])
             return ProcessPool(
                 max_workers=self.workers, max_tasks=TASKS_PER_WORKER, context=context
             )
