@@ -10,7 +10,9 @@ from collections.abc import Collection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from watcher.config import TopicConfig
 from watcher.tagging import keyphrases
+from watcher.tagging.keywords import KeywordMatcher
 from watcher.tagging.text import stopwords_for, strip_possessive
 
 # The reference below is the straightforward version of the same algorithm: one tuple
@@ -202,3 +204,78 @@ def test_stopwords_do_not_import_yake() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------------ keyword prefilter
+
+_KEYWORD_TOPICS = (
+    TopicConfig(
+        name="kant-air-base",
+        title="Kant",
+        query="Kant",
+        keywords=(
+            "Kant", "Kyrgyzstan", "CSTO", "air defence", "air base", "military base",
+            "Collective Rapid Deployment Force", "joint air defence system", "Issyk-Kul",
+        ),
+        aliases={
+            "Kant": ("Кант",),
+            "Kyrgyzstan": ("Kyrgyz Republic", "Kirghizia", "Киргизия", "Кыргызстан"),
+            "CSTO": ("Collective Security Treaty Organization", "ОДКБ"),
+            "air defence": ("air defense", "ПВО"),
+            "air base": ("airbase", "авиабаза"),
+        },
+    ),
+    TopicConfig(
+        name="shipping",
+        title="Shipping",
+        query="icebreaker",
+        keywords=(
+            "icebreaker", "Northern Sea Route", "centre", "organisation", "NSR", "Бишкек",
+            "ёлка", "isation", "our base",
+        ),
+    ),
+)  # fmt: skip
+_KEYWORD_PIECES = (
+    "Kant", "KANT", "kant", "Kant's", "Кант", "Канте", "кантом", "Kyrgyzstan", "Kyrgyz",
+    "Republic", "Kirghizia", "Киргизии", "Кыргызстана", "CSTO", "CSTOs", "csto", "ОДКБ",
+    "air", "Air", "defence", "defense", "defences", "base", "bases", "airbase", "air-base",
+    "авиабазу", "авиабазы", "ПВО", "пво", "Issyk", "Kul", "Issyk-Kul", "military", "Force",
+    "Collective", "Rapid", "Deployment", "joint", "system", "icebreakers", "Northern", "Sea",
+    "Route", "center", "centre", "organization", "organisation", "NSR", "nsr", "ё", "Ё",
+    "ёлка", "елки", "Бишкеке", "Бишкёк", "БИШКЕК", "isation", "ization", "our", "or", "ur",
+    "the", "x", "_", "İ", "ß",
+)  # fmt: skip
+_KEYWORD_GLUE = ("", " ", " ", " ", "-", "\n", ", ", "'", "’s ", "_", "1", "ё")
+
+keyword_texts = st.lists(
+    st.tuples(st.sampled_from(_KEYWORD_PIECES), st.sampled_from(_KEYWORD_GLUE)), max_size=60
+).map(lambda pairs: "".join(piece + glue for piece, glue in pairs))
+
+
+def _every_regex(matcher: KeywordMatcher, text: str) -> dict[str, list[int]]:
+    """What ``find`` returns when every keyword's regex runs on the text, none skipped."""
+    found: dict[str, list[int]] = {}
+    for keyword in matcher._keywords:
+        offsets = [
+            match.start()
+            for match in keyword.pattern.finditer(text)
+            if not match.start()
+            or not (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_")
+        ]
+        if offsets:
+            found[keyword.name] = offsets
+    return found
+
+
+@settings(max_examples=400, deadline=None)
+@given(keyword_texts)
+def test_keyword_offsets_are_those_of_every_regex_over_the_whole_text(text: str) -> None:
+    """Trying each regex only where the automaton saw its leading letters finds every match
+    a scan of the whole text finds, and no other."""
+    matcher = KeywordMatcher(_KEYWORD_TOPICS)
+    everywhere = _every_regex(matcher, text)
+    assert matcher.find(text) == everywhere
+    shipping = {keyword.lower() for keyword in _KEYWORD_TOPICS[1].keywords}
+    assert matcher.find(text, ["shipping"]) == {
+        name: offsets for name, offsets in everywhere.items() if name in shipping
+    }
