@@ -179,6 +179,16 @@ def test_cyrillic_keyword_matches_inflected_forms() -> None:
     assert counts == {"авиабаза кант": 2, "киргизия": 1}
 
 
+def test_cyrillic_keyword_with_ye_matches_either_spelling() -> None:
+    """A Russian keyword with е or ё matches its forms written with either letter."""
+    topic = TopicConfig(
+        name="bishkek-ru", title="Бишкек", query="Бишкек", keywords=("Бишкек", "ёлка", "военный")
+    )
+    text = "В Бишкеке и в Бишкёке. Ёлки у военных, елка у Военного."
+    counts = build_keyword_matcher([topic]).count(text)
+    assert counts == {"бишкек": 2, "ёлка": 2, "военный": 2}
+
+
 def test_keyword_score_grows_with_mentions_and_title() -> None:
     """A keyword in the title and body scores higher than one mentioned once in the body."""
     tags = tag_item(

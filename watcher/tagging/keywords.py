@@ -36,7 +36,7 @@ def _spelling_variants(word: str) -> str:
 def _word_pattern(word: str, *, last: bool) -> str:
     if is_cyrillic(word):
         stem = ru_stem(word.lower()) if len(word) > 3 else word.lower()
-        body = re.escape(stem).replace("е", "[её]").replace("ё", "[её]")
+        body = "".join("[её]" if char in "её" else re.escape(char) for char in stem)
         return body + (RU_SUFFIX_RE if len(word) > 3 else "")
     lower = word.lower()
     if last and len(lower) > 3 and lower.endswith("y") and lower[-2] not in "aeiou":
