@@ -4,6 +4,7 @@ between the pool and the writer is bounded. Real HTTP on 127.0.0.1, a real SQLit
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ from watcher.normalize import utc_iso
 from watcher.poll import PollSummary, poll_feeds
 from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
 from watcher.store import Store
+from watcher.workers import WORKER_NICENESS
 from watcher.writer import CAPACITY
 
 FEEDS = 12
@@ -127,3 +129,21 @@ def test_prepared_batches_waiting_for_a_slow_writer_are_bounded(
     # the bound of one worker: 2 × 1 being prepared or waiting for the writer, CAPACITY queued
     assert runner.most_ahead <= 2 + CAPACITY
     assert rows(tmp_path / "watcher.db", "SELECT count(*) FROM items") == [(3 * feeds,)]
+
+
+def reporting_niceness_runner(job: PrepareJob) -> PreparedBatch | PrepareFailure:
+    """Fails every feed with the worker's niceness as the message."""
+    return PrepareFailure(kind="parse", message=f"niceness {os.nice(0)}", error_type="Report")
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no process priorities here")
+def test_workers_run_at_a_lower_priority_than_the_writer(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """With the default pool the workers yield the CPU to the main process, whose writer
+    thread is the one stage that cannot run in parallel."""
+    summary = poll(
+        tmp_path, serve_feeds(httpserver, 3), workers=2, runner=reporting_niceness_runner
+    )
+    expected = f"niceness {min(os.nice(0) + WORKER_NICENESS, 19)}"
+    assert [outcome.error for outcome in summary.outcomes] == [expected] * 3

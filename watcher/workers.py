@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import io
 import multiprocessing
+import os
 import pickle
 import signal
 import sys
@@ -82,8 +83,18 @@ def _run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
     return plain_dumps(runner(job))
 
 
+WORKER_NICENESS = 10
+"""How much lower the workers' CPU priority is than the main process's. On a machine with
+as many workers as cores, the workers and the main process's writer thread compete for
+the cores; the writer is the one stage that cannot run in parallel, so it goes first and
+the workers take the time it leaves (they also yield to the user's other programs)."""
+
+
 def warm_up_worker() -> None:
-    """Load the tagging data and the language model (what a worker needs before its first job)."""
+    """Lower the process's priority and load the tagging data and the language model (what a
+    worker needs before its first job)."""
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
     warm_up()
     warm_up_language()
 
