@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -28,11 +27,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, machine, table, timed
+
 sys.path.insert(0, str(ROOT))
 
-from watcher.browse import build_datasette, load_metadata  # noqa: E402
-from watcher.store import Store  # noqa: E402
+from watcher.browse import build_datasette, load_metadata
+from watcher.store import Store
 
 WORDS = [
     "Kant", "air", "base", "Kyrgyzstan", "Bishkek", "drones", "CSTO", "exercise", "defence",
@@ -170,20 +170,20 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / f"browse{args.items}.db"
     if not db.exists():
-        start = time.perf_counter()
-        build(db, args.items)
-        print(f"built {db} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        seconds, _ = timed(lambda: build(db, args.items))
+        print(f"built {db} in {seconds:.0f} s", file=sys.stderr)
     results = asyncio.run(measure(db, args.repeat))
     print(
-        f"{args.items:,} items, median of {args.repeat}; {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}\n"
+        f"{args.items:,} items, median of {args.repeat}; {machine()}; "
+        f"load {os.getloadavg()[0]:.1f}\n"
     )
-    print("| page | status | median | slowest | facets timed out |\n|---|---|---|---|---|")
-    for label, status, median, slowest, gave_up in results:
-        print(
-            f"| {label} | {status} | {median * 1000:,.0f} ms | {slowest * 1000:,.0f} ms "
-            f"| {gave_up} |"
-        )
+    rows = [
+        [label, status, f"{median * 1000:,.0f} ms", f"{slowest * 1000:,.0f} ms", gave_up]
+        for label, status, median, slowest, gave_up in results
+    ]
+    print(
+        "\n".join(table(["page", "status", "median", "slowest", "facets timed out"], rows, "lllll"))
+    )
 
 
 if __name__ == "__main__":

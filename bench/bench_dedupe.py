@@ -46,7 +46,6 @@ import math
 import mmap
 import os
 import pickle
-import platform
 import random
 import re
 import resource
@@ -61,7 +60,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, Load, machine, own_mb, percentile, remove_db, revision, summary
+
 RESULTS = ROOT / "bench" / "results" / "dedupe"
 DOC = ROOT / "docs" / "benchmarks-dedupe.md"
 CONFIG = ROOT / "config" / "watcher.toml"
@@ -74,7 +74,6 @@ FEEDS = 400
 SHARE_HEAD, SHARE_SIBLING = 0.55, 0.25  # the rest (0.20) are near-duplicates
 GOAL_MEDIAN_MS = 2.0
 GOAL_RESTART_S = 1.0
-TICK = os.sysconf("SC_CLK_TCK")
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 HEAD, SIBLING, COPY = 0, 1, 2
@@ -553,12 +552,6 @@ def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _remove_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".json"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(f"{path}{suffix}").unlink()
-
-
 def _insert_feeds(conn: sqlite3.Connection) -> None:
     conn.executemany(
         "INSERT INTO feeds(id, url, title, origin, created_at) VALUES (?, ?, ?, 'config', ?)",
@@ -576,7 +569,7 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
     from watcher.store import Store
 
     path = corpus_path(size)
-    _remove_db(path)
+    remove_db(path, ".json")
     RESULTS.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     plan = Plan.build(size, rate, seed)
@@ -701,7 +694,7 @@ def build_real(size: int, rate: float, seed: int) -> dict[str, Any]:
     from watcher.store import Store
 
     path = corpus_path(size, real=True)
-    _remove_db(path)
+    remove_db(path, ".json")
     plan_path = RESULTS / f"plan-{size}.npz"
     if not plan_path.exists():
         Plan.build(size, rate, seed).save(plan_path)
@@ -961,20 +954,6 @@ def _sqlite_heap() -> tuple[float | None, float | None]:
     return lib.sqlite3_memory_used() / 1e6, lib.sqlite3_memory_highwater(0) / 1e6
 
 
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _machine_busy() -> float:
-    """CPU-seconds all cores have spent busy since boot."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
-    return (user + nice + system + irq + softirq + steal) / TICK
-
-
 def resident_fraction(path: Path) -> float | None:
     """Share of a file's pages in the OS page cache (mincore), None if unknown."""
     try:
@@ -1159,24 +1138,6 @@ def _instrument(store: Any, ingest_module: Any) -> Probe:
     return probe
 
 
-def _pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
-def _summary_stats(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "median": statistics.median(values) if values else float("nan"),
-        "p95": _pct(values, 95),
-        "p99": _pct(values, 99),
-        "max": max(values) if values else float("nan"),
-        "mean": statistics.fmean(values) if values else float("nan"),
-    }
-
-
 def _run_batches(
     store: Any, probe: Probe, batches: Sequence[dict[str, Any]], settings: Any
 ) -> dict[str, Any]:
@@ -1271,10 +1232,9 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
     from watcher.store import Store
 
     settings = dedupe_settings(load_config(CONFIG).dedupe)
-    rss_before_open = _status_mb("VmRSS")
-    hwm_before_open = _status_mb("VmHWM")
-    busy0, own0 = _machine_busy(), time.process_time()
-    wall0 = time.perf_counter()
+    rss_before_open = own_mb("VmRSS")
+    hwm_before_open = own_mb("VmHWM")
+    load = Load()
     store = Store.open(db)
     conn = store.db.conn
     pragmas = {
@@ -1291,7 +1251,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
         _marks_path(db).write_text(json.dumps({**marks, "undo": undo}))
     probe = _instrument(store, ingest_module)
     main = _run_batches(store, probe, data["main"], settings)
-    rss_after_main = _status_mb("VmRSS")
+    rss_after_main = own_mb("VmRSS")
     candidates = list(probe.candidates)
     probe.candidates.clear()
     repeats = _run_batches(store, probe, data["repeats"], settings)
@@ -1311,9 +1271,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
     _current, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
-    other_load = ((_machine_busy() - busy0) - (time.process_time() - own0)) / (
-        time.perf_counter() - wall0
-    )
+    other_load = load.others()
     sqlite_used, sqlite_peak = _sqlite_heap()
     # what the new items were filed as
     expect = [e for entry in data["main"] for e in entry["expect"]]
@@ -1377,9 +1335,9 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
         "rss_before_open_mb": rss_before_open,
         "hwm_before_open_mb": hwm_before_open,
         "rss_after_main_mb": rss_after_main,
-        "rss_end_mb": _status_mb("VmRSS"),
+        "rss_end_mb": own_mb("VmRSS"),
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
-        "peak_rss_mb": _status_mb("VmHWM"),
+        "peak_rss_mb": own_mb("VmHWM"),
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "sqlite_used_mb": sqlite_used,
         "sqlite_peak_mb": sqlite_peak,
@@ -1446,11 +1404,11 @@ def _posting_stats(
         total.append(n_all)
         in_window.append(n_win)
     return {
-        "rows_all": _summary_stats(total),
-        "rows_in_window": _summary_stats(in_window),
-        "story_rows_all": _summary_stats(story_total),
-        "count_all_ms": _summary_stats(t_full),
-        "count_window_ms": _summary_stats(t_window),
+        "rows_all": summary(total),
+        "rows_in_window": summary(in_window),
+        "story_rows_all": summary(story_total),
+        "count_all_ms": summary(t_full),
+        "count_window_ms": summary(t_window),
     }
 
 
@@ -1562,8 +1520,8 @@ def _candidate_query_ab(
     finally:
         store.db.execute = execute
     return {
-        "shipped_ms": _summary_stats(shipped),
-        "split_ms": _summary_stats(split),
+        "shipped_ms": summary(shipped),
+        "split_ms": summary(split),
         "same_rows": same,
         "n": len(shipped),
         "plan": plan,
@@ -1695,9 +1653,9 @@ def measure_size(size: int, args: argparse.Namespace, real: bool = False) -> dic
         "measure": measured,
         "variants": variants,
         "restarts": restarts,
-        "fingerprint_ms": _summary_stats(new["fingerprint_ms"]),
-        "fingerprint_ms_first": _summary_stats(new["fingerprint_ms_first"]),
-        "words": _summary_stats(new["words"]),
+        "fingerprint_ms": summary(new["fingerprint_ms"]),
+        "fingerprint_ms_first": summary(new["fingerprint_ms_first"]),
+        "words": summary(new["words"]),
         "categories": [e[0] for entry in new["main"] for e in entry["expect"]],
     }
 
@@ -1705,33 +1663,10 @@ def measure_size(size: int, args: argparse.Namespace, real: bool = False) -> dic
 # ============================================================================ report
 
 
-def _machine() -> str:
-    cpu = platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    total_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return (
-        f"nproc {len(os.sched_getaffinity(0))} ({cpu}), {total_kb / 1024 / 1024:.0f} GiB RAM; "
-        f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
 def _revision() -> str:
     """The commit measured, and whether watcher/ had uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "watcher"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
+    head, dirty = revision("%h %s")
+    if not head:
         return "unknown revision"
     return f"watcher at `{head[:80]}`" + (" with uncommitted changes" if dirty else "")
 
@@ -1788,7 +1723,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         f"Measured with `python bench/bench_dedupe.py {' '.join(args.argv)}`".rstrip()
         + f" on {dt.date.today().isoformat()}."
     )
-    add(f"Code: {_revision()}. Machine: {_machine()}.")
+    add(f"Code: {_revision()}. Machine: {machine(f'SQLite {sqlite3.sqlite_version}')}.")
     loads = [max(0.0, r["measure"]["other_load"]) for r in results]
     if max(loads) < 0.3:
         add(f"Other processes used at most {max(loads):.1f} cores during the measurements.")
@@ -1826,12 +1761,12 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
     add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         m = r["measure"]["main"]
-        s = _summary_stats(m["per_item_ms"])
-        c = _summary_stats(r["measure"]["candidates"])
+        s = summary(m["per_item_ms"])
+        c = summary(r["measure"]["candidates"])
         cap = r["measure"]["cap"]
         capped = sum(1 for x in r["measure"]["candidates"] if x >= cap) / max(1, c["n"])
-        commit = _summary_stats(m["commit_ms"])
-        cpu = _summary_stats(m["per_item_cpu_ms"])
+        commit = summary(m["commit_ms"])
+        cpu = summary(m["per_item_cpu_ms"])
         goal = "met" if s["median"] < GOAL_MEDIAN_MS else "**missed**"
         if r["size"] < 1_000_000:
             goal += " (goal is for 1M)"
@@ -1887,11 +1822,13 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
             times = [t for t, k in zip(m["per_item_ms"], cats, strict=True) if k == kind]
             cs = [c for c, k in zip(cands, cats, strict=False) if k == kind]
             cells.append(
-                f"{_fmt(statistics.median(times))} / {_fmt(_pct(times, 95))} "
+                f"{_fmt(statistics.median(times))} / {_fmt(percentile(times, 95, nearest_rank=True))} "
                 f"({statistics.median(cs):.0f} cand.)"
             )
         rep = r["measure"]["repeats"]["per_item_ms"]
-        cells.append(f"{_fmt(statistics.median(rep))} / {_fmt(_pct(rep, 95))}")
+        cells.append(
+            f"{_fmt(statistics.median(rep))} / {_fmt(percentile(rep, 95, nearest_rank=True))}"
+        )
         filed = r["measure"]["filed"]
         cells.append(f"{filed['copy']['right_group']}/{filed['copy']['n']}")
         cells.append(f"{filed['sibling']['right_story']}/{filed['sibling']['n']}")
@@ -1942,7 +1879,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
             first = "as shipped" + (" (round 1)" if args.rounds > 1 else "")
             for name, m in [(first, r["measure"]), *r["variants"].items()]:
                 main_ = m["main"]
-                s_ = _summary_stats(main_["per_item_ms"])
+                s_ = summary(main_["per_item_ms"])
                 n = len(main_["per_item_ms"])
                 ins = sum(b.get("insert item", 0.0) for b in main_["buckets"]) * 1000 / n
                 fpk = sum(b.get("fingerprint + keys", 0.0) for b in main_["buckets"]) * 1000 / n

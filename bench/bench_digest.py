@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import socket
 import sqlite3
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from common import machine, table, timed
 
 from watcher.config import config_from_dict
 from watcher.digest import preview_digest, send_digest
@@ -84,12 +83,6 @@ def fill(store: Store, items: int, window: int) -> None:
             )
 
 
-def timed(action):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
@@ -142,17 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"corpus: {items:,} items ({size_mb:.0f} MB), {args.window:,} first seen in the last "
-        f"day; filled in {fill_s:.0f} s; SQLite {sqlite3.sqlite_version}, Python "
-        f"{sys.version.split()[0]}\n"
+        f"day; filled in {fill_s:.0f} s; {machine(f'SQLite {sqlite3.sqlite_version}')}\n"
     )
-    print("| run | wall s | stories | items |\n|---|---:|---:|---:|")
-    for label, secs, made in rows:
-        print(f"| {label} | {secs:.2f} | {made.digest.story_count} | {made.digest.item_count} |")
-    print(
-        f"| send `daily` to aiosmtpd on 127.0.0.1 | {seconds:.2f} | {outcome.stories} | "
-        f"{outcome.items} |"
+    cells = [[label, f"{s:.2f}", d.digest.story_count, d.digest.item_count] for label, s, d in rows]
+    cells.append(
+        ["send `daily` to aiosmtpd on 127.0.0.1", f"{seconds:.2f}", outcome.stories, outcome.items]
     )
-    print(f"| send `daily` again: nothing new | {seconds_empty:.2f} | 0 | 0 |")
+    cells.append(["send `daily` again: nothing new", f"{seconds_empty:.2f}", 0, 0])
+    print("\n".join(table(["run", "wall s", "stories", "items"], cells)))
     print(f"\nmail size: {sink.sizes[0] / 1000:.0f} kB")
     return 0
 

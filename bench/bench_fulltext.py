@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -32,11 +31,9 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from feedserver import machine_busy, update_doc  # noqa: E402
+from common import Load, machine, percentile, remove_db, update_doc
+from feedserver import write_config
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Full text (issue 10)"
 HOSTS = 20
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -273,8 +270,7 @@ def serve(seed: int, items: int, latency: float) -> None:
 
 
 def _percentiles(times: list[float]) -> tuple[float, float]:
-    times = sorted(times)
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
+    return statistics.median(times), percentile(times, 95)
 
 
 def extraction_cost(pages: int, seed: int) -> dict[str, float]:
@@ -340,25 +336,18 @@ def poll_once(
         for i in range(feeds)
     ]
     config = directory / f"{mode}.toml"
-    db = directory / f"{mode}.db"
-    db.unlink(missing_ok=True)
-    config.write_text(
-        '[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "'
-        + mode
-        + '"\n'
-        + TOPIC_TOML
-        + "".join(f'\n[[feeds]]\nurl = "{url}"\n' for url in urls),
-        encoding="utf-8",
-    )
+    db = remove_db(directory / f"{mode}.db")
+    settings = f'[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "{mode}"\n'
+    write_config(config, settings, urls, TOPIC_TOML)
     command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
-    busy = machine_busy()
+    load = Load()
     started = time.perf_counter()
     process = subprocess.Popen([*command, "poll", "--all"], stdout=subprocess.PIPE, text=True)
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     cpu = usage.ru_utime + usage.ru_stime
     # everything else the machine did meanwhile; the page server's share is counted in too
-    others = max(0.0, machine_busy() - busy - cpu) / seconds
+    others = max(0.0, load.others(cpu, own=False, seconds=seconds))
     output = process.stdout.read() if process.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"poll failed: {output}")
@@ -419,8 +408,7 @@ def report(
         "",
         f"Measured {stamp} with `python bench/bench_fulltext.py`.",
         "",
-        f"- machine: nproc {os.cpu_count()}; Python {platform.python_version()} on "
-        f"{platform.system()} {platform.release()}; trafilatura {trafilatura.__version__}",
+        f"- machine: {machine(f'trafilatura {trafilatura.__version__}')}",
         f"- extraction: {extraction['pages']:.0f} generated article pages, median "
         f"{extraction['kb']:.0f} KB of HTML and {extraction['words']:.0f} words of story "
         "(navigation, an inline script blob, cookie banner, related stories, comments, footer "
@@ -478,10 +466,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    update_doc(SECTION, text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=100)
@@ -520,7 +504,7 @@ def main() -> None:
     text = report(extraction, polls, args)
     print(text)
     if not args.no_write:
-        write_section(text)
+        update_doc(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -19,22 +19,18 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import ROOT, machine, timed, update_doc
 from prometheus_client import CollectorRegistry, generate_latest
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from feedserver import update_doc  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
-from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server  # noqa: E402
-from watcher.store import Store  # noqa: E402
+from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server
+from watcher.store import Store
 
 FEEDS = 500
 SECTION = "## Metrics (issue 11)"
@@ -63,12 +59,7 @@ def add_fetches(store: Store, count: int, rng: random.Random) -> None:
 
 
 def median_ms(action: Callable[[], object], rounds: int = 5) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed(action)[0] * 1000 for _ in range(rounds))
 
 
 def measure(rows: int, workdir: Path) -> dict[str, float]:
@@ -104,16 +95,11 @@ def measure(rows: int, workdir: Path) -> dict[str, float]:
     try:
         urllib.request.urlopen(server.url).read()
 
-        def next_scrape() -> None:
+        def next_scrape() -> float:
             add_fetches(store, FEEDS, rng)
-            started = time.perf_counter()
-            urllib.request.urlopen(server.url).read()
-            timings.append((time.perf_counter() - started) * 1000)
+            return timed(lambda: urllib.request.urlopen(server.url).read())[0] * 1000
 
-        timings: list[float] = []
-        for _ in range(5):
-            next_scrape()
-        incremental = statistics.median(timings)
+        incremental = statistics.median(next_scrape() for _ in range(5))
     finally:
         server.close()
         store.close()
@@ -134,10 +120,6 @@ def table(results: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    update_doc(SECTION, text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows, print only")
@@ -151,16 +133,17 @@ def main() -> None:
     if options.quick:
         return
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    write_section(
+    update_doc(
+        SECTION,
         f"{SECTION}\n\nMeasured {stamp} with `python bench/bench_metrics.py` ({FEEDS} feeds; "
-        f"median of 5; SQLite {sqlite3.sqlite_version}; load average {load:.1f} on "
-        f"{os.cpu_count()} cores at the start).\n\n{rendered}\n\n"
+        f"median of 5; load average {load:.1f} at the start; machine: "
+        f"{machine(f'SQLite {sqlite3.sqlite_version}')}).\n\n{rendered}\n\n"
         "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "
         "write 720,000 rows a month); the metrics server keeps running totals and reads "
         "only the rows added since the previous scrape, so a scrape stays flat. "
         "`watcher status --json` is a one-off and does the full pass. The first scrape "
         "after a start is a full pass too; the server starts it in the background at "
-        "once.\n"
+        "once.\n",
     )
 
 

@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,15 +38,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
+from common import DOC, ROOT, machine, remove_db, revision, table, update_doc
+from feedserver import TOPICS_TOML, generate_feeds
+
 SECTION = "## Poll stages (issue 13)"
 CODE_DIR = os.environ.get("WATCHER_BENCH_CODE")
-sys.path.insert(0, CODE_DIR or str(ROOT))
-sys.path.insert(1, str(ROOT / "bench"))
-
-import bench_poll  # noqa: E402
-import feedserver  # noqa: E402
+sys.path.insert(0, CODE_DIR or str(ROOT))  # the watcher package measured
 
 ROWS: list[tuple[str, str, str]] = [
     # (key, label, denominator)
@@ -107,7 +103,7 @@ INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
 def _topics() -> tuple[Any, ...]:
     from watcher.config import TopicConfig
 
-    data = tomllib.loads(bench_poll.TOPICS_TOML)
+    data = tomllib.loads(TOPICS_TOML)
     return tuple(TopicConfig(**topic) for topic in data["topics"])
 
 
@@ -270,9 +266,7 @@ def measure_round(
         batch = prepare_feed(body, HEADERS, url, topics, keep_unmatched=False, now=NOW)
         spent["prepare_feed"] += clock() - start
         batches.append((url, batch))
-    db = workdir / "round.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db = remove_db(workdir / "round.db")
     shutil.copyfile(corpus, db)
     store = Store.open(db)
     now = utc_iso(NOW)
@@ -383,16 +377,11 @@ def _worktree(rev: str) -> Path:
 
 
 def _head() -> str:
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "watcher"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    sha, dirty = revision()
     return sha + (" + uncommitted changes" if dirty else "")
 
 
-def report(args: argparse.Namespace, runners: list[Runner], head: str, load: float) -> str:
+def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     first = runners[-1].rounds[0]
     lines = [
@@ -407,25 +396,24 @@ def report(args: argparse.Namespace, runners: list[Runner], head: str, load: flo
         f"real SQLite file), then {args.feeds} more feeds measured: "
         f"{int(first['count:entry']):,} entries, {int(first['count:tagged item']):,} matched "
         f"and tagged, {int(first['count:ingested item']):,} ingested into a copy of the corpus",
-        f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, load average "
-        f"{load:.2f} at the start; code: " + ", ".join(f"{r.label} = `{r.code}`" for r in runners),
+        f"- machine: {machine()}; load average {load:.2f} at the start; code: "
+        + ", ".join(f"{r.label} = `{r.code}`" for r in runners),
         "",
     ]
     if len(runners) == 2:
         old, new = runners
-        lines += [
-            f"| stage | per | before ({old.label}) ms | after ({new.label}) ms | after / before |",
-            "|---|---|---:|---:|---:|",
-        ]
+        header = ["stage", "per", f"before ({old.label}) ms", f"after ({new.label}) ms"]
+        rows = []
         for key, label, unit in ROWS:
             a, b = old.median(key), new.median(key)
-            ratio = f"{b / a:.2f}×" if a > 0.0005 else "–"
-            lines.append(f"| {label} | {unit} | {a:.3f} | {b:.3f} | {ratio} |")
+            rows.append(
+                [label, unit, f"{a:.3f}", f"{b:.3f}", f"{b / a:.2f}×" if a > 0.0005 else "–"]
+            )
+        lines += table([*header, "after / before"], rows, "llrrr")
     else:
         (only,) = runners
-        lines += [f"| stage | per | CPU ms ({only.label}) |", "|---|---|---:|"]
-        for key, label, unit in ROWS:
-            lines.append(f"| {label} | {unit} | {only.median(key):.3f} |")
+        rows = [[label, unit, f"{only.median(key):.3f}"] for key, label, unit in ROWS]
+        lines += table(["stage", "per", f"CPU ms ({only.label})"], rows, "llr")
     lines += [
         "",
         "An entry is one item of a feed; a tagged item one that matched a topic (the others are "
@@ -460,7 +448,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-stages-feeds-") as tmp:
         feeds_dir = Path(tmp)
-        bench_poll.generate_feeds(feeds_dir, args.corpus_feeds + args.feeds, args.items, args.seed)
+        generate_feeds(feeds_dir, args.corpus_feeds + args.feeds, args.items, args.seed)
         runners = []
         if args.compare:
             runners.append(Runner(args.compare, _worktree(args.compare), args, feeds_dir))
@@ -471,10 +459,10 @@ def main() -> None:
                 runner.next_round()
         for runner in runners:
             runner.close()
-    section = report(args, runners, _head(), load)
+    section = report(args, runners, load)
     print(section)
     if not args.no_write:
-        feedserver.update_doc(SECTION, section)
+        update_doc(SECTION, section)
         print(f"wrote the section {SECTION!r} of {DOC.relative_to(ROOT)}")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -20,11 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, machine, percentile
+
 sys.path.insert(0, str(ROOT))
 
-from watcher.config import TopicConfig  # noqa: E402
-from watcher.tagging import TaggingOptions, tag_item, warm_up  # noqa: E402
+from watcher.config import TopicConfig
+from watcher.tagging import TaggingOptions, tag_item, warm_up
 
 SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
 
@@ -133,8 +133,8 @@ def measure(
 
 
 def row(label: str, words: int, count: int, walls: list[float], cpus: list[float]) -> str:
-    walls_ms = sorted(w * 1000 for w in walls)
-    p95 = walls_ms[min(len(walls_ms) - 1, int(len(walls_ms) * 0.95))]
+    walls_ms = [w * 1000 for w in walls]
+    p95 = percentile(walls_ms, 95)
     median = statistics.median(walls_ms)
     cpu = statistics.median(c * 1000 for c in cpus)
     rate = len(walls) / sum(walls)
@@ -198,8 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = ", ".join(f"{value:.2f}" for value in averages)
     notes = [
         "",
-        f"One process, Python {platform.python_version()}, {os.cpu_count()} cores, "
-        f"load average at the end {load}.",
+        f"One process; {machine()}; load average at the end {load}.",
         f"First-use cost (gazetteer and organisation index, stopwords): {cold:.2f} s "
         "once per process; `warm_up()` pays it up front.",
         "Topics: 2 (11 keywords, 2 aliases); all tag kinds on; default options.",

@@ -1,8 +1,8 @@
-"""What the benchmarks share: the feed generator, feed servers in a process of their own,
-and readings of a process tree's memory and CPU from /proc.
+"""The feeds the benchmarks poll: the generator, the watcher config that lists them, and
+feed servers in a process of their own (machine, memory and report helpers: common.py).
 
-Run as a script it is the server process (the benchmarks start it and close its stdin to
-stop it):
+Run as a script it is the server process (the benchmarks start it with :func:`serving`,
+which closes its stdin to stop it):
 
     python bench/feedserver.py static DIR      # every DIR/*.xml at /feed/<name>, with ETags
     python bench/feedserver.py growing SPEC    # feeds that gain entries while served (soak)
@@ -12,25 +12,24 @@ Both print their port on the first line of stdout.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import gzip
 import hashlib
 import itertools
 import json
-import os
-import platform
 import random
-import re
+import subprocess
 import sys
+import textwrap
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SERVER = Path(__file__).resolve()
 
 # --------------------------------------------------------------------- feed generation
@@ -439,7 +438,32 @@ def advance_feeds(source: Path, target: Path, seed: int, *, every: int = 5) -> t
     return changed, added
 
 
+def write_config(path: Path, settings: str, urls: Sequence[str], topics: str = TOPICS_TOML) -> None:
+    """A watcher config: ``settings`` (TOML, dedented), ``topics`` and a feed per URL."""
+    feeds = "".join(f'\n[[feeds]]\nurl = "{url}"\n' for url in urls)
+    path.write_text(textwrap.dedent(settings) + topics + feeds, encoding="utf-8")
+
+
 # --------------------------------------------------------------------- servers
+
+
+@contextlib.contextmanager
+def serving(*argv: str, timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """This module as a server process (``static DIR`` or ``growing SPEC``), and its port;
+    stopped on leaving (its stdin closed)."""
+    server = subprocess.Popen(
+        [sys.executable, str(SERVER), *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    try:
+        yield server, int(server.stdout.readline())
+    finally:
+        server.stdin.close()
+        server.wait(timeout=timeout)
 
 
 def _documents(directory: Path) -> dict[str, tuple[bytes, bytes, str]]:
@@ -505,129 +529,6 @@ def serve(directory: Path) -> None:
         documents = _documents(Path(line.strip()))
         print("ok", flush=True)
     server.shutdown()
-
-
-# --------------------------------------------------------------------- measuring
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of every thread of ``pid`` (a worker pool forks replacement
-    workers from a thread of its own, not from the main thread)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.extend(int(part) for part in (task / "children").read_text().split())
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def tree(pid: int) -> list[int]:
-    found = [pid]
-    index = 0
-    while index < len(found):
-        found.extend(children(found[index]))
-        index += 1
-    return found
-
-
-def status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return status_kb(pid, "VmRSS")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of one process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine_busy() -> float:
-    """CPU-seconds every core has spent busy since boot (idle and iowait excluded)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
-    return (user + nice + system + irq + softirq + steal) / TICK
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"nproc {len(os.sched_getaffinity(0))} ({cpu}){mem}; Python "
-        f"{platform.python_version()} on {platform.system()} {platform.release()}"
-    )
-
-
-def update_doc(title: str, section: str) -> None:
-    """Replace (or append) the section headed ``title`` of docs/benchmarks.md, keeping every
-    other section."""
-    header = (
-        "# Benchmarks\n\nFigures from the scripts in `bench/` (how to run them: "
-        "`bench/README.md`). Each section is rewritten by its own script.\n"
-    )
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else header
-    found = re.search(f"^{re.escape(title)}[ \t]*$", text, re.MULTILINE)
-    if found is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        following = text.find("\n## ", found.end())
-        rest = "" if following == -1 else "\n" + text[following + 1 :]
-        text = text[: found.start()] + section + rest
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Memory:
-    """One reading of a process tree: resident and proportional set sizes, summed, and the
-    resident size of its root process alone."""
-
-    rss_mb: float
-    pss_mb: float
-    processes: int
-    main_rss_mb: float = 0.0
-
-
-def tree_memory(pid: int) -> Memory:
-    pids = tree(pid)
-    rss = sum(status_kb(one, "VmRSS") for one in pids)
-    pss = sum(pss_kb(one) for one in pids)
-    return Memory(rss / 1024, pss / 1024, len(pids), status_kb(pid, "VmRSS") / 1024)
 
 
 # --------------------------------------------------------------------- growing feeds

@@ -1,0 +1,252 @@
+"""What every benchmark shares: readings of a process tree's memory and CPU from /proc, how
+busy the rest of the machine was, the machine line, the revision measured, percentiles,
+Markdown tables and the section writer of docs/benchmarks.md.
+
+The scripts run as ``python bench/<script>.py``, so this folder is on ``sys.path`` and they
+``import common``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+TICK = os.sysconf("SC_CLK_TCK")
+
+# --------------------------------------------------------------------- processes
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of every thread of ``pid`` (a worker pool forks replacement
+    workers from a thread of its own, not from the main thread)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(part) for part in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    found = [pid]
+    index = 0
+    while index < len(found):
+        found.extend(children(found[index]))
+        index += 1
+    return found
+
+
+def status_kb(pid: int, key: str) -> int:
+    """A field of /proc/PID/status in kB (VmRSS, VmHWM, ...); 0 when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def own_mb(key: str) -> float:
+    """A field of this process's /proc status (VmRSS, VmHWM) in MB."""
+    return status_kb(os.getpid(), key) / 1024
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return status_kb(pid, "VmRSS")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(one) or 0.0 for one in tree(pid))
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One reading of a process tree: resident and proportional set sizes, summed, and the
+    resident size of its root process alone."""
+
+    rss_mb: float
+    pss_mb: float
+    processes: int
+    main_rss_mb: float = 0.0
+
+
+def tree_memory(pid: int) -> Memory:
+    pids = tree(pid)
+    rss = sum(status_kb(one, "VmRSS") for one in pids)
+    pss = sum(pss_kb(one) for one in pids)
+    return Memory(rss / 1024, pss / 1024, len(pids), status_kb(pid, "VmRSS") / 1024)
+
+
+# --------------------------------------------------------------------- the machine
+
+
+def machine_busy() -> float:
+    """CPU-seconds every core has spent busy since boot (idle and iowait excluded)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+class Load:
+    """How busy the rest of the machine was from now on ("other load", in cores)."""
+
+    def __init__(self) -> None:
+        self.busy = machine_busy()
+        self.own = time.process_time()
+        self.wall = time.perf_counter()
+
+    def others(self, *accounted: float, own: bool = True, seconds: float | None = None) -> float:
+        """Cores kept busy by anything but the ``accounted`` CPU-seconds (and this process's
+        own, with ``own``), averaged over ``seconds`` (default: since the start). It can come
+        out a little below zero."""
+        spent = machine_busy() - self.busy - sum(accounted)
+        if own:
+            spent -= time.process_time() - self.own
+        return spent / (seconds if seconds is not None else time.perf_counter() - self.wall)
+
+
+def machine(*extras: str) -> str:
+    """nproc, CPU model, RAM, Python and the kernel; ``extras`` (library versions) after."""
+    cpu = platform.processor() or platform.machine()
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with suppress(OSError, ValueError, IndexError):
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
+    return "; ".join(
+        [
+            f"nproc {len(os.sched_getaffinity(0))} ({cpu}){mem}",
+            f"Python {platform.python_version()} on {platform.system()} {platform.release()}",
+            *extras,
+        ]
+    )
+
+
+def revision(fmt: str = "%h") -> tuple[str, bool]:
+    """``git log -1 --format=FMT`` of the checkout, and whether watcher/ has uncommitted
+    changes; ("", False) outside git."""
+    try:
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run(
+            [*git, "log", "-1", f"--format={fmt}"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "watcher"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "", False
+    return head, bool(dirty)
+
+
+# --------------------------------------------------------------------- figures
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    """(wall seconds, result) of one call."""
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def percentile(values: Sequence[float], q: float, *, nearest_rank: bool = False) -> float:
+    """The ``q`` th percentile (0-100): the sorted value at index floor(q/100 · n), or with
+    ``nearest_rank`` the ceil(q/100 · n)-th value (one rank lower at most); nan if empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = math.ceil(q / 100 * len(ordered)) - 1 if nearest_rank else int(q / 100 * len(ordered))
+    return ordered[min(len(ordered) - 1, max(0, index))]
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """n, median, p95, p99 (nearest rank), max and mean; nan where empty."""
+    nan = float("nan")
+    return {
+        "n": len(values),
+        "median": statistics.median(values) if values else nan,
+        "p95": percentile(values, 95, nearest_rank=True),
+        "p99": percentile(values, 99, nearest_rank=True),
+        "max": max(values) if values else nan,
+        "mean": statistics.fmean(values) if values else nan,
+    }
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> list[str]:
+    """The lines of a Markdown table. ``align`` has a letter per column, ``l`` or ``r``; by
+    default the first column is left-aligned and the others right."""
+    align = align or "l" + "r" * (len(header) - 1)
+
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+    rule = "|" + "".join("---|" if a == "l" else "---:|" for a in align)
+    return [line(header), rule, *(line(row) for row in rows)]
+
+
+# --------------------------------------------------------------------- files
+
+
+def remove_db(path: Path, *suffixes: str) -> Path:
+    """Delete a database with its -wal and -shm files (and ``path + suffix`` for each of
+    ``suffixes``); returns ``path``."""
+    for suffix in ("", "-wal", "-shm", *suffixes):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def update_doc(title: str, section: str) -> None:
+    """Replace (or append) the section headed ``title`` of docs/benchmarks.md, keeping every
+    other section."""
+    header = (
+        "# Benchmarks\n\nFigures from the scripts in `bench/` (how to run them: "
+        "`bench/README.md`). Each section is rewritten by its own script.\n"
+    )
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else header
+    found = re.search(f"^{re.escape(title)}[ \t]*$", text, re.MULTILINE)
+    if found is None:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        following = text.find("\n## ", found.end())
+        rest = "" if following == -1 else "\n" + text[following + 1 :]
+        text = text[: found.start()] + section + rest
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
