@@ -13,11 +13,11 @@ from datetime import datetime
 from functools import lru_cache
 
 from watcher.config import TopicConfig
-from watcher.dedupe import batch_identities
+from watcher.dedupe import batch_identities, guids_are_trustworthy
 from watcher.errors import FeedError
 from watcher.match import TopicMatcher
-from watcher.models import Item, KnownKeys, Tag
-from watcher.normalize import normalize_entry, primary_language
+from watcher.models import Item, KnownKeys, RawEntry, Tag
+from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
 from watcher.tagging import tag_item
@@ -88,6 +88,56 @@ def prepare_items(
     return prepared, dropped
 
 
+def _normalized(
+    entries: Sequence[RawEntry], *, now: datetime, language: str | None, source: str | None
+) -> tuple[list[Item], int]:
+    """The entries as clean items, and how many were empty (no title, link or text)."""
+    items: list[Item] = []
+    empty = 0
+    for entry in entries:
+        item = normalize_entry(entry, now=now, feed_language=language, source=source)
+        if item is None:
+            empty += 1
+        else:
+            items.append(item)
+    return items, empty
+
+
+def _recognised_by_guid(entries: Sequence[RawEntry], known: KnownKeys) -> set[int]:
+    """Indexes of the entries known to have been delivered by their GUID alone, before their
+    text is read: most entries of a feed that changed are old ones.
+
+    Only where the batch-level identity rules (:func:`watcher.dedupe.batch_identities`)
+    cannot touch the entry: its GUID occurs once in the feed and its link is one no other
+    entry shares (so neither the fragment nor the shared-URL rule applies); a link also
+    means the entry is not empty. The caller still has to check that the batch's GUIDs are
+    trusted, which needs the other entries' clean form.
+    """
+    if not known.guids:
+        return set()
+    guids = [(entry.guid or "").strip() for entry in entries]
+    counts = Counter(guid for guid in guids if guid)
+    candidates = [
+        index
+        for index, guid in enumerate(guids)
+        if guid in known.guids and counts[guid] == 1 and entries[index].link
+    ]
+    if not candidates:
+        return set()
+    pages = [_page(entry.link) for entry in entries]
+    shared = Counter(page for page in pages if page)
+    return {
+        index for index in candidates if (page := pages[index]) is not None and shared[page] == 1
+    }
+
+
+def _page(link: str | None) -> str | None:
+    """The canonical URL :func:`normalize_entry` gives the link, None for no http link."""
+    if not link or not is_http_url(link):
+        return None
+    return canonical_url(link.strip())
+
+
 def prepare_feed(
     body: bytes,
     headers: dict[str, str],
@@ -105,19 +155,22 @@ def prepare_feed(
     """
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
-    source = parsed.title
-    items: list[Item] = []
-    empty = 0
-    for entry in parsed.entries:
-        item = normalize_entry(entry, now=now, feed_language=language, source=source)
-        if item is None:
-            empty += 1
-        else:
-            items.append(item)
-    items = batch_identities(items)
-    fresh: list[Item] = []
     recognised: Counter[str] = Counter()
-    for item in items:
+    by_guid = _recognised_by_guid(parsed.entries, known)
+    items, empty = _normalized(
+        [entry for index, entry in enumerate(parsed.entries) if index not in by_guid],
+        now=now,
+        language=language,
+        source=parsed.title,
+    )
+    if by_guid and not guids_are_trustworthy([item.guid for item in items]):
+        # the batch's GUIDs are dropped after all, so no entry may be recognised by one
+        by_guid = set()
+        items, empty = _normalized(parsed.entries, now=now, language=language, source=parsed.title)
+    if by_guid:
+        recognised["guid"] = len(by_guid)
+    fresh: list[Item] = []
+    for item in batch_identities(items):
         how = known.match(item)
         if how is None:
             fresh.append(item)
