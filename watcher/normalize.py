@@ -9,7 +9,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -88,6 +88,7 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMETERS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=8192)
 def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None:
     """The identity form of a URL: one URL per article however it was linked.
 
