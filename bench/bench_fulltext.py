@@ -24,15 +24,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from common import Load, machine, percentile, remove_db, update_doc
-from feedserver import write_config
+from feedserver import NOT_FOUND, Answer, start_http, write_config
 
 SECTION = "## Full text (issue 10)"
 HOSTS = 20
@@ -47,78 +47,17 @@ keywords = ["Kant", "Kyrgyzstan", "CSTO", "air defence", "air base", "Bishkek", 
 """
 
 WORDS = [
-    "officials",
-    "engineers",
-    "runway",
-    "hangar",
-    "convoy",
-    "delegation",
-    "budget",
-    "agreement",
-    "schedule",
-    "report",
-    "ministry",
-    "spokesman",
-    "equipment",
-    "upgrade",
-    "maintenance",
-    "exercise",
-    "brigade",
-    "staff",
-    "pilots",
-    "crews",
-    "transport",
-    "aircraft",
-    "helicopters",
-    "radar",
-    "airfield",
-    "perimeter",
-    "fence",
-    "lighting",
-    "fuel",
-    "depot",
-    "contract",
-    "inspection",
-    "visit",
-    "meeting",
-    "partners",
-    "alliance",
-    "region",
-    "valley",
-    "mountains",
-    "road",
-    "residents",
-    "town",
-    "market",
-    "council",
-    "weather",
-    "season",
-    "spring",
-    "autumn",
-    "winter",
-    "summer",
-    "week",
-    "month",
-    "statement",
-    "interview",
-    "analysts",
-    "observers",
-    "satellite",
-    "images",
-    "construction",
-    "barracks",
-    "training",
-    "cadets",
-    "instructors",
-    "supplies",
-    "rail",
-    "freight",
-    "border",
-    "customs",
-    "delay",
-    "plan",
-    "review",
-]
+    "officials", "engineers", "runway", "hangar", "convoy", "delegation", "budget",
+    "agreement", "schedule", "report", "ministry", "spokesman", "equipment", "upgrade",
+    "maintenance", "exercise", "brigade", "staff", "pilots", "crews", "transport",
+    "aircraft", "helicopters", "radar", "airfield", "perimeter", "fence", "lighting",
+    "fuel", "depot", "contract", "inspection", "visit", "meeting", "partners", "alliance",
+    "region", "valley", "mountains", "road", "residents", "town", "market", "council",
+    "weather", "season", "spring", "autumn", "winter", "summer", "week", "month",
+    "statement", "interview", "analysts", "observers", "satellite", "images",
+    "construction", "barracks", "training", "cadets", "instructors", "supplies", "rail",
+    "freight", "border", "customs", "delay", "plan", "review",
+]  # fmt: skip
 TOPIC_SENTENCES = (
     "Work at the Kant air base near Bishkek continued through the {w} despite the {w}.",
     "Kyrgyzstan's {w} said the {w} at the base would be finished before the {w}.",
@@ -126,19 +65,9 @@ TOPIC_SENTENCES = (
     "Residents of Kant described the {w} and the {w} seen along the main {w}.",
 )
 NAV = [
-    "Home",
-    "World",
-    "Europe",
-    "Asia",
-    "Politics",
-    "Business",
-    "Markets",
-    "Tech",
-    "Science",
-    "Sport",
-    "Culture",
-    "Opinion",
-]
+    "Home", "World", "Europe", "Asia", "Politics", "Business", "Markets", "Tech", "Science",
+    "Sport", "Culture", "Opinion",
+]  # fmt: skip
 
 
 def sentence(rng: random.Random, topic: bool) -> str:
@@ -220,48 +149,28 @@ def feed_xml(feed: int, items: int, base: str, seed: int) -> str:
 
 def serve(seed: int, items: int, latency: float) -> None:
     """Serve feeds and pages on 127.0.0.2 … from this process; print 'host port' per address."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if latency:
-                time.sleep(latency)
-            host, port = self.server.server_address[:2]
-            base = f"http://{host}:{port}"
-            path, _, query = self.path.partition("?")
-            parts = path.strip("/").split("/")
-            kind = "text/html; charset=utf-8"
-            if path == "/robots.txt":
-                body, kind = "User-agent: *\nDisallow: /private/\n", "text/plain"
-            elif parts[0] == "feed":
-                body, kind = feed_xml(int(parts[1]), items, base, seed), "application/rss+xml"
-            elif parts[0] == "article":
-                rng = random.Random(f"{seed}-page-{parts[1]}-{parts[2]}")
-                body = article_html(rng, f"Story {parts[1]}-{parts[2]}", query.endswith("1"))
-            else:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            payload = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 256
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        if latency:
+            time.sleep(latency)
+        host, port = request.server.server_address[:2]
+        base = f"http://{host}:{port}"
+        path, _, query = request.path.partition("?")
+        parts = path.strip("/").split("/")
+        kind = "text/html; charset=utf-8"
+        if path == "/robots.txt":
+            body, kind = "User-agent: *\nDisallow: /private/\n", "text/plain"
+        elif parts[0] == "feed":
+            body, kind = feed_xml(int(parts[1]), items, base, seed), "application/rss+xml"
+        elif parts[0] == "article":
+            rng = random.Random(f"{seed}-page-{parts[1]}-{parts[2]}")
+            body = article_html(rng, f"Story {parts[1]}-{parts[2]}", query.endswith("1"))
+        else:
+            return NOT_FOUND
+        return 200, {"Content-Type": kind}, body.encode()
 
     for index in range(HOSTS):
-        server = Server((f"127.0.0.{index + 2}", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = start_http(answer, f"127.0.0.{index + 2}", queue=256)
         print(f"127.0.0.{index + 2} {server.server_address[1]}", flush=True)
     sys.stdin.read()
 

@@ -39,17 +39,16 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import IO
 
 from common import (
     DOC,
     ROOT,
     Load,
+    Sampler,
     cpu_seconds,
     machine,
     pss_kb,
@@ -205,25 +204,17 @@ def measure(label: str, command: list[str], *, server_pid: int) -> Run:
     command, the feed server and this script), in cores, averaged over the run.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        return _measure(label, command, server_pid, out, err)
+        load = Load()
+        server_before = cpu_seconds(server_pid) or 0.0
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peaks = {"main": 0, "tree": 0, "processes": 1}
+        main_cpu = [0.0]
+        # CPU of every process seen in the tree: the pool's workers are children of a fork
+        # server, which the command never waits for, so wait4's figure leaves them out
+        seen_cpu: dict[int, float] = {}
 
-
-def _measure(
-    label: str, command: list[str], server_pid: int, out: IO[bytes], err: IO[bytes]
-) -> Run:
-    load = Load()
-    server_before = cpu_seconds(server_pid) or 0.0
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=out, stderr=err)
-    stop = threading.Event()
-    peaks = {"main": 0, "tree": 0, "processes": 1}
-    main_cpu = [0.0]
-    # CPU of every process seen in the tree: the pool's workers are children of a fork
-    # server, which the command never waits for, so wait4's figure leaves them out
-    seen_cpu: dict[int, float] = {}
-
-    def sample() -> None:
-        while not stop.is_set():
+        def sample() -> None:
             pids = tree(process.pid)
             peaks["main"] = max(peaks["main"], status_kb(process.pid, "VmHWM"))
             peaks["tree"] = max(peaks["tree"], sum(pss_kb(pid) for pid in pids))
@@ -231,33 +222,30 @@ def _measure(
             main_cpu[0] = cpu_seconds(process.pid) or main_cpu[0]
             for pid in pids:
                 seen_cpu[pid] = cpu_seconds(pid) or seen_cpu.get(pid, 0.0)
-            stop.wait(0.05)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    cpu = max(usage.ru_utime + usage.ru_stime, sum(seen_cpu.values()))
-    server_cpu = (cpu_seconds(server_pid) or server_before) - server_before
-    process.returncode = os.waitstatus_to_exitcode(status)
-    out.seek(0)
-    err.seek(0)
-    return Run(
-        label=label,
-        seconds=seconds,
-        cpu_seconds=cpu,
-        main_cpu_seconds=main_cpu[0],
-        main_peak_mb=peaks["main"] / 1024,
-        largest_peak_mb=usage.ru_maxrss / 1024,
-        tree_peak_mb=peaks["tree"] / 1024,
-        processes=peaks["processes"],
-        other_load=max(0.0, load.others(cpu, server_cpu, seconds=seconds)),
-        stdout=out.read().decode(errors="replace"),
-        stderr=err.read().decode(errors="replace"),
-        returncode=process.returncode,
-    )
+        sampler = Sampler(sample, 0.05)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        sampler.stop()
+        cpu = max(usage.ru_utime + usage.ru_stime, sum(seen_cpu.values()))
+        server_cpu = (cpu_seconds(server_pid) or server_before) - server_before
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            label=label,
+            seconds=seconds,
+            cpu_seconds=cpu,
+            main_cpu_seconds=main_cpu[0],
+            main_peak_mb=peaks["main"] / 1024,
+            largest_peak_mb=usage.ru_maxrss / 1024,
+            tree_peak_mb=peaks["tree"] / 1024,
+            processes=peaks["processes"],
+            other_load=max(0.0, load.others(cpu, server_cpu, seconds=seconds)),
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            returncode=process.returncode,
+        )
 
 
 def _check(run: Run) -> None:

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -42,6 +41,7 @@ from common import (
     ROOT,
     Load,
     Memory,
+    Sampler,
     cpu_seconds,
     machine,
     percentile,
@@ -161,7 +161,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
             with log.open("wb") as sink:
                 daemon = subprocess.Popen([*command, "run"], stdout=sink, stderr=subprocess.STDOUT)
             samples: list[Sample] = []
-            stop_sampling = threading.Event()
             wait_until = time.monotonic() + 120
             while b'"started"' not in log.read_bytes():  # "start" is a daemon that has loaded
                 if daemon.poll() is not None or time.monotonic() > wait_until:
@@ -172,13 +171,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
                 seconds = time.monotonic() - started
                 return Sample(seconds, tree_memory(pid), tree_cpu(pid), db_size_mb(db))
 
-            def sample() -> None:
-                while not stop_sampling.is_set():
-                    samples.append(reading())
-                    stop_sampling.wait(SAMPLE_EVERY)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
+            sampler = Sampler(lambda: samples.append(reading()), SAMPLE_EVERY)
             last_report = 0.0
             while published(port)["publishing"]:
                 if daemon.poll() is not None:
@@ -199,8 +192,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
                 time.sleep(2)
             drained = time.monotonic() - started - publishing_ended
             end_sample = reading()
-            stop_sampling.set()
-            sampler.join()
+            sampler.stop()
             samples.append(end_sample)
             daemon_cpu = end_sample.cpu
             daemon.send_signal(signal.SIGTERM)

@@ -1,6 +1,6 @@
-"""What every benchmark shares: readings of a process tree's memory and CPU from /proc, how
-busy the rest of the machine was, the machine line, the revision measured, percentiles,
-Markdown tables and the section writer of docs/benchmarks.md.
+"""What every benchmark shares: readings of a process tree's memory and CPU from /proc (and
+a thread that samples them), how busy the rest of the machine was, the machine line, the
+revision measured, percentiles, Markdown tables and the section writer of docs/benchmarks.md.
 
 The scripts run as ``python bench/<script>.py``, so this folder is on ``sys.path`` and they
 ``import common``.
@@ -14,6 +14,7 @@ import platform
 import re
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
@@ -104,6 +105,26 @@ def tree_memory(pid: int) -> Memory:
     rss = sum(status_kb(one, "VmRSS") for one in pids)
     pss = sum(pss_kb(one) for one in pids)
     return Memory(rss / 1024, pss / 1024, len(pids), status_kb(pid, "VmRSS") / 1024)
+
+
+class Sampler:
+    """Calls ``action`` every ``every`` seconds from a thread of its own until :meth:`stop`
+    (the first call at once)."""
+
+    def __init__(self, action: Callable[[], object], every: float) -> None:
+        self._stopping = threading.Event()
+
+        def loop() -> None:
+            while not self._stopping.is_set():
+                action()
+                self._stopping.wait(every)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 # --------------------------------------------------------------------- the machine

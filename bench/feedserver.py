@@ -1,5 +1,6 @@
-"""The feeds the benchmarks poll: the generator, the watcher config that lists them, and
-feed servers in a process of their own (machine, memory and report helpers: common.py).
+"""The feeds the benchmarks poll: the generator, the watcher config that lists them, the
+HTTP server every benchmark serves with, and feed servers in a process of their own
+(machine, memory and report helpers: common.py).
 
 Run as a script it is the server process (the benchmarks start it with :func:`serving`,
 which closes its stdin to stop it):
@@ -25,8 +26,9 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -466,25 +468,16 @@ def serving(*argv: str, timeout: float = 30) -> Iterator[tuple[subprocess.Popen[
         server.wait(timeout=timeout)
 
 
-def _documents(directory: Path) -> dict[str, tuple[bytes, bytes, str]]:
-    documents: dict[str, tuple[bytes, bytes, str]] = {}
-    for path in sorted(directory.glob("*.xml")):
-        body = path.read_bytes()
-        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
-        documents[f"/feed/{path.name}"] = (body, gzip.compress(body, 6), etag)
-    return documents
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+NOT_FOUND: Answer = (404, {}, b"")
+Document = tuple[bytes, bytes, dict[str, str]]  # body, gzipped body, ETag and Last-Modified
 
 
-def serve(directory: Path) -> None:
-    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port.
-
-    A line ``DIR`` on stdin switches to the files of DIR (answered ``ok`` once they are
-    served); the server runs until stdin closes.
-    """
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    last_modified = email.utils.formatdate(usegmt=True)
-    documents = _documents(directory)
+def start_http(
+    answer: Callable[[BaseHTTPRequestHandler], Answer], host: str = "127.0.0.1", queue: int = 512
+) -> ThreadingHTTPServer:
+    """A threaded HTTP server on ``host`` (a free port) whose GETs ``answer`` answers, served
+    from a daemon thread. Every server of the benchmarks is one of these."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -493,40 +486,58 @@ def serve(directory: Path) -> None:
             pass
 
         def do_GET(self) -> None:
-            document = documents.get(self.path)
-            if document is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body, zipped, etag = document
-            if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Last-Modified", last_modified)
-                self.end_headers()
-                return
-            use_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
-            payload = zipped if use_gzip else body
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", last_modified)
-            if use_gzip:
-                self.send_header("Content-Encoding", "gzip")
+            status, headers, payload = answer(self)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
-        request_queue_size = 512
+        request_queue_size = queue
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((host, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def feed_answer(request: BaseHTTPRequestHandler, document: Document | None) -> Answer:
+    """A feed as a server with ETags and gzip answers it: 304 to its ETag, gzip when asked."""
+    if document is None:
+        return NOT_FOUND
+    body, zipped, validators = document
+    if request.headers.get("If-None-Match") == validators["ETag"]:
+        return 304, validators, b""
+    headers = {"Content-Type": "application/rss+xml; charset=utf-8", **validators}
+    if "gzip" in (request.headers.get("Accept-Encoding") or ""):
+        return 200, {**headers, "Content-Encoding": "gzip"}, zipped
+    return 200, headers, body
+
+
+def _document(body: bytes, last_modified: str) -> Document:
+    etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+    return body, gzip.compress(body, 6), {"ETag": etag, "Last-Modified": last_modified}
+
+
+def serve(directory: Path) -> None:
+    """Serve every ``*.xml`` of ``directory`` at /feed/<name>; print the port.
+
+    A line ``DIR`` on stdin switches to the files of DIR (answered ``ok`` once they are
+    served); the server runs until stdin closes.
+    """
+    last_modified = email.utils.formatdate(usegmt=True)
+
+    def documents(folder: Path) -> dict[str, Document]:
+        files = sorted(folder.glob("*.xml"))
+        return {f"/feed/{f.name}": _document(f.read_bytes(), last_modified) for f in files}
+
+    served = documents(directory)
+    server = start_http(lambda request: feed_answer(request, served.get(request.path)))
     print(server.server_address[1], flush=True)
     for line in sys.stdin:  # the parent closes our stdin to stop us
-        documents = _documents(Path(line.strip()))
+        served = documents(Path(line.strip()))
         print("ok", flush=True)
     server.shutdown()
 
@@ -554,23 +565,20 @@ def serve_growing(spec: GrowingSpec) -> None:
     """Serve feeds that gain entries while served. ``GET /_published`` answers what was
     published so far ({"guids": [...], "changes": n, "publishing": bool}); ETags change with
     the body, so unchanged feeds answer 304."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     generator = Generator(seed=spec.seed, syndicated_share=0.0)
     lock = threading.Lock()
     langs = [generator.language() for _ in range(spec.feeds)]
     entries: list[list[str]] = []
     guids: list[str] = []
-    documents: dict[str, tuple[bytes, bytes, str, str]] = {}
+    documents: dict[str, Document] = {}
     state = {"changes": 0, "publishing": True}
 
     def render(index: int) -> None:
         now = dt.datetime.now(dt.UTC)
         shown = entries[index][-spec.window :][::-1]
         body = (generator.channel(index, langs[index], now) + "".join(shown) + CHANNEL_END).encode()
-        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
         stamp = email.utils.format_datetime(now, usegmt=True)
-        documents[f"/feed/{index:05d}.xml"] = (body, gzip.compress(body, 6), etag, stamp)
+        documents[f"/feed/{index:05d}.xml"] = _document(body, stamp)
 
     def publish(index: int) -> None:
         number = len(entries[index])
@@ -599,48 +607,15 @@ def serve_growing(spec: GrowingSpec) -> None:
                 state["changes"] += len(chosen)
         state["publishing"] = False
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        with lock:
+            published = {"guids": list(guids), **state} if request.path == "/_published" else None
+            document = documents.get(request.path)
+        if published is not None:
+            return 200, {"Content-Type": "application/json"}, json.dumps(published).encode()
+        return feed_answer(request, document)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, headers: dict[str, str], payload: bytes = b"") -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            if self.path == "/_published":
-                with lock:
-                    data = {"guids": list(guids), **state}
-                self._send(200, {"Content-Type": "application/json"}, json.dumps(data).encode())
-                return
-            with lock:
-                document = documents.get(self.path)
-            if document is None:
-                self._send(404, {})
-                return
-            body, zipped, etag, stamp = document
-            validators = {"ETag": etag, "Last-Modified": stamp}
-            if self.headers.get("If-None-Match") == etag:
-                self._send(304, validators)
-                return
-            use_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
-            headers = {"Content-Type": "application/rss+xml; charset=utf-8", **validators}
-            if use_gzip:
-                headers["Content-Encoding"] = "gzip"
-            self._send(200, headers, zipped if use_gzip else body)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 512
-
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_http(answer)
     threading.Thread(target=grow, daemon=True).start()
     print(server.server_address[1], flush=True)
     sys.stdin.read()  # the parent closes our stdin to stop us
