@@ -248,13 +248,6 @@ def measure(label: str, command: list[str], *, server_pid: int) -> Run:
         )
 
 
-def _check(run: Run) -> None:
-    if run.returncode != 0:
-        sys.exit(
-            f"{run.label} failed with exit status {run.returncode}:\n{run.stdout}\n{run.stderr}"
-        )
-
-
 _SUMMARY_COUNTS = {
     "feeds": r"(\d+) feeds",
     "ok": r"(\d+) ok\b",
@@ -335,6 +328,15 @@ class Setup:
     def server_pid(self) -> int:
         return self.server.pid
 
+    def run(self, label: str, command: list[str]) -> Run:
+        """:func:`measure` ``command`` against the feed server; exit if it fails."""
+        run = measure(label, command, server_pid=self.server_pid)
+        if run.returncode != 0:
+            sys.exit(
+                f"{run.label} failed with exit status {run.returncode}:\n{run.stdout}\n{run.stderr}"
+            )
+        return run
+
     def serve(self, directory: Path) -> None:
         """Have the feed server answer with the files of ``directory`` from now on."""
         assert self.server.stdin is not None
@@ -350,8 +352,7 @@ def _bound(setup: Setup, mode: str, label: str, *, expected: int, etags: Path | 
     command = [sys.executable, __file__, "_lower_bound", mode, str(setup.url_file)]
     command += [str(args.concurrency), str(args.pool_workers), str(setup.config)]
     command.append(str(etags) if etags is not None else "-")
-    run = measure(label, command, server_pid=setup.server_pid)
-    _check(run)
+    run = setup.run(label, command)
     entries = json.loads(run.stdout)["entries"]
     if entries != expected:
         sys.exit(f"{label} read {entries} entries, expected {expected}")
@@ -364,9 +365,7 @@ def _peer(setup: Setup, db: Path, label: str) -> Run | None:
     if program is None or setup.args.no_peer:
         return None
     urls = setup.url_file.read_text().split()
-    run = measure(label, [program, str(db), *urls], server_pid=setup.server_pid)
-    _check(run)
-    return run
+    return setup.run(label, [program, str(db), *urls])
 
 
 def run_round(setup: Setup, k: int) -> Round:
@@ -393,18 +392,16 @@ def run_round(setup: Setup, k: int) -> Round:
     poll = [sys.executable, "-m", "watcher", "--config", str(setup.config), "--db", str(db)]
     poll += ["poll", "--all"]
     step("cold poll")
-    cold = measure("cold poll", poll, server_pid=setup.server_pid)
-    _check(cold)
+    cold = setup.run("cold poll", poll)
     cold_summary = poll_summary(cold)
     with sqlite3.connect(db) as connection:
         stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
     if cold_summary["failed"]:
         # The warm pass is about every feed answering 304: fetch the failed ones first.
         step(f"{cold_summary['failed']} feeds failed; one more pass to fetch them")
-        _check(measure("settling poll", poll, server_pid=setup.server_pid))
+        setup.run("settling poll", poll)
     step("warm poll")
-    warm = measure("warm poll", poll, server_pid=setup.server_pid)
-    _check(warm)
+    warm = setup.run("warm poll", poll)
     warm_summary = poll_summary(warm)
     peer_db = remove_db(setup.work / "feed-to-sqlite.db")
     step("feed-to-sqlite, cold")
@@ -418,8 +415,7 @@ def run_round(setup: Setup, k: int) -> Round:
             setup, "parse", "lower bound advance", expected=advanced_entries, etags=etags
         )
         step("advance poll")
-        advance = measure("advance poll", poll, server_pid=setup.server_pid)
-        _check(advance)
+        advance = setup.run("advance poll", poll)
         advance_summary = poll_summary(advance)
         step("feed-to-sqlite, advance")
         peer_advance = _peer(setup, peer_db, "feed-to-sqlite advance")
@@ -476,10 +472,7 @@ def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
         db = remove_db(setup.work / f"scale-{feeds}.db")
         command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
         print(f"scale {feeds} feeds: cold poll …", file=sys.stderr)
-        cold = measure(
-            f"cold poll {feeds}", [*command, "poll", "--all"], server_pid=part.server_pid
-        )
-        _check(cold)
+        cold = part.run(f"cold poll {feeds}", [*command, "poll", "--all"])
         with sqlite3.connect(db) as connection:
             stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
         print(
@@ -539,8 +532,7 @@ def profile(setup: Setup) -> None:
     else:
         out = setup.work / "cold.pstats"
         command = [sys.executable, "-m", "cProfile", "-o", str(out), *watcher]
-    run = measure("profiled cold poll", command, server_pid=setup.server_pid)
-    _check(run)
+    run = setup.run("profiled cold poll", command)
     print(
         f"profile of a cold pass ({run.seconds:.1f} s under the profiler): {out}", file=sys.stderr
     )
