@@ -16,6 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import kant_story, rss, write_config
+from tests.worker_probes import report_loaded_modules
 from watcher.config import load_config
 from watcher.models import Item
 from watcher.normalize import utc_iso
@@ -147,3 +148,12 @@ def test_workers_run_at_a_lower_priority_than_the_writer(
     )
     expected = f"niceness {min(os.nice(0) + WORKER_NICENESS, 19)}"
     assert [outcome.error for outcome in summary.outcomes] == [expected] * 3
+
+
+def test_workers_hold_the_tagging_data_and_not_the_cli(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Workers come from the fork server with the tagging data loaded, and without the CLI's
+    modules, which only the main process needs."""
+    summary = poll(tmp_path, serve_feeds(httpserver, 2), workers=2, runner=report_loaded_modules)
+    assert [outcome.error for outcome in summary.outcomes] == ["watcher.tagging.gazetteer"] * 2

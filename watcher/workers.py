@@ -22,13 +22,13 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from pebble import ProcessExpired, ProcessPool
 
+from watcher import fork_server
 from watcher.errors import FeedError, ParseTimeout, WorkerDied, WorkerError
 from watcher.normalize import warm_up_language
 from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
@@ -140,16 +140,13 @@ class PreparePool:
         fork, and a worker born with it locked hangs in its first SQLite call (the topic
         matcher's in-memory index).
 
-        Every new worker also re-runs the main program's script, as multiprocessing does
-        for ``__main__``; for ``watcher`` that script imports ``watcher.cli``, so the fork
-        server loads it too and a worker (one every ``TASKS_PER_WORKER`` feeds) finds it
-        loaded instead of importing the CLI's libraries into memory of its own.
+        A command that polls has started the fork server already (:mod:`watcher.entry`);
+        every new worker also re-runs the main program's script, as multiprocessing does for
+        ``__main__``, which for ``watcher`` is that small entry module, not the CLI.
         """
-        if sys.platform == "linux":
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["watcher.worker_preload", "watcher.cli"])
+        if fork_server.available():
             return ProcessPool(
-                max_workers=self.workers, max_tasks=TASKS_PER_WORKER, context=context
+                max_workers=self.workers, max_tasks=TASKS_PER_WORKER, context=fork_server.context()
             )
         return ProcessPool(
             max_workers=self.workers,

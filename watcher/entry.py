@@ -1,0 +1,47 @@
+"""The ``watcher`` command's entry point (the console script and ``python -m watcher``).
+
+A command that polls starts the pool's fork server first, so the server's start-up (the
+tagging data, the language model) runs on another core while this process imports the CLI,
+loads the configuration and opens the database: the first feed that changed finds its
+worker ready. It also keeps this module the whole "main script" a worker re-runs, as
+multiprocessing does, instead of the CLI and its libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from watcher import fork_server
+
+_OPTIONS_WITH_VALUES = frozenset({"--config", "--db"})
+_COMMANDS_THAT_POLL = frozenset({"poll"})
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the arguments after the program's name)."""
+    values_left = 0
+    for argument in argv:
+        if values_left:
+            values_left -= 1
+        elif argument in _OPTIONS_WITH_VALUES:
+            values_left = 1
+        elif not argument.startswith("-"):
+            return argument
+    return None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def main() -> None:
+    if _command(sys.argv[1:]) in _COMMANDS_THAT_POLL and _cores() > 1:
+        fork_server.start()
+    from watcher.cli import main as cli
+
+    cli()
