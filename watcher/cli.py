@@ -29,7 +29,7 @@ from watcher.errors import QueryError, WatcherError
 from watcher.importer import import_paths
 from watcher.match import explain
 from watcher.normalize import is_http_url, utc_iso
-from watcher.poll import poll_feeds
+from watcher.poll import poll_feeds, prune_fetch_log
 from watcher.sources.opml import Outline, read_opml, write_opml
 from watcher.store import Store
 
@@ -175,6 +175,9 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
             summary = asyncio.run(
                 poll_feeds(obj.config, store, feeds, on_done=lambda _o: progress.advance(task))
             )
+        pruned = prune_fetch_log(store, obj.config, datetime.now(UTC))
+        if pruned:
+            logging.getLogger("watcher.poll").info("pruned %d fetch-log rows", pruned)
     for outcome in sorted(summary.outcomes, key=lambda o: o.url):
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.url}: {outcome.error}", err=True)

@@ -138,6 +138,14 @@ class PollConfig(_Section):
     workers: StrictInt = Field(default=0, ge=0, le=64)
     parse_timeout: Duration = 60.0
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
+    keep_fetches: Duration | None = 90 * 86400.0
+    """How long a row of the fetch log is kept (each feed's newest rows always are); None
+    (``"all"``): forever."""
+
+    @field_validator("keep_fetches", mode="before")
+    @classmethod
+    def _keep_all(cls, value: object) -> object:
+        return None if value in ("all", "forever") else value
 
 
 class FullTextConfig(_Section):

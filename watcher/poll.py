@@ -12,12 +12,13 @@ import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from watcher.config import Config
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
+from watcher.normalize import utc_iso
 from watcher.pipeline import Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
@@ -192,3 +193,17 @@ async def poll_feeds(
     workers = min(worker_count(config), len(feeds))
     async with Poller(config, store, clock=clock, workers=workers, runner=runner) as poller:
         return await poller.poll(feeds, on_done=on_done)
+
+
+KEEP_FETCHES_PER_FEED = 100
+"""Rows of a feed's fetch log kept whatever their age: its adaptive interval reads the last
+ten, and a feed polled once a week still shows two years of history."""
+
+
+def prune_fetch_log(store: Store, config: Config, now: datetime) -> int:
+    """Delete the fetch-log rows older than ``[poll] keep_fetches``; returns how many."""
+    keep = config.poll.keep_fetches
+    if keep is None:
+        return 0
+    before = utc_iso(now - timedelta(seconds=keep))
+    return store.prune_fetches(before=before, keep_per_feed=KEEP_FETCHES_PER_FEED)

@@ -42,7 +42,7 @@ from watcher.errors import ConfigError
 from watcher.metrics import MetricsServer, metrics_server_for
 from watcher.normalize import utc_iso
 from watcher.pipeline import FeedOutcome
-from watcher.poll import Poller
+from watcher.poll import Poller, prune_fetch_log
 from watcher.store import Store
 
 log = logging.getLogger("watcher.daemon")
@@ -50,6 +50,12 @@ log = logging.getLogger("watcher.daemon")
 CRON_THREADS = 2
 FEED_JOB = "feed:"
 CRON_JOB = "cron:"
+
+
+PRUNE_EVERY = 86400.0
+PRUNE_FIRST_AFTER = 600.0
+"""The fetch log is trimmed once a day, first ten minutes after the start (not in the rush
+of the first pass)."""
 
 
 def _now() -> datetime:
@@ -312,6 +318,27 @@ class Daemon:
         except Exception:
             log.exception("reprobe failed")
 
+    async def _prune(self) -> None:
+        """Trim the fetch log to ``[poll] keep_fetches``, in a thread with a connection of
+        its own, so the event loop goes on polling meanwhile."""
+        self._track()
+        try:
+            removed = await asyncio.to_thread(self._prune_fetch_log, self.config)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("pruning the fetch log failed")
+            return
+        if removed:
+            log.info("prune", extra={"fetches": removed})
+
+    def _prune_fetch_log(self, config: Config) -> int:
+        store = Store.open(self.db_path)
+        try:
+            return prune_fetch_log(store, config, _now())
+        finally:
+            store.close()
+
     # config ----------------------------------------------------------------
 
     async def _watch(self) -> None:
@@ -370,6 +397,13 @@ class Daemon:
             id="reprobe",
             replace_existing=True,
             next_run_time=_now(),
+        )
+        self.scheduler.add_job(
+            self._prune,
+            IntervalTrigger(seconds=PRUNE_EVERY),
+            id="prune",
+            replace_existing=True,
+            next_run_time=_now() + timedelta(seconds=PRUNE_FIRST_AFTER),
         )
         if daemon.watch_config is None:
             if self.scheduler.get_job("watch") is not None:

@@ -365,6 +365,23 @@ class Store:
         ).fetchall()
         return [Fetched(datetime.fromisoformat(row[0]), row[1]) for row in rows]
 
+    def prune_fetches(self, *, before: str, keep_per_feed: int) -> int:
+        """Delete the fetch-log rows started before ``before``, except each feed's newest
+        ``keep_per_feed`` rows (its adaptive interval and status read them); returns how many
+        went. One short transaction per feed, so other writers wait little."""
+        removed = 0
+        feed_ids = [row[0] for row in self.db.execute("SELECT id FROM feeds ORDER BY id")]
+        for feed_id in feed_ids:
+            with self.transaction():
+                cursor = self.db.execute(
+                    "DELETE FROM fetches WHERE feed_id = ? AND started_at < ? AND id < "
+                    "COALESCE((SELECT id FROM fetches WHERE feed_id = ? "
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?), 0)",
+                    [feed_id, before, feed_id, keep_per_feed - 1],
+                )
+                removed += cursor.rowcount
+        return removed
+
     def set_poll_interval(self, feed_id: int, seconds: float) -> None:
         self.db.execute("UPDATE feeds SET poll_interval = ? WHERE id = ?", [seconds, feed_id])
 
