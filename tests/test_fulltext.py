@@ -519,3 +519,32 @@ def test_a_page_over_the_size_cap_is_not_read(httpserver: HTTPServer, make_watch
 
     assert watcher("poll", "--all").exit_code == 0
     assert item_rows(watcher.db)["news/kant-1"][:3] == ("failed:too_large", "", SHORT)
+
+
+def test_article_pages_are_cached_by_the_writer_thread(
+    httpserver: HTTPServer, make_watcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page cache is written on the writer thread's connection, never from the event
+    loop, which would wait there while the writer's transaction holds the database."""
+    from watcher.store import Store
+
+    threads: list[str] = []
+    original = Store.save_article_pages
+
+    def recording(self: Store, pages: Sequence[object]) -> None:
+        threads.append(threading.current_thread().name)
+        original(self, pages)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "save_article_pages", recording)
+    serve_robots(httpserver)
+    serve_page(httpserver, "/news/kant-1", article_page("Kant story", KANT_PARAGRAPHS))
+    feed = serve_feed(
+        httpserver,
+        "/feed.xml",
+        [rss_item("Kant air base", httpserver.url_for("/news/kant-1"), SHORT)],
+    )
+    watcher = make_watcher(extra=feeds_toml((feed, "")) + '\n[full_text]\nmode = "always"\n')
+    assert watcher("poll", "--all").exit_code == 0
+
+    assert threads == ["watcher-writer"]
+    assert rows(watcher.db, "SELECT status FROM article_pages") == [("extracted",)]

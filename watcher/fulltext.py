@@ -10,7 +10,6 @@ The rules are in docs/fulltext.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import sqlite3
@@ -27,6 +26,7 @@ from watcher.sources.fetch import Fetcher, PageLimits
 from watcher.sources.robots import RobotsCache, Verdict
 from watcher.store import Store
 from watcher.workers import PreparePool
+from watcher.writer import Writer
 
 log = logging.getLogger("watcher.fulltext")
 
@@ -220,14 +220,14 @@ class FullText:
         fetcher: Fetcher,
         pool: PreparePool,
         *,
-        write_lock: asyncio.Lock | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self.config = config
         self.settings = config.full_text
         self.store = store
         self.pool = pool
         self.fetcher = fetcher
-        self.write_lock = write_lock
+        self.writer = writer
         user_agent = self.settings.user_agent or config.poll.user_agent
         self.limits = PageLimits(
             lane="articles",
@@ -375,7 +375,11 @@ class FullText:
         if not pages:
             return
         try:
-            async with self.write_lock or contextlib.nullcontext():
+            if self.writer is not None:
+                # the writer thread's connection: one here would block the event loop for
+                # as long as the writer's transaction holds the database
+                await self.writer.run(lambda store: store.save_article_pages(pages))
+            else:
                 with self.store.transaction():
                     self.store.save_article_pages(pages)
         except sqlite3.Error as error:  # the cache saves work; the items still get their text

@@ -126,7 +126,9 @@ class Poller:
             self._workers, timeout=self.config.poll.parse_timeout, runner=self._runner
         )
         if full_text:
-            self._full_text = FullText(self.config, self.store, self._fetcher, self._pool)
+            self._full_text = FullText(
+                self.config, self.store, self._fetcher, self._pool, writer=self._writer
+            )
         self._stages = Stages(
             fetcher=self._fetcher,
             prepare=self._pool.prepare,
