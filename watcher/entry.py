@@ -9,6 +9,7 @@ multiprocessing does, instead of the CLI and its libraries.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -41,7 +42,10 @@ def _cores() -> int:
 
 def main() -> None:
     if _command(sys.argv[1:]) in _COMMANDS_THAT_POLL and _cores() > 1:
-        fork_server.start()
+        # best effort: the pool starts the server on its first job anyway, and says why
+        # it cannot
+        with contextlib.suppress(OSError):
+            fork_server.start()
     from watcher.cli import main as cli
 
     cli()
