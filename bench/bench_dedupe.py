@@ -38,7 +38,6 @@ run removes what it added afterwards, so the cached corpora stay as built.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import dataclasses
 import datetime as dt
@@ -1020,13 +1019,12 @@ class Probe:
     ends: list[float]
     item_buckets: list[dict[str, float]]
     candidates: list[int]
-    sql: list[tuple[str, list[Any]]]
     cpu_starts: list[float]
     cpu_ends: list[float]
 
 
 def _instrument(store: Any, ingest_module: Any) -> Probe:
-    probe = Probe([], [], [], [], [], [], [])
+    probe = Probe([], [], [], [], [], [])
     cpu = time.process_time
     clock = time.perf_counter
 
@@ -1081,14 +1079,6 @@ def _instrument(store: Any, ingest_module: Any) -> Probe:
 
         setattr(ingest_module, name, wrapper)
 
-    execute = store.db.execute
-
-    def capture(sql: str, params: Any = None) -> Any:
-        if len(probe.sql) < 1 and sql.startswith("WITH hits AS"):
-            probe.sql.append((sql, list(params or [])))
-        return execute(sql, params) if params is not None else execute(sql)
-
-    store.db.execute = capture
     return probe
 
 
@@ -1147,11 +1137,10 @@ def _run_batches(
 
 
 _FTS_UPDATE = 'AFTER UPDATE ON "items"'
-_FTS_UPDATE_OF = 'AFTER UPDATE OF "title", "summary", "content" ON "items"'
 
 
-def _apply_variant(conn: sqlite3.Connection, variant: str) -> str | None:
-    """What-if settings for one measurement; returns SQL that undoes a schema change."""
+def _apply_variant(conn: sqlite3.Connection, variant: str) -> None:
+    """What-if settings for one measurement (connection settings only: nothing to undo)."""
     for part in filter(None, variant.split("+")):
         name, _, value = part.partition("=")
         if name == "cache":  # PRAGMA cache_size in KiB
@@ -1160,26 +1149,8 @@ def _apply_variant(conn: sqlite3.Connection, variant: str) -> str | None:
             conn.execute(f"PRAGMA wal_autocheckpoint = {int(value)}")
         elif name == "mmap":
             conn.execute(f"PRAGMA mmap_size = {int(value) * 1024 * 1024}")
-        elif name == "fts-update-of":  # the FTS update trigger only for text columns
-            sql = conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'items_au'"
-            ).fetchone()[0]
-            if _FTS_UPDATE not in sql:
-                continue  # the schema already limits the trigger to the text columns
-            with conn:
-                conn.execute("DROP TRIGGER items_au")
-                conn.execute(sql.replace(_FTS_UPDATE, _FTS_UPDATE_OF))
-            return sql
         else:
             raise SystemExit(f"unknown variant {part!r}")
-    return None
-
-
-def _restore_trigger(conn: sqlite3.Connection, sql: str) -> None:
-    """Undo the ``fts-update-of`` variant: the FTS update trigger as the schema declares it."""
-    with conn:
-        conn.execute("DROP TRIGGER IF EXISTS items_au")
-        conn.execute(sql)
 
 
 def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> None:
@@ -1208,9 +1179,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
     ).fetchone()[0]
     marks = _marks(conn)
     _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
-    undo = _apply_variant(conn, variant)
-    if undo:
-        _marks_path(db).write_text(json.dumps({**marks, "undo": undo}))
+    _apply_variant(conn, variant)
     probe = _instrument(store, ingest_module)
     main = _run_batches(store, probe, data["main"], settings)
     rss_after_main = own_mb("VmRSS")
@@ -1267,18 +1236,10 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
             slot["right_group"] += duplicate_of == (p_dup or parent_id)
             slot["right_story"] += story_id == p_story
     # query plans and how many key rows the candidate query reads
-    plans = {}
-    if probe.sql:
-        sql, params = probe.sql[0]
-        plans["dedupe_candidates"] = [
-            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)
-        ]
+    plans = _candidate_plan(store, ingest_module._MAX_CANDIDATES)
     postings = _posting_stats(conn, data["main"], settings)
-    query_ab = _candidate_query_ab(store, data["main"], settings)
     heads = [rows[item_id][1] == item_id for item_id in main["new_ids"]]
     fk_delete = _fk_delete_probe(conn, main["new_ids"][-1])
-    if undo:
-        _restore_trigger(conn, undo)
     store.close()
     removed = cleanup(db, marks)
     _marks_path(db).unlink()
@@ -1309,7 +1270,6 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
         "variant": variant,
         "plans": plans,
         "postings": postings,
-        "query_ab": query_ab,
         "fk_delete": fk_delete,
         "removed": removed,
         "loadavg": os.getloadavg(),
@@ -1390,102 +1350,34 @@ def _fk_delete_probe(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
     return {"seconds": seconds, "cascade_plan": plan}
 
 
-_WINDOW_OR = " AND (at = '' OR at BETWEEN ? AND ?)"
+def _candidate_plan(store: Any, limit: int) -> dict[str, Any]:
+    """``EXPLAIN QUERY PLAN`` of the candidate query, as the Store built it for the batches.
 
-
-def split_window(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]] | None:
-    """The candidate query Store.dedupe_candidates ran, with each branch of its ``hits`` CTE
-    that filters ``(at = '' OR at BETWEEN ? AND ?)`` split into two branches, one with
-    ``at BETWEEN ? AND ?`` and one with ``at = ''``; None if the query has no such filter.
-
-    The OR keeps SQLite from using ``at`` in the primary key (key, kind, at, item_id): every
-    row of a key is read, whatever its time. Split, each branch is one range of the key.
-    Rewritten from the SQL actually executed, so the rest of the query (ranking, caps) stays
-    whatever the store does. (With a per-branch LIMIT the split form may return up to that
-    many undated rows more; the "same rows" column says whether that happened.)
+    The SQL comes from the Store's cache of built queries (``Store._candidate_sql``, shape ->
+    SQL), the shape with the most keys; the parameters are placeholders laid out as
+    ``Store.dedupe_candidates`` lays them out (per key: the key, then for a bounded window
+    its two ends and, when undated keys exist, the key again; then the LIMIT).
     """
-    head = "WITH hits AS ("
-    if not sql.startswith(head) or "), ranked AS (" not in sql or _WINDOW_OR not in sql:
-        return None
-    end = sql.index("), ranked AS (")
-    branches: list[str] = []
-    out: list[Any] = []
-    pos = 0
-    for branch in sql[len(head) : end].split(" UNION ALL "):
-        n = branch.count("?")
-        taken = list(params[pos : pos + n])
-        pos += n
-        at = branch.find(_WINDOW_OR)
-        if at < 0:
-            branches.append(branch)
-            out += taken
-            continue
-        k = branch[:at].count("?")  # placeholders before the window's two
-        branches.append(branch.replace(_WINDOW_OR, " AND at BETWEEN ? AND ?"))
-        out += taken
-        branches.append(branch.replace(_WINDOW_OR, " AND at = ''"))
-        out += taken[:k] + taken[k + 2 :]
-    return head + " UNION ALL ".join(branches) + sql[end:], out + list(params[pos:])
-
-
-def _candidate_query_ab(
-    store: Any, batches: Sequence[dict[str, Any]], settings: Any
-) -> dict[str, Any]:
-    """The shipped candidate query against the split-window form: same rows? how fast?"""
-    from watcher.ingest import _MAX_CANDIDATES, _window
-
-    shipped: list[float] = []
-    split: list[float] = []
-    same = 0
-    sample = [p for entry in batches for p in entry["items"]][:300]
-    plan: list[str] = []
-    captured: list[tuple[str, list[Any]]] = []
-    execute = store.db.execute
-
-    def capture(sql: str, params: Any = None) -> Any:
-        captured.append((sql, list(params or [])))
-        return execute(sql, params) if params is not None else execute(sql)
-
-    store.db.execute = capture
-    try:
-        for prep in sample:
-            fp = prep.fingerprint
-            at = prep.item.published_at
-            kwargs = {
-                "band_keys": fp.band_keys,
-                "story_keys": fp.story_keys,
-                "band_range": _window(at, settings.duplicate_window),
-                "story_range": _window(at, settings.story_window),
-                "limit": _MAX_CANDIDATES,
-            }
-            captured.clear()
-            store.dedupe_candidates(**kwargs)
-            if not captured:
-                continue  # no keys: no query
-            rewritten = split_window(*captured[-1])
-            if rewritten is None:
-                continue  # the store's query no longer has the OR form
-            sql, params = rewritten
-            if not plan:
-                plan = [r[3] for r in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-            for _ in range(2):  # the second round is the one kept: both forms equally warm
-                t0 = time.perf_counter()
-                rows_a = store.dedupe_candidates(**kwargs)
-                t1 = time.perf_counter()
-                rows_b = store.db.conn.execute(sql, params).fetchall()
-                t2 = time.perf_counter()
-            shipped.append((t1 - t0) * 1000)
-            split.append((t2 - t1) * 1000)
-            same += [tuple(r) for r in rows_a] == [tuple(r) for r in rows_b]
-    finally:
-        store.db.execute = execute
-    return {
-        "shipped_ms": summary(shipped),
-        "split_ms": summary(split),
-        "same_rows": same,
-        "n": len(shipped),
-        "plan": plan,
-    }
+    built = getattr(store, "_candidate_sql", None)
+    if not built:
+        return {}
+    shape = max(built, key=lambda s: (s[0] + s[1], s))
+    bands, stories, bands_unbounded, stories_unbounded, undated = shape
+    window = (_iso(END - dt.timedelta(days=30)), _iso(END + dt.timedelta(hours=1)))
+    params: list[Any] = []
+    for count, unbounded in ((bands, bands_unbounded), (stories, stories_unbounded)):
+        for _ in range(count):
+            key = len(params) + 1
+            params.append(key)
+            if not unbounded:
+                params.extend(window)
+                if undated:
+                    params.append(key)
+    params.append(limit)
+    sql = built[shape]
+    assert sql.count("?") == len(params), (shape, sql.count("?"), len(params))
+    plan = [row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    return {"dedupe_candidates": plan, "dedupe_candidates_shape": list(shape)}
 
 
 def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at: float) -> None:
@@ -1551,9 +1443,6 @@ def ensure_corpus(size: int, args: argparse.Namespace, real: bool = False) -> di
         if _marks_path(path).exists():  # a measurement died before removing its rows
             _progress(f"{path.name}: removing the rows of an interrupted measurement")
             marks = json.loads(_marks_path(path).read_text())
-            if undo := marks.pop("undo", None):
-                with contextlib.closing(sqlite3.connect(path)) as conn:
-                    _restore_trigger(conn, undo)
             cleanup(path, marks)
             _marks_path(path).unlink()
         meta = json.loads(meta_path.read_text())
@@ -1837,9 +1726,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
     if any(r["variants"] for r in results):
         add("What-if runs (not the shipped code or settings): the same items, a fresh process "
             "each; `cache=N`: `PRAGMA cache_size = -N` (KiB) after `Store.open`; "
-            "`fts-update-of`: the FTS update trigger declared `AFTER UPDATE OF title, summary, "
-            "content`; `autocheckpoint=N`: `PRAGMA wal_autocheckpoint = N`. Rounds alternate "
-            "with the shipped settings so that drift between runs hits both.")  # fmt: skip
+            "`autocheckpoint=N`: `PRAGMA wal_autocheckpoint = N`. Rounds alternate with the "
+            "shipped settings so that drift between runs hits both.")  # fmt: skip
         shipped = "as shipped" + (" (round 1)" if args.rounds > 1 else "")
         rows = []
         for r in results:
@@ -1880,31 +1768,16 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "of which inside the windows (median / p95 / max) | count(*) ms all / windowed (median)",
         rows,
     )
-    plan = last["measure"]["plans"].get("dedupe_candidates")
+    plans = last["measure"]["plans"]
+    plan = plans.get("dedupe_candidates")
     if plan:
+        bands, stories, *_ = plans["dedupe_candidates_shape"]
         add(
-            f"`EXPLAIN QUERY PLAN` of the candidate query at {_size_label(last)} "
-            "(sub-query and UNION ALL lines left out, repeats folded):"
+            f"`EXPLAIN QUERY PLAN` of the candidate query at {_size_label(last)}: the largest "
+            f"the store built in the run ({bands} band keys, {stories} story keys), with "
+            "placeholder parameters (sub-query and UNION ALL lines left out, repeats folded):"
         )
         add.code(_compact_plan(plan))
-    add(
-        "The same query with `(at = '' OR at BETWEEN ? AND ?)` split into two `UNION ALL` "
-        "branches (`at BETWEEN ? AND ?` and `at = ''`), timed against the shipped one on the "
-        "same items (second of two runs each; not the shipped code):"
-    )
-    rows = []
-    for r in results:
-        ab = r["measure"]["query_ab"]
-        if not ab["n"]:
-            rows.append([_size_label(r), 0, "(the query has no `at = '' OR` filter)", "", ""])
-            continue
-        shipped_ms, split_ms = _stats(ab["shipped_ms"], digits=3), _stats(ab["split_ms"], digits=3)
-        rows.append([_size_label(r), ab["n"], shipped_ms, split_ms, f"{ab['same_rows']}/{ab['n']}"])
-    add.table(
-        "stored items | items | shipped ms median / p95 / max | split ms median / p95 / max | "
-        "same rows",
-        rows,
-    )
     fk = ", ".join(
         f"{_size_label(r)} {r['measure']['fk_delete']['seconds'] * 1000:,.1f} ms" for r in results
     )
@@ -1913,10 +1786,6 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         f"sets them, rolled back): {fk}. The cascade into `dedupe_keys` has no index on "
         f"`item_id` to use (`{'; '.join(last['measure']['fk_delete']['cascade_plan'])}`)."
     )
-    split_plan = last["measure"]["query_ab"]["plan"]
-    if split_plan:
-        add("Its plan (folded the same way):")
-        add.code(_compact_plan(split_plan))
     # ---------------------------------------------------------------- memory
     add("## Memory")
     pr = first["pragmas"]
@@ -2048,7 +1917,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "(git-ignored; the 1M corpus takes 13 GB and about 35 minutes to build on 2 busy "
         "cores); `--rebuild` starts over. Each measurement deletes what it added, so the cached "
         "corpora stay as built (logically: free pages and the FTS segment layout drift a "
-        "little). What-if runs: `--variants fts-update-of,autocheckpoint=10000,cache=65536` "
+        "little). What-if runs: `--variants autocheckpoint=10000,cache=65536` "
         "(`+` combines), `--rounds`. Other options: `--sizes`, `--new-items`, `--batch`, "
         "`--restarts`, `--workers`, `--rate`, `--seed`, `--build-only`, `--no-write`, `--out`."
     )
@@ -2083,8 +1952,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="",
-        help="what-if runs, comma-separated: cache=KiB, autocheckpoint=pages, mmap=MiB, "
-        "fts-update-of; combine with +",
+        help="what-if runs, comma-separated: cache=KiB, autocheckpoint=pages, mmap=MiB; "
+        "combine with +",
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of what-if runs")
     parser.add_argument("--build-only", action="store_true", help="build the corpora, no runs")
