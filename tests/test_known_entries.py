@@ -4,6 +4,7 @@ same answer as reading them in full (docs/dedupe.md, "Every entry accounted for"
 from __future__ import annotations
 
 import json
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import watcher.prepare
-from tests.conftest import kant_story, rss, rss_item
+from tests.conftest import TOPIC_TOML, kant_story, rss, rss_item
+from watcher.config import TopicConfig, config_from_dict
 from watcher.dedupe import batch_identities
 from watcher.models import Item, KnownKeys
 from watcher.normalize import normalize_entry, primary_language
@@ -160,3 +162,110 @@ def test_a_known_guid_repeated_in_the_fetch_identifies_neither_entry() -> None:
 
     assert batch.known == (("hash", 1),)
     assert [entry.item.url for entry in batch.items] == ["https://news.example/kant/runway"]
+
+
+# --- entries the previous fetch dropped for matching no topic ------------------------------
+
+
+def off_topic_story(number: int) -> str:
+    return rss_item(
+        f"Harvest report {number}",
+        f"https://news.example/harvest/{number}",
+        f"<p>Farmers in region {number} brought in the wheat early this year.</p>",
+        guid=f"harvest-{number}",
+    )
+
+
+def kant_topics() -> tuple[TopicConfig, ...]:
+    return tuple(config_from_dict(tomllib.loads(TOPIC_TOML)).topics)
+
+
+def prepared_for_topics(body: bytes, known: KnownKeys) -> PreparedBatch:
+    return prepare_feed(
+        body, {}, FEED_URL, kant_topics(), keep_unmatched=False, now=NOW, known=known
+    )
+
+
+def test_unchanged_off_topic_entries_are_dropped_again_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second fetch of a feed about everything reads only its new entry: the ones the
+    first fetch dropped for matching no topic are recognised by their digest."""
+    first = prepared_for_topics(rss([off_topic_story(n) for n in range(4)]), KnownKeys())
+    assert first.off_topic == 4
+    assert len(first.off_topic_digests) == 4
+    read: list[str | None] = []
+
+    def counting(entry: object, **kwargs: object) -> Item | None:
+        read.append(getattr(entry, "guid", None))
+        return normalize_entry(entry, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher.prepare, "normalize_entry", counting)
+    second = prepared_for_topics(
+        rss([kant_story(0), *(off_topic_story(n) for n in range(4))]),
+        KnownKeys(off_topic=frozenset(first.off_topic_digests)),
+    )
+
+    assert read == ["kant-0"]
+    assert second.off_topic == 4
+    assert sorted(second.off_topic_digests) == sorted(first.off_topic_digests)
+    assert [entry.item.guid for entry in second.items] == ["kant-0"]
+
+
+def test_an_off_topic_entry_rewritten_onto_the_topic_is_read_and_kept() -> None:
+    """An update that turns a dropped entry into one about the topic changes its digest, so
+    it goes the whole way and is kept: nothing is lost to the memory."""
+    first = prepared_for_topics(rss([off_topic_story(1), off_topic_story(2)]), KnownKeys())
+    rewritten = rss_item(
+        "Harvest report 2",
+        "https://news.example/harvest/2",
+        "<p>Update: the harvest was flown out through the Kant air base in Kyrgyzstan.</p>",
+        guid="harvest-2",
+    )
+
+    second = prepared_for_topics(
+        rss([off_topic_story(1), rewritten]),
+        KnownKeys(off_topic=frozenset(first.off_topic_digests)),
+    )
+
+    assert second.off_topic == 1
+    assert [entry.item.guid for entry in second.items] == ["harvest-2"]
+
+
+def test_keeping_unmatched_entries_reads_them_all() -> None:
+    """With ``keep_unmatched`` nothing is dropped for its topics, so the memory is not used."""
+    body = rss([off_topic_story(1), off_topic_story(2)])
+    first = prepared_for_topics(body, KnownKeys())
+
+    batch = prepare_feed(
+        body,
+        {},
+        FEED_URL,
+        kant_topics(),
+        keep_unmatched=True,
+        now=NOW,
+        known=KnownKeys(off_topic=frozenset(first.off_topic_digests)),
+    )
+
+    assert batch.off_topic == 0
+    assert len(batch.items) == 2
+
+
+@pytest.mark.parametrize("name", wild_feeds())
+def test_real_feeds_dropped_again_give_the_answer_of_reading_every_entry(name: str) -> None:
+    """On each real-world fixture, a second fetch with the first one's off-topic digests
+    keeps the same items and counts the same entries as off-topic."""
+    body = (WILD / name).read_bytes()
+    first = prepared_for_topics(body, KnownKeys())
+
+    again = prepared_for_topics(body, KnownKeys(off_topic=frozenset(first.off_topic_digests)))
+
+    assert identities(entry.item for entry in again.items) == identities(
+        entry.item for entry in first.items
+    )
+    assert (again.off_topic, again.empty, again.known) == (
+        first.off_topic,
+        first.empty,
+        first.known,
+    )
+    assert sorted(again.off_topic_digests) == sorted(first.off_topic_digests)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
-from tests.conftest import kant_story, rss, write_config
-from tests.worker_probes import report_loaded_modules
+from tests.conftest import kant_story, rss, rss_item, write_config
+from tests.worker_probes import report_loaded_modules, report_off_topic_memory
 from watcher.config import load_config
 from watcher.models import Item
 from watcher.normalize import utc_iso
-from watcher.poll import PollSummary, poll_feeds
+from watcher.poll import Poller, PollSummary, poll_feeds
 from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
 from watcher.store import Store
 from watcher.workers import WORKER_NICENESS
@@ -157,3 +158,50 @@ def test_workers_hold_the_tagging_data_and_not_the_cli(
     modules, which only the main process needs."""
     summary = poll(tmp_path, serve_feeds(httpserver, 2), workers=2, runner=report_loaded_modules)
     assert [outcome.error for outcome in summary.outcomes] == ["watcher.tagging.gazetteer"] * 2
+
+
+def test_a_long_lived_poller_remembers_each_feeds_off_topic_entries(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Through the worker pool: a feed's second fetch in the same poller (the daemon's)
+    carries the digests of the entries its first fetch dropped for matching no topic, and
+    counts them off-topic again; a change of topics makes the poller forget them."""
+    harvest = [
+        rss_item(
+            f"Harvest report {n}",
+            f"https://news.example/harvest/{n}",
+            f"<p>Farmers in region {n} brought in the wheat early.</p>",
+            guid=f"harvest-{n}",
+        )
+        for n in range(3)
+    ]
+    bodies = [rss([kant_story(1), *harvest]), rss([kant_story(2), kant_story(1), *harvest])]
+    bodies.append(bodies[1].replace(b"</channel>", kant_story(3).encode() + b"</channel>"))
+    httpserver.expect_request("/mixed.xml").respond_with_handler(
+        lambda _request: Response(bodies.pop(0), content_type="text/xml")
+    )
+    url = httpserver.url_for("/mixed.xml")
+    config = load_config(write_config(tmp_path, [url], poll="workers = 2\n"))
+    topic = config.topics[0]
+    requeried = config.model_copy(
+        update={"topics": [topic.model_copy(update={"query": f"{topic.query} OR nowhere"})]}
+    )
+    store = Store.open(tmp_path / "watcher.db")
+    store.sync_config(config, utc_iso(datetime.now(UTC)))
+
+    async def three_fetches() -> None:
+        async with Poller(config, store, workers=2, runner=report_off_topic_memory) as poller:
+            for settings in (config, config, requeried):
+                poller.config = settings
+                (state,) = store.feed_states(now=utc_iso(datetime.now(UTC)), due_only=False)
+                outcome = await poller.refresh(state)
+                assert outcome.status == "ok", outcome.error
+
+    try:
+        asyncio.run(three_fetches())
+        log = rows(
+            tmp_path / "watcher.db", "SELECT error, off_topic, new_items FROM fetches ORDER BY id"
+        )
+    finally:
+        store.close()
+    assert log == [("remembered 0", 3, 1), ("remembered 3", 3, 1), ("remembered 0", 3, 1)]

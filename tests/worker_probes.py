@@ -3,12 +3,22 @@ imports the module of the function it runs (and the test modules import the CLI)
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
-from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob
+from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
 
 
 def report_loaded_modules(job: PrepareJob) -> PreparedBatch | PrepareFailure:
     """Fails every feed with which of the CLI and the tagging data the worker has loaded."""
     loaded = [name for name in ("watcher.cli", "watcher.tagging.gazetteer") if name in sys.modules]
     return PrepareFailure(kind="parse", message=" ".join(loaded), error_type="Report")
+
+
+def report_off_topic_memory(job: PrepareJob) -> PreparedBatch | PrepareFailure:
+    """Prepares the feed as usual, with how many off-topic digests the job carried as the
+    batch's warning (the fetch log records it)."""
+    result = run_prepare_job(job)
+    if isinstance(result, PrepareFailure):
+        return result
+    return dataclasses.replace(result, warning=f"remembered {len(job.known.off_topic)}")

@@ -127,6 +127,10 @@ class KnownKeys:
     hashes: frozenset[str] = frozenset()
     guids: frozenset[str] = frozenset()
     urls: frozenset[str] = frozenset()
+    off_topic: frozenset[str] = frozenset()
+    """Digests (:func:`watcher.prepare.entry_digest`) of the entries the feed's previous
+    fetch dropped for matching no topic, under the same topics: unchanged, they would be
+    dropped again."""
 
     def match(self, item: Item) -> str | None:
         """How ``item`` is recognised as already delivered (``hash``, ``guid``, ``url``), or None."""

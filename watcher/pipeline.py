@@ -25,6 +25,7 @@ from watcher.fulltext import FullText, add_full_text
 from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import EntryCounts, FeedState, FetchResult
 from watcher.normalize import utc_iso
+from watcher.off_topic import OffTopicMemory
 from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
@@ -77,6 +78,7 @@ class Stages:
     bodies: asyncio.Semaphore
     batches: asyncio.Semaphore
     full_text: FullText | None = None
+    off_topic: OffTopicMemory = dataclasses.field(default_factory=OffTopicMemory)
 
 
 class _Place:
@@ -283,19 +285,26 @@ async def _prepare(
     feed = refresh.feed
     full_text = stages.full_text
     topics = topics_for(feed, config)
+    keep_unmatched = config.poll.keep_unmatched or (
+        full_text is not None and full_text.keeps_unmatched(feed)
+    )
     try:
+        known = store.known_keys(feed.id)
+        if not keep_unmatched:
+            known = dataclasses.replace(known, off_topic=stages.off_topic.recall(feed.id, topics))
         batch = await stages.prepare(
             PrepareJob(
                 body=result.body,
                 headers=result.headers,
                 url=result.final_url,
                 topics=topics,
-                keep_unmatched=config.poll.keep_unmatched
-                or (full_text is not None and full_text.keeps_unmatched(feed)),
+                keep_unmatched=keep_unmatched,
                 now=refresh.started,
-                known=store.known_keys(feed.id),
+                known=known,
             )
         )
+        if not keep_unmatched:
+            stages.off_topic.remember(feed.id, topics, batch.off_topic_digests)
         return await add_full_text(
             full_text, feed, batch, topics, config=config, now=refresh.started
         )

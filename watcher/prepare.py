@@ -6,9 +6,11 @@ database half (dedupe against the corpus, store) runs in the main process.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
@@ -47,6 +49,9 @@ class PreparedBatch:
     known: tuple[tuple[str, int], ...] = ()
     feed_title: str | None = None
     warning: str | None = None
+    off_topic_digests: tuple[str, ...] = ()
+    """:func:`entry_digest` of each entry dropped for matching no topic (for the next
+    fetch's :attr:`KnownKeys.off_topic`)."""
 
 
 NOTHING_KNOWN = KnownKeys()
@@ -62,19 +67,19 @@ def prepare_items(
     topics: Sequence[TopicConfig],
     *,
     keep_unmatched: bool,
-) -> tuple[list[PreparedItem], int]:
+) -> tuple[list[PreparedItem], list[Item]]:
     """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
 
-    Returns the prepared items and how many were dropped for matching no topic.
+    Returns the prepared items and those dropped for matching no topic.
     """
     topic_tuple = tuple(topics)
     queries = tuple((topic.name, topic.query) for topic in topic_tuple)
     matches = _matcher(queries).match([(item.title, item.text) for item in items])
     prepared: list[PreparedItem] = []
-    dropped = 0
+    dropped: list[Item] = []
     for item, matched in zip(items, matches, strict=True):
         if not matched and not keep_unmatched:
-            dropped += 1
+            dropped.append(item)
             continue
         tags = tag_item(item.title, item.text, topic_tuple, matched, item.lang)
         prepared.append(
@@ -89,23 +94,55 @@ def prepare_items(
 
 
 def _normalized(
-    entries: Sequence[RawEntry], *, now: datetime, language: str | None, source: str | None
-) -> tuple[list[Item], int]:
-    """The entries as clean items, and how many were empty (no title, link or text)."""
-    items: list[Item] = []
+    entries: Sequence[RawEntry],
+    skipped: set[int],
+    *,
+    now: datetime,
+    language: str | None,
+    source: str | None,
+) -> tuple[list[tuple[int, Item]], int]:
+    """The entries not ``skipped`` as clean items, each with its index, and how many were
+    empty (no title, link or text)."""
+    items: list[tuple[int, Item]] = []
     empty = 0
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        if index in skipped:
+            continue
         item = normalize_entry(entry, now=now, feed_language=language, source=source)
         if item is None:
             empty += 1
         else:
-            items.append(item)
+            items.append((index, item))
     return items, empty
 
 
-def _recognised_by_guid(entries: Sequence[RawEntry], known: KnownKeys) -> set[int]:
-    """Indexes of the entries known to have been delivered by their GUID alone, before their
-    text is read: most entries of a feed that changed are old ones.
+def entry_digest(entry: RawEntry) -> str:
+    """A digest of everything :func:`normalize_entry` reads of an entry but the clock: two
+    entries with the same digest give the same clean text."""
+    published = entry.published.isoformat() if entry.published is not None else ""
+    parts = (entry.guid, entry.link, entry.title, entry.summary_html, entry.content_html)
+    text = "\x1f".join(part or "" for part in (*parts, published))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class _Recognised:
+    """Entries of a fetch recognised from their raw form, before their text is read."""
+
+    known: set[int] = field(default_factory=set)
+    """Delivered before (their GUID is among the feed's)."""
+    off_topic: set[int] = field(default_factory=set)
+    """Dropped by the previous fetch for matching no topic, and unchanged since."""
+
+    def __bool__(self) -> bool:
+        return bool(self.known or self.off_topic)
+
+
+def _recognised(
+    entries: Sequence[RawEntry], known: KnownKeys, digests: Sequence[str]
+) -> _Recognised:
+    """The entries whose fate is known without reading their text: most entries of a feed
+    that changed are old ones.
 
     Only where the batch-level identity rules (:func:`watcher.dedupe.batch_identities`)
     cannot touch the entry: its GUID occurs once in the feed and its link is one no other
@@ -113,22 +150,31 @@ def _recognised_by_guid(entries: Sequence[RawEntry], known: KnownKeys) -> set[in
     means the entry is not empty. The caller still has to check that the batch's GUIDs are
     trusted, which needs the other entries' clean form.
     """
-    if not known.guids:
-        return set()
+    found = _Recognised()
+    if not known.guids and not known.off_topic:
+        return found
     guids = [(entry.guid or "").strip() for entry in entries]
     counts = Counter(guid for guid in guids if guid)
     candidates = [
         index
         for index, guid in enumerate(guids)
-        if guid in known.guids and counts[guid] == 1 and entries[index].link
+        if counts[guid] == 1
+        and entries[index].link
+        and (guid in known.guids or (bool(known.off_topic) and digests[index] in known.off_topic))
     ]
     if not candidates:
-        return set()
+        return found
     pages = [_page(entry.link) for entry in entries]
     shared = Counter(page for page in pages if page)
-    return {
-        index for index in candidates if (page := pages[index]) is not None and shared[page] == 1
-    }
+    for index in candidates:
+        page = pages[index]
+        if page is None or shared[page] != 1:
+            continue
+        if guids[index] in known.guids:
+            found.known.add(index)
+        else:
+            found.off_topic.add(index)
+    return found
 
 
 def _page(link: str | None) -> str | None:
@@ -151,40 +197,50 @@ def prepare_feed(
     """Everything between the download and the database for one feed body.
 
     Entries ``known`` says this feed already delivered are counted and dropped before
-    the costly stages, so a feed that changed by one entry costs one entry's work.
+    the costly stages, so a feed that changed by one entry costs one entry's work; so are
+    the entries its previous fetch dropped for matching no topic, when they are unchanged.
     """
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
-    recognised: Counter[str] = Counter()
-    by_guid = _recognised_by_guid(parsed.entries, known)
-    items, empty = _normalized(
-        [entry for index, entry in enumerate(parsed.entries) if index not in by_guid],
-        now=now,
-        language=language,
-        source=parsed.title,
+    entries = parsed.entries
+    off_topic_known = known.off_topic if not keep_unmatched else frozenset()
+    digests = [entry_digest(entry) for entry in entries] if off_topic_known else []
+    skip = _recognised(entries, dataclasses.replace(known, off_topic=off_topic_known), digests)
+    indexed, empty = _normalized(
+        entries, skip.known | skip.off_topic, now=now, language=language, source=parsed.title
     )
-    if by_guid and not guids_are_trustworthy([item.guid for item in items]):
+    if skip and not guids_are_trustworthy([item.guid for _, item in indexed]):
         # the batch's GUIDs are dropped after all, so no entry may be recognised by one
-        by_guid = set()
-        items, empty = _normalized(parsed.entries, now=now, language=language, source=parsed.title)
-    if by_guid:
-        recognised["guid"] = len(by_guid)
+        skip = _Recognised()
+        indexed, empty = _normalized(
+            entries, set(), now=now, language=language, source=parsed.title
+        )
+    recognised: Counter[str] = Counter()
+    if skip.known:
+        recognised["guid"] = len(skip.known)
     fresh: list[Item] = []
-    for item in batch_identities(items):
+    index_of: dict[int, int] = {}
+    items = batch_identities([item for _, item in indexed])
+    for (index, _), item in zip(indexed, items, strict=True):
         how = known.match(item)
         if how is None:
             fresh.append(item)
+            index_of[id(item)] = index
         else:
             recognised[how] += 1
-    prepared, off_topic = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
+    prepared, unmatched = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
+    off_topic_indexes = sorted(skip.off_topic | {index_of[id(item)] for item in unmatched})
+    if not digests and off_topic_indexes:
+        digests = [entry_digest(entry) for entry in entries]
     return PreparedBatch(
         items=tuple(prepared),
-        entries=len(parsed.entries),
-        off_topic=off_topic,
+        entries=len(entries),
+        off_topic=len(off_topic_indexes),
         empty=empty,
         known=tuple(sorted(recognised.items())),
         feed_title=parsed.title,
         warning=parsed.warning,
+        off_topic_digests=tuple(digests[index] for index in off_topic_indexes),
     )
 
 
