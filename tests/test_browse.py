@@ -245,7 +245,12 @@ async def test_metadata_applies_whatever_the_database_file_is_called(corpus: Cor
     assert "<h1>News (view)</h1>" in page.text
     assert "Every item, newest first" in page.text
     hidden = {table["name"] for table in database["tables"] if table["hidden"]}
-    assert {"dedupe_keys", "dedupe_fingerprints", "_sqlite_migrations"} <= hidden
+    assert {
+        "dedupe_keys",
+        "dedupe_fingerprints",
+        "off_topic_entries",
+        "_sqlite_migrations",
+    } <= hidden
     for home in ("/", f"/{corpus.name}"):
         page = await ds.client.get(home)
         assert f'<a href="/{corpus.name}/news">News</a>' in page.text, home

@@ -18,7 +18,7 @@ from werkzeug import Response
 
 from tests.conftest import kant_story, rss, rss_item, write_config
 from tests.worker_probes import report_loaded_modules, report_off_topic_memory
-from watcher.config import load_config
+from watcher.config import Config, load_config
 from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.poll import Poller, PollSummary, poll_feeds
@@ -160,12 +160,13 @@ def test_workers_hold_the_tagging_data_and_not_the_cli(
     assert [outcome.error for outcome in summary.outcomes] == ["watcher.tagging.gazetteer"] * 2
 
 
-def test_a_long_lived_poller_remembers_each_feeds_off_topic_entries(
+def test_a_feeds_next_fetch_knows_what_its_last_one_dropped_as_off_topic(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    """Through the worker pool: a feed's second fetch in the same poller (the daemon's)
-    carries the digests of the entries its first fetch dropped for matching no topic, and
-    counts them off-topic again; a change of topics makes the poller forget them."""
+    """Through the worker pool, one pass after another: a feed's second fetch carries the
+    digests of the entries its first fetch dropped for matching no topic (kept in the
+    database) and counts them off-topic again; a change of topics makes them count for
+    nothing."""
     harvest = [
         rss_item(
             f"Harvest report {n}",
@@ -189,19 +190,23 @@ def test_a_long_lived_poller_remembers_each_feeds_off_topic_entries(
     store = Store.open(tmp_path / "watcher.db")
     store.sync_config(config, utc_iso(datetime.now(UTC)))
 
-    async def three_fetches() -> None:
-        async with Poller(config, store, workers=2, runner=report_off_topic_memory) as poller:
-            for settings in (config, config, requeried):
-                poller.config = settings
-                (state,) = store.feed_states(now=utc_iso(datetime.now(UTC)), due_only=False)
-                outcome = await poller.refresh(state)
-                assert outcome.status == "ok", outcome.error
+    async def fetch(settings: Config) -> None:
+        async with Poller(settings, store, workers=2, runner=report_off_topic_memory) as poller:
+            (state,) = store.feed_states(now=utc_iso(datetime.now(UTC)), due_only=False)
+            outcome = await poller.refresh(state)
+            assert outcome.status == "ok", outcome.error
+
+    async def three_passes() -> None:
+        for settings in (config, config, requeried):
+            await fetch(settings)
 
     try:
-        asyncio.run(three_fetches())
+        asyncio.run(three_passes())
         log = rows(
             tmp_path / "watcher.db", "SELECT error, off_topic, new_items FROM fetches ORDER BY id"
         )
+        remembered = rows(tmp_path / "watcher.db", "SELECT count(*) FROM off_topic_entries")
     finally:
         store.close()
     assert log == [("remembered 0", 3, 1), ("remembered 3", 3, 1), ("remembered 0", 3, 1)]
+    assert remembered == [(3,)]

@@ -53,3 +53,19 @@ def test_fts_index_follows_text_changes_but_not_story_changes(tmp_path: Path) ->
     )
     assert [row["id"] for row in store.search("runway")] == [item_id]
     assert [row["id"] for row in store.search("title: hangars")] == []
+
+
+def test_off_topic_digests_are_replaced_per_fetch_and_kept_per_topics(tmp_path: Path) -> None:
+    """Each fetch's digests replace the last; they count only under the topics they were
+    matched against; removing the feed removes them."""
+    store = Store.open(tmp_path / "w.db")
+    store.add_feed("https://wire.example/feed", now="2026-12-01T00:00:00Z")
+    feed_id = int(store._one("SELECT id FROM feeds"))
+    store.replace_off_topic(feed_id, "topics-a", ["d1", "d2"])
+    store.replace_off_topic(feed_id, "topics-a", ["d2", "d3"])
+    assert store.off_topic_digests(feed_id, "topics-a") == {"d2", "d3"}
+    assert store.off_topic_digests(feed_id, "topics-b") == frozenset()
+    store.db.conn.commit()
+    assert store.remove_feed("https://wire.example/feed")
+    assert store.count("off_topic_entries") == 0
+    store.close()

@@ -25,7 +25,7 @@ from watcher.fulltext import FullText, add_full_text
 from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import EntryCounts, FeedState, FetchResult
 from watcher.normalize import utc_iso
-from watcher.off_topic import OffTopicMemory
+from watcher.off_topic import topics_key
 from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
@@ -78,7 +78,6 @@ class Stages:
     bodies: asyncio.Semaphore
     batches: asyncio.Semaphore
     full_text: FullText | None = None
-    off_topic: OffTopicMemory = dataclasses.field(default_factory=OffTopicMemory)
 
 
 class _Place:
@@ -239,6 +238,11 @@ class _Refresh:
                 off_topic=batch.off_topic,
                 empty=batch.empty,
             )
+            store.replace_off_topic(
+                self.feed.id,
+                topics_key(topics_for(self.feed, self.config)),
+                batch.off_topic_digests,
+            )
             store.record_fetch(
                 self.feed.id,
                 started_at=self.started_at,
@@ -291,7 +295,8 @@ async def _prepare(
     try:
         known = store.known_keys(feed.id)
         if not keep_unmatched:
-            known = dataclasses.replace(known, off_topic=stages.off_topic.recall(feed.id, topics))
+            remembered = store.off_topic_digests(feed.id, topics_key(topics))
+            known = dataclasses.replace(known, off_topic=remembered)
         batch = await stages.prepare(
             PrepareJob(
                 body=result.body,
@@ -303,8 +308,6 @@ async def _prepare(
                 known=known,
             )
         )
-        if not keep_unmatched:
-            stages.off_topic.remember(feed.id, topics, batch.off_topic_digests)
         return await add_full_text(
             full_text, feed, batch, topics, config=config, now=refresh.started
         )

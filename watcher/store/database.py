@@ -599,6 +599,23 @@ class Store:
             urls=frozenset(row[2] for row in rows if row[2]),
         )
 
+    def off_topic_digests(self, feed_id: int, topics: str) -> frozenset[str]:
+        """Digests of the entries the feed's last fetch dropped for matching no topic, when
+        they were matched against the topics keyed ``topics``."""
+        rows = self.db.execute(
+            "SELECT digest FROM off_topic_entries WHERE feed_id = ? AND topics = ?",
+            [feed_id, topics],
+        ).fetchall()
+        return frozenset(row[0] for row in rows)
+
+    def replace_off_topic(self, feed_id: int, topics: str, digests: Sequence[str]) -> None:
+        """Remember ``digests`` as what the feed's latest fetch dropped, instead of the last."""
+        self.db.execute("DELETE FROM off_topic_entries WHERE feed_id = ?", [feed_id])
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO off_topic_entries(feed_id, digest, topics) VALUES (?, ?, ?)",
+            [(feed_id, digest, topics) for digest in digests],
+        )
+
     def dedupe_candidates(
         self,
         *,

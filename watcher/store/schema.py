@@ -427,3 +427,19 @@ def _items_fts_pause(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="0014_off_topic_entries")
+def _off_topic_entries(db: Database) -> None:
+    """What each feed's last fetch dropped for matching no topic (``watcher/off_topic.py``):
+    one row per entry digest, under the key of the topics it was matched against."""
+    db.executescript(
+        """
+        CREATE TABLE off_topic_entries (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            digest TEXT NOT NULL,
+            topics TEXT NOT NULL,
+            PRIMARY KEY (feed_id, digest)
+        ) WITHOUT ROWID;
+        """
+    )
