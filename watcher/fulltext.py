@@ -208,7 +208,7 @@ def run_enrich_job(job: EnrichJob) -> EnrichResult:
 class FullText:
     """Adds full article text to prepared batches; one per :class:`~watcher.poll.Poller`.
 
-    Shares the poller's HTTP client (and so its per-host limits), worker pool and write lock.
+    Shares the poller's HTTP client (and so its per-host limits), worker pool and writer.
     Pages being downloaded are shared too: two feeds linking one article in the same pass
     wait for one download.
     """
@@ -219,8 +219,7 @@ class FullText:
         store: Store,
         fetcher: Fetcher,
         pool: PreparePool,
-        *,
-        writer: Writer | None = None,
+        writer: Writer,
     ) -> None:
         self.config = config
         self.settings = config.full_text
@@ -371,17 +370,13 @@ class FullText:
         return pages
 
     async def _save(self, pages: Sequence[ArticlePage]) -> None:
-        """Cache the pages this feed downloaded, in one short transaction."""
+        """Cache the pages this feed downloaded, in one short write."""
         if not pages:
             return
         try:
-            if self.writer is not None:
-                # the writer thread's connection: one here would block the event loop for
-                # as long as the writer's transaction holds the database
-                await self.writer.run(lambda store: store.save_article_pages(pages))
-            else:
-                with self.store.transaction():
-                    self.store.save_article_pages(pages)
+            # on the writer thread's connection: one here would block the event loop for as
+            # long as the writer's transaction holds the database
+            await self.writer.run(lambda store: store.save_article_pages(pages))
         except sqlite3.Error as error:  # the cache saves work; the items still get their text
             log.warning("%d article pages not cached: %s", len(pages), error)
 

@@ -127,7 +127,7 @@ class Poller:
         )
         if full_text:
             self._full_text = FullText(
-                self.config, self.store, self._fetcher, self._pool, writer=self._writer
+                self.config, self.store, self._fetcher, self._pool, self._writer
             )
         self._stages = Stages(
             fetcher=self._fetcher,
