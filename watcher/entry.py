@@ -10,7 +10,6 @@ multiprocessing does, instead of the CLI and its libraries.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -33,15 +32,8 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def main() -> None:
-    if _command(sys.argv[1:]) in _COMMANDS_THAT_POLL and _cores() > 1:
+    if _command(sys.argv[1:]) in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
         # best effort: the pool starts the server on its first job anyway, and says why
         # it cannot
         with contextlib.suppress(OSError):

@@ -9,11 +9,17 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
+import os
 import sys
 
 PRELOAD = ["watcher.worker_preload"]
 """What the server imports before it forks a worker: the tagging data and the language
 model, loaded once and shared by every worker."""
+
+
+def cores() -> int:
+    """How many processes ``[poll] workers = 0`` means."""
+    return os.cpu_count() or 1
 
 
 def available() -> bool:

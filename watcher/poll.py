@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from watcher import fork_server
 from watcher.config import Config
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
@@ -80,7 +80,7 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 
 def worker_count(config: Config) -> int:
-    return config.poll.workers or os.cpu_count() or 1
+    return config.poll.workers or fork_server.cores()
 
 
 def utc_now() -> datetime:
