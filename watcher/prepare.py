@@ -6,7 +6,6 @@ database half (dedupe against the corpus, store) runs in the main process.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
@@ -67,19 +66,20 @@ def prepare_items(
     topics: Sequence[TopicConfig],
     *,
     keep_unmatched: bool,
-) -> tuple[list[PreparedItem], list[Item]]:
+) -> tuple[list[PreparedItem], list[int]]:
     """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
 
-    Returns the prepared items and those dropped for matching no topic.
+    Returns the prepared items and the positions in ``items`` of those dropped for matching
+    no topic.
     """
     topic_tuple = tuple(topics)
     queries = tuple((topic.name, topic.query) for topic in topic_tuple)
     matches = _matcher(queries).match([(item.title, item.text) for item in items])
     prepared: list[PreparedItem] = []
-    dropped: list[Item] = []
-    for item, matched in zip(items, matches, strict=True):
+    dropped: list[int] = []
+    for position, (item, matched) in enumerate(zip(items, matches, strict=True)):
         if not matched and not keep_unmatched:
-            dropped.append(item)
+            dropped.append(position)
             continue
         tags = tag_item(item.title, item.text, topic_tuple, matched, item.lang)
         prepared.append(
@@ -139,7 +139,11 @@ class _Recognised:
 
 
 def _recognised(
-    entries: Sequence[RawEntry], known: KnownKeys, digests: Sequence[str]
+    entries: Sequence[RawEntry],
+    digests: Sequence[str],
+    *,
+    guids: frozenset[str],
+    off_topic: frozenset[str],
 ) -> _Recognised:
     """The entries whose fate is known without reading their text: most entries of a feed
     that changed are old ones.
@@ -151,16 +155,16 @@ def _recognised(
     trusted, which needs the other entries' clean form.
     """
     found = _Recognised()
-    if not known.guids and not known.off_topic:
+    if not guids and not off_topic:
         return found
-    guids = [(entry.guid or "").strip() for entry in entries]
-    counts = Counter(guid for guid in guids if guid)
+    own = [(entry.guid or "").strip() for entry in entries]
+    counts = Counter(guid for guid in own if guid)
     candidates = [
         index
-        for index, guid in enumerate(guids)
+        for index, guid in enumerate(own)
         if counts[guid] == 1
         and entries[index].link
-        and (guid in known.guids or (bool(known.off_topic) and digests[index] in known.off_topic))
+        and (guid in guids or digests[index] in off_topic)
     ]
     if not candidates:
         return found
@@ -170,7 +174,7 @@ def _recognised(
         page = pages[index]
         if page is None or shared[page] != 1:
             continue
-        if guids[index] in known.guids:
+        if own[index] in guids:
             found.known.add(index)
         else:
             found.off_topic.add(index)
@@ -203,9 +207,13 @@ def prepare_feed(
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
     entries = parsed.entries
-    off_topic_known = known.off_topic if not keep_unmatched else frozenset()
-    digests = [entry_digest(entry) for entry in entries] if off_topic_known else []
-    skip = _recognised(entries, dataclasses.replace(known, off_topic=off_topic_known), digests)
+    digests = [entry_digest(entry) for entry in entries]
+    skip = _recognised(
+        entries,
+        digests,
+        guids=known.guids,
+        off_topic=frozenset() if keep_unmatched else known.off_topic,
+    )
     indexed, empty = _normalized(
         entries, skip.known | skip.off_topic, now=now, language=language, source=parsed.title
     )
@@ -219,19 +227,17 @@ def prepare_feed(
     if skip.known:
         recognised["guid"] = len(skip.known)
     fresh: list[Item] = []
-    index_of: dict[int, int] = {}
+    fresh_indexes: list[int] = []
     items = batch_identities([item for _, item in indexed])
     for (index, _), item in zip(indexed, items, strict=True):
         how = known.match(item)
         if how is None:
             fresh.append(item)
-            index_of[id(item)] = index
+            fresh_indexes.append(index)
         else:
             recognised[how] += 1
-    prepared, unmatched = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
-    off_topic_indexes = sorted(skip.off_topic | {index_of[id(item)] for item in unmatched})
-    if not digests and off_topic_indexes:
-        digests = [entry_digest(entry) for entry in entries]
+    prepared, dropped = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
+    off_topic_indexes = sorted(skip.off_topic | {fresh_indexes[p] for p in dropped})
     return PreparedBatch(
         items=tuple(prepared),
         entries=len(entries),
