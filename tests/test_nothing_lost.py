@@ -431,6 +431,59 @@ def test_real_world_feeds_polled_together_lose_no_entry(
     assert summary.counts.balanced()
 
 
+@pytest.mark.parametrize("keep_unmatched", [False, True])
+def test_real_world_feeds_fetched_again_lose_nothing_on_the_short_cuts(
+    httpserver: HTTPServer, tmp_path: Path, keep_unmatched: bool
+) -> None:
+    """Every real-world fixture polled twice through the pool, the second time with a
+    changed body (a comment added) so that each is prepared again: the entries remembered as
+    off-topic (the default: none of them is about the Kant base) or, when all are stored,
+    recognised by GUID, both before their text is read, are counted exactly as the first
+    pass counted them, and nothing new appears or goes missing."""
+    setting = f"keep_unmatched = {'true' if keep_unmatched else 'false'}\n"
+    manifest = [entry for entry in wild_manifest() if entry["kind"] == "feed"]
+    passes = {"n": 0}
+
+    def answer(body: bytes) -> object:
+        def respond(_request: object) -> object:
+            extra = b"\n<!-- fetched again -->\n" if passes["n"] else b""
+            return __import__("werkzeug").Response(body + extra, content_type="application/xml")
+
+        return respond
+
+    urls = {}
+    for entry in manifest:
+        name = str(entry["file"])
+        httpserver.expect_request(f"/again/{name}").respond_with_handler(
+            answer((WILD / name).read_bytes())
+        )
+        urls[name] = httpserver.url_for(f"/again/{name}")
+    first, store = poll_with(tmp_path, list(urls.values()), poll=setting)
+    store.close()
+    passes["n"] = 1
+    second, store = poll_with(tmp_path, list(urls.values()), poll=setting)
+    stored = store.count("items")
+    remembered = store.count("off_topic_entries")
+    store.close()
+
+    before, after = by_url(first), by_url(second)
+    differences = {}
+    for name, url in urls.items():
+        one, two = before[url].counts, after[url].counts
+        expected = (one.entries, 0, one.new_items + one.duplicate_total, one.off_topic, one.empty)
+        got = (two.entries, two.new_items, two.duplicate_total, two.off_topic, two.empty)
+        if after[url].status != "ok" or got != expected or not two.balanced():
+            differences[name] = (after[url].status, expected, got)
+    assert differences == {}
+    assert stored == first.counts.new_items
+    if keep_unmatched:
+        assert second.counts.duplicates["guid"] > 0  # recognised before their text was read
+        assert remembered == 0
+    else:
+        assert second.counts.off_topic == first.counts.off_topic > 0
+        assert remembered == first.counts.off_topic
+
+
 def test_scripting_news_daily_pages_keep_all_fifty_posts(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
