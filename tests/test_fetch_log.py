@@ -148,3 +148,30 @@ def test_the_daemon_trims_the_log_once_a_day(httpserver: HTTPServer, tmp_path: P
     asyncio.run(main())
     assert seen["every"] == 86400
     assert len(ages(db, url)) == KEEP_FETCHES_PER_FEED
+
+
+def test_a_trim_that_fails_leaves_the_pass_written(
+    httpserver: HTTPServer,
+    make_watcher,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A locked database at trim time (simulated: a real lock would take the 15 s busy
+    timeout) costs the trim only: the poll succeeds with its items stored and says why."""
+
+    def locked(self: Store, **_kwargs: object) -> int:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(Store, "prune_fetches", locked)
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss([kant_story(1)]), content_type="text/xml"
+    )
+    watcher = make_watcher([httpserver.url_for("/feed.xml")])
+
+    result = watcher("poll", "--all")
+
+    assert result.exit_code == 0
+    assert "1 new item" in result.output
+    assert "fetch log not trimmed: database is locked" in caplog.text
+    with sqlite3.connect(watcher.db) as connection:
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (1,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -175,9 +176,13 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
             summary = asyncio.run(
                 poll_feeds(obj.config, store, feeds, on_done=lambda _o: progress.advance(task))
             )
-        pruned = prune_fetch_log(store, obj.config, datetime.now(UTC))
-        if pruned:
-            logging.getLogger("watcher.poll").info("pruned %d fetch-log rows", pruned)
+        try:
+            pruned = prune_fetch_log(store, obj.config, datetime.now(UTC))
+        except sqlite3.Error as error:  # housekeeping: the pass itself is written
+            logging.getLogger("watcher.poll").warning("fetch log not trimmed: %s", error)
+        else:
+            if pruned:
+                logging.getLogger("watcher.poll").info("pruned %d fetch-log rows", pruned)
     for outcome in sorted(summary.outcomes, key=lambda o: o.url):
         if outcome.status == "failed":
             click.echo(f"failed: {outcome.url}: {outcome.error}", err=True)
