@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
-from watcher.tagging.gazetteer import Org, Place, fold_name, name_index
+from watcher.tagging.gazetteer import Org, Place, fold_name, name_index, name_key
 from watcher.tagging.text import (
     is_cyrillic,
     language_code,
@@ -127,7 +127,7 @@ def find_names(text: str, stopwords: frozenset[str], *, orgs: bool = True) -> Na
         while i < count:
             size = 0
             for size in range(min(max_words, count - i), 0, -1):
-                entries = entries_of.get(tuple(keys[i : i + size]))
+                entries = entries_of.get(name_key(keys[i : i + size]))
                 if not entries:
                     continue
                 org = next((e for e in entries if isinstance(e, Org)), None)
@@ -208,14 +208,14 @@ def _plausible_single(
     after = words[i + 1] if i + 1 < len(words) and words[i + 1][:1].isupper() else None
     if after is not None and not area:
         after_key = fold_name(after)
-        if after.lower() not in _PLACE_CONTINUATIONS and (after_key,) not in name_index().entries:
+        if after.lower() not in _PLACE_CONTINUATIONS and after_key not in name_index().entries:
             return False  # "Vladimir Putin", "Washington Post"
     before = words[i - 1] if i > 0 and words[i - 1][:1].isupper() else None
     if (
         before is not None
         and not area
         and before.lower() not in stopwords
-        and (fold_name(before),) not in name_index().entries
+        and fold_name(before) not in name_index().entries
     ):
         return False  # "Lloyd Austin"
     # "Michael Jordan"
@@ -316,7 +316,7 @@ def _org_from_run(words: list[str], places: Collection[str]) -> str | None:
 
 def _is_indexed_name(words: list[str]) -> bool:
     """Whether these words are a place or a known organisation (found by the index)."""
-    return tuple(fold_name(w) for w in words) in name_index().entries
+    return name_key([fold_name(w) for w in words]) in name_index().entries
 
 
 def find_places(text: str, lang: str | None = None) -> dict[str, int]:
