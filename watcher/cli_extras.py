@@ -20,7 +20,6 @@ from rich.table import Table
 
 from watcher.alerts import deliver_pending, target_names
 from watcher.config import Config, parse_duration
-from watcher.metrics import read_snapshot, start_metrics_server
 from watcher.normalize import utc_iso
 from watcher.poll import fetch_settings
 from watcher.sources.discover import Discovery, discover_feeds, pick
@@ -173,6 +172,8 @@ def alerts_status(obj: Context) -> None:
 def status_json(obj: Context) -> str:
     """The metrics figures, per-feed health and alert targets, as ``watcher status --json``."""
     with obj.store() as store:
+        from watcher.metrics import read_snapshot  # prometheus_client: 7 MB, for two commands
+
         snapshot = read_snapshot(store, now=datetime.now(UTC))
         document = {
             **snapshot.as_dict(),
@@ -201,6 +202,8 @@ def metrics_serve(obj: Context, host: str | None, port: int | None) -> None:
     host = host or settings.host
     port = settings.port if port is None else port
     try:
+        from watcher.metrics import start_metrics_server
+
         server = start_metrics_server(obj.db_path, host, port)
     except OSError as error:
         raise click.ClickException(

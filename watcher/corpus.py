@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import markdown
 from dateutil import parser as date_parser
 from selectolax.lexbor import LexborHTMLParser
 
@@ -194,6 +193,8 @@ def document_from_text(text: str, *, markdown_source: bool = False) -> Document:
         body.append(line)
     text_body = "\n".join(body)
     if markdown_source:
+        import markdown  # only imports of Markdown files need it (3 MB)
+
         text_body = html_to_text(markdown.markdown(text_body))
     source = _host(url) or (agency.strip() if agency else None)
     return Document(
