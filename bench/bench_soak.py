@@ -328,7 +328,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         "`watcher/store/database.py`): until the pages written pass 64 MB it fills (about "
         "+70 MB of RSS, measured alone), then stays. The whole tree: "
         f"{growth_pss:+.1f} MB PSS after warm-up (peak tree RSS {result['peak_rss']:.0f} MB); "
-        "the parsing workers are replaced every 200 feeds by design (`watcher/workers.py`), "
+        "the parsing workers are replaced every 50 feeds by design (`watcher/workers.py`), "
         "so the tree's figures move with their age.",
         f"- items: {'every published entry stored exactly once' if ok else '⚠ see the table'}; "
         f"the daemon caught up {float(result['drain_seconds']):.0f} s after publishing stopped "  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ JobRunner = Callable[[PrepareJob], PreparedBatch | PrepareFailure]
 A = TypeVar("A")
 R = TypeVar("R")
 
-TASKS_PER_WORKER = 200
+TASKS_PER_WORKER = 50
 """A worker is replaced after this many feeds, so a long-running daemon's workers cannot
 grow without bound (feedparser and the HTML parser keep caches)."""
 
