@@ -671,7 +671,7 @@ def _names_similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return shared / min(len(a), len(b))
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)
 def _title_stems(title: str) -> tuple[int, str]:
     """How many content-word stems a normalised headline has, and the stems joined."""
     stems = _stems(title.split())
@@ -823,7 +823,7 @@ def compare_many(new: Fingerprint, others: Sequence[Fingerprint]) -> list[Simila
 # Decision
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)
 def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
