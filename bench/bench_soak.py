@@ -52,6 +52,9 @@ from common import (
 )
 from feedserver import GrowingSpec, serving, write_config
 
+from watcher.store.database import PAGE_CACHE_KIB
+from watcher.workers import TASKS_PER_WORKER
+
 SECTION = "## Soak (issue 8)"
 GROWTH_GOAL_MB = 5.0
 SAMPLE_EVERY = 5.0
@@ -324,11 +327,11 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"the second half (from {half.seconds / 60:.0f} minutes on, database "
         f"{half.db_mb:.0f} MB) — {'meets' if growth_half <= GROWTH_GOAL_MB else 'misses'} "
         f"the goal of at most {GROWTH_GOAL_MB:g} MB once SQLite's page cache is full. The "
-        "store gives each connection a 64 MB page cache (`PAGE_CACHE_KIB` in "
-        "`watcher/store/database.py`): until the pages written pass 64 MB it fills (about "
+        f"store gives each connection a {PAGE_CACHE_KIB // 1024} MB page cache (`PAGE_CACHE_KIB` in "
+        f"`watcher/store/database.py`): until the pages written pass {PAGE_CACHE_KIB // 1024} MB it fills (about "
         "+70 MB of RSS, measured alone), then stays. The whole tree: "
         f"{growth_pss:+.1f} MB PSS after warm-up (peak tree RSS {result['peak_rss']:.0f} MB); "
-        "the parsing workers are replaced every 50 feeds by design (`watcher/workers.py`), "
+        f"the parsing workers are replaced every {TASKS_PER_WORKER} feeds by design (`watcher/workers.py`), "
         "so the tree's figures move with their age.",
         f"- items: {'every published entry stored exactly once' if ok else '⚠ see the table'}; "
         f"the daemon caught up {float(result['drain_seconds']):.0f} s after publishing stopped "  # type: ignore[arg-type]

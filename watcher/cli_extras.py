@@ -172,7 +172,7 @@ def alerts_status(obj: Context) -> None:
 def status_json(obj: Context) -> str:
     """The metrics figures, per-feed health and alert targets, as ``watcher status --json``."""
     with obj.store() as store:
-        from watcher.metrics import read_snapshot  # prometheus_client: 7 MB, for two commands
+        from watcher.metrics import read_snapshot  # prometheus_client: only two commands need it
 
         snapshot = read_snapshot(store, now=datetime.now(UTC))
         document = {

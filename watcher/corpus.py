@@ -193,7 +193,7 @@ def document_from_text(text: str, *, markdown_source: bool = False) -> Document:
         body.append(line)
     text_body = "\n".join(body)
     if markdown_source:
-        import markdown  # only imports of Markdown files need it (3 MB)
+        import markdown  # only imports of Markdown files need it
 
         text_body = html_to_text(markdown.markdown(text_body))
     source = _host(url) or (agency.strip() if agency else None)
