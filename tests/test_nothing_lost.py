@@ -79,6 +79,7 @@ ERROR_EXAMPLES = [
     errors.QueryError("Kant AND", "syntax error"),
     errors.CorpusImportError("seeds/a.txt:3", "not UTF-8"),
     errors.StoreError("db is locked"),
+    errors.DatabaseFault("db/watcher.db", "corrupt", "the database file is damaged"),
     errors.DigestError("no digest named 'weekly'"),
     errors.MailError("550 refused"),
     errors.AlertError("webhook:team", "HTTP 503", retry_after=30.0),

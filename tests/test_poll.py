@@ -347,8 +347,9 @@ def test_interrupted_batch_leaves_nothing_half_written(
 
     monkeypatch.setattr(Store, "insert_item", crash_on_third)
     result = watcher("poll", "--all")
-    assert result.exit_code == 0
-    assert "1 failed" in result.output
+    # an I/O error is the database's fault, not the feed's: the pass stops, exit status 1
+    assert result.exit_code == 1
+    assert "cannot be read or written" in result.output
     for table in ("items", "sightings", "item_tags", "item_topics", "items_fts"):
         assert rows(watcher.db, f"SELECT count(*) FROM {table}") == [(0,)], table
     assert rows(watcher.db, "SELECT etag, body_hash FROM feeds") == [(None, None)]

@@ -66,7 +66,7 @@ def test_a_write_that_fails_costs_its_feed_only(
 
     def crash_for_site_5(self: Store, item: Item, **kwargs: object) -> int:
         if "site5.example" in item.url:
-            raise sqlite3.OperationalError("disk I/O error (simulated)")
+            raise ValueError("a value the store cannot hold (simulated)")
         return original(self, item, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "insert_item", crash_for_site_5)

@@ -26,15 +26,19 @@ from watcher.config import (
     format_duration,
     load_config,
 )
-from watcher.errors import QueryError, WatcherError
+from watcher.display import cell, terminal_safe
+from watcher.errors import DatabaseFault, QueryError, WatcherError
 from watcher.importer import import_paths
 from watcher.match import explain
 from watcher.normalize import is_http_url, utc_iso
 from watcher.poll import poll_feeds, prune_fetch_log
 from watcher.sources.opml import Outline, read_opml, write_opml
 from watcher.store import Store
+from watcher.store.faults import as_fault, faults_raised
 
 F = TypeVar("F", bound=Callable[..., object])
+MIRROR_WAIT = 1.0
+"""Seconds a reading command waits for a lock to mirror the config; then it reads."""
 
 
 @dataclass
@@ -51,15 +55,55 @@ class Context:
         return self._config
 
     @contextmanager
-    def store(self) -> Iterator[Store]:
-        """The migrated database, with the config's topics and feeds mirrored into it."""
+    def store(self, *, check: bool = False) -> Iterator[Store]:
+        """The migrated database, with the config's topics and feeds mirrored into it.
+
+        ``check``: the command writes at length (poll, import, retag), so the file is
+        checked for damage before anything is written to it."""
         config = self.config
-        store = Store.open(self.db_path)
+        store = Store.open(self.db_path, check=check)
         try:
             store.sync_config(config, utc_iso(datetime.now(UTC)))
             yield store
         finally:
             store.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """The database for a command that only reads: nothing is written to it, so a
+        read-only file or one locked by a writer still answers (the config's new feeds and
+        topics are mirrored by the next command that writes)."""
+        store = Store.open_for_reading(self.db_path)
+        try:
+            if not store.mirrors(self.config):
+                self._mirror_config()
+            yield store
+        finally:
+            store.close()
+
+    def _mirror_config(self) -> None:
+        """Mirror the config into the database when that can be done at once; a read-only
+        or busy database is read as it is."""
+        try:
+            writable = Store.open(self.db_path, wait=MIRROR_WAIT)
+        except DatabaseFault as fault:
+            if fault.reason not in ("read_only", "locked"):
+                raise
+            logging.getLogger("watcher").info("config not mirrored: %s", fault)
+            return
+        try:
+            with faults_raised(str(self.db_path), wait=MIRROR_WAIT):
+                writable.sync_config(self.config, utc_iso(datetime.now(UTC)))
+        except DatabaseFault as fault:
+            if fault.reason not in ("read_only", "locked"):
+                raise
+            logging.getLogger("watcher").info("config not mirrored: %s", fault)
+        finally:
+            writable.close()
+
+
+def _line(text: object) -> str:
+    return terminal_safe(text, one_line=True)
 
 
 def _progress(console: Console) -> Progress:
@@ -75,13 +119,21 @@ def _progress(console: Console) -> Progress:
 
 
 class WatcherGroup(click.Group):
-    """Turns WatcherError into a one-line message and exit status 1."""
+    """Turns WatcherError, and SQLite's errors about the database file, into a one-line
+    message and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except WatcherError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(terminal_safe(error)) from None
+        except sqlite3.Error as error:
+            obj = ctx.find_object(Context)
+            where = str(obj.db_path) if obj is not None else "database"
+            fault = as_fault(error, where)
+            if fault is None:
+                raise
+            raise click.ClickException(terminal_safe(fault)) from None
 
 
 @click.group(cls=WatcherGroup)
@@ -120,7 +172,7 @@ def main(ctx: click.Context, config_path: Path, db_path: Path, verbose: bool) ->
 @click.pass_obj
 def init(obj: Context) -> None:
     """Create or migrate the database and load the config's topics and feeds."""
-    with obj.store() as store:
+    with obj.store(check=True) as store:
         click.echo(
             f"{store.path}: ready ({store.count('feeds')} feeds, {store.count('items')} items)"
         )
@@ -137,7 +189,7 @@ def corpus() -> None:
 def corpus_import(obj: Context, paths: tuple[Path, ...]) -> None:
     """Import documents (.txt, .md, .html, .jsonl; folders too) into the corpus."""
     console = Console(stderr=True)
-    with obj.store() as store, _progress(console) as progress:
+    with obj.store(check=True) as store, _progress(console) as progress:
         task = progress.add_task("importing", total=None)
         summary = import_paths(
             list(paths),
@@ -147,7 +199,7 @@ def corpus_import(obj: Context, paths: tuple[Path, ...]) -> None:
             on_document=lambda: progress.advance(task),
         )
     for error in summary.errors:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {terminal_safe(error)}", err=True)
     click.echo(summary.line())
     if summary.errors:
         sys.exit(1)
@@ -160,7 +212,7 @@ def corpus_import(obj: Context, paths: tuple[Path, ...]) -> None:
 def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
     """One pass over the due feeds; failures are recorded per feed and do not fail the pass."""
     console = Console(stderr=True)
-    with obj.store() as store:
+    with obj.store(check=True) as store:
         now = utc_iso(datetime.now(UTC))
         if feed_urls:
             feeds = store.feed_states(now=now, urls=list(feed_urls))
@@ -185,8 +237,16 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
                 logging.getLogger("watcher.poll").info("pruned %d fetch-log rows", pruned)
     for outcome in sorted(summary.outcomes, key=lambda o: o.url):
         if outcome.status == "failed":
-            click.echo(f"failed: {outcome.url}: {outcome.error}", err=True)
+            click.echo(
+                f"failed: {terminal_safe(outcome.url)}: {terminal_safe(outcome.error, one_line=True)}",
+                err=True,
+            )
     click.echo(summary.line())
+    if summary.nothing_stored:
+        raise click.ClickException(
+            "nothing could be stored: every feed with new entries failed to write "
+            "(see the failures above and 'watcher status')"
+        )
 
 
 @main.command()
@@ -222,15 +282,15 @@ feeds.add_command(cli_extras.feeds_discover)
 @click.pass_obj
 def feeds_list(obj: Context) -> None:
     """List feeds with their health."""
-    with obj.store() as store:
+    with obj.reading() as store:
         rows = store.feeds()
     table = Table("id", "url", "origin", "enabled", "last status", "errors", "next due")
     for row in rows:
         table.add_row(
             str(row.id),
-            row.url,
+            cell(row.url),
             row.origin,
-            "yes" if row.enabled else f"no: {row.disabled_reason}",
+            "yes" if row.enabled else cell(f"no: {row.disabled_reason}"),
             str(row.last_status or "-"),
             str(row.error_count),
             row.next_due_at or "now",
@@ -305,7 +365,7 @@ def feeds_import(obj: Context, opml: Path) -> None:
 @click.pass_obj
 def feeds_export(obj: Context, out: Path | None) -> None:
     """Write every feed as OPML."""
-    with obj.store() as store:
+    with obj.reading() as store:
         data = write_opml([Outline(url=row.url, title=row.title) for row in store.feeds()])
     if out is None:
         click.echo(data.decode())
@@ -319,16 +379,16 @@ def feeds_export(obj: Context, out: Path | None) -> None:
 @click.pass_obj
 def search(obj: Context, query: str, limit: int) -> None:
     """Full-text search (FTS5 syntax: AND, OR, NOT, "phrases", prefix*)."""
-    with obj.store() as store:
+    with obj.reading() as store:
         try:
             rows = store.search(query, limit)
         except QueryError as error:
             raise QueryError(query, explain(error.reason)) from None
     for row in rows:
         when = (row["published_at"] or "")[:10]
-        click.echo(f"{row['id']:>6}  {when:10}  {row['title']}")
-        click.echo(f"        {row['url'] or row['source'] or ''}")
-        click.echo(f"        {row['snippet']}")
+        click.echo(f"{row['id']:>6}  {terminal_safe(when):10}  {_line(row['title'])}")
+        click.echo(f"        {_line(row['url'] or row['source'] or '')}")
+        click.echo(f"        {_line(row['snippet'])}")
     if not rows:
         click.echo("no matches")
 
@@ -341,7 +401,7 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(cli_extras.status_json(obj))
         return
-    with obj.store() as store:
+    with obj.reading() as store:
         rows = store.feeds()
         items = store.count("items")
         alert_lines = cli_extras.failing_target_lines(obj.config, store)
@@ -357,13 +417,15 @@ def status(obj: Context, as_json: bool) -> None:
             state = "ok" if row.last_fetch_at else "not yet fetched"
         interval = row.poll_interval or row.interval_seconds or obj.config.poll.default_interval
         table.add_row(
-            row.title or row.url,
+            cell(row.title or row.url),
             state,
             format_duration(interval),
             row.last_fetch_at or "never",
             str(row.error_count),
             "-" if not row.enabled else row.next_due_at or "now",
-            ((row.disabled_reason if not row.enabled else None) or row.last_error or "")[:100],
+            cell(
+                ((row.disabled_reason if not row.enabled else None) or row.last_error or "")[:100]
+            ),
         )
     console = Console(width=200)
     console.print(table)
@@ -389,7 +451,7 @@ def retag(obj: Context, topic: str | None) -> None:
     if topic is not None and topic not in {t.name for t in obj.config.topics}:
         raise click.BadParameter(f"unknown topic {topic!r}", param_hint="--topic")
     console = Console(stderr=True)
-    with obj.store() as store, _progress(console) as progress:
+    with obj.store(check=True) as store, _progress(console) as progress:
         task = progress.add_task("retagging", total=store.count("items"))
         count = retag_items(
             obj.config, store, topic=topic, on_batch=lambda n: progress.advance(task, n)
@@ -405,7 +467,7 @@ def stories(obj: Context, topic: str | None, limit: int) -> None:
     """The latest stories: one line per event, with its item count and sources."""
     if topic is not None and topic not in {t.name for t in obj.config.topics}:
         raise click.BadParameter(f"unknown topic {topic!r}", param_hint="--topic")
-    with obj.store() as store:
+    with obj.reading() as store:
         rows = store.stories(topic=topic, limit=limit)
     table = Table("story", "latest", "items", "copies", "sources", "title")
     for row in rows:
@@ -414,8 +476,8 @@ def stories(obj: Context, topic: str | None, limit: int) -> None:
             (row["latest_at"] or "")[:16].replace("T", " "),
             str(row["items"]),
             str(row["duplicates"]),
-            (row["source_names"] or "-").replace(",", ", "),
-            row["title"] or "",
+            cell((row["source_names"] or "-").replace(",", ", ")),
+            cell(row["title"] or ""),
         )
     Console(width=200).print(table)
     if not rows:
@@ -462,7 +524,7 @@ def digest(
                 "choose the one to write with --name"
             )
         chosen: list[str | None] = [*names] if names else [None]
-        with obj.store() as store:
+        with obj.reading() as store:
             previews = [
                 preview_digest(config, store, each, now=now, topics=only) for each in chosen
             ]
@@ -475,10 +537,11 @@ def digest(
                         f"cannot write {out}: {error.strerror or error}"
                     ) from None
                 click.echo(
-                    f"wrote {out}: {preview.subject} (not sent; {preview.digest.item_count} items)"
+                    f"wrote {out}: {terminal_safe(preview.subject)} "
+                    f"(not sent; {preview.digest.item_count} items)"
                 )
             else:
-                click.echo(preview.text)
+                click.echo(terminal_safe(preview.text))
         return
     if not names:
         raise click.ClickException(
@@ -489,7 +552,7 @@ def digest(
     with obj.store() as store:
         for each in names:
             outcome = send_digest(config, store, each, now=now, topics=only)
-            click.echo(outcome.line(), err=outcome.status == "failed")
+            click.echo(terminal_safe(outcome.line()), err=outcome.status == "failed")
             failed += outcome.status == "failed"
     if failed:
         sys.exit(1)
@@ -511,7 +574,7 @@ def serve(obj: Context, host: str | None, port: int | None, metadata_path: Path 
     from watcher.browse import serve as run_server
 
     settings = obj.config.serve
-    with obj.store() as store:
+    with obj.reading() as store:
         items = store.count("items")
     ds = datasette_for(settings, obj.db_path, metadata_path)
     host = host or settings.host

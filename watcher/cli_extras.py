@@ -20,6 +20,7 @@ from rich.table import Table
 
 from watcher.alerts import deliver_pending, target_names
 from watcher.config import Config, parse_duration
+from watcher.display import cell, terminal_safe
 from watcher.normalize import utc_iso
 from watcher.poll import fetch_settings
 from watcher.sources.discover import Discovery, discover_feeds, pick
@@ -30,6 +31,10 @@ from watcher.store.metrics import feed_health
 
 if TYPE_CHECKING:
     from watcher.cli import Context
+
+
+def _line(text: object) -> str:
+    return terminal_safe(text, one_line=True)
 
 
 def checked_topics_and_interval(
@@ -81,15 +86,20 @@ def feeds_discover(
     found = asyncio.run(run())
     if not found.feeds:
         for candidate, reason in found.rejected:
-            click.echo(f"not a feed: {candidate}: {reason}", err=True)
+            click.echo(f"not a feed: {_line(candidate)}: {_line(reason)}", err=True)
         raise click.ClickException(f"no feeds found at {found.address}")
     if found.is_feed:
         feed = found.feeds[0]
-        click.echo(f"{feed.url} is a feed: {feed.title or '(untitled)'}, {feed.entries} items")
+        click.echo(
+            f"{_line(feed.url)} is a feed: {_line(feed.title or '(untitled)')}, "
+            f"{feed.entries} items"
+        )
     else:
         table = Table("#", "url", "title", "items", "found by")
         for number, feed in enumerate(found.feeds, 1):
-            table.add_row(str(number), feed.url, feed.title or "", str(feed.entries), feed.via)
+            table.add_row(
+                str(number), cell(feed.url), cell(feed.title or ""), str(feed.entries), feed.via
+            )
         Console(width=200).print(table)
     if not add:
         return
@@ -108,7 +118,7 @@ def feeds_discover(
                 interval_seconds=seconds,
                 origin="discover",
             )
-            click.echo(f"added {feed.url}" if added else f"already there: {feed.url}")
+            click.echo(f"added {_line(feed.url)}" if added else f"already there: {_line(feed.url)}")
 
 
 def failing_target_lines(config: Config, store: Store) -> list[str]:
@@ -117,7 +127,7 @@ def failing_target_lines(config: Config, store: Store) -> list[str]:
     for health in target_health(store, target_names(config)):
         if health.failing:
             lines.append(
-                f"alert target {health.target} failing: {health.last_error} "
+                f"alert target {health.target} failing: {_line(health.last_error)} "
                 f"({health.retrying} waiting for a retry, last delivery "
                 f"{health.last_delivered_at or 'never'}; see 'watcher alerts status')"
             )
@@ -140,7 +150,7 @@ def alerts_send(obj: Context) -> None:
     with obj.store() as store:
         report = deliver_pending(obj.config, store, now=datetime.now(UTC))
     for target, error in sorted(report.failed_targets.items()):
-        click.echo(f"failed: {target}: {error}", err=True)
+        click.echo(f"failed: {target}: {_line(error)}", err=True)
     click.echo(report.line())
 
 
@@ -148,7 +158,7 @@ def alerts_send(obj: Context) -> None:
 @click.pass_obj
 def alerts_status(obj: Context) -> None:
     """Each alert target's deliveries: delivered, waiting, retrying, expired, last error."""
-    with obj.store() as store:
+    with obj.reading() as store:
         rows = target_health(store, target_names(obj.config))
     table = Table(
         "target", "state", "delivered", "pending", "retrying", "expired", "last delivery", "error"
@@ -162,7 +172,7 @@ def alerts_status(obj: Context) -> None:
             str(row.retrying),
             str(row.expired),
             row.last_delivered_at or "never",
-            (row.last_error or "")[:80],
+            cell((row.last_error or "")[:80]),
         )
     Console(width=200).print(table)
     if not rows:
@@ -171,7 +181,7 @@ def alerts_status(obj: Context) -> None:
 
 def status_json(obj: Context) -> str:
     """The metrics figures, per-feed health and alert targets, as ``watcher status --json``."""
-    with obj.store() as store:
+    with obj.reading() as store:
         from watcher.metrics import read_snapshot  # prometheus_client: only two commands need it
 
         snapshot = read_snapshot(store, now=datetime.now(UTC))
@@ -197,7 +207,7 @@ def metrics() -> None:
 def metrics_serve(obj: Context, host: str | None, port: int | None) -> None:
     """Serve /metrics for Prometheus until interrupted, reading the database at each scrape."""
     settings = obj.config.metrics
-    with obj.store():
+    with obj.reading():
         pass  # create or migrate the database before the first scrape
     host = host or settings.host
     port = settings.port if port is None else port

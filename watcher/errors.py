@@ -5,6 +5,8 @@ WatcherError
 ├── QueryError             a topic or search query is not valid FTS5 syntax
 ├── CorpusImportError      a document given to ``corpus import`` cannot be read
 ├── StoreError             the database cannot be opened or migrated
+│   └── DatabaseFault      the database file itself failed: corrupt, locked, read-only,
+│                          disk full, I/O; fatal for the command, never one feed's fault
 ├── DigestError            a digest cannot be built: unknown name or topic, no [smtp]
 │   └── MailError          the mail server could not be reached, refused the login or the message
 ├── AlertError             one alert could not be delivered (recorded and retried, never fatal)
@@ -77,6 +79,18 @@ class CorpusImportError(WatcherError):
 
 class StoreError(WatcherError):
     """The database cannot be opened, migrated or written."""
+
+
+class DatabaseFault(StoreError):
+    """The database file failed, not one feed's data: it is corrupt, locked by another
+    process, read-only, on a full disk, or unreadable. ``reason`` is a short stable label
+    (``corrupt``, ``locked``, ``read_only``, ``disk_full``, ``io``); a command that meets
+    one stops (no more writes to that file) and exits non-zero."""
+
+    def __init__(self, path: str, reason: str, message: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {message}")
 
 
 class DigestError(WatcherError):

@@ -217,7 +217,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            store = Store.open(self.db_path)
+            store = Store.open_for_reading(self.db_path)
         except StoreError as error:
             log.error("metrics: %s", error)
             yield GaugeMetricFamily("watcher_database_up", "1 when the database was read.", 0)
@@ -236,7 +236,7 @@ class DatabaseCollector(Collector):
     def warm_up(self) -> None:
         """Sum the fetch log once ahead of the first scrape (seconds on millions of rows)."""
         try:
-            store = Store.open(self.db_path)
+            store = Store.open_for_reading(self.db_path)
         except StoreError:
             return
         try:

@@ -65,6 +65,9 @@ _OTHER_BLANKS = (
 )
 """The same beyond ASCII (Unicode's White_Space characters)."""
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
+EARLIEST_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TITLE = 500
+"""Characters of a clean title; :func:`short_title` cuts longer ones."""
 _MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&[#a-zA-Z0-9]+;")
 _WORD = re.compile(r"\w+")
 _FUTURE_TOLERANCE = timedelta(hours=1)
@@ -196,20 +199,48 @@ def html_to_text(html: str | None) -> str:
     return clean_text(root.text(separator=""))
 
 
+def plausible_date(moment: datetime) -> bool:
+    """Whether a publication date can be true of a news item: not before 1900.
+
+    Site generators write ``Mon, 01 Jan 0001`` for a page without a date; such a date is
+    no date at all (and years below 1000 would not even sort as ISO strings)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment >= EARLIEST_DATE
+
+
 def to_utc_iso(moment: datetime | None, now: datetime) -> str | None:
-    """ISO 8601 UTC (``...Z``); naive times count as UTC; a date in the future becomes ``now``."""
-    if moment is None:
+    """ISO 8601 UTC (``...Z``); naive times count as UTC; a date in the future becomes ``now``,
+    one that cannot be true (:func:`plausible_date`) None."""
+    if moment is None or not plausible_date(moment):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
     if moment > now + _FUTURE_TOLERANCE:
         moment = now
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(moment)
 
 
 def utc_iso(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ``, the one shape of every time the store holds (the year always
+    four digits, which ``strftime`` does not promise)."""
+    moment = now.astimezone(UTC)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )
+
+
+def short_title(title: str) -> str:
+    """``title`` cut at a word to :data:`MAX_TITLE` characters: a longer one is no headline,
+    and headline comparison costs grow with its length."""
+    if len(title) <= MAX_TITLE:
+        return title
+    cut = title[: MAX_TITLE - 1]
+    if " " in cut[MAX_TITLE // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "…"
 
 
 def primary_language(code: str | None) -> str | None:
@@ -285,7 +316,7 @@ def make_item(
     external_id: str | None = None,
 ) -> Item | None:
     """Assemble an Item from already-extracted text; None when there is no title, link or text."""
-    title = clean_text(title)
+    title = short_title(clean_text(title))
     summary = clean_text(summary)
     content = clean_text(content)
     if content and summary and content.startswith(summary[:200]) and len(content) >= len(summary):
@@ -298,6 +329,7 @@ def make_item(
     if not title:
         first_line = (content or summary).split("\n", 1)[0]
         title = first_line[:120].rsplit(" ", 1)[0] if len(first_line) > 120 else first_line
+    title = short_title(title)
     body = content or summary
     return Item(
         title=title,

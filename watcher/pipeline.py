@@ -17,10 +17,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from watcher.backoff import HISTORY, adaptive_interval, next_due
 from watcher.config import Config, TopicConfig
-from watcher.errors import FeedError, HTTPStatusError
+from watcher.errors import DatabaseFault, FeedError, HTTPStatusError
 from watcher.fulltext import FullText, add_full_text
 from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import EntryCounts, FeedState, FetchResult
@@ -29,11 +30,15 @@ from watcher.off_topic import topics_key
 from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
+from watcher.store.faults import as_fault
 from watcher.writer import Writer
 
 log = logging.getLogger("watcher.refresh")
 
+T = TypeVar("T")
 PrepareRunner = Callable[[PrepareJob], Awaitable[PreparedBatch]]
+STORE_FAILED = "store"
+"""The ``error_kind`` of a feed whose batch could not be written."""
 Clock = Callable[[], datetime]
 
 
@@ -143,10 +148,23 @@ class _Refresh:
         )
         return utc_iso(due)
 
-    async def failed(self, error: Exception, *, status: int | None = None) -> FeedOutcome:
+    async def write(self, job: Callable[[Store], T], *, size: int = 1) -> T:
+        """``job`` through the writer; a fault of the database file itself is raised as a
+        :class:`DatabaseFault` (it ends the pass), anything else as it came."""
+        try:
+            return await self.writer.run(job, size=size)
+        except sqlite3.Error as error:
+            fault = as_fault(error, self.writer.path)
+            if fault is None:
+                raise
+            raise fault from None
+
+    async def failed(
+        self, error: Exception, *, status: int | None = None, kind: str | None = None
+    ) -> FeedOutcome:
         """Record ``error`` on the feed, back it off, and say so."""
         feed = self.feed
-        kind = error.kind if isinstance(error, FeedError) else "internal"
+        kind = kind or (error.kind if isinstance(error, FeedError) else "internal")
         message = (
             error.message if isinstance(error, FeedError) else f"{type(error).__name__}: {error}"
         )
@@ -179,7 +197,7 @@ class _Refresh:
             )
 
         try:
-            await self.writer.run(write)
+            await self.write(write)
         except sqlite3.Error as store_error:
             log.error("feed=%s could not record its failure: %s", feed.url, store_error)
         log.info(
@@ -210,9 +228,11 @@ class _Refresh:
             )
 
         try:
-            await self.writer.run(write)
-        except sqlite3.Error as error:
-            return await self.failed(error, status=result.status)
+            await self.write(write)
+        except DatabaseFault:
+            raise
+        except Exception as error:
+            return await self.failed(error, status=result.status, kind=STORE_FAILED)
         log.info("feed=%s status=%s new=0 duration_ms=%d", self.feed.url, status, self.elapsed())
         return FeedOutcome(self.feed.url, status, duration_ms=self.elapsed())
 
@@ -262,9 +282,12 @@ class _Refresh:
             return counts
 
         try:
-            counts = await self.writer.run(write, size=len(batch.items))
-        except sqlite3.Error as error:
-            return await self.failed(error, status=result.status)
+            counts = await self.write(write, size=len(batch.items))
+        except DatabaseFault:
+            raise
+        except Exception as error:  # one feed's data or a bug: that feed fails alone
+            log.exception("feed=%s could not be stored", self.feed.url)
+            return await self.failed(error, status=result.status, kind=STORE_FAILED)
         duration = self.elapsed()
         if not counts.balanced():  # a bug, not bad input: say so loudly, lose nothing silently
             log.error("feed=%s entries do not add up: %s", self.feed.url, counts.line())
@@ -312,6 +335,12 @@ async def _prepare(
             full_text, feed, batch, topics, config=config, now=refresh.started
         )
     except FeedError as error:
+        return await refresh.failed(error, status=result.status)
+    except sqlite3.Error as error:  # reading what the feed delivered before
+        fault = as_fault(error, store.path)
+        if fault is not None:
+            raise fault from None
+        log.exception("feed=%s could not be processed", feed.url)
         return await refresh.failed(error, status=result.status)
     except Exception as error:  # a parser bug must not stop the other feeds
         log.exception("feed=%s could not be processed", feed.url)

@@ -19,7 +19,7 @@ from watcher.config import Config
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
-from watcher.pipeline import Clock, FeedOutcome, Stages, refresh_feed
+from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
@@ -57,6 +57,11 @@ class PollSummary:
     @property
     def new_items(self) -> int:
         return self.counts.new_items
+
+    @property
+    def nothing_stored(self) -> bool:
+        """Some feed had entries to store and none could be written."""
+        return self.ok == 0 and any(o.error_kind == STORE_FAILED for o in self.outcomes)
 
     def line(self) -> str:
         return (
@@ -167,7 +172,9 @@ class Poller:
         *,
         on_done: Callable[[FeedOutcome], None] | None = None,
     ) -> PollSummary:
-        """Refresh ``feeds`` concurrently."""
+        """Refresh ``feeds`` concurrently. A :class:`DatabaseFault` (the file is damaged,
+        locked, read-only or full) ends the pass: the other refreshes are cancelled (a
+        batch already being written is written whole) and the fault is raised."""
         summary = PollSummary()
 
         async def one(feed: FeedState) -> None:
@@ -176,7 +183,14 @@ class Poller:
             if on_done is not None:
                 on_done(outcome)
 
-        await asyncio.gather(*(one(feed) for feed in feeds))
+        tasks = [asyncio.ensure_future(one(feed)) for feed in feeds]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return summary
 
 

@@ -10,6 +10,10 @@ every job of the group is written again in a transaction of its own.
 
 A job must be safe to run again after a rollback (it only writes through the store it is
 given) and must not wait for the event loop.
+
+A job that finds the database file damaged (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) stops
+the writer from writing on: that job and every later one fail with the same
+:class:`~watcher.errors.DatabaseFault`, and nothing more is written to the file.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from watcher.errors import DatabaseFault
 from watcher.store import Store
+from watcher.store.faults import as_fault, fault_reason
 
 log = logging.getLogger("watcher.writer")
 
@@ -95,6 +101,8 @@ class Writer:
         self._closed = False
         self.transactions = 0
         """Transactions committed or tried; tests and benchmarks read it."""
+        self.fault: DatabaseFault | None = None
+        """The damage found in the database file, after which nothing is written."""
 
     async def start(self) -> None:
         """Start the thread and wait until its Store is open (a StoreError is raised here)."""
@@ -116,6 +124,8 @@ class Writer:
         """
         if self._slots is None or self._closed:
             raise RuntimeError("the writer is not running")
+        if self.fault is not None:
+            raise self.fault
         async with self._slots:
             future: concurrent.futures.Future[T] = concurrent.futures.Future()
             self._queue.put(_Job(write, size, future))
@@ -168,6 +178,10 @@ class Writer:
                 return group, False
 
     def _write(self, store: Store, group: list[_Job]) -> None:
+        if self.fault is not None:
+            for job in group:
+                job.future.set_exception(self.fault)
+            return
         if len(group) == 1:
             self._write_alone(store, group[0])
             return
@@ -199,18 +213,34 @@ class Writer:
                         results.append((True, job.write(store)))
                 except Exception as error:
                     store.forget_cached_ids()
+                    if self._damaged(error):
+                        raise
                     if not store.db.conn.in_transaction:
                         raise _GroupBroken(str(error)) from error
                     results.append((False, error))
         return results
 
     def _write_alone(self, store: Store, job: _Job) -> None:
+        if self.fault is not None:
+            job.future.set_exception(self.fault)
+            return
         self.transactions += 1
         try:
             with _immediate(store):
                 value = job.write(store)
         except BaseException as error:
             store.forget_cached_ids()
+            self._damaged(error)
             job.future.set_exception(error)
         else:
             job.future.set_result(value)
+
+    def _damaged(self, error: BaseException) -> bool:
+        """Whether ``error`` says the file is damaged; if so, write nothing more."""
+        if fault_reason(error) != "corrupt":
+            return False
+        if self.fault is None:
+            fault = as_fault(error, self.path)
+            self.fault = fault
+            log.error("%s", fault)
+        return True

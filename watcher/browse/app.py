@@ -13,6 +13,7 @@ from datasette.plugins import pm
 from watcher.browse import hooks
 from watcher.browse.metadata import database_name, load_metadata
 from watcher.config import ServeConfig
+from watcher.store.database import read_only_uri
 
 SETTINGS: dict[str, Any] = {
     "allow_download": False,
@@ -55,8 +56,11 @@ def build_datasette(
         settings={**SETTINGS, "default_allow_sql": allow_sql},
     )
     ds.remove_database("_memory")
+    path = Path(db_path).resolve()
+    # in a read-only folder SQLite reads a WAL file only as immutable
+    mutable = not path.exists() or "immutable=1" not in read_only_uri(path)
     ds.add_database(
-        ReadOnlyDatabase(ds, path=str(Path(db_path).resolve()), is_mutable=True),
+        ReadOnlyDatabase(ds, path=str(path), is_mutable=mutable),
         name=database_name(db_path),
     )
     return ds

@@ -38,12 +38,13 @@ from watcher.daemon.cron import CronJob, CronJobSource, no_cron_jobs
 from watcher.daemon.lock import DaemonLock
 from watcher.daemon.plan import RETRY_SECONDS, cron_trigger, fire_time, reprobe_check_every
 from watcher.daemon.reload import ConfigSource
-from watcher.errors import ConfigError
+from watcher.errors import ConfigError, DatabaseFault
 from watcher.metrics import MetricsServer, metrics_server_for
 from watcher.normalize import utc_iso
 from watcher.pipeline import FeedOutcome
 from watcher.poll import Poller, prune_fetch_log
 from watcher.store import Store
+from watcher.store.faults import as_fault
 
 log = logging.getLogger("watcher.daemon")
 
@@ -97,6 +98,12 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refreshing: set[int] = set()
         self._outcomes: dict[int, FeedOutcome] = {}
+        self._unrecorded: Counter[int] = Counter()
+        """Refreshes in a row that ended without recording anything on the feed (its due
+        time in the database is then stale): the next try waits for them."""
+        self._stop: asyncio.Event | None = None
+        self.fault: DatabaseFault | None = None
+        """The damage that stopped the daemon; :func:`run_daemon` raises it."""
         self._cron_names: set[str] = set()
         self._after_new_items: set[str] = set()
         self._metrics: MetricsServer | None = None
@@ -113,7 +120,8 @@ class Daemon:
     # lifetime ------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._store = Store.open(self.db_path)
+        self._stop = stop
+        self._store = Store.open(self.db_path, check=True)
         try:
             self.store.sync_config(self.config, utc_iso(_now()))
             self._poller = await self._open_poller(self.config)
@@ -202,8 +210,19 @@ class Daemon:
         for feed_id in scheduled - enabled:
             self.scheduler.remove_job(f"{FEED_JOB}{feed_id}")
 
-    def _schedule_feed(self, feed_id: int) -> None:
-        """Set the feed's job to fire at its due time from the database (plus jitter)."""
+    def _retry_delay(self, feed_id: int) -> float:
+        """Seconds to wait at least before the feed's next try: none after a refresh that
+        recorded its outcome (the database's due time holds every backoff rule), else
+        doubling from a minute with each such refresh in a row, up to the maximum
+        backoff."""
+        failures = self._unrecorded.get(feed_id, 0)
+        if not failures:
+            return 0.0
+        return float(min(RETRY_SECONDS * 2 ** (failures - 1), self.config.poll.max_backoff))
+
+    def _schedule_feed(self, feed_id: int, *, not_before: float = 0.0) -> None:
+        """Set the feed's job to fire at its due time from the database (plus jitter), and
+        no sooner than ``not_before`` seconds from now."""
         job_id = f"{FEED_JOB}{feed_id}"
         now = _now()
         try:
@@ -224,6 +243,7 @@ class Daemon:
                 jitter=self.config.daemon.jitter,
                 rng=self.rng,
             )
+        when = max(when, now + timedelta(seconds=not_before))
         self.scheduler.add_job(
             self._refresh,
             DateTrigger(when),
@@ -247,15 +267,32 @@ class Daemon:
                 self._outcomes[feed_id] = await poller.refresh(state)
         except asyncio.CancelledError:
             return  # stopping: the batch was not begun, or was committed whole
-        except Exception:
-            log.exception("refresh failed", extra={"feed_id": feed_id})
+        except Exception as error:
+            fault = as_fault(error, str(self.db_path))
+            if fault is None:
+                log.exception("refresh failed", extra={"feed_id": feed_id})
+            elif fault.reason == "corrupt":
+                self._stop_for(fault)
+            else:  # locked, read-only, full: the feed tries again later
+                log.error("refresh failed: %s", fault, extra={"feed_id": feed_id})
+            self._unrecorded[feed_id] += 1
+
+    def _stop_for(self, fault: DatabaseFault) -> None:
+        """Stop serving: the database file is damaged, and nothing more may be written."""
+        if self.fault is None:
+            self.fault = fault
+            log.error("stopping: %s", fault)
+        if self._stop is not None:
+            self._stop.set()
 
     def _after_refresh(self, feed_id: int, _task: asyncio.Task[Any]) -> None:
         self._refreshing.discard(feed_id)
         outcome = self._outcomes.pop(feed_id, None)
         if self._stopping:
             return
-        self._schedule_feed(feed_id)
+        if outcome is not None:
+            self._unrecorded.pop(feed_id, None)
+        self._schedule_feed(feed_id, not_before=self._retry_delay(feed_id))
         if outcome is not None:
             self._log_poll(feed_id, outcome)
             if outcome.new_items:
@@ -485,3 +522,5 @@ async def _serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, daemon.request_reload, "SIGHUP")
     await daemon.run(stop)
+    if daemon.fault is not None:
+        raise daemon.fault

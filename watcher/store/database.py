@@ -17,7 +17,8 @@ from watcher.backoff import Fetched
 from watcher.config import Config
 from watcher.errors import QueryError, StoreError
 from watcher.models import ArticlePage, EntryCounts, FeedState, Item, KnownKeys, Tag
-from watcher.store.schema import migrate
+from watcher.store.faults import database_fault, fault_reason, faults_raised
+from watcher.store.schema import migrate, migrations
 
 BUSY_TIMEOUT_MS = 15_000
 PAGE_CACHE_KIB = 65_536
@@ -146,6 +147,35 @@ def _candidate_sql(
     )
 
 
+def _quick_check(db: Database, path: str) -> None:
+    """Raise :class:`DatabaseFault` unless SQLite's ``quick_check`` finds the file sound."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+    if problems != ["ok"]:
+        raise database_fault(path, "corrupt", f"quick_check: {'; '.join(problems)[:300]}")
+
+
+def read_only_uri(path: Path | str) -> str:
+    """The URI that reads ``path`` without writing: ``mode=ro``, or ``immutable=1`` where
+    SQLite cannot create the WAL index beside a WAL file (a read-only folder)."""
+    uri = Path(path).resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as error:
+        if fault_reason(error) not in ("read_only", "io"):
+            raise
+        return f"{uri}?immutable=1"
+    finally:
+        connection.close()
+    return f"{uri}?mode=ro"
+
+
+def _read_only_database(path: Path) -> Database:
+    connection = sqlite3.connect(read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return Database(connection)
+
+
 def _topics_json(topics: Sequence[str] | None) -> str | None:
     return None if topics is None else json.dumps(list(topics))
 
@@ -170,25 +200,65 @@ class Store:
         self._paused_from: int | None = None
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``."""
+    def open(
+        cls, path: Path | str, *, check: bool = False, wait: float = BUSY_TIMEOUT_MS / 1000
+    ) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        ``check`` runs ``PRAGMA quick_check`` first (the commands that write at length do):
+        a damaged file raises :class:`DatabaseFault` before anything is written to it.
+        ``wait`` is how long a write waits for a lock another process holds.
+        """
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-            db = Database(connection)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-            db.execute("PRAGMA foreign_keys = ON")
-            migrate(db)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{path}: cannot open or migrate the database: {error}") from None
         except OSError as error:
             raise StoreError(f"{path}: {error.strerror or error}") from None
+        with faults_raised(str(path), wait=wait):
+            try:
+                connection = sqlite3.connect(str(path), timeout=wait)
+                db = Database(connection)
+                if check:
+                    _quick_check(db, str(path))
+                db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+                db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+                db.execute("PRAGMA foreign_keys = ON")
+                migrate(db)
+            except sqlite3.DatabaseError as error:
+                if fault_reason(error) is not None:
+                    raise
+                raise StoreError(f"{path}: cannot open or migrate the database: {error}") from None
         return cls(db, str(path))
+
+    @classmethod
+    def open_for_reading(cls, path: Path | str) -> Store:
+        """Open ``path`` without writing to it, for the commands that only read.
+
+        A file that does not exist yet, or one that needs migrating, is opened as by
+        :meth:`open` (that writes); otherwise the connection is read-only, so a read-only
+        file or a database another process holds locked still answers. In a read-only
+        folder, where SQLite cannot create the WAL index beside the file, the file is read
+        as immutable.
+        """
+        path = Path(path)
+        if not path.exists():
+            return cls.open(path)
+        location = str(path)
+        with faults_raised(location, wait=BUSY_TIMEOUT_MS / 1000):
+            try:
+                db = _read_only_database(path)
+                if migrations.pending(db):
+                    db.close()
+                    return cls.open(path)
+            except sqlite3.DatabaseError as error:
+                if fault_reason(error) is not None:
+                    raise
+                raise StoreError(f"{path}: cannot read the database: {error}") from None
+        return cls(db, location)
 
     def close(self) -> None:
         self.db.close()
@@ -214,7 +284,10 @@ class Store:
     # feeds ---------------------------------------------------------------
 
     def sync_config(self, config: Config, now: str) -> None:
-        """Mirror the config's topics and feeds into the database (feeds are never deleted)."""
+        """Mirror the config's topics and feeds into the database (feeds are never deleted).
+
+        A config feed is found by the URL it was configured with (``config_url``), so one
+        that moved (a 301 updated its ``url``) stays one feed."""
         with self.transaction():
             for topic in config.topics:
                 self.db.execute(
@@ -224,29 +297,75 @@ class Store:
                     [topic.name, topic.title, topic.query, json.dumps(list(topic.keywords))],
                 )
             for feed in config.feeds:
+                found = self.db.execute(
+                    "SELECT id, config_url FROM feeds WHERE config_url = ? OR url = ? "
+                    "ORDER BY config_url IS ? DESC LIMIT 1",
+                    [feed.url, feed.url, feed.url],
+                ).fetchone()
+                if found is not None and found[1] not in (None, feed.url):
+                    continue  # another configured URL moved here: one feed, polled once
+                if found is None:
+                    self.db.execute(
+                        "INSERT INTO feeds(url, config_url, title, topics, interval_seconds, "
+                        "origin, enabled, disabled_reason, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, 'config', ?, "
+                        "CASE WHEN ? = 0 THEN 'disabled in config' END, ?)",
+                        [
+                            feed.url,
+                            feed.url,
+                            feed.title,
+                            _topics_json(feed.topics),
+                            feed.interval,
+                            int(feed.enabled),
+                            int(feed.enabled),
+                            now,
+                        ],
+                    )
+                    continue
                 self.db.execute(
-                    "INSERT INTO feeds(url, title, topics, interval_seconds, origin, enabled, "
-                    "disabled_reason, created_at) VALUES (?, ?, ?, ?, 'config', ?, "
-                    "CASE WHEN ? = 0 THEN 'disabled in config' END, ?) "
-                    "ON CONFLICT(url) DO UPDATE SET title = COALESCE(excluded.title, title), "
-                    "topics = excluded.topics, interval_seconds = excluded.interval_seconds, "
-                    "poll_interval = CASE WHEN interval_seconds IS excluded.interval_seconds "
-                    "THEN poll_interval END, "
-                    "origin = 'config', enabled = CASE WHEN excluded.enabled = 0 THEN 0 "
+                    "UPDATE feeds SET config_url = ?, title = COALESCE(?, title), topics = ?, "
+                    "poll_interval = CASE WHEN interval_seconds IS ? THEN poll_interval END, "
+                    "interval_seconds = ?, origin = 'config', "
+                    "enabled = CASE WHEN ? = 0 THEN 0 "
                     "WHEN disabled_reason LIKE 'disabled in config%' THEN 1 ELSE enabled END, "
-                    "disabled_reason = CASE WHEN excluded.enabled = 0 THEN 'disabled in config' "
+                    "disabled_reason = CASE WHEN ? = 0 THEN 'disabled in config' "
                     "WHEN disabled_reason LIKE 'disabled in config%' THEN NULL "
-                    "ELSE disabled_reason END",
+                    "ELSE disabled_reason END WHERE id = ?",
                     [
                         feed.url,
                         feed.title,
                         _topics_json(feed.topics),
                         feed.interval,
+                        feed.interval,
                         int(feed.enabled),
                         int(feed.enabled),
-                        now,
+                        found[0],
                     ],
                 )
+
+    def mirrors(self, config: Config) -> bool:
+        """Whether :meth:`sync_config` has nothing to add: every topic is stored as
+        configured and every config feed is there with its topics, interval and state
+        (a reading command then need not write)."""
+        topics = {
+            row[0]: (row[1], row[2], row[3])
+            for row in self.db.execute("SELECT name, title, query, keywords FROM topics")
+        }
+        for topic in config.topics:
+            wanted = (topic.title, topic.query, json.dumps(list(topic.keywords)))
+            if topics.get(topic.name) != wanted:
+                return False
+        feeds = {
+            row[0]: (row[1], row[2], bool(row[3]))
+            for row in self.db.execute(
+                "SELECT COALESCE(config_url, url), topics, interval_seconds, "
+                "enabled OR disabled_reason NOT LIKE 'disabled in config%' FROM feeds"
+            )
+        }
+        return all(
+            feeds.get(feed.url) == (_topics_json(feed.topics), feed.interval, feed.enabled)
+            for feed in config.feeds
+        )
 
     def add_feed(
         self,

@@ -131,7 +131,9 @@ def _core_tables(db: Database) -> None:
 
 
 def migrate(db: Database) -> None:
-    migrations.apply(db)
+    """Apply the pending migrations; nothing is written when there are none."""
+    if migrations.pending(db):
+        migrations.apply(db)
 
 
 @migrations(name="0002_dedupe_index")
@@ -441,5 +443,18 @@ def _off_topic_entries(db: Database) -> None:
             topics TEXT NOT NULL,
             PRIMARY KEY (feed_id, digest)
         ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations(name="0015_feeds_config_url")
+def _feeds_config_url(db: Database) -> None:
+    """The URL a config feed was configured with, kept beside its current ``url`` (which a
+    301 moves), so the config finds its feed again after a permanent redirect."""
+    db.executescript(
+        """
+        ALTER TABLE feeds ADD COLUMN config_url TEXT;
+        UPDATE feeds SET config_url = url WHERE origin = 'config';
+        CREATE UNIQUE INDEX feeds_config_url ON feeds(config_url);
         """
     )
