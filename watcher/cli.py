@@ -34,6 +34,7 @@ from watcher.normalize import is_http_url, utc_iso
 from watcher.poll import poll_feeds, prune_fetch_log
 from watcher.sources.opml import Outline, read_opml, write_opml
 from watcher.store import Store
+from watcher.store import database as store_database
 from watcher.store.faults import as_fault, faults_raised
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -69,11 +70,12 @@ class Context:
             store.close()
 
     @contextmanager
-    def reading(self) -> Iterator[Store]:
+    def reading(self, *, check: bool = False) -> Iterator[Store]:
         """The database for a command that only reads: nothing is written to it, so a
-        read-only file or one locked by a writer still answers (the config's new feeds and
-        topics are mirrored by the next command that writes)."""
-        store = Store.open_for_reading(self.db_path)
+        read-only file or one locked by a writer still answers. The config is mirrored
+        first when it changed and the file can be written at once. ``check`` as for
+        :meth:`store`."""
+        store = Store.open_for_reading(self.db_path, check=check)
         try:
             if not store.mirrors(self.config):
                 self._mirror_config()
@@ -130,7 +132,8 @@ class WatcherGroup(click.Group):
         except sqlite3.Error as error:
             obj = ctx.find_object(Context)
             where = str(obj.db_path) if obj is not None else "database"
-            fault = as_fault(error, where)
+            # a write that met a lock waited the store's busy timeout first
+            fault = as_fault(error, where, wait=store_database.BUSY_TIMEOUT_MS / 1000)
             if fault is None:
                 raise
             raise click.ClickException(terminal_safe(fault)) from None
@@ -401,7 +404,7 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(cli_extras.status_json(obj))
         return
-    with obj.reading() as store:
+    with obj.reading(check=True) as store:
         rows = store.feeds()
         items = store.count("items")
         alert_lines = cli_extras.failing_target_lines(obj.config, store)

@@ -200,16 +200,16 @@ class Store:
         self._paused_from: int | None = None
 
     @classmethod
-    def open(
-        cls, path: Path | str, *, check: bool = False, wait: float = BUSY_TIMEOUT_MS / 1000
-    ) -> Store:
+    def open(cls, path: Path | str, *, check: bool = False, wait: float | None = None) -> Store:
         """Open (creating if needed) and migrate the database at ``path``.
 
         ``check`` runs ``PRAGMA quick_check`` first (the commands that write at length do):
         a damaged file raises :class:`DatabaseFault` before anything is written to it.
-        ``wait`` is how long a write waits for a lock another process holds.
+        ``wait`` is how long a write waits for a lock another process holds (seconds;
+        :data:`BUSY_TIMEOUT_MS` by default).
         """
         path = Path(path)
+        wait = BUSY_TIMEOUT_MS / 1000 if wait is None else wait
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -235,25 +235,27 @@ class Store:
         return cls(db, str(path))
 
     @classmethod
-    def open_for_reading(cls, path: Path | str) -> Store:
+    def open_for_reading(cls, path: Path | str, *, check: bool = False) -> Store:
         """Open ``path`` without writing to it, for the commands that only read.
 
         A file that does not exist yet, or one that needs migrating, is opened as by
         :meth:`open` (that writes); otherwise the connection is read-only, so a read-only
         file or a database another process holds locked still answers. In a read-only
         folder, where SQLite cannot create the WAL index beside the file, the file is read
-        as immutable.
+        as immutable. ``check`` as for :meth:`open`.
         """
         path = Path(path)
         if not path.exists():
-            return cls.open(path)
+            return cls.open(path, check=check)
         location = str(path)
         with faults_raised(location, wait=BUSY_TIMEOUT_MS / 1000):
             try:
                 db = _read_only_database(path)
+                if check:
+                    _quick_check(db, location)
                 if migrations.pending(db):
                     db.close()
-                    return cls.open(path)
+                    return cls.open(path, check=check)
             except sqlite3.DatabaseError as error:
                 if fault_reason(error) is not None:
                     raise

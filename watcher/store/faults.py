@@ -40,7 +40,7 @@ _ADVICE = {
         "'sqlite3 FILE .recover | sqlite3 NEW.db' and point --db at the new file"
     ),
     "locked": (
-        "the database is locked by another process ({error}; waited {wait:.0f} s). "
+        "the database is locked by another process ({error}{waited}). "
         "Another watcher command or a program holding a long transaction is writing; "
         "try again when it is done"
     ),
@@ -90,7 +90,8 @@ def as_fault(error: BaseException, path: str, *, wait: float = 0.0) -> DatabaseF
 
 def database_fault(path: str, reason: str, detail: str, *, wait: float = 0.0) -> DatabaseFault:
     """A :class:`DatabaseFault` whose message says what happened (``detail``) and what to do."""
-    return DatabaseFault(path, reason, _ADVICE[reason].format(error=detail, wait=wait))
+    waited = f"; waited {wait:g} s" if wait else ""
+    return DatabaseFault(path, reason, _ADVICE[reason].format(error=detail, waited=waited))
 
 
 @contextmanager
