@@ -12,12 +12,14 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from watcher import story_vectors
 from watcher.config import DedupeConfig
 from watcher.models import BatchOutcome, Tag
 from watcher.prepare import PreparedItem
 from watcher.similarity import (
     DEFAULT_SETTINGS,
     Candidate,
+    Decision,
     DedupeSettings,
     Fingerprint,
     decide,
@@ -25,6 +27,9 @@ from watcher.similarity import (
 )
 from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
+from watcher.store.stories import forget_frequencies
+from watcher.story_grouping import StoryMatch, match_story, merge, remember
+from watcher.story_vectors import StoryVector, story_vector
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 _ISO_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -74,13 +79,14 @@ def _window(at: str | None, seconds: float | None) -> tuple[str, str] | None:
     return _range(None if at is None else _moment(at), seconds)
 
 
-def _candidates(
-    store: Store, entry: PreparedItem, at: str | None, settings: DedupeSettings
+def story_candidates(
+    store: Store, fingerprint: Fingerprint, at: str | None, settings: DedupeSettings
 ) -> list[Candidate]:
+    """The stored items sharing a near-duplicate or story key with ``fingerprint``."""
     moment = None if at is None else _moment(at)
     rows = store.dedupe_candidates(
-        band_keys=entry.fingerprint.band_keys,
-        story_keys=entry.fingerprint.story_keys,
+        band_keys=fingerprint.band_keys,
+        story_keys=fingerprint.story_keys,
         band_range=_range(moment, settings.duplicate_window),
         story_range=_range(moment, settings.story_window),
         limit=_MAX_CANDIDATES,
@@ -93,6 +99,24 @@ def _candidates(
             continue  # written by another fingerprint version; see docs/dedupe.md
         candidates.append(Candidate(item_id, stored, duplicate_of, story_id, when))
     return candidates
+
+
+def choose_story(
+    store: Store, decision: Decision, vector: StoryVector, at: str | None, settings: DedupeSettings
+) -> tuple[int | None, str | None, float | None, StoryMatch | None]:
+    """The story of a new item (None: a story of its own), the signal and score that chose it,
+    and the story match (None for a near-duplicate, which follows its original)."""
+    signal = None if decision.signal == "none" else decision.signal
+    if decision.duplicate_of is not None:
+        return decision.story_id, signal, decision.score, None
+    if len(vector) < story_vectors.MIN_KEYS:  # a headline and a sentence: lexical rules only
+        return decision.story_id, signal, decision.score, None
+    match = match_story(store, vector, at, settings.story_window)
+    if match.story_id is not None:
+        return match.story_id, "story", match.score, match
+    if signal is not None and story_vectors.LEXICAL_FALLBACK:
+        return decision.story_id, signal, decision.score, match
+    return None, None, None, match
 
 
 def ingest_batch(
@@ -132,9 +156,13 @@ def ingest_batch(
                 at = item.published_at or (now if feed_id is not None else None)
                 decision = decide(
                     entry.fingerprint,
-                    _candidates(store, entry, at, settings),
+                    story_candidates(store, entry.fingerprint, at, settings),
                     settings,
                     now=now_moment if feed_id is not None else None,
+                )
+                vector = story_vector(item.title, item.text)
+                story_id, signal, score, joined = choose_story(
+                    store, decision, vector, at, settings
                 )
                 store.pause_text_index()  # the first new item pauses it; the rest find it so
                 item_id = store.insert_item(
@@ -142,10 +170,13 @@ def ingest_batch(
                     feed_id=feed_id,
                     first_seen_at=now,
                     duplicate_of=decision.duplicate_of,
-                    story_id=decision.story_id,
-                    dedupe_signal=None if decision.signal == "none" else decision.signal,
-                    dedupe_score=decision.score if decision.signal != "none" else None,
+                    story_id=story_id,
+                    dedupe_signal=signal,
+                    dedupe_score=score,
                 )
+                remember(store, item_id, vector, at, copy=decision.duplicate_of is not None)
+                if joined is not None and joined.also and story_id is not None:
+                    merge(store, story_id, joined.also, item_id=item_id, at=now)
                 store.save_fingerprint(
                     item_id,
                     fingerprint=fingerprint_bytes(entry.fingerprint),
@@ -166,5 +197,6 @@ def ingest_batch(
             store.resume_text_index()
     except BaseException:
         store.forget_cached_ids()
+        forget_frequencies(store)
         raise
     return outcome

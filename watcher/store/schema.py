@@ -458,3 +458,49 @@ def _feeds_config_url(db: Database) -> None:
         CREATE UNIQUE INDEX feeds_config_url ON feeds(config_url);
         """
     )
+
+
+@migrations(name="0016_story_grouping")
+def _story_grouping(db: Database) -> None:
+    """Story state of dedupe level 3 (``watcher/story_grouping.py``, docs/dedupe.md).
+
+    ``story_vectors`` holds each item's story vector and its time (``at`` as in
+    ``dedupe_keys``); ``story_df`` the document frequency of every vector key, and under
+    key 0 the number of vectors; ``story_terms`` each item's highest-weighted keys, the
+    index candidates come from; ``story_merges`` every story merged into another, so that
+    an old story id still resolves. ``story_leads`` names each story's earliest published
+    item.
+    """
+    db.executescript(
+        """
+        CREATE TABLE story_vectors (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            vector BLOB NOT NULL
+        );
+        CREATE TABLE story_df (
+            key INTEGER PRIMARY KEY,
+            df INTEGER NOT NULL
+        );
+        CREATE TABLE story_terms (
+            key INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (key, at, item_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE story_merges (
+            story_id INTEGER PRIMARY KEY,
+            merged_into INTEGER NOT NULL,
+            item_id INTEGER,
+            merged_at TEXT NOT NULL
+        );
+        CREATE VIEW story_leads AS
+        SELECT
+            root.id AS story_id,
+            (SELECT member.id FROM items AS member WHERE member.story_id = root.id
+             ORDER BY COALESCE(member.published_at, member.first_seen_at), member.id
+             LIMIT 1) AS lead_item_id
+        FROM items AS root
+        WHERE root.story_id = root.id;
+        """
+    )

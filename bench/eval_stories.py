@@ -1,0 +1,300 @@
+"""Evaluate story grouping (dedupe level 3) through the product path, in random arrival orders.
+
+Every document goes through :func:`watcher.similarity.fingerprint` and
+:func:`watcher.ingest.ingest_batch` into a fresh SQLite store, undated (as an import
+without dates: every time window admits every pair, so content alone decides), in
+batches as an import would send them. Prints, per arrival order and as a summary:
+pairwise precision/recall/F1 of "same story" against "same event", B-cubed F1, the share
+of same-topic different-event pairs merged (hard negatives), and for a mixed-language set
+the F1 over pairs of items in different languages.
+
+Sets:
+
+* ``ecb``: ``/work/shared/eval/stories/ecbplus-dev.jsonl`` (real English news, 44 events
+  in 22 topics of two events each; see its README). Skipped when absent.
+* ``cross``: ``tests/fixtures/stories/crosslang.jsonl``, invented events written in
+  Russian and in English, two events per topic.
+* ``seeds``: ``/work/shared/corpus/seeds`` in all 120 orders (000/002/003 one story, 001
+  and 004 their own).
+
+    python bench/eval_stories.py [--sets ecb,cross,seeds] [--orders 5] [--batch 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from watcher import story_vectors  # noqa: E402
+from watcher.corpus import Document, to_item  # noqa: E402
+from watcher.ingest import ingest_batch  # noqa: E402
+from watcher.prepare import PreparedItem  # noqa: E402
+from watcher.similarity import fingerprint  # noqa: E402
+from watcher.store import Store  # noqa: E402
+
+ECB = Path("/work/shared/eval/stories/ecbplus-dev.jsonl")
+CROSS = ROOT / "tests" / "fixtures" / "stories" / "crosslang.jsonl"
+SEEDS = Path("/work/shared/corpus/seeds")
+BACKGROUND = ROOT / "tests" / "fixtures" / "dedupe" / "labelled.jsonl"
+SEED_EVENTS = {"000": "A", "002": "A", "003": "A", "001": "B", "004": "C"}
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    id: str
+    topic: str
+    event: str
+    title: str
+    text: str
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    pairwise: tuple[float, float, float]
+    bcubed: tuple[float, float, float]
+    hard_merged: float
+    """Share of same-topic, different-event pairs put into one story."""
+    cross: tuple[float, float, float] | None
+    """Pairwise P/R/F1 over pairs of items in different languages (None: one language)."""
+    stories: int
+    seconds: float
+
+
+def load_jsonl(path: Path) -> list[Doc]:
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        docs.append(
+            Doc(
+                str(row["id"]),
+                str(row["topic"]),
+                str(row["event"]),
+                row["title"],
+                row["text"],
+                row.get("lang"),
+            )
+        )
+    return docs
+
+
+def load_background(path: Path = BACKGROUND) -> list[Doc]:
+    """Other news stored before a set (undated, not scored): document frequencies need a
+    corpus (``MIN_DOCUMENTS``), as a store in use has one."""
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        docs.append(Doc(f"bg-{row['id']}", "bg", f"bg-{row['story']}", row["title"], row["text"]))
+    return docs
+
+
+def load_seeds(folder: Path = SEEDS) -> list[Doc]:
+    """The seed articles as an importer sees them: the first non-empty line is the title."""
+    docs = []
+    for path in sorted(folder.glob("*.txt")):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        number = path.name[:3]
+        title = lines[0].strip().lstrip("#").strip()
+        docs.append(Doc(number, "seeds", SEED_EVENTS[number], title, "\n".join(lines[1:])))
+    return docs
+
+
+def group(
+    docs: Sequence[Doc], *, batch: int, background: Sequence[Doc] = ()
+) -> tuple[dict[str, int], float]:
+    """Import ``background`` then ``docs`` in this order into a fresh store; each document's
+    story id, and the seconds spent in fingerprinting and ingesting ``docs``."""
+    seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store.open(Path(folder) / "eval.db")
+        try:
+            items = {}
+            for part, scored in ((background, False), (docs, True)):
+                started = time.perf_counter()
+                for start in range(0, len(part), batch):
+                    prepared = []
+                    for doc in part[start : start + batch]:
+                        document = Document(doc.title, doc.text, external_id=doc.id, lang=doc.lang)
+                        item = to_item(document, NOW)
+                        assert item is not None
+                        if scored:
+                            items[doc.id] = item
+                        fp = fingerprint(item.title, item.text, item.published_at)
+                        prepared.append(PreparedItem(item, (), (), fp))
+                    ingest_batch(store, prepared, feed_id=None, now=seen_at)
+            seconds = time.perf_counter() - started
+            story_of = dict(store.db.execute("SELECT id, story_id FROM items").fetchall())
+            result = {}
+            for doc_id, item in items.items():
+                found = store.find_exact(item, None)  # the same text twice: one item
+                assert found is not None
+                result[doc_id] = _resolved(store, story_of[found[0]])
+            return result, seconds
+        finally:
+            store.close()
+
+
+def _resolved(store: Store, story_id: int) -> int:
+    try:
+        from watcher.store.stories import resolve_story
+    except ImportError:  # before issue 21: no merges
+        return story_id
+    return resolve_story(store, story_id)
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def score(docs: Sequence[Doc], story: dict[str, int], seconds: float) -> Scores:
+    tp = fp = fn = 0
+    ctp = cfp = cfn = 0
+    hard = hard_merged = 0
+    languages = {doc.lang for doc in docs}
+    for a, b in itertools.combinations(docs, 2):
+        truth, predicted = a.event == b.event, story[a.id] == story[b.id]
+        tp += truth and predicted
+        fp += predicted and not truth
+        fn += truth and not predicted
+        if a.lang != b.lang:
+            ctp += truth and predicted
+            cfp += predicted and not truth
+            cfn += truth and not predicted
+        if a.topic == b.topic and not truth:
+            hard += 1
+            hard_merged += predicted
+    members: dict[int, list[Doc]] = {}
+    for doc in docs:
+        members.setdefault(story[doc.id], []).append(doc)
+    events: dict[str, int] = {}
+    for doc in docs:
+        events[doc.event] = events.get(doc.event, 0) + 1
+    precisions, recalls = [], []
+    for doc in docs:
+        same = members[story[doc.id]]
+        correct = sum(other.event == doc.event for other in same)
+        precisions.append(correct / len(same))
+        recalls.append(correct / events[doc.event])
+    bp, br = statistics.fmean(precisions), statistics.fmean(recalls)
+    return Scores(
+        pairwise=_prf(tp, fp, fn),
+        bcubed=(bp, br, 2 * bp * br / (bp + br) if bp + br else 0.0),
+        hard_merged=hard_merged / hard if hard else 0.0,
+        cross=_prf(ctp, cfp, cfn) if len(languages) > 1 else None,
+        stories=len(members),
+        seconds=seconds,
+    )
+
+
+def _line(label: str, s: Scores) -> str:
+    p, r, f = s.pairwise
+    text = (
+        f"  {label:10s} pairwise P {p:.3f} R {r:.3f} F1 {f:.3f} | B3 F1 {s.bcubed[2]:.3f}"
+        f" | hard neg. merged {100 * s.hard_merged:5.1f}% | {s.stories} stories"
+    )
+    if s.cross is not None:
+        text += f" | cross-language P {s.cross[0]:.3f} R {s.cross[1]:.3f} F1 {s.cross[2]:.3f}"
+    return text + f" | {s.seconds:.1f} s"
+
+
+def evaluate(
+    name: str, docs: Sequence[Doc], orders: int, batch: int, background: Sequence[Doc] = ()
+) -> list[Scores]:
+    events = len({doc.event for doc in docs})
+    print(f"\n{name}: {len(docs)} documents, {events} events, {orders} arrival orders")
+    results = []
+    for seed in range(orders):
+        shuffled = list(docs)
+        random.Random(seed).shuffle(shuffled)
+        story, seconds = group(shuffled, batch=batch, background=background)
+        results.append(score(docs, story, seconds))
+        print(_line(f"order {seed}", results[-1]))
+    f1s = [s.pairwise[2] for s in results]
+    print(
+        f"  summary    pairwise F1 min {min(f1s):.3f} mean {statistics.fmean(f1s):.3f}"
+        f" | B3 F1 mean {statistics.fmean(s.bcubed[2] for s in results):.3f}"
+        f" | hard neg. merged max {100 * max(s.hard_merged for s in results):.1f}%"
+        + (
+            f" | cross-language F1 min {min(s.cross[2] for s in results if s.cross):.3f}"
+            if results[0].cross is not None
+            else ""
+        )
+    )
+    return results
+
+
+def seed_orders(batch: int) -> int:
+    """How many of the 120 arrival orders of the seeds give exactly the expected stories."""
+    docs = load_seeds()
+    right = 0
+    for order in itertools.permutations(docs):
+        story, _ = group(order, batch=batch)
+        right += all(
+            (story[a.id] == story[b.id]) == (a.event == b.event)
+            for a, b in itertools.combinations(docs, 2)
+        )
+    print(f"\nseeds: exact in {right} of 120 arrival orders")
+    return right
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="ecb,cross,seeds")
+    parser.add_argument("--orders", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a constant of watcher.story_vectors (JOIN_THRESHOLD=0.3)",
+    )
+    args = parser.parse_args(argv)
+    for pair in args.set:
+        name, _, value = pair.partition("=")
+        if not hasattr(story_vectors, name):
+            parser.error(f"watcher.story_vectors has no {name}")
+        kind = type(getattr(story_vectors, name))
+        setattr(story_vectors, name, value == "True" if kind is bool else kind(value))
+    sets = set(args.sets.split(","))
+    if "ecb" in sets:
+        if ECB.is_file():
+            evaluate("ECB+ dev", load_jsonl(ECB), args.orders, args.batch)
+        else:
+            print(f"\nECB+ dev: {ECB} not found, skipped")
+    if "cross" in sets:
+        evaluate(
+            "cross-language (RU/EN), after the 141 labelled dedupe fixtures as background",
+            load_jsonl(CROSS),
+            args.orders,
+            args.batch,
+            background=load_background(),
+        )
+    if "seeds" in sets:
+        if SEEDS.is_dir():
+            seed_orders(args.batch)
+        else:
+            print(f"\nseeds: {SEEDS} not found, skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""The story tables of migration 0016: vectors, document frequencies, index terms, merges.
+
+Functions on a :class:`~watcher.store.Store`; every lookup goes through a primary key.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterable, Sequence
+
+from watcher.store.database import Store
+
+DOCUMENTS_KEY = 0
+"""The ``story_df`` row that counts the vectors (feature keys are odd, never 0)."""
+HITS_PER_TERM = 32
+"""Most recent items taken per index term."""
+
+
+def document_frequencies(store: Store, keys: Sequence[int]) -> tuple[dict[int, int], int]:
+    """The document frequency of each of ``keys`` (absent: 0) and the number of vectors."""
+    rows = store.db.conn.execute(
+        "SELECT key, df FROM story_df WHERE key IN (SELECT value FROM json_each(?))",
+        [json.dumps([DOCUMENTS_KEY, *keys])],
+    ).fetchall()
+    found = dict(rows)
+    documents = found.pop(DOCUMENTS_KEY, 0)
+    return found, int(documents)
+
+
+def save_vector(
+    store: Store,
+    item_id: int,
+    *,
+    vector: bytes,
+    keys: Sequence[int],
+    index_keys: Sequence[int],
+    at: str | None,
+) -> None:
+    """Keep an item's vector, count its keys in the document frequencies and index its
+    ``index_keys``."""
+    stamp = at or ""
+    conn = store.db.conn
+    conn.execute(
+        "INSERT OR REPLACE INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)",
+        [item_id, stamp, vector],
+    )
+    if keys:
+        conn.executemany(
+            "INSERT INTO story_df(key, df) VALUES (?, 1) "
+            "ON CONFLICT(key) DO UPDATE SET df = df + 1",
+            [(key,) for key in (DOCUMENTS_KEY, *keys)],
+        )
+    conn.executemany(
+        "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)",
+        [(key, stamp, item_id) for key in index_keys],
+    )
+
+
+def candidate_stories(
+    store: Store, keys: Sequence[int], window: tuple[str, str] | None, limit: int
+) -> list[int]:
+    """Stories with items that share an index term with ``keys`` within ``window``
+    (undated items pass every window), the most shared terms first."""
+    if not keys:
+        return []
+    per_key = (
+        "SELECT item_id FROM (SELECT item_id FROM story_terms WHERE key = ?"
+        + (" AND (at BETWEEN ? AND ? OR at = '')" if window is not None else "")
+        + f" ORDER BY at DESC LIMIT {HITS_PER_TERM})"
+    )
+    params: list[object] = []
+    for key in keys:
+        params.append(key)
+        if window is not None:
+            params.extend(window)
+    sql = (
+        f"WITH hits AS ({' UNION ALL '.join(per_key for _ in keys)}) "
+        "SELECT items.story_id FROM hits JOIN items ON items.id = hits.item_id "
+        "GROUP BY items.story_id ORDER BY COUNT(*) DESC, items.story_id DESC LIMIT ?"
+    )
+    return [row[0] for row in store.db.conn.execute(sql, [*params, limit]).fetchall()]
+
+
+def story_members(store: Store, story_id: int, limit: int) -> list[tuple[int, str, bytes]]:
+    """(item id, at, vector) of the story's most recent members that have a vector."""
+    return store.db.conn.execute(
+        "SELECT items.id, story_vectors.at, story_vectors.vector FROM items "
+        "JOIN story_vectors ON story_vectors.item_id = items.id "
+        "WHERE items.story_id = ? ORDER BY items.id DESC LIMIT ?",
+        [story_id, limit],
+    ).fetchall()
+
+
+def merge_stories(store: Store, into: int, absorbed: int, *, item_id: int, at: str) -> None:
+    """Move every item of story ``absorbed`` into story ``into`` and record it."""
+    conn = store.db.conn
+    conn.execute("UPDATE items SET story_id = ? WHERE story_id = ?", [into, absorbed])
+    conn.execute("UPDATE story_merges SET merged_into = ? WHERE merged_into = ?", [into, absorbed])
+    conn.execute(
+        "INSERT OR REPLACE INTO story_merges(story_id, merged_into, item_id, merged_at) "
+        "VALUES (?, ?, ?, ?)",
+        [absorbed, into, item_id, at],
+    )
+
+
+def resolve_story(store: Store, story_id: int) -> int:
+    """The story a (possibly merged) story id belongs to now."""
+    row = store.db.conn.execute(
+        "SELECT merged_into FROM story_merges WHERE story_id = ?", [story_id]
+    ).fetchone()
+    return story_id if row is None else int(row[0])
+
+
+def clear(store: Store) -> None:
+    """Forget all story state (before a regroup); inside the caller's transaction."""
+    for table in ("story_vectors", "story_df", "story_terms", "story_merges"):
+        store.db.conn.execute(f"DELETE FROM {table}")
+    _frequencies.pop(store, None)
+
+
+class _Frequencies:
+    """Document frequencies read or written through one Store, valid while no other
+    connection has committed (``PRAGMA data_version``)."""
+
+    def __init__(self) -> None:
+        self.df: dict[int, int] = {}
+        self.version: int | None = None
+
+
+_frequencies: weakref.WeakKeyDictionary[Store, _Frequencies] = weakref.WeakKeyDictionary()
+FREQUENCIES_CACHED = 200_000
+
+
+def cached_frequencies(store: Store, keys: Iterable[int]) -> dict[int, int]:
+    """:func:`document_frequencies` of ``keys`` (and of :data:`DOCUMENTS_KEY`) from memory
+    where they still hold; the returned dict is the cache itself: read it, never write it."""
+    cache = _frequencies.get(store)
+    if cache is None:
+        cache = _frequencies[store] = _Frequencies()
+    version = int(store.db.conn.execute("PRAGMA data_version").fetchone()[0])
+    if version != cache.version or len(cache.df) > FREQUENCIES_CACHED:
+        cache.df.clear()
+        cache.version = version
+    missing = [key for key in keys if key not in cache.df]
+    if DOCUMENTS_KEY not in cache.df:
+        missing.append(DOCUMENTS_KEY)
+    if missing:
+        found, documents = document_frequencies(store, missing)
+        cache.df.update(dict.fromkeys(missing, 0))
+        cache.df.update(found)
+        cache.df[DOCUMENTS_KEY] = documents
+    return cache.df
+
+
+def counted(store: Store, keys: Iterable[int]) -> None:
+    """Tell the cache that one more vector with ``keys`` was saved."""
+    cache = _frequencies.get(store)
+    if cache is None:
+        return
+    df = cache.df
+    keys = list(keys)
+    if not keys:
+        return
+    for key in (DOCUMENTS_KEY, *keys):
+        if key in df:
+            df[key] += 1
+
+
+def forget_frequencies(store: Store) -> None:
+    """Drop the cache (after a rolled-back transaction)."""
+    _frequencies.pop(store, None)
