@@ -964,18 +964,43 @@ class Store:
         return sorted(row[0] for row in self.db.execute(sql, params))
 
     def stories(self, *, topic: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest stories (newest item first), with item and source counts."""
-        sql = "SELECT * FROM stories"
+        """The latest stories (the newest dated item first; stories of undated imports
+        last), with item, source and language counts. A story's ``title`` is its lead's:
+        the earliest published item (a feed item undated by its feed counts from when it
+        was first seen; an undated import comes after every dated item)."""
+        where = ""
         params: list[Any] = []
         if topic is not None:
-            sql += (
-                " WHERE story_id IN (SELECT items.story_id FROM items JOIN item_topics "
-                "ON item_topics.item_id = items.id WHERE item_topics.topic = ?)"
+            where = (
+                "WHERE items.story_id IN (SELECT member.story_id FROM items AS member "
+                "JOIN item_topics ON item_topics.item_id = member.id "
+                "WHERE item_topics.topic = ?)"
             )
             params.append(topic)
-        sql += " ORDER BY latest_at DESC, story_id DESC LIMIT ?"
         params.append(limit)
-        cursor = self.db.execute(sql, params)
+        cursor = self.db.execute(
+            f"""
+            WITH dated AS (
+                SELECT items.*, COALESCE(items.published_at,
+                    CASE WHEN items.feed_id IS NOT NULL THEN items.first_seen_at END) AS at,
+                    COALESCE(items.source, feeds.title, feeds.url) AS source_name
+                FROM items LEFT JOIN feeds ON feeds.id = items.feed_id {where}
+            )
+            SELECT story_id,
+                (SELECT lead.title FROM dated AS lead WHERE lead.story_id = dated.story_id
+                 ORDER BY lead.at IS NULL, lead.at, lead.id LIMIT 1) AS title,
+                COUNT(*) AS items,
+                SUM(duplicate_of IS NOT NULL) AS duplicates,
+                COUNT(DISTINCT source_name) AS sources,
+                GROUP_CONCAT(DISTINCT source_name) AS source_names,
+                COUNT(DISTINCT lang) AS languages,
+                GROUP_CONCAT(DISTINCT lang) AS language_names,
+                MAX(at) AS latest_at
+            FROM dated GROUP BY story_id
+            ORDER BY latest_at IS NULL, latest_at DESC, story_id DESC LIMIT ?
+            """,
+            params,
+        )
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
