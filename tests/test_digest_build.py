@@ -250,3 +250,27 @@ def test_every_item_is_listed_once_or_left_out(rows: list[DigestRow], max_storie
         assert len(section.stories) <= max_stories
         keys = [(e.sources, e.latest) for e in section.stories]
         assert keys == sorted(keys, reverse=True)
+
+
+def test_a_story_is_headed_by_its_earliest_published_report() -> None:
+    """The report published first leads, whichever was stored first (poll order)."""
+    digest = build(
+        [
+            row(1, title="Later analysis", published_at="2026-03-01T12:00:00Z"),
+            row(2, story_id=1, title="First news", published_at="2026-03-01T08:00:00Z"),
+            row(3, story_id=1, title="Undated import", published_at=None),
+        ]
+    )
+    (entry,) = digest.sections[0].stories
+    assert entry.title == "First news"
+    assert entry.date == "2026-03-01T08:00:00Z"
+
+
+def test_a_story_of_undated_imports_has_no_date() -> None:
+    """An imported document without a date is not dated by its import time."""
+    digest = build([row(1, published_at=None, source=None)])
+    (entry,) = digest.sections[0].stories
+    assert entry.date is None
+    assert "imported document ·" not in render_text(digest, "subject")
+    fed = build([row(1, published_at=None, feed_url="https://feed.example/rss")])
+    assert fed.sections[0].stories[0].date == "2026-03-01T23:00:00Z"

@@ -8,6 +8,7 @@ stored ``items_fts`` index uses, so a topic query and ``watcher search`` agree.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -38,25 +39,58 @@ def _scratch_index() -> sqlite3.Connection:
     return connection
 
 
-def explain(reason: str) -> str:
-    """FTS5's message, with a hint where it is cryptic (``Issyk-Kul`` → "no such column")."""
-    if reason.startswith("no such column") and "quote hyphenated" not in reason:
+QUERY_DOCS = "docs/queries.md"
+_OPERATOR_WORDS = frozenset({"and", "or", "not", "near"})
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def explain(reason: str, query: str = "") -> str:
+    """FTS5's message made readable: what is wrong, where, and where the syntax is told."""
+    stripped = query.strip()
+    if not stripped:
+        reason = "the query is empty"
+    elif reason.startswith("unknown special query"):
+        reason = "a star ends a word to search by its beginning, e.g. Kyrgyz*; it is no query alone"
+    elif reason == "unterminated string":
+        reason = 'a double quote is not closed: phrases go between two quotes, e.g. "air base"'
+    elif reason.startswith("fts5: syntax error near"):
+        near = reason.removeprefix("fts5: syntax error near").strip().strip('"')
+        unquoted = _QUOTED.sub(" ", stripped)
+        if unquoted.count("(") != unquoted.count(")"):
+            reason = "the parentheses do not pair up"
+        elif not near:
+            reason = "the query ends too early: AND, OR and NOT need a term after them"
+        elif near.upper() in {"AND", "OR", "NOT"}:
+            reason = (
+                f"{near} needs a term on each side (NOT too: write 'Kant NOT Russia', "
+                "not 'NOT Russia')"
+            )
+        else:
+            reason = f"unexpected {near!r}"
+    elif reason.startswith("no such column"):
         reason += (
             "; outside double quotes a hyphen or colon is query syntax: "
             'quote hyphenated words, e.g. "Issyk-Kul"'
         )
-    return reason
+    return f"{reason} (query syntax: {QUERY_DOCS})"
+
+
+def lowercase_operators(query: str) -> list[str]:
+    """The words of ``query`` outside quotes that read like operators but are lower-case
+    (FTS5 takes ``and`` as a word to find, not as AND)."""
+    words = re.findall(r"[^\s()]+", _QUOTED.sub(" ", query))
+    return sorted({word for word in words if word in _OPERATOR_WORDS})
 
 
 def validate_query(query: str) -> None:
     """Raise QueryError when FTS5 cannot parse ``query``."""
     if not query.strip():
-        raise QueryError(query, "the query is empty")
+        raise QueryError(query, explain("", query))
     connection = _scratch_index()
     try:
         connection.execute("SELECT rowid FROM docs WHERE docs MATCH ?", [query]).fetchall()
     except sqlite3.OperationalError as error:
-        raise QueryError(query, explain(str(error))) from None
+        raise QueryError(query, explain(str(error), query)) from None
     finally:
         connection.close()
 

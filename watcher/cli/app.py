@@ -43,6 +43,8 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # one line per feed refresh is watcher's own; httpx would add one per request
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ctx.obj = Context(
         locations=locate(config_path, db_path),
         verbose=verbose,

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from watcher.config import Config, load_config
 from watcher.display import terminal_safe
 from watcher.errors import DatabaseFault, WatcherError
+from watcher.match import QUERY_DOCS, lowercase_operators
 from watcher.normalize import utc_iso
 from watcher.paths import Locations, check_db_folder, missing_config
 from watcher.store import Store
@@ -53,6 +54,8 @@ class Context:
             if not self.config_path.is_file():
                 raise missing_config(self.locations)
             self._config = load_config(self.config_path)
+            for topic in self._config.topics:
+                warn_lowercase_operators(topic.query, f"topic {topic.name!r}")
         return self._config
 
     def _open(self, *, check: bool) -> Store:
@@ -109,6 +112,19 @@ class Context:
             log.info("config not mirrored: %s", fault)
         finally:
             writable.close()
+
+
+def warn_lowercase_operators(query: str, where: str) -> None:
+    """Say on stderr when ``query`` has ``and``/``or``/``not`` in lower case: FTS5 searches
+    them as words, which is rarely what was meant."""
+    words = lowercase_operators(query)
+    if words:
+        listed = ", ".join(f"'{word}'" for word in words)
+        click.echo(
+            f"warning: {where}: {listed} in lower case is searched as a word; write "
+            f"{', '.join(word.upper() for word in words)} for the operator ({QUERY_DOCS})",
+            err=True,
+        )
 
 
 def one_line(text: object) -> str:

@@ -47,16 +47,17 @@ def feeds_list(obj: Context) -> None:
     """List feeds with their health."""
     with obj.reading() as store:
         rows = store.feeds()
-    table = Table("id", "url", "origin", "enabled", "last status", "errors", "next due")
+    table = Table("id", "title", "url", "origin", "state", "last status", "errors", "next due")
     for row in rows:
         table.add_row(
             str(row.id),
+            cell(row.title or "-"),
             cell(row.url),
             row.origin,
-            "yes" if row.enabled else cell(f"no: {row.disabled_reason}"),
+            row.state if row.enabled else cell(f"disabled: {row.disabled_reason}"),
             str(row.last_status or "-"),
             str(row.error_count),
-            row.next_due_at or "now",
+            "-" if not row.enabled else row.next_due_at or "now",
         )
     table_console().print(table)
 

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from watcher.alerts import target_names
-from watcher.cli.context import Context, one_line, table_console
+from watcher.cli.context import Context, one_line, table_console, warn_lowercase_operators
 from watcher.config import Config, format_duration
 from watcher.display import cell, terminal_safe
 from watcher.errors import QueryError
@@ -26,13 +26,16 @@ from watcher.store.metrics import feed_health
 @click.pass_obj
 def search(obj: Context, query: str, limit: int) -> None:
     """Full-text search (FTS5 syntax: AND, OR, NOT, "phrases", prefix*)."""
+    warn_lowercase_operators(query, "the search")
+    if not query.strip():
+        raise QueryError(query, explain("", query))
     with obj.reading() as store:
         try:
             rows = store.search(query, limit)
         except QueryError as error:
-            raise QueryError(query, explain(error.reason)) from None
+            raise QueryError(query, explain(error.reason, query)) from None
     for row in rows:
-        when = (row["published_at"] or "")[:10]
+        when = (row["published_at"] or "undated")[:10]
         click.echo(f"{row['id']:>6}  {terminal_safe(when):10}  {one_line(row['title'])}")
         click.echo(f"        {one_line(row['url'] or row['source'] or '')}")
         click.echo(f"        {one_line(row['snippet'])}")
@@ -69,16 +72,10 @@ def status(obj: Context, as_json: bool) -> None:
         "feed", "state", "interval", "last fetch", "errors", "next due", "last error or reason"
     )
     for row in rows:
-        if not row.enabled:
-            state = "disabled"
-        elif row.error_count:
-            state = "failing"
-        else:
-            state = "ok" if row.last_fetch_at else "not yet fetched"
         interval = row.poll_interval or row.interval_seconds or obj.config.poll.default_interval
         table.add_row(
             cell(row.title or row.url),
-            state,
+            row.state,
             format_duration(interval),
             row.last_fetch_at or "never",
             str(row.error_count),

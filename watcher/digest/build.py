@@ -181,6 +181,17 @@ def _when(row: DigestRow) -> str:
     return row.published_at or row.first_seen_at
 
 
+def _published(row: DigestRow) -> str | None:
+    """When the item was published: its date, else when a feed first gave it; None for an
+    undated imported document (its import time says nothing of the news)."""
+    return row.published_at or (row.first_seen_at if row.feed_url is not None else None)
+
+
+def _lead_order(row: DigestRow) -> tuple[bool, str, int]:
+    published = _published(row)
+    return (published is None, published or "", row.item_id)
+
+
 def _tags(rows: Iterable[DigestRow]) -> tuple[str, ...]:
     best: dict[tuple[str, str], float] = {}
     for row in rows:
@@ -199,13 +210,13 @@ def _tags(rows: Iterable[DigestRow]) -> tuple[str, ...]:
 def story_entry(rows: Sequence[DigestRow]) -> StoryEntry:
     """Fold the items of one story, near-duplicates included, into one entry.
 
-    The headline is the story's first stored item (the one dedupe named the story after)
-    when it is among ``rows``, else the earliest stored original; the date is the
-    earliest publication date the story's items give.
+    The headline is the story's lead: its earliest published original report (undated
+    imports after every dated item, then the first stored); the date is the earliest
+    publication date the story's items give, none for a story of undated imports.
     """
     unique = sorted({row.item_id: row for row in rows}.values(), key=lambda row: row.item_id)
     originals = [row for row in unique if row.duplicate_of is None]
-    head = next((row for row in unique if row.item_id == row.story_id), (originals or unique)[0])
+    head = min(originals or unique, key=_lead_order)
     head_source = source_name(head)
     seen = {head_source.casefold()} if head_source else set()
     also: list[SourceRef] = []
@@ -222,7 +233,7 @@ def story_entry(rows: Sequence[DigestRow]) -> StoryEntry:
         url=safe_url(head.url),
         source=head_source or UNKNOWN_SOURCE,
         also=tuple(also),
-        date=min(published) if published else head.first_seen_at,
+        date=min(published) if published else _published(head),
         latest=max(_when(row) for row in unique),
         excerpt=excerpt(head.text, title),
         tags=_tags(unique),

@@ -57,6 +57,15 @@ class FeedRow:
     poll_interval: float | None = None
     """The interval the daemon adapted the feed to; None: the configured one."""
 
+    @property
+    def state(self) -> str:
+        """``disabled``, ``failing``, ``ok`` or ``not yet fetched``."""
+        if not self.enabled:
+            return "disabled"
+        if self.error_count:
+            return "failing"
+        return "ok" if self.last_fetch_at else "not yet fetched"
+
 
 @dataclass(frozen=True, slots=True)
 class FeedSchedule:
