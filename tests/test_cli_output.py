@@ -121,3 +121,15 @@ def test_undated_imports_are_shown_undated_and_last(tmp_path: Path) -> None:
     assert "2026-11-02" in lines[0]
     assert "undated" in lines[1]
     assert "Radar" in lines[1]
+
+
+def test_serve_on_a_busy_port_says_so_before_announcing(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        watcher = Watcher(tmp_path, write_config(tmp_path))
+        result = watcher("serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "at http://" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
@@ -30,7 +31,22 @@ def serve(obj: Context, host: str | None, port: int | None, metadata_path: Path 
     ds = datasette_for(settings, obj.db_path, metadata_path)
     host = host or settings.host
     port = settings.port if port is None else port
+    _check_port(host, port)
     click.echo(f"watcher: {items} items in {obj.db_path} at http://{host}:{port}/ (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: {host} is reachable from other machines", err=True)
     run_server(ds, host=host, port=port)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before announcing anything when the address cannot be listened on (taken by
+    another program, or not this machine's)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror or error} "
+            "(another program, perhaps another 'watcher serve', has it; choose a port "
+            "with --port or [serve] port)"
+        ) from None
