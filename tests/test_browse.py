@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import sqlite3
@@ -30,7 +31,7 @@ from tests.browse_support import (
     project_layout,
     serving,
 )
-from tests.conftest import TOPIC_TOML, Watcher, kant_story, rss
+from tests.conftest import TOPIC_TOML, Watcher, kant_story, rss, write_config
 from watcher.browse import datasette_for, load_metadata
 from watcher.config import ServeConfig, config_from_dict
 from watcher.errors import ConfigError
@@ -102,7 +103,8 @@ async def test_news_is_sorted_newest_first(corpus: Corpus) -> None:
     ("facet", "value", "filter_arg"),
     [
         ("topics", "kant-air-base", "topics__arraycontains"),
-        ("tags", "kyrgyzstan", "tags__arraycontains"),
+        ("places", None, "places__arraycontains"),
+        ("keywords", None, "keywords__arraycontains"),
         ("source", "Vesti KG", "source"),
         ("lang", "ru", "lang"),
         ("published_at", None, "published_at__date"),
@@ -111,8 +113,8 @@ async def test_news_is_sorted_newest_first(corpus: Corpus) -> None:
 async def test_each_news_facet_counts_values_and_filters_rows(
     corpus: Corpus, facet: str, value: str | None, filter_arg: str
 ) -> None:
-    """Each configured facet (topic, tag, source, language, date) has values, and selecting one
-    returns the matching rows."""
+    """Each configured facet (topic, place, keyword, source, language, date) has values, and
+    selecting one returns the matching rows."""
     ds = datasette(corpus)
     data = await get_json(ds, f"/{corpus.name}/news.json")
     results = data["facet_results"][facet]["results"]
@@ -127,7 +129,11 @@ async def test_story_summary_has_one_row_per_story_with_its_counts(corpus: Corpu
     ds = datasette(corpus)
     stories = await rows(ds, f"/{corpus.name}/story_summary")
     assert len({row["story_id"] for row in stories}) == len(stories)
-    assert len(stories) == len(db_rows(corpus.db, "SELECT DISTINCT story_id FROM items"))
+    with_topic = db_rows(
+        corpus.db,
+        "SELECT DISTINCT story_id FROM items JOIN item_topics ON item_topics.item_id = items.id",
+    )
+    assert len(stories) == len(with_topic)
     drones = next(r for r in stories if r["headline"].startswith("Reconnaissance drones"))
     assert drones["sources"] >= 2
     assert drones["items"] >= 2
@@ -155,7 +161,7 @@ async def test_item_urls_and_ids_are_links(corpus: Corpus) -> None:
     page = await ds.client.get(f"/{corpus.name}/news?_search=squadron")
     assert '<a href="https://steppe-herald.example/2026/kant-drones">' in page.text
     original = db_rows(corpus.db, "SELECT id FROM items WHERE external_id = 'drones-1'")[0][0]
-    assert f'<a href="/{corpus.name}/items/{original}">{original}</a>' in page.text
+    assert f'<a href="/{corpus.name}/items/{original}">' in page.text
 
 
 async def test_foreign_keys_show_labels(corpus: Corpus) -> None:
@@ -240,10 +246,13 @@ async def test_metadata_applies_whatever_the_database_file_is_called(corpus: Cor
         "items_for_tag",
         "feed_health",
         "item_family",
+        "topic_feed",
+        "search_feed",
     }
     page = await ds.client.get(f"/{corpus.name}/news")
-    assert "<h1>News (view)</h1>" in page.text
-    assert "Every item, newest first" in page.text
+    assert "<h1>News</h1>" in page.text
+    stories = await ds.client.get(f"/{corpus.name}/story_summary")
+    assert "One entry per story" in stories.text
     hidden = {table["name"] for table in database["tables"] if table["hidden"]}
     assert {
         "dedupe_keys",
@@ -488,3 +497,238 @@ async def test_browsing_during_a_poll_neither_fails_nor_blocks_it(
             poll.kill()
             poll.communicate()
     assert len(await rows(ds, f"/{name}/news")) == 6
+
+
+# reader pages (issue 22) ---------------------------------------------------------------
+
+
+def item_id(corpus: Corpus, external_id: str) -> int:
+    found = db_rows(corpus.db, f"SELECT id FROM items WHERE external_id = '{external_id}'")
+    return int(found[0][0])
+
+
+async def test_front_page_lists_what_is_new_by_topic_one_entry_per_story(corpus: Corpus) -> None:
+    """The index page: each topic with new items, each story once, its lead and other sources,
+    an Atom feed per topic; the wire copy of a story is not a second entry."""
+    ds = datasette(corpus)
+    page = await ds.client.get("/")
+    assert page.status_code == 200
+    text = page.text
+    assert "Russia&#39;s Kant air base in Kyrgyzstan" in text
+    assert text.count("Reconnaissance drones moved to Kant air base") == 1
+    assert "Drones moved to Kant air base, ministry says" not in text
+    assert "Central Asia Wire" in text
+    assert f'href="/{corpus.name}/topic_feed.atom?topic=kant-air-base"' in text
+    week = await ds.client.get("/?days=7")
+    assert "in the last 7 days" in week.text
+
+
+async def test_news_page_is_a_list_of_cards_with_facets_after_the_results(corpus: Corpus) -> None:
+    """Cards: headline linked to the article, source, language, chips (never a JSON array),
+    "N sources, M languages" linking the story; the facets come after the cards."""
+    ds = datasette(corpus)
+    page = await ds.client.get(f"/{corpus.name}/news")
+    text = page.text
+    assert '<a href="https://steppe-herald.example/2026/kant-drones">' in text
+    assert 'class="chip chip-topic"' in text
+    assert "[&#34;" not in text
+    assert '["' not in text
+    story = db_rows(corpus.db, "SELECT story_id FROM items WHERE external_id = 'drones-1'")[0][0]
+    assert f'href="/{corpus.name}/news?story_id={story}"' in text
+    assert "2 sources, 1 language" in text
+    assert text.index('class="card"') < text.index('class="reader-facets"')
+    for label in ("Topic", "Source", "Language", "Date", "Places", "Keywords"):
+        assert f"<h3>{label}</h3>" in text
+    assert "CREATE VIEW" not in text
+
+
+async def test_news_page_filtered_by_topic_links_its_atom_feed(corpus: Corpus) -> None:
+    ds = datasette(corpus)
+    page = await ds.client.get(f"/{corpus.name}/news?topics__arraycontains=kant-air-base")
+    assert 'type="application/atom+xml"' in page.text
+    assert "topic_feed.atom?topic=kant-air-base" in page.text
+
+
+async def test_item_page_reads_like_an_article_with_its_story_and_copies(corpus: Corpus) -> None:
+    """Title, source, date, text; the story's other write-ups and copies; the stored fields
+    folded; canonical_url as text, the item's own url as the link."""
+    ds = datasette(corpus)
+    original = item_id(corpus, "drones-1")
+    page = await ds.client.get(f"/{corpus.name}/items/{original}")
+    assert page.status_code == 200
+    text = page.text
+    assert "<h1>Reconnaissance drones moved to Kant air base</h1>" in text
+    assert "Steppe Herald" in text
+    assert "squadron of reconnaissance drones" in text
+    assert "Drones moved to Kant air base, ministry says" in text  # the wire copy
+    assert 'href="https://steppe-herald.example/2026/kant-drones"' in text
+    assert "https://mirror.example/kant-drones?utm_source=feed" in text  # seen again there
+    assert '<details class="record">' in text
+    canonical = db_rows(corpus.db, f"SELECT canonical_url FROM items WHERE id = {original}")[0][0]
+    assert canonical
+    assert f'href="{canonical}"' not in text.replace(
+        'href="https://steppe-herald.example/2026/kant-drones"', ""
+    )
+    assert '<span class="plain-url">' in text
+    copy = item_id(corpus, "drones-wire")
+    page = await ds.client.get(f"/{corpus.name}/items/{copy}")
+    assert "the original this copies" in page.text
+
+
+def test_item_page_shows_the_feed_name_for_a_feed_item(tmp_path: Path) -> None:
+    """A polled item's page names its feed, not its feed_id."""
+    directory = tmp_path / "feedcase"
+    directory.mkdir()
+    server = HTTPServer()
+    server.start()
+    try:
+        server.expect_request("/feed.xml").respond_with_data(
+            rss([kant_story(1)], title="Frontier Gazette"), content_type="application/rss+xml"
+        )
+        config = write_config(directory, [server.url_for("/feed.xml")])
+        watcher = Watcher(directory, config)
+        result = watcher("poll")
+        assert result.exit_code == 0, result.output
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+    ((item,),) = db_rows(watcher.db, "SELECT id FROM items LIMIT 1")
+    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
+    page = asyncio.run(ds.client.get(f"/watcher/items/{item}"))
+    assert page.status_code == 200
+    assert "Frontier Gazette" in page.text
+
+
+async def test_stories_page_lists_only_stories_with_their_lead_and_counts(corpus: Corpus) -> None:
+    """No off-topic import, no CREATE VIEW text; the headline is the lead item's (the earliest
+    published) and each story says how many sources and languages it has."""
+    ds = datasette(corpus)
+    page = await ds.client.get(f"/{corpus.name}/story_summary")
+    assert "CREATE VIEW" not in page.text
+    assert "2 sources, 1 language" in page.text
+    assert "[&#34;" not in page.text
+    stories = await rows(ds, f"/{corpus.name}/story_summary")
+    leads = dict(db_rows(corpus.db, "SELECT story_id, lead_item_id FROM story_leads"))
+    for story in stories:
+        assert story["lead_item_id"] == leads[story["story_id"]]
+        assert story["languages"] >= 1
+    drones = next(s for s in stories if s["lead_item_id"] == item_id(corpus, "drones-1"))
+    assert drones["headline"] == "Reconnaissance drones moved to Kant air base"
+
+
+@pytest.mark.parametrize(
+    ("query", "args"),
+    [
+        ("latest_per_topic", ""),
+        ("biggest_stories", ""),
+        ("items_for_tag", "?tag=Kant"),
+        ("feed_health", ""),
+        ("item_family", "?item=1"),
+        ("topic_feed", "?topic=kant-air-base"),
+        ("search_feed", "?q=squadron"),
+    ],
+)
+async def test_canned_queries_show_their_form_without_the_sql(
+    corpus: Corpus, query: str, args: str
+) -> None:
+    ds = datasette(corpus)
+    page = await ds.client.get(f"/{corpus.name}/{query}{args}")
+    assert page.status_code == 200
+    body = page.text.split("<body", 1)[1]
+    assert "SELECT" not in body
+    assert "<textarea" not in body
+
+
+async def test_items_for_a_tag_lists_each_item_once(corpus: Corpus) -> None:
+    """A tag of two kinds ("kant" is a keyword and a place) still lists each item once."""
+    ds = datasette(corpus)
+    kinds = db_rows(corpus.db, "SELECT COUNT(DISTINCT kind) FROM tags WHERE name = 'kant'")
+    found = await rows(ds, f"/{corpus.name}/items_for_tag?tag=kant")
+    ids = [row["item_id"] for row in found]
+    assert len(ids) == len(set(ids)) > 0
+    expected = db_rows(
+        corpus.db,
+        "SELECT COUNT(DISTINCT item_tags.item_id) FROM item_tags "
+        "JOIN tags ON tags.id = item_tags.tag_id WHERE tags.name = 'kant' COLLATE NOCASE",
+    )
+    assert len(ids) == expected[0][0]
+    assert kinds[0][0] >= 1
+
+
+async def test_topic_and_search_feeds_are_atom(corpus: Corpus) -> None:
+    """Each topic's new stories as Atom, one entry per story; a saved search too; an empty
+    or unknown topic still answers with a valid feed."""
+    ds = datasette(corpus)
+    feed = await ds.client.get(f"/{corpus.name}/topic_feed.atom?topic=kant-air-base")
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("application/xml")
+    assert "<feed" in feed.text
+    assert feed.text.count("Reconnaissance drones moved to Kant air base") == 1
+    assert "Drones moved to Kant air base, ministry says" not in feed.text
+    assert "https://steppe-herald.example/2026/kant-drones" in feed.text
+    assert "Bread prices" not in feed.text
+    empty = await ds.client.get(f"/{corpus.name}/topic_feed.atom?topic=no-such-topic")
+    assert empty.status_code == 200
+    assert "No stories yet for topic no-such-topic" in empty.text
+    search = await ds.client.get(f"/{corpus.name}/search_feed.atom?q=squadron+drones")
+    assert search.status_code == 200
+    assert "Reconnaissance drones moved to Kant air base" in search.text
+    odd = await ds.client.get(f"/{corpus.name}/search_feed.atom?q=%22Kant+AND+(")
+    assert odd.status_code == 200
+
+
+def test_metadata_ships_in_the_package_and_db_metadata_links_to_it() -> None:
+    from watcher.browse.metadata import PACKAGED_METADATA
+
+    assert METADATA.is_symlink()
+    assert METADATA.resolve() == PACKAGED_METADATA.resolve()
+
+
+def test_metadata_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--metadata wins; a configured file that exists next; the default db/metadata.yml
+    when it exists in the working folder, else the packaged file."""
+    from watcher.browse.metadata import PACKAGED_METADATA, resolve_metadata_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_metadata_path(None, "db/metadata.yml") == PACKAGED_METADATA
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "metadata.yml").write_text("title: mine\n")
+    assert resolve_metadata_path(None, "db/metadata.yml") == Path("db/metadata.yml")
+    (tmp_path / "other.yml").write_text("title: other\n")
+    assert resolve_metadata_path(None, "other.yml") == Path("other.yml")
+    assert resolve_metadata_path("x.yml", "other.yml") == Path("x.yml")
+    assert resolve_metadata_path(None, "typo.yml") == Path("typo.yml")  # reported, not replaced
+
+
+def test_serve_from_another_folder_uses_the_packaged_metadata(tmp_path: Path) -> None:
+    """Run from a folder with no db/metadata.yml, `watcher serve` serves the packaged metadata."""
+    (tmp_path / "corpus").mkdir()
+    corpus = build_corpus(tmp_path / "corpus")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    args = ["--config", str(corpus.watcher.config), "--db", str(corpus.db)]
+    with serving([*args, "serve", "--port", str(port)], cwd=elsewhere, port=port):
+        status, body = get(f"http://127.0.0.1:{port}/{corpus.name}/news")
+        assert status == 200
+        assert 'class="card"' in body
+
+
+def test_stories_leave_out_an_off_topic_import(corpus: Corpus, tmp_path: Path) -> None:
+    """An item that matched no topic is its own story in the store, not on the Stories page."""
+    copy = tmp_path / "offtopic.db"
+    with sqlite3.connect(corpus.db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    with sqlite3.connect(copy) as connection:
+        cursor = connection.execute(
+            "INSERT INTO items (title, first_seen_at, content_hash, source, lang) "
+            "VALUES ('Bread prices steady at the Osh bazaar', '2026-12-01T08:00:00Z', 'x', "
+            "'Odd Blog', 'en')"
+        )
+        connection.execute("UPDATE items SET story_id = id WHERE id = ?", (cursor.lastrowid,))
+    ds = datasette_for(ServeConfig(), copy, METADATA)
+    found = asyncio.run(ds.client.get("/offtopic/story_summary.json?_shape=array"))
+    assert found.status_code == 200
+    assert "Bread prices" not in found.text
+    assert "Reconnaissance drones" in found.text

@@ -11,9 +11,13 @@ from datasette.database import Database
 from datasette.plugins import pm
 
 from watcher.browse import hooks
-from watcher.browse.metadata import database_name, load_metadata
+from watcher.browse.metadata import database_name, load_metadata, resolve_metadata_path
 from watcher.config import ServeConfig
 from watcher.store.database import read_only_uri
+
+TEMPLATES = Path(__file__).with_name("templates")
+"""The project's templates: the front page, News and Stories as cards, an item as an
+article; every other page is Datasette's own."""
 
 SETTINGS: dict[str, Any] = {
     "allow_download": False,
@@ -53,6 +57,7 @@ def build_datasette(
     ds = Datasette(
         files=[],
         metadata=metadata,
+        template_dir=str(TEMPLATES),
         settings={**SETTINGS, "default_allow_sql": allow_sql},
     )
     ds.remove_database("_memory")
@@ -70,9 +75,8 @@ def datasette_for(
     settings: ServeConfig, db_path: Path | str, metadata_path: Path | str | None = None
 ) -> Datasette:
     """The instance ``watcher serve`` runs: ``[serve]`` settings, the project's metadata."""
-    metadata = load_metadata(
-        metadata_path or settings.metadata, database_name(db_path), title=settings.title
-    )
+    path = resolve_metadata_path(metadata_path, settings.metadata)
+    metadata = load_metadata(path, database_name(db_path), title=settings.title)
     return build_datasette(db_path, metadata, allow_sql=settings.allow_sql)
 
 

@@ -1,6 +1,7 @@
-"""Datasette plugin hooks for watcher's instances: links between pages, no writes over HTTP.
+"""Datasette plugin hooks for watcher's instances: links between pages, lists as chips,
+what the project's templates show, no writes over HTTP.
 
-Both hooks act only on an instance built by :func:`watcher.browse.build_datasette` (its
+Every hook acts only on an instance built by :func:`watcher.browse.build_datasette` (its
 metadata carries the ``watcher-browse`` plugin block); other values are left to Datasette,
 which escapes text and links only http(s) URLs.
 """
@@ -13,12 +14,17 @@ from typing import Any
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
+from watcher.browse import pages
 from watcher.browse.metadata import PLUGIN_NAME
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
 
-ITEM_COLUMNS = frozenset({"item_id", "duplicate_of"})
+ITEM_COLUMNS = frozenset({"item_id", "duplicate_of", "lead_item_id"})
+LIST_COLUMNS = frozenset({"topics", "tags", "places", "orgs", "keywords"})
+"""Columns holding a JSON list of names: shown as chips, never as a JSON array."""
+PLAIN_URL_COLUMNS = frozenset({"canonical_url"})
+"""URLs shown as text: the cleaned form of a link need not open (http became https)."""
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
@@ -34,6 +40,15 @@ def render_cell(
     """Story numbers link to the story's items; item ids to the item's row page."""
     if database != _served(datasette):
         return None
+    if column in LIST_COLUMNS and isinstance(value, str) and value.startswith("["):
+        names = pages.json_list(value)
+        return Markup(
+            '<span class="chips">'
+            + "".join(f'<span class="chip">{escape(name)}</span>' for name in names)
+            + "</span>"
+        )
+    if column in PLAIN_URL_COLUMNS and isinstance(value, str):
+        return Markup(f'<span class="plain-url">{escape(value)}</span>')
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     if column == "story_id":
@@ -43,6 +58,30 @@ def render_cell(
         href = datasette.urls.row(database, "items", str(value))
         return Markup(f'<a href="{escape(href)}">{value}</a>')
     return None
+
+
+@hookimpl  # type: ignore[untyped-decorator]
+def prepare_jinja2_environment(env: Any, datasette: Any) -> None:
+    """Filters for the project's templates (watcher/browse/templates)."""
+    env.filters["when"] = pages.when
+    env.filters["day"] = lambda value: pages.when(value, with_time=False)
+    env.filters["json_list"] = pages.json_list
+    env.filters["http_url"] = pages.http_url
+    env.filters["one_line"] = pages.one_line
+    env.filters["counted"] = pages.counted
+
+
+@hookimpl  # type: ignore[untyped-decorator]
+def extra_template_vars(datasette: Any, database: str | None) -> dict[str, Any]:
+    """``watcher``: what the project's templates read beyond a page's rows (pages.Reader).
+
+    Only on watcher's instance, and on its index page or a page of the served database;
+    the templates fall back to Datasette's own when it is missing.
+    """
+    served = _served(datasette)
+    if served is None or database not in (None, served):
+        return {}
+    return {"watcher": pages.Reader(datasette, served)}
 
 
 @hookimpl  # type: ignore[untyped-decorator]

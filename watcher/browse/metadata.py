@@ -12,6 +12,31 @@ from watcher.errors import ConfigError
 PLUGIN_NAME = "watcher-browse"
 """Key under ``plugins`` that marks a Datasette instance built by watcher (see hooks.py)."""
 
+PACKAGED_METADATA = Path(__file__).with_name("metadata.yml")
+"""The metadata shipped with watcher; ``db/metadata.yml`` in the repository links to it."""
+
+DEFAULT_METADATA = "db/metadata.yml"
+"""``[serve] metadata`` when the config names none."""
+
+
+def resolve_metadata_path(explicit: Path | str | None, configured: Path | str | None) -> Path:
+    """Which metadata file ``watcher serve`` reads.
+
+    An explicit path (``--metadata``) is used as given. The configured one (``[serve]
+    metadata``, relative to the working directory) is used when it exists; when it is
+    the default ``db/metadata.yml`` and does not exist, the metadata shipped in the
+    package is used, so ``watcher serve`` works from any folder. A configured path other
+    than the default is used as given too, so a missing one is reported, not replaced.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    if configured is None or str(configured) == "":
+        return PACKAGED_METADATA
+    path = Path(configured)
+    if path.exists() or Path(str(configured)) != Path(DEFAULT_METADATA):
+        return path
+    return PACKAGED_METADATA
+
 
 def database_name(db_path: Path | str) -> str:
     """The name Datasette gives a database file: its stem (``db/watcher.db`` → ``watcher``)."""

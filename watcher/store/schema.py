@@ -504,3 +504,91 @@ def _story_grouping(db: Database) -> None:
         WHERE root.story_id = root.id;
         """
     )
+
+
+@migrations(name="0018_browse_reader_views")
+def _browse_reader_views(db: Database) -> None:
+    """The browsing views as a news reader reads them (issue 22).
+
+    ``news`` keeps its columns and adds the tags of the three kinds worth faceting on
+    (``places``, ``orgs``, ``keywords``: keyphrases summarise one item and make a noisy
+    facet). ``story_summary`` keeps its columns; its ``headline`` becomes the title of the
+    story's lead item (its earliest published, ``story_leads``), it adds ``lead_item_id``,
+    ``lead_url`` and ``languages``, and it lists only stories with a topic: an off-topic
+    import is kept in the corpus but is not a story to follow. Both still compute their
+    columns in correlated subqueries (see ``0009_browse_views``).
+    """
+    db.executescript(
+        """
+        DROP VIEW IF EXISTS news;
+        CREATE VIEW news AS
+        SELECT
+            items.id AS id,
+            items.published_at AS published_at,
+            items.title AS title,
+            COALESCE(items.source, (
+                SELECT COALESCE(feeds.title, feeds.url) FROM feeds WHERE feeds.id = items.feed_id
+            )) AS source,
+            items.lang AS lang,
+            (SELECT json_group_array(item_topics.topic) FROM item_topics
+             WHERE item_topics.item_id = items.id) AS topics,
+            (SELECT json_group_array(DISTINCT tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id) AS tags,
+            items.url AS url,
+            items.story_id AS story_id,
+            items.duplicate_of AS duplicate_of,
+            substr(CASE WHEN items.summary != '' THEN items.summary ELSE items.content END, 1, 300)
+                AS summary,
+            items.first_seen_at AS first_seen_at,
+            (SELECT json_group_array(tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id AND tags.kind = 'place') AS places,
+            (SELECT json_group_array(tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id AND tags.kind = 'org') AS orgs,
+            (SELECT json_group_array(tags.name) FROM item_tags
+             JOIN tags ON tags.id = item_tags.tag_id
+             WHERE item_tags.item_id = items.id AND tags.kind = 'keyword') AS keywords
+        FROM items;
+
+        DROP VIEW IF EXISTS story_summary;
+        CREATE VIEW story_summary AS
+        SELECT
+            root.id AS story_id,
+            COALESCE(lead.title, root.title) AS headline,
+            root.first_seen_at AS first_seen_at,
+            (SELECT MAX(COALESCE(member.published_at, member.first_seen_at)) FROM items AS member
+             WHERE member.story_id = root.id) AS latest_at,
+            (SELECT COUNT(DISTINCT COALESCE(member.source, feeds.title, feeds.url))
+             FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+             WHERE member.story_id = root.id) AS sources,
+            (SELECT COUNT(*) FROM items AS member WHERE member.story_id = root.id) AS items,
+            (SELECT COUNT(*) FROM items AS member
+             WHERE member.story_id = root.id AND member.duplicate_of IS NOT NULL) AS copies,
+            (SELECT GROUP_CONCAT(name, ', ') FROM (
+                SELECT DISTINCT COALESCE(member.source, feeds.title, feeds.url) AS name
+                FROM items AS member LEFT JOIN feeds ON feeds.id = member.feed_id
+                WHERE member.story_id = root.id
+            )) AS source_names,
+            (SELECT json_group_array(topic) FROM (
+                SELECT DISTINCT item_topics.topic AS topic FROM items AS member
+                JOIN item_topics ON item_topics.item_id = member.id
+                WHERE member.story_id = root.id ORDER BY item_topics.topic
+            )) AS topics,
+            (SELECT COUNT(DISTINCT member.lang) FROM items AS member
+             WHERE member.story_id = root.id) AS languages,
+            lead.id AS lead_item_id,
+            lead.url AS lead_url
+        FROM items AS root
+        LEFT JOIN items AS lead ON lead.id = (
+            SELECT story_leads.lead_item_id FROM story_leads WHERE story_leads.story_id = root.id
+        )
+        WHERE root.story_id = root.id
+          AND EXISTS (
+            SELECT 1 FROM items AS member
+            JOIN item_topics ON item_topics.item_id = member.id
+            WHERE member.story_id = root.id
+          );
+        """
+    )
