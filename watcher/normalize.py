@@ -141,11 +141,30 @@ def _needs_spacing(text: str) -> bool:
 
 
 def clean_text(text: str) -> str:
-    """Unicode NFC, no invisible characters, single spaces, at most one blank line.
+    """Unicode NFC, HTML character references decoded, no invisible characters, single
+    spaces, at most one blank line.
+
+    Character references (``&rsquo;``, ``&amp;``, ``&#8217;``) are decoded only when written
+    in full, with their ``;``: plain text saved from a web page or exported by a tool often
+    keeps them, and left as they are they read as words ("rsquo"). ``AT&T`` and ``?a=1&b=2``
+    stay as written.
 
     Each regex runs only where a quick substring test says it would change something: on
     most texts none does, and scanning a character class costs more than several ``in`` tests.
     """
+    if "&" in text and ";" in text:
+        import html.entities  # only texts with "&" and ";" need it
+
+        def decode(found: re.Match[str]) -> str:
+            reference = found.group()
+            if reference[1] == "#":
+                return html.unescape(reference)
+            return html.entities.html5.get(reference[1:], reference)
+
+        # re caches the compiled pattern
+        text = re.sub(
+            r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});", decode, text
+        )
     text = unicodedata.normalize("NFC", text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -26,6 +26,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
+from rapidfuzz import fuzz
+
 from watcher.tagging import text as _text
 from watcher.tagging.text import is_cyrillic, ru_stem
 
@@ -118,6 +120,9 @@ _REGION_CANONICAL: Final = {
 _STRONG_CITY_POPULATION: Final = 1_000_000
 _STRONG_CAPITAL_POPULATION: Final = 100_000
 _LATIN_ALTERNATE_MIN_POPULATION: Final = 100_000
+# How alike (rapidfuzz ratio, 0-100) a Latin alternate name of a city that is not strong
+# must be to its name to count as a spelling of it (30 when both start alike).
+_SPELLING_SIMILARITY: Final = 50
 
 # Well-known organisations and agencies, with their acronyms and Russian names.
 _KNOWN_ORGS: Final[dict[str, tuple[str, ...]]] = {
@@ -180,6 +185,18 @@ _KNOWN_ORGS: Final[dict[str, tuple[str, ...]]] = {
     "xinhua": ("Xinhua",),
     "rfe/rl": ("RFE/RL", "Radio Free Europe", "Radio Liberty", "Radio Azattyk"),
 }
+
+
+_KNOWN_ORG_NAMES: Final = {
+    name: frozenset(" ".join(surface.lower().split()) for surface in surfaces)
+    for name, surfaces in _KNOWN_ORGS.items()
+}
+
+
+def known_org_names(name: str) -> frozenset[str]:
+    """The spellings (lower case) of a listed organisation ("csto", "одкб", ...); empty for
+    any other name."""
+    return _KNOWN_ORG_NAMES.get(name, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +355,15 @@ def _cached_index() -> NameIndex:
     return index
 
 
+def _spelling_of(alternate: str, name: str) -> bool:
+    """Whether a Latin alternate name is another spelling of a city's name ("Khodzhent",
+    "Dzhalal-Abad") rather than a nickname or a word ("Google" and "Mid-Continent" for
+    Topeka). Other names of strong cities are kept as well ("Bombay", "Frunze")."""
+    similarity = fuzz.ratio(alternate.lower(), name.lower())
+    same_start = alternate[:1].lower() == name[:1].lower()
+    return similarity >= _SPELLING_SIMILARITY or (same_start and similarity >= 30)
+
+
 def _build_index() -> NameIndex:
     index = NameIndex()
     for name, surfaces in _KNOWN_ORGS.items():
@@ -396,6 +422,7 @@ def _build_index() -> NameIndex:
                 and len(alternate) >= 4
                 and alternate.isascii()
                 and all(part[:1].isupper() for part in alternate.split())
+                and (strong or _spelling_of(alternate, name))
             ):
                 alternates.append((alternate, Place(name, code, False, strong, False)))
     # another city's alternate name never shadows a name of its own ("Moscow", Idaho)

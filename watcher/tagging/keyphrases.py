@@ -30,6 +30,35 @@ _NEWS_FILLER: Final = wordset(
     things way part issue issues number"""
 )
 _BOILERPLATE_WORDS: Final = frozenset({"click", "subscribe", "newsletter", "url"})
+# English words that make a phrase a clause rather than a noun phrase, anywhere in it:
+# auxiliaries and modals ("russia will station additional", "fraud case is thrown").
+_EN_AUXILIARIES: Final = wordset(
+    """is are was were be been being am has have had do does did will would shall should can
+    could may might must"""
+)
+# The -s forms of verbs common in headlines that are not also plural nouns ("fda proposes",
+# "move strengthens"), irregular past forms ("padawan lost"), and verb endings (-izes, -ifies): after the first word of a phrase
+# they make it a clause. Forms that are also nouns ("talks", "plans", "cuts") are left.
+_EN_VERB_FORMS: Final = wordset(
+    """adds admits agrees allows announces appears approves argues asks becomes begins
+    believes brings buys confirms considers continues decides declares defends denies
+    describes dies earns expects finds gives goes grows includes joins keeps kills leaves
+    lifts loses makes meets predicts prepares proposes receives rejects remains requires
+    reveals says sees seeks sells sends soars spends suffers suggests takes tells tries
+    urges warns withdraws strengthens weakens threatens worsens deepens widens tightens
+    hardens softens broadens heightens lengthens shortens happens helps hopes faces boosts
+    slams halts sparks pledges vows eyes mulls nears won lost held made took gave came went
+    got grew fell sold bought paid met led kept told sent found brought began became ran
+    stood struck wrote"""
+)
+_EN_VERB_ENDINGS: Final = ("izes", "ises", "ifies")
+# Titles and abbreviations that neither start nor end a keyphrase ("president barack
+# obama" gives "barack obama"; "Gen." and "Tenn." are not keyphrases).
+_EN_TITLES: Final = wordset(
+    """president gen rep sen gov lt col sgt capt maj adm cmdr jr sr st mt ft rev mr mrs ms dr
+    prof calif tenn fla ill mass mich penn wash conn ariz colo ky md minn nev okla ore wis
+    ala ark kan neb retired former"""
+)
 _NO_SPACE_LANGUAGES: Final = frozenset({"zh", "ja", "th", "ko", "lo", "km", "my", "bo"})
 
 # Letter words (group 1), words with digits or underscores (2), sentence ends (3), phrase
@@ -421,7 +450,12 @@ def select_keyphrases(
     chosen: list[tuple[str, float, str, str, frozenset[str]]] = []
     for phrase, h in ranked:
         words = strip_possessive(phrase).replace("’", "'").split()
+        if english:
+            while words and words[0] in _EN_TITLES:
+                words = words[1:]  # "president barack obama" -> "barack obama"
         if not words or words[0] in stopwords or words[-1] in stopwords:
+            continue
+        if english and _is_clause(words):
             continue
         if any(w in _BOILERPLATE_WORDS for w in words) or any(c.isdigit() for c in phrase):
             continue
@@ -429,6 +463,7 @@ def select_keyphrases(
             continue
         if english and len(words[-1]) > 4 and words[-1].endswith("ed"):
             continue  # "changed", "status to be changed": participles make poor tags
+        phrase = " ".join(words)
         folded = " ".join(_fold(w) for w in words)
         squashed = folded.replace(" ", "").replace("-", "")
         if folded in excluded or squashed in excluded:
@@ -464,6 +499,24 @@ def select_keyphrases(
             break
         result.append((phrase, max(score, 0.001)))
     return result
+
+
+def _is_clause(words: list[str]) -> bool:
+    """Whether English words are a piece of a clause rather than a noun phrase: they hold
+    an auxiliary or modal, a verb form after the first word ("fda proposes calorie
+    counts", "move strengthens", "figures released yesterday"), or end on a title."""
+    if words[-1] in _EN_TITLES:
+        return True
+    for index, word in enumerate(words):
+        if word in _EN_AUXILIARIES:
+            return True
+        if index and (
+            word in _EN_VERB_FORMS
+            or word.endswith(_EN_VERB_ENDINGS)
+            or (len(word) > 4 and word.endswith("ed"))
+        ):
+            return True
+    return False
 
 
 def _squashed_overlap(one: str, other: str) -> bool:

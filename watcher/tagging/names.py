@@ -42,6 +42,8 @@ _ORG_GENERIC: Final = wordset(
     """armed the our their his her its national federal state central joint special foreign
     main general supreme high republic"""
 )
+# Endings of company names: "X and Y Inc" is two companies, not "X and Y" incorporated.
+_COMPANY_ENDINGS: Final = wordset("inc ltd llc plc corp co ag sa nv gmbh holding holdings")
 _ORG_CONNECTORS: Final = frozenset({"of", "for", "on", "de", "du", "des", "la", "the"})
 _LEADING_NOISE: Final = wordset(
     """the a an in on at by for from to with as after before since during under while when
@@ -106,6 +108,7 @@ def find_names(text: str, stopwords: frozenset[str], *, orgs: bool = True) -> Na
     definitions: dict[str, tuple[str, ...]] = {}
     memo: dict[str, bool] = {}
     surfaces: set[str] = set()
+    people: set[str] = set()  # one-word city names seen as part of a person's name
     for match in _CAPITALISED_RUN.finditer(text):
         start, end = match.span()
         raw_words = match.group().split()
@@ -140,7 +143,7 @@ def find_names(text: str, stopwords: frozenset[str], *, orgs: bool = True) -> Na
                     break
                 places = [e for e in entries if isinstance(e, Place)]
                 if size == 1 and not _plausible_single(
-                    words, i, places, text, stopwords, sentence_start, memo
+                    words, i, places, text, stopwords, sentence_start, memo, people
                 ):
                     size = 0
                     break
@@ -163,7 +166,7 @@ def find_names(text: str, stopwords: frozenset[str], *, orgs: bool = True) -> Na
             # what the known organisations left of the run may still name one
             rest = ["and" if n in consumed else w for n, w in enumerate(raw_words)]
             leftover_runs.append((rest, start))
-    place_hits = _resolve_places(found_places)
+    place_hits = _resolve_places(found_places, people)
     if not orgs:
         return Names(place_hits, {}, surfaces)
     place_names = set(place_hits)
@@ -194,8 +197,14 @@ def _plausible_single(
     stopwords: frozenset[str],
     sentence_start: bool,
     memo: dict[str, bool],
+    people: set[str],
 ) -> bool:
-    """Whether a one-word match is a place name rather than a word or part of a person's name."""
+    """Whether a one-word match is a place name rather than a word or part of a person's name.
+
+    A city name taken for a surname ("Barack Obama", "Kobe Bryant", "President Obama") is
+    added to ``people``, so that the same name standing alone later ("Obama said") is not a
+    place either.
+    """
     word = words[i]
     if is_cyrillic(word):
         return True
@@ -206,23 +215,45 @@ def _plausible_single(
     if not area and _is_lowercase_word_in(lower, text, memo):
         return False  # "police", "nice", "split" used as ordinary words in this text
     after = words[i + 1] if i + 1 < len(words) and words[i + 1][:1].isupper() else None
-    if after is not None and not area:
-        after_key = fold_name(after)
-        if after.lower() not in _PLACE_CONTINUATIONS and after_key not in name_index().entries:
-            return False  # "Vladimir Putin", "Washington Post"
+    if (
+        after is not None
+        and not area
+        and after.lower() not in _PLACE_CONTINUATIONS
+        and not any(isinstance(e, Org) or e.area for e in _entries(after))
+    ):
+        # "Vladimir Putin", "Washington Post", "Kobe Bryant" (Bryant is a town),
+        # "York University" (University is a town)
+        return False
     before = words[i - 1] if i > 0 and words[i - 1][:1].isupper() else None
+    # "Lloyd Austin", "President Obama", "Kobe Bryant" (a city before it is a first name
+    # too), "York University" (a city, then a word of an organisation's name); only a
+    # country or region before it keeps it a place ("Kyrgyzstan Bishkek")
     if (
         before is not None
         and not area
         and before.lower() not in stopwords
-        and fold_name(before) not in name_index().entries
+        and not any(isinstance(e, Place) and e.area for e in _entries(before))
     ):
-        return False  # "Lloyd Austin"
+        if lower not in _ORG_HEADS:
+            people.add(lower)
+        return False
     # "Michael Jordan"
     return not (lower in _AMBIGUOUS and (after is not None or (i > 0 and not sentence_start)))
 
 
-def _resolve_places(found: list[tuple[list[Place], int, str]]) -> dict[str, list[int]]:
+def _entries(word: str) -> tuple[Place | Org, ...]:
+    return name_index().entries.get(fold_name(word), ())
+
+
+def _resolve_places(
+    found: list[tuple[list[Place], int, str]], people: Collection[str]
+) -> dict[str, list[int]]:
+    # A city name the text also gives as a person's surname is that person throughout.
+    found = [
+        (places, offset, surface)
+        for places, offset, surface in found
+        if surface not in people or any(p.area for p in places)
+    ]
     # Countries and strong places named in the text are the context for weaker city names.
     context = {p.country for places, _, _ in found for p in places if p.strong and p.country}
     hits: dict[str, list[int]] = {}
@@ -263,13 +294,21 @@ def _defined_by(words: list[str], letters: str) -> tuple[str, ...] | None:
 
 def _split_run(words: list[str]) -> list[list[str]]:
     """A run cut into candidate names: at "and", and before a connector ("of the") unless
-    what precedes it names an organisation ("Ministry of ...", "Council of ...")."""
+    what precedes it names an organisation ("Ministry of ...", "Council of ...").
+
+    "And" stays inside a name when what precedes it cannot stand alone: one word that is
+    not a known place or organisation ("Food and Drug Administration"), or an organisation
+    word with "of" ("Department of Health and Human Services").
+    """
     pieces: list[list[str]] = [[]]
     for word in words:
         lower = word.lower()
         if lower == "and":
-            if pieces[-1]:
+            piece = pieces[-1]
+            if piece and not _and_inside(piece):
                 pieces.append([])
+            elif piece:
+                piece.append(word)
             continue
         if lower in _ORG_CONNECTORS and pieces[-1]:
             previous = pieces[-1][-1].lower()
@@ -279,7 +318,25 @@ def _split_run(words: list[str]) -> list[list[str]]:
                 pieces.append([])  # "Air Base of the Russian Aerospace Forces"
                 continue
         pieces[-1].append(word)
-    return [piece for piece in pieces if piece]
+    split: list[list[str]] = []
+    for piece in pieces:
+        lowered = [w.lower() for w in piece]
+        if "and" in lowered and lowered[-1] in _COMPANY_ENDINGS:  # "Apple and Google Inc"
+            cut = len(lowered) - lowered[::-1].index("and")
+            split.extend((piece[: cut - 1], piece[cut:]))
+        else:
+            split.append(piece)
+    return [piece for piece in split if piece]
+
+
+def _and_inside(piece: list[str]) -> bool:
+    """Whether "and" after ``piece`` joins two words of one name (see :func:`_split_run`)."""
+    while len(piece) > 1 and piece[0].lower() in _LEADING_NOISE:
+        piece = piece[1:]
+    first = piece[0].lower()
+    if len(piece) == 1:
+        return first not in _LEADING_NOISE and first not in _ORG_HEADS and not _entries(piece[0])
+    return first in _ORG_HEADS and piece[1].lower() == "of" and len(piece) <= 4
 
 
 def _org_from_run(words: list[str], places: Collection[str]) -> str | None:

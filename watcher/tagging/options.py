@@ -22,8 +22,9 @@ class TaggingOptions:
     keyphrase_floor: float = 0.15
     #: "fast": the built-in YAKE re-implementation; "yake": the ``yake`` package (slower).
     keyphrase_engine: KeyphraseEngine = "fast"
-    #: Longest keyphrase, in words.
-    max_phrase_words: int = 4
+    #: Longest keyphrase, in words. Two: on 500N-KPCrowd, longer automatic phrases are
+    #: mostly pieces of clauses and match what people pick far less (docs/tagging.md).
+    max_phrase_words: int = 2
     #: Multiplier (< 1 favours) for the YAKE score of phrases made of headline words.
     title_boost: float = 0.25
     places: bool = True

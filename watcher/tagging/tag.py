@@ -7,7 +7,7 @@ from typing import Final
 
 from watcher.config import TopicConfig
 from watcher.models import Tag
-from watcher.tagging.gazetteer import name_index
+from watcher.tagging.gazetteer import known_org_names, name_index
 from watcher.tagging.keyphrases import select_keyphrases
 from watcher.tagging.keywords import build_keyword_matcher
 from watcher.tagging.names import find_names
@@ -70,10 +70,13 @@ def tag_item(
         clean_title_end = len(clean_title)
         names = find_names(clean, stopwords_for(language_code(lang)), orgs=options.orgs)
         surfaces = names.surfaces
+        keyword_things = _keyword_things(topics, {n for (n, k) in tags if k == "keyword"})
         for kind, found in (("place", names.places), ("org", names.orgs)):
             if kind == "place" and not options.places:
                 continue
             for name, offsets in found.items():
+                if _names_of(name) & keyword_things:
+                    continue  # one tag per thing: the configured keyword ("csto") names it
                 in_title = offsets[0] < clean_title_end
                 body_hits = sum(1 for o in offsets if o > clean_title_end)
                 put(name, kind, _salience(body_hits, in_title))
@@ -84,6 +87,24 @@ def tag_item(
 
     ordered = sorted(tags.items(), key=lambda item: (_KIND_RANK[item[0][1]], -item[1], item[0][0]))
     return [Tag(name=name, kind=kind, score=score) for (name, kind), score in ordered]
+
+
+def _keyword_things(topics: Sequence[TopicConfig], tagged: Collection[str]) -> set[str]:
+    """Every spelling (lower case) of the keywords tagged: each keyword and its aliases."""
+    if not tagged:
+        return set()
+    spellings: set[str] = set()
+    for topic in topics:
+        for keyword in (*topic.keywords, *topic.aliases):
+            if keyword.lower() in tagged:
+                spellings.add(keyword.lower())
+                spellings.update(a.lower() for a in topic.aliases.get(keyword, ()))
+    return {" ".join(s.split()) for s in spellings}
+
+
+def _names_of(name: str) -> set[str]:
+    """A place's or organisation's tag name and the names the index knows it by."""
+    return {name, *known_org_names(name)}
 
 
 def warm_up(lang: str | None = "en") -> None:

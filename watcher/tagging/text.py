@@ -31,6 +31,33 @@ _BOILERPLATE_PATTERN: Final = (
 )
 _BOILERPLATE = re.compile(_BOILERPLATE_PATTERN, re.IGNORECASE | re.MULTILINE)
 _BOILERPLATE_LOWER = re.compile(_BOILERPLATE_PATTERN, re.MULTILINE)
+# Credit lines of news agencies, matched with their case: a dateline with the agency
+# ("TOKYO, March 31 (Reuters) -", "EL PASO, Texas (AP) —"; the dateline names where the
+# report was filed, not what it is about), "(Reporting by ...; Editing by ...)", photo
+# credits ("Name/Reuters", "AP Photo/Name"), bylines ("Associated Press Writer"),
+# copyright notices and "... contributed to this report". An agency named in a sentence
+# ("told Reuters") is left alone.
+_AGENCIES: Final = (
+    r"(?:Reuters|AP|AFP|Xinhua|UPI|dpa|DPA|TASS|Interfax|RIA Novosti|Sputnik|Bloomberg"
+    r"|Bloomberg News|HealthDay News|HealthDay|Kyodo|Yonhap|ANSA|EFE|PTI|IANS|CNN|BBC"
+    r"|Associated Press|The Associated Press|Agence France-Presse|AFP-JIJI)"
+)
+_CREDIT_LINE = re.compile(
+    r"(?:\b[A-Z][A-Z.'’\-]+(?:[ /][A-Z][A-Z.'’\-]+)*"  # TOKYO, LISBON/DUBLIN, EL PASO
+    r"(?:,[ \t]+[A-Z][A-Za-z.]+(?:[ \t][A-Za-z.]+)?(?:[ \t]\d{1,2})?)?[ \t]+)?"  # , Texas / , March 31
+    rf"\({_AGENCIES}\)(?:[ \t]*[-–—]{{1,2}})?"
+    r"|\((?:(?:Additional )?[Rr]eporting|Writing|Editing|Compiled|Translated) by [^()]{0,200}\)"
+    r"|(?:(?:Additional )?[Rr]eporting|Writing|Editing) by [A-Z][^.;\n]{0,80}; (?:[Ee]diting|[Ww]riting) by [^.\n)]{0,80}"
+    rf"|\b[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*){{0,3}}/{_AGENCIES}\b"
+    rf"|\b{_AGENCIES} Photo(?:/[A-Z][\w.'’\-]*(?: [A-Z][\w.'’\-]*){{0,3}})?"
+    rf"|(?:,[ \t]*|\b)(?:{_AGENCIES}) (?:Writer|Correspondent|Medical Writer|Sports Writer"
+    r"|Business Writer|Science Writer|Staff Writer|Economics Writer)\b"
+    r"|(?:©[ \t]*)?\b(?:Copyright|\(c\))[ \t]+(?:©[ \t]*)?\d{4}[^.\n]{0,80}\.?"
+    r"|©[ \t]*\d{4}[^.\n]{0,80}\.?"
+    r"|\bThis material may not be published, broadcast, rewritten,? or redistributed\.?"
+    r"|(?<=[.!?\"”] )[A-Z][^.!?\n]{0,120}\b(?:contributed to|contributed reporting to)"
+    r" this (?:report|story|article)\."
+)
 _EN_POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
 # Russian case/number endings, longest first: ru_stem strips one, and RU_SUFFIX_RE accepts
 # one after the stem of a Cyrillic keyword.
@@ -66,8 +93,11 @@ def strip_possessive(word: str) -> str:
 
 
 def strip_boilerplate(text: str) -> str:
-    """The text without URLs, link targets and boilerplate phrases ("File Image:", ...)."""
+    """The text without URLs, link targets, news agencies' credit lines ("TOKYO (Reuters) -",
+    "(Reporting by ...)") and boilerplate phrases ("File Image:", ...)."""
     text = _URL.sub(" ", text)
+    if "(" in text or "/" in text or "©" in text or "Copyright" in text or "contributed" in text:
+        text = _CREDIT_LINE.sub(" ", text)
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters change length when lower-cased
         return _BOILERPLATE.sub(" ", text)
