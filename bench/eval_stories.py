@@ -1,7 +1,8 @@
 """Evaluate story grouping (dedupe level 3) through the product path, in random arrival orders.
 
-Every document goes through :func:`watcher.similarity.fingerprint` and
-:func:`watcher.ingest.ingest_batch` into a fresh SQLite store, undated (as an import
+Every document goes through :func:`watcher.prepare.prepare_items` (fingerprint and story
+vector, as in the pool workers) and :func:`watcher.ingest.ingest_batch` (the writer) into a
+fresh SQLite store, undated (as an import
 without dates: every time window admits every pair, so content alone decides), in
 batches as an import would send them. Prints, per arrival order and as a summary:
 pairwise precision/recall/F1 of "same story" against "same event", B-cubed F1, the share
@@ -10,19 +11,24 @@ the F1 over pairs of items in different languages.
 
 Sets:
 
-* ``ecb``: ``/work/shared/eval/stories/ecbplus-dev.jsonl`` (real English news, 44 events
+* ``ecb``: ``../shared/eval/stories/ecbplus-dev.jsonl`` next to the repository (real English news, 44 events
   in 22 topics of two events each; see its README). Skipped when absent.
 * ``cross``: ``tests/fixtures/stories/crosslang.jsonl``, invented events written in
   Russian and in English, two events per topic.
-* ``seeds``: ``/work/shared/corpus/seeds`` in all 120 orders (000/002/003 one story, 001
+* ``seeds``: ``../shared/corpus/seeds`` in all 120 orders (000/002/003 one story, 001
   and 004 their own).
 
     python bench/eval_stories.py [--sets ecb,cross,seeds] [--orders 5] [--batch 25]
+        [--set story_threshold=0.3] [--set LEAD_WEIGHT=1]
+
+``--set`` overrides a ``[dedupe]`` setting (:class:`watcher.similarity.DedupeSettings`) or a
+constant of :mod:`watcher.story_vectors`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import random
@@ -41,13 +47,14 @@ sys.path.insert(0, str(ROOT))
 from watcher import story_vectors  # noqa: E402
 from watcher.corpus import Document, to_item  # noqa: E402
 from watcher.ingest import ingest_batch  # noqa: E402
-from watcher.prepare import PreparedItem  # noqa: E402
-from watcher.similarity import fingerprint  # noqa: E402
+from watcher.prepare import prepare_items  # noqa: E402
+from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings  # noqa: E402
 from watcher.store import Store  # noqa: E402
 
-ECB = Path("/work/shared/eval/stories/ecbplus-dev.jsonl")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ECB = SHARED / "eval" / "stories" / "ecbplus-dev.jsonl"
 CROSS = ROOT / "tests" / "fixtures" / "stories" / "crosslang.jsonl"
-SEEDS = Path("/work/shared/corpus/seeds")
+SEEDS = SHARED / "corpus" / "seeds"
 BACKGROUND = ROOT / "tests" / "fixtures" / "dedupe" / "labelled.jsonl"
 SEED_EVENTS = {"000": "A", "002": "A", "003": "A", "001": "B", "004": "C"}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -73,6 +80,9 @@ class Scores:
     """Pairwise P/R/F1 over pairs of items in different languages (None: one language)."""
     stories: int
     seconds: float
+    """Writer time (ingest_batch) for the scored documents."""
+    prepare_seconds: float = 0.0
+    """Worker time (prepare_items: fingerprint and story vector) for the scored documents."""
 
 
 def load_jsonl(path: Path) -> list[Doc]:
@@ -116,36 +126,43 @@ def load_seeds(folder: Path = SEEDS) -> list[Doc]:
 
 
 def group(
-    docs: Sequence[Doc], *, batch: int, background: Sequence[Doc] = ()
-) -> tuple[dict[str, int], float]:
+    docs: Sequence[Doc],
+    *,
+    batch: int,
+    background: Sequence[Doc] = (),
+    settings: DedupeSettings = DEFAULT_SETTINGS,
+) -> tuple[dict[str, int], float, float]:
     """Import ``background`` then ``docs`` in this order into a fresh store; each document's
-    story id, and the seconds spent in fingerprinting and ingesting ``docs``."""
+    story id, and the seconds spent preparing (worker) and ingesting (writer) ``docs``."""
     seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
         try:
             items = {}
             for part, scored in ((background, False), (docs, True)):
-                started = time.perf_counter()
+                writer = worker = 0.0
                 for start in range(0, len(part), batch):
-                    prepared = []
+                    pending = []
                     for doc in part[start : start + batch]:
                         document = Document(doc.title, doc.text, external_id=doc.id, lang=doc.lang)
                         item = to_item(document, NOW)
                         assert item is not None
                         if scored:
                             items[doc.id] = item
-                        fp = fingerprint(item.title, item.text, item.published_at)
-                        prepared.append(PreparedItem(item, (), (), fp))
-                    ingest_batch(store, prepared, feed_id=None, now=seen_at)
-            seconds = time.perf_counter() - started
+                        pending.append(item)
+                    started = time.perf_counter()
+                    prepared, _ = prepare_items(pending, (), keep_unmatched=True)
+                    worker += time.perf_counter() - started
+                    started = time.perf_counter()
+                    ingest_batch(store, prepared, feed_id=None, now=seen_at, settings=settings)
+                    writer += time.perf_counter() - started
             story_of = dict(store.db.execute("SELECT id, story_id FROM items").fetchall())
             result = {}
             for doc_id, item in items.items():
                 found = store.find_exact(item, None)  # the same text twice: one item
                 assert found is not None
                 result[doc_id] = _resolved(store, story_of[found[0]])
-            return result, seconds
+            return result, writer, worker
         finally:
             store.close()
 
@@ -164,7 +181,9 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def score(docs: Sequence[Doc], story: dict[str, int], seconds: float) -> Scores:
+def score(
+    docs: Sequence[Doc], story: dict[str, int], seconds: float, prepare_seconds: float = 0.0
+) -> Scores:
     tp = fp = fn = 0
     ctp = cfp = cfn = 0
     hard = hard_merged = 0
@@ -201,6 +220,7 @@ def score(docs: Sequence[Doc], story: dict[str, int], seconds: float) -> Scores:
         cross=_prf(ctp, cfp, cfn) if len(languages) > 1 else None,
         stories=len(members),
         seconds=seconds,
+        prepare_seconds=prepare_seconds,
     )
 
 
@@ -212,11 +232,16 @@ def _line(label: str, s: Scores) -> str:
     )
     if s.cross is not None:
         text += f" | cross-language P {s.cross[0]:.3f} R {s.cross[1]:.3f} F1 {s.cross[2]:.3f}"
-    return text + f" | {s.seconds:.1f} s"
+    return text + f" | writer {s.seconds:.1f} s, workers {s.prepare_seconds:.1f} s"
 
 
 def evaluate(
-    name: str, docs: Sequence[Doc], orders: int, batch: int, background: Sequence[Doc] = ()
+    name: str,
+    docs: Sequence[Doc],
+    orders: int,
+    batch: int,
+    background: Sequence[Doc] = (),
+    settings: DedupeSettings = DEFAULT_SETTINGS,
 ) -> list[Scores]:
     events = len({doc.event for doc in docs})
     print(f"\n{name}: {len(docs)} documents, {events} events, {orders} arrival orders")
@@ -224,14 +249,18 @@ def evaluate(
     for seed in range(orders):
         shuffled = list(docs)
         random.Random(seed).shuffle(shuffled)
-        story, seconds = group(shuffled, batch=batch, background=background)
-        results.append(score(docs, story, seconds))
+        story, writer, worker = group(
+            shuffled, batch=batch, background=background, settings=settings
+        )
+        results.append(score(docs, story, writer, worker))
         print(_line(f"order {seed}", results[-1]))
     f1s = [s.pairwise[2] for s in results]
     print(
         f"  summary    pairwise F1 min {min(f1s):.3f} mean {statistics.fmean(f1s):.3f}"
         f" | B3 F1 mean {statistics.fmean(s.bcubed[2] for s in results):.3f}"
         f" | hard neg. merged max {100 * max(s.hard_merged for s in results):.1f}%"
+        f" | ms per item: writer {1000 * statistics.fmean(s.seconds for s in results) / len(docs):.2f}"
+        f", workers {1000 * statistics.fmean(s.prepare_seconds for s in results) / len(docs):.2f}"
         + (
             f" | cross-language F1 min {min(s.cross[2] for s in results if s.cross):.3f}"
             if results[0].cross is not None
@@ -241,12 +270,12 @@ def evaluate(
     return results
 
 
-def seed_orders(batch: int) -> int:
+def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
     """How many of the 120 arrival orders of the seeds give exactly the expected stories."""
     docs = load_seeds()
     right = 0
     for order in itertools.permutations(docs):
-        story, _ = group(order, batch=batch)
+        story, _, _ = group(order, batch=batch, settings=settings)
         right += all(
             (story[a.id] == story[b.id]) == (a.event == b.event)
             for a, b in itertools.combinations(docs, 2)
@@ -265,19 +294,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a constant of watcher.story_vectors (JOIN_THRESHOLD=0.3)",
+        help="override a [dedupe] setting (story_threshold=0.3) or a constant of "
+        "watcher.story_vectors (LEAD_WEIGHT=1)",
     )
     args = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    fields = DedupeSettings.__dataclass_fields__
     for pair in args.set:
         name, _, value = pair.partition("=")
+        if name in fields:
+            default = getattr(DEFAULT_SETTINGS, name)
+            kind = type(default) if default is not None else float
+            overrides[name] = value == "True" if kind is bool else kind(value)
+            continue
         if not hasattr(story_vectors, name):
-            parser.error(f"watcher.story_vectors has no {name}")
+            parser.error(f"neither DedupeSettings nor watcher.story_vectors has {name}")
         kind = type(getattr(story_vectors, name))
         setattr(story_vectors, name, value == "True" if kind is bool else kind(value))
+    settings = dataclasses.replace(DEFAULT_SETTINGS, **overrides)  # type: ignore[arg-type]
     sets = set(args.sets.split(","))
     if "ecb" in sets:
         if ECB.is_file():
-            evaluate("ECB+ dev", load_jsonl(ECB), args.orders, args.batch)
+            evaluate("ECB+ dev", load_jsonl(ECB), args.orders, args.batch, settings=settings)
         else:
             print(f"\nECB+ dev: {ECB} not found, skipped")
     if "cross" in sets:
@@ -287,10 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.orders,
             args.batch,
             background=load_background(),
+            settings=settings,
         )
     if "seeds" in sets:
         if SEEDS.is_dir():
-            seed_orders(args.batch)
+            seed_orders(args.batch, settings)
         else:
             print(f"\nseeds: {SEEDS} not found, skipped")
     return 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +13,10 @@ import pytest
 
 from watcher.config import Config
 from watcher.corpus import Document, to_item
-from watcher.ingest import ingest_batch
-from watcher.prepare import PreparedItem
+from watcher.ingest import dedupe_settings, ingest_batch
+from watcher.prepare import PreparedItem, prepare_items
 from watcher.regroup import regroup
-from watcher.similarity import fingerprint
+from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings, fingerprint
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_vectors import coarse_key, from_bytes, similarities, story_vector, to_bytes
@@ -34,14 +36,16 @@ def background() -> list[dict[str, str]]:
     return [{**json.loads(line), "id": f"bg-{n}"} for n, line in enumerate(lines)]
 
 
-def ingest(store: Store, docs: list[dict[str, str]]) -> None:
+def ingest(
+    store: Store, docs: list[dict[str, str]], settings: DedupeSettings = DEFAULT_SETTINGS
+) -> None:
     prepared = []
     for doc in docs:
         item = to_item(Document(doc["title"], doc["text"], external_id=doc["id"]), NOW)
         assert item is not None
         fp = fingerprint(item.title, item.text, item.published_at)
         prepared.append(PreparedItem(item=item, topics=(), tags=(), fingerprint=fp))
-    ingest_batch(store, prepared, feed_id=None, now="2024-05-01T12:00:00Z")
+    ingest_batch(store, prepared, feed_id=None, now="2024-05-01T12:00:00Z", settings=settings)
 
 
 def stories(store: Store) -> dict[str, int]:
@@ -118,3 +122,172 @@ def test_regroup_gives_the_grouping_of_a_fresh_import(tmp_path: Path) -> None:
     assert stories(store) == before
     lead = store.db.execute("SELECT COUNT(*) FROM story_leads").fetchone()[0]
     assert lead == len(set(before.values()))
+
+
+_FLOOD_SENTENCES = (
+    "The river burst its banks after the storm and water reached the upper floors.",
+    "Rescue teams in boats evacuated residents while roads stayed closed.",
+    "Forecasters warned of more heavy rain, and schools were shut for the week.",
+    "Emergency crews pumped water out of basements as the level slowly fell.",
+    "Farmers said whole fields were lost and cattle had to be moved to higher ground.",
+    "Power was cut in several streets and volunteers handed out drinking water.",
+)
+"""The kind's vocabulary, which every flood report shares."""
+
+
+def _write_up(
+    n: int, place: str, region: str, figure: str, person: str, shift: int
+) -> dict[str, str]:
+    """An invented flood report: two of the kind's sentences (which ones varies), the
+    event's own names and figures in the headline and the lead."""
+    heads = (
+        f"Flood in {place} leaves {figure} homes under water",
+        f"{person} visits flooded {place}",
+        f"{figure} families lose homes as {region} river floods {place}",
+    )
+    leads = (
+        f"{figure} homes in {place}, {region}, were flooded overnight, {person} said.",
+        f"{person} toured {place} on Wednesday, where {figure} homes stand in the water.",
+        f"In {place} the flood destroyed {figure} homes, according to {person} of {region}.",
+    )
+    more = (
+        f"{person} asked {region} for tents and said {place} needs help for months.",
+        f"Shelters in {place} took in people from the {figure} flooded homes.",
+        f"The {region} authorities counted the damage in {place} at {figure} houses.",
+    )
+    kind = " ".join(_FLOOD_SENTENCES[(n + k + shift) % len(_FLOOD_SENTENCES)] for k in range(3))
+    return {"title": heads[n], "text": f"{leads[n]} {kind} {more[n]}"}
+
+
+def _flood_docs() -> list[dict[str, str]]:
+    docs = []
+    for n in range(3):
+        a = _write_up(n, "Brennick", "Lowmarsh", "340", "Mayor Orsin Delacroy", 0)
+        docs.append({**a, "id": f"a{n}", "event": "a"})
+        b = _write_up(n, "Quarrow", "Eastfold", "1,250", "Governor Talia Vennholt", 3)
+        docs.append({**b, "id": f"b{n}", "event": "b"})
+    return docs
+
+
+def test_two_floods_with_other_places_and_figures_stay_apart(tmp_path: Path) -> None:
+    docs = _flood_docs()
+    for order in (docs, docs[::-1], docs[::2] + docs[1::2]):
+        store = Store.open(tmp_path / f"{order[0]['id']}{order[1]['id']}.db")
+        ingest(store, background())
+        for doc in order:  # one at a time, as a feed delivers them
+            ingest(store, [doc])
+        found = {key: story_store.resolve_story(store, sid) for key, sid in stories(store).items()}
+        store.close()
+        right, total, wrong = same_event_pairs(found, docs)
+        assert wrong == 0, order
+        assert right == total, order
+
+
+def test_the_lead_weighs_more_than_the_body() -> None:
+    body = " ".join(f"filler{n} words{n} about{n} nothing{n}." for n in range(40))
+    lead_first = story_vector("Dam repairs in Orlev", "Engineers repaired the Orlev dam. " + body)
+    lead_last = story_vector("Tram news", body + " Engineers repaired the Orlev dam.")
+    dam = story_vector("Orlev dam repaired", "Engineers repaired the Orlev dam at last.")
+    df: dict[int, int] = {}
+    first, last = similarities(dam, [lead_first, lead_last], df, 100)
+    assert first > last
+
+
+def test_a_later_item_links_two_stories_and_they_merge(tmp_path: Path) -> None:
+    one = {
+        "id": "one",
+        "title": "Kelvarn ferry engine fire forces evacuation",
+        "text": (
+            "An engine fire broke out aboard the Kelvarn ferry on Tuesday and the crew "
+            "evacuated all passengers onto lifeboats. Smoke filled the lower deck while "
+            "firefighters from the coast guard boarded the vessel. Captain Idris Maelan "
+            "praised the calm of the travellers, who waited in blankets on the pier."
+        ),
+    }
+    two = {
+        "id": "two",
+        "title": "Harbour authority suspends Vostrel line sailings",
+        "text": (
+            "The harbour authority suspended every sailing of the Vostrel line until "
+            "inspectors finish checking its fleet. Ticket holders may claim refunds online. "
+            "Director Sanne Oberlit said investigators would examine maintenance records "
+            "and interview mechanics before any timetable resumes next month."
+        ),
+    }
+    link = {
+        "id": "link",
+        "title": "Vostrel line halts sailings after Kelvarn ferry engine fire",
+        "text": (
+            "After an engine fire aboard the Kelvarn ferry forced the crew to evacuate "
+            "passengers onto lifeboats, the harbour authority suspended every sailing of "
+            "the Vostrel line. Captain Idris Maelan praised the passengers; director Sanne "
+            "Oberlit said inspectors would check the fleet and maintenance records, and "
+            "ticket holders may claim refunds while investigators interview mechanics."
+        ),
+    }
+    config = Config.model_validate({"dedupe": {"story_merge_threshold": 0.2}})
+    settings = dedupe_settings(config.dedupe)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    ingest(store, [one], settings)
+    ingest(store, [two], settings)
+    before = stories(store)
+    assert before["one"] != before["two"]  # too little in common to join directly
+    ingest(store, [link], settings)
+    merges = store.db.execute("SELECT story_id, merged_into, item_id FROM story_merges").fetchall()
+    assert len(merges) == 1
+    absorbed, into, by = merges[0]
+    assert {absorbed, into} == {before["one"], before["two"]}
+    assert by == store.db.execute("SELECT id FROM items WHERE external_id = 'link'").fetchone()[0]
+    after = stories(store)
+    assert after["one"] == after["two"] == after["link"] == into
+    assert story_store.resolve_story(store, absorbed) == into
+
+
+def test_story_settings_come_from_the_dedupe_section() -> None:
+    config = Config.model_validate({"dedupe": {"story_merge_threshold": 1.0}})
+    assert dedupe_settings(config.dedupe).story_merge_threshold == 1.0
+    with pytest.raises(ValueError, match="story_threshold"):
+        Config.model_validate({"dedupe": {"story_threshold": 1.5}})
+
+
+def test_a_cyrillic_and_a_latin_write_up_meet() -> None:
+    english = story_vector(
+        "Governor Ilan Morrow opens the Ardesh bridge",
+        "Governor Ilan Morrow opened the new bridge over the Velna river at Ardesh on Friday.",
+    )
+    russian = story_vector(
+        "Губернатор Илан Морроу открыл мост в Ардеше",
+        "Губернатор Илан Морроу в пятницу открыл новый мост через реку Вельна в Ардеше.",
+    )
+    other = story_vector(
+        "Governor Petra Lind opens the Dunholt tunnel",
+        "Governor Petra Lind opened the new tunnel under the Sallow hills at Dunholt on Friday.",
+    )
+    same, different = similarities(russian, [english, other], {}, 100)
+    assert same > 0.3 > different
+
+
+def test_the_story_vector_is_prepared_in_the_worker_and_pickles() -> None:
+    item = to_item(
+        Document("Quake hits Velmora", "A quake hit Velmora and Ardesh, killing 14 people."), NOW
+    )
+    assert item is not None
+    (prepared,), _ = prepare_items([item], (), keep_unmatched=True)
+    assert prepared.story_vector == to_bytes(story_vector(item.title, item.text))
+    again = pickle.loads(pickle.dumps(prepared))
+    assert (
+        from_bytes(again.story_vector).keys.tolist()
+        == story_vector(item.title, item.text).keys.tolist()
+    )
+
+
+def test_the_writer_uses_the_prepared_vector(tmp_path: Path) -> None:
+    item = to_item(Document("Bridge opens", "The Ardesh bridge opened on Friday."), NOW)
+    assert item is not None
+    (prepared,), _ = prepare_items([item], (), keep_unmatched=True)
+    marked = dataclasses.replace(prepared, story_vector=to_bytes(story_vector("Other", "x y z")))
+    store = Store.open(tmp_path / "w.db")
+    ingest_batch(store, [marked], feed_id=None, now="2024-05-01T12:00:00Z")
+    (blob,) = store.db.execute("SELECT vector FROM story_vectors").fetchone()
+    assert blob == marked.story_vector

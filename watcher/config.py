@@ -183,6 +183,10 @@ class DedupeConfig(_Section):
     title_threshold: Fraction = _SIMILARITY.title_threshold
     title_window: Duration = _SIMILARITY.title_window
     short_words: StrictInt = Field(default=_SIMILARITY.short_words, ge=0, le=10_000)
+    story_threshold: Fraction = _SIMILARITY.story_threshold
+    story_merge_threshold: Fraction = _SIMILARITY.story_merge_threshold
+    story_names_share: Fraction = _SIMILARITY.story_names_share
+    story_lexical_fallback: StrictBool = _SIMILARITY.story_lexical_fallback
 
     @field_validator("duplicate_window", mode="before")
     @classmethod

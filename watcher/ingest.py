@@ -30,6 +30,7 @@ from watcher.store import Store
 from watcher.store.stories import forget_frequencies
 from watcher.story_grouping import StoryMatch, match_story, merge, remember
 from watcher.story_vectors import StoryVector, story_vector
+from watcher.story_vectors import from_bytes as vector_from_bytes
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 _ISO_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -111,10 +112,15 @@ def choose_story(
         return decision.story_id, signal, decision.score, None
     if len(vector) < story_vectors.MIN_KEYS:  # a headline and a sentence: lexical rules only
         return decision.story_id, signal, decision.score, None
-    match = match_story(store, vector, at, settings.story_window)
+    match = match_story(store, vector, at, settings)
     if match.story_id is not None:
         return match.story_id, "story", match.score, match
-    if signal is not None and story_vectors.LEXICAL_FALLBACK:
+    if signal is not None and (
+        not match.compared or signal == "excerpt" or settings.story_lexical_fallback
+    ):
+        # below MIN_DOCUMENTS the lexical signals are all there is; an excerpt is literally
+        # shared text; the looser ones (phrases, terms, title) would overrule the weighted
+        # comparison that found no story (two events of one kind share their words)
         return decision.story_id, signal, decision.score, match
     return None, None, None, match
 
@@ -160,7 +166,10 @@ def ingest_batch(
                     settings,
                     now=now_moment if feed_id is not None else None,
                 )
-                vector = story_vector(item.title, item.text)
+                if entry.story_vector:  # computed in the pool worker (prepare_items)
+                    vector = vector_from_bytes(entry.story_vector)
+                else:
+                    vector = story_vector(item.title, item.text)
                 story_id, signal, score, joined = choose_story(
                     store, decision, vector, at, settings
                 )
@@ -174,7 +183,14 @@ def ingest_batch(
                     dedupe_signal=signal,
                     dedupe_score=score,
                 )
-                remember(store, item_id, vector, at, copy=decision.duplicate_of is not None)
+                remember(
+                    store,
+                    item_id,
+                    vector,
+                    at,
+                    copy=decision.duplicate_of is not None,
+                    blob=entry.story_vector or None,
+                )
                 if joined is not None and joined.also and story_id is not None:
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
                 store.save_fingerprint(

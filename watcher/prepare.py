@@ -21,6 +21,7 @@ from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
+from watcher.story_vectors import vector_bytes
 from watcher.tagging import tag_item
 
 
@@ -30,6 +31,9 @@ class PreparedItem:
     topics: tuple[str, ...]
     tags: tuple[Tag, ...]
     fingerprint: Fingerprint
+    story_vector: bytes = b""
+    """:func:`watcher.story_vectors.vector_bytes` of the item, computed here in the pool
+    worker so the single writer only looks up and decides (empty: the writer computes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ def prepare_items(
                 topics=matched,
                 tags=tuple(tags),
                 fingerprint=fingerprint(item.title, item.text, item.published_at),
+                story_vector=vector_bytes(item.title, item.text),
             )
         )
     return prepared, dropped

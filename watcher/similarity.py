@@ -138,6 +138,20 @@ class DedupeSettings:
     """... within this many seconds of each other."""
     short_words: int = 35
     """A body with fewer words than this is a title-only item (headline + a sentence or two)."""
+    story_threshold: float = 0.3
+    """Level 3 (:mod:`watcher.story_grouping`): the mean corpus-weighted similarity of a new
+    item to a story's recent members at which it joins the story."""
+    story_merge_threshold: float = 0.3
+    """Two stories a new item matches both are merged when the mean similarity over all pairs
+    of their members (the item with the first) reaches this."""
+    story_names_share: float = 0.6
+    """Weight of the names-and-figures cosine in the story similarity; the rest is the cosine
+    of all content words."""
+    story_lexical_fallback: bool = False
+    """When the corpus-weighted comparison found no story at ``story_threshold``, the loose
+    story signals of :func:`decide` (phrases, terms, title) still group the item. Off: they
+    join two events of one kind (docs/dedupe.md). An ``excerpt`` always counts, and below
+    ``MIN_DOCUMENTS`` stored vectors the lexical signals are all there is."""
 
     def __post_init__(self) -> None:
         if self.bands < 1 or self.rows < 1:
@@ -152,6 +166,9 @@ class DedupeSettings:
             "phrase_min_terms",
             "terms_threshold",
             "title_threshold",
+            "story_threshold",
+            "story_merge_threshold",
+            "story_names_share",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

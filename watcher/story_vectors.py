@@ -2,10 +2,11 @@
 
 Pure functions, no I/O. An item's vector holds the sublinear counts of its content words
 and, apart, of its names and figures (capitalised words inside a sentence, numbers of two
-digits or more). Every word is transliterated to a coarse Latin key first (Кант/Kant,
+digits or more); the headline and the first sentences (the lead, where news writing puts
+who, what, where and when) count :data:`LEAD_WEIGHT` times. Every word is transliterated to a coarse Latin key first (Кант/Kant,
 Жапаров/Japarov, Халвард/Halvard meet), and cut to :data:`STEM_LENGTH` characters. The
 store keeps document frequencies of the keys as items arrive; similarity is the cosine of
-the TF-IDF vectors, words and names averaged (:data:`NAMES_SHARE`), so topic words every
+the TF-IDF vectors, words and names weighted (``names_share``), so topic words every
 item of a topic carries count for little. See docs/dedupe.md, "Stories".
 """
 
@@ -26,14 +27,23 @@ import numpy.typing as npt
 from watcher.similarity import STOPWORDS
 
 STEM_LENGTH: Final = 5
-NAMES_SHARE: Final = 0.5
-"""Weight of the names-and-figures cosine in the similarity (the rest: all content words).
-Names and figures tell two events of one kind apart (two earthquakes, two elections)."""
+LEAD_WEIGHT: Final = 5
+"""How many times a word of the headline or of the first :data:`LEAD_SENTENCES` sentences
+counts (before the sublinear scaling). Two accounts of one event agree most in their lead;
+two events of one kind (two earthquakes, two heists) differ there most, by name, place and
+figure, while their bodies share the kind's vocabulary (ECB+ dev, docs/dedupe.md)."""
+LEAD_SENTENCES: Final = 2
+LEAD_WORDS: Final = 80
+"""At most this many words of the body count as its lead (a body without full stops)."""
+NAMES_SHARE: Final = 0.6
+"""Default weight of the names-and-figures cosine in the similarity (the rest: all content
+words); ``[dedupe] story_names_share``. Names and figures tell two events of one kind apart."""
 JOIN_THRESHOLD: Final = 0.3
-"""Mean similarity to a story's members at which a new item joins it (ECB+ dev sweep)."""
+"""Default mean similarity to a story's members at which a new item joins it
+(``[dedupe] story_threshold``; ECB+ dev sweep in docs/dedupe.md)."""
 MERGE_THRESHOLD: Final = 0.3
-"""Two stories an item matches both (at :data:`JOIN_THRESHOLD`) merge when the mean
-similarity over all pairs of their members (the item with the first) reaches this."""
+"""Default mean similarity over all pairs of two stories' members (the item with the first)
+at which two stories an item matches both are merged (``[dedupe] story_merge_threshold``)."""
 MEMBERS_COMPARED: Final = 24
 """Most recent members of a story a new item is compared with."""
 MIN_DOCUMENTS: Final = 50
@@ -44,13 +54,12 @@ MIN_KEYS: Final = 30
 """An item with fewer distinct keys (a headline with a sentence or two) is grouped by the
 lexical rules of :func:`watcher.similarity.decide` only, and is no member a new item is
 compared with: a few shared words weigh too much in so short a vector."""
-LEXICAL_FALLBACK: Final = True
-"""When no story passes :data:`JOIN_THRESHOLD`, a story match of
-:func:`watcher.similarity.decide` (excerpt, shared phrases, terms, headline) still counts."""
 INDEX_TERMS: Final = 12
 """Highest-weighted keys of an item kept in the candidate index."""
 
-_FORMAT: Final = 1
+_FORMAT: Final = 2
+_READABLE: Final = (1, 2)
+"""Format 1 has the same layout, without the lead weight: still compared, until a regroup."""
 _HEADER = struct.Struct("<BHH")
 _WORD = re.compile(r"\w+")
 _NAME = re.compile(r"(?<=[\w,;] )[^\W\d_a-zß-öø-ÿα-ωа-яё]\w+|(?<![\w.,])\d[\d.,]*\d(?![\w])")
@@ -78,6 +87,8 @@ _SOUNDS: Final = (
     ("j", "i"),
 )
 _DOUBLED = re.compile(r"(.)\1+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_TOKEN = re.compile(r"\S+")
 
 
 @lru_cache(maxsize=65536)
@@ -114,22 +125,43 @@ def _figure(text: str) -> str:
     return text.replace(",", ".")
 
 
-def story_vector(title: str, text: str) -> StoryVector:
-    """The story vector of a headline and body."""
-    counts: dict[int, float] = {}
-    for word in _WORD.findall(f"{title}\n{text}".casefold()):
+def _lead(title: str, text: str) -> str:
+    """The headline and the first :data:`LEAD_SENTENCES` sentences of the body."""
+    lead = " ".join(_SENTENCE_END.split(text.strip(), maxsplit=LEAD_SENTENCES)[:LEAD_SENTENCES])
+    for number, word in enumerate(_TOKEN.finditer(lead), start=1):
+        if number == LEAD_WORDS:
+            lead = lead[: word.end()]
+            break
+    return f"{title}\n{lead}"
+
+
+def _count(text: str, weight: float, words: dict[int, float], names: dict[int, float]) -> None:
+    for word in _WORD.findall(text.casefold()):
         if word in STOPWORDS or len(word) < 3 or word.isdigit():
             continue
         key = _hash("w", coarse_key(word))
-        counts[key] = counts.get(key, 0.0) + 1.0
-    names: dict[int, float] = {}
-    for match in _NAME.finditer(f"{title}\n{text}"):
+        words[key] = words.get(key, 0.0) + weight
+    for match in _NAME.finditer(text):
         word = match.group().casefold()
         if word in STOPWORDS:
             continue
         key = _hash("n", _figure(word) if word[0].isdigit() else coarse_key(word))
-        names[key] = names.get(key, 0.0) + 1.0
-    return _vector(counts, names)
+        names[key] = names.get(key, 0.0) + weight
+
+
+def story_vector(title: str, text: str) -> StoryVector:
+    """The story vector of a headline and body: every word once, the lead's
+    :data:`LEAD_WEIGHT` times in all."""
+    words: dict[int, float] = {}
+    names: dict[int, float] = {}
+    _count(f"{title}\n{text}", 1.0, words, names)
+    _count(_lead(title, text), LEAD_WEIGHT - 1.0, words, names)
+    return _vector(words, names)
+
+
+def vector_bytes(title: str, text: str) -> bytes:
+    """:func:`to_bytes` of :func:`story_vector`: what a pool worker hands the writer."""
+    return to_bytes(story_vector(title, text))
 
 
 def _vector(words: Mapping[int, float], names: Mapping[int, float]) -> StoryVector:
@@ -159,7 +191,7 @@ def to_bytes(vector: StoryVector) -> bytes:
 def from_bytes(data: bytes) -> StoryVector:
     """The vector :func:`to_bytes` wrote; ``ValueError`` for another format."""
     version, words, names = _HEADER.unpack_from(data)
-    if version != _FORMAT:
+    if version not in _READABLE:
         raise ValueError(f"story vector format {version} is not {_FORMAT}")
     size = words + names
     keys = np.frombuffer(data, dtype="<i8", count=size, offset=_HEADER.size).astype(np.int64)
@@ -188,10 +220,14 @@ def _weighted(
 
 
 def similarities(
-    new: StoryVector, others: Sequence[StoryVector], df: Mapping[int, int], documents: int
+    new: StoryVector,
+    others: Sequence[StoryVector],
+    df: Mapping[int, int],
+    documents: int,
+    names_share: float = NAMES_SHARE,
 ) -> list[float]:
     """Similarity of ``new`` with each of ``others``: the TF-IDF cosine of the content
-    words and that of the names and figures, averaged (:data:`NAMES_SHARE`)."""
+    words and that of the names and figures, weighted (``names_share`` the names')."""
     mine, word_norm, name_norm = _weighted(new, df, documents)
     result = []
     for other in others:
@@ -205,7 +241,7 @@ def similarities(
         word_dot = float(products.sum()) - name_dot
         words = word_dot / (word_norm * other_words) if word_norm and other_words else 0.0
         names = name_dot / (name_norm * other_names) if name_norm and other_names else 0.0
-        result.append((1.0 - NAMES_SHARE) * words + NAMES_SHARE * names)
+        result.append((1.0 - names_share) * words + names_share * names)
     return result
 
 
