@@ -732,3 +732,20 @@ def test_stories_leave_out_an_off_topic_import(corpus: Corpus, tmp_path: Path) -
     assert found.status_code == 200
     assert "Bread prices" not in found.text
     assert "Reconnaissance drones" in found.text
+
+
+async def test_front_page_shows_an_undated_import_as_undated(tmp_path: Path) -> None:
+    """An imported document without a date is not dated by the moment it was imported."""
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "note.txt").write_text(
+        "Hangar works at the Kant air base\n\nWorks on a hangar at the Kant air base in "
+        "Kyrgyzstan began, officials in Bishkek said.\n",
+        encoding="utf-8",
+    )
+    watcher = Watcher(tmp_path, write_config(tmp_path))
+    assert watcher("corpus", "import", str(folder)).exit_code == 0
+    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
+    text = (await ds.client.get("/")).text
+    assert "Hangar works at the Kant air base" in text
+    assert "imported document</strong> · undated" in text

@@ -327,7 +327,7 @@ class Reader:
             f"""
             SELECT story_leads.story_id AS story_id, lead.id AS id, lead.title AS title,
                 lead.url AS url, lead.published_at AS published_at,
-                lead.first_seen_at AS first_seen_at,
+                lead.first_seen_at AS first_seen_at, lead.feed_id AS feed_id,
                 COALESCE(lead.source, feeds.title, feeds.url) AS source,
                 substr(CASE WHEN lead.summary != '' THEN lead.summary ELSE lead.content END,
                        1, 400) AS snippet
@@ -372,7 +372,9 @@ class Reader:
                 url=http_url(lead["url"]),
                 lead_item_id=int(lead["id"]),
                 source=lead_source,
-                date=lead["published_at"] or lead["first_seen_at"],
+                # an undated import's import time says nothing of the news
+                date=lead["published_at"]
+                or (lead["first_seen_at"] if lead["feed_id"] is not None else None),
                 snippet=one_line(lead["snippet"]),
                 counts=StoryCounts(len(seen), max(1, len(languages)), len(rows)),
                 others=others,
