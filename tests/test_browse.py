@@ -749,3 +749,17 @@ async def test_front_page_shows_an_undated_import_as_undated(tmp_path: Path) -> 
     text = (await ds.client.get("/")).text
     assert "Hangar works at the Kant air base" in text
     assert "imported document</strong> · undated" in text
+
+
+async def test_biggest_stories_leave_out_undated_imports(tmp_path: Path) -> None:
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "note.txt").write_text(
+        "Hangar works at the Kant air base\n\nWorks on a hangar at the Kant air base in "
+        "Kyrgyzstan began, officials in Bishkek said.\n",
+        encoding="utf-8",
+    )
+    watcher = Watcher(tmp_path, write_config(tmp_path))
+    assert watcher("corpus", "import", str(folder)).exit_code == 0
+    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
+    assert await rows(ds, f"/{watcher.db.stem}/biggest_stories") == []
