@@ -734,32 +734,29 @@ def test_stories_leave_out_an_off_topic_import(corpus: Corpus, tmp_path: Path) -
     assert "Reconnaissance drones" in found.text
 
 
-async def test_front_page_shows_an_undated_import_as_undated(tmp_path: Path) -> None:
-    """An imported document without a date is not dated by the moment it was imported."""
-    folder = tmp_path / "saved"
+def undated_import(directory: Path) -> Path:
+    """A database holding one imported document without a date; returns its path."""
+    folder = directory / "saved"
     folder.mkdir()
     (folder / "note.txt").write_text(
         "Hangar works at the Kant air base\n\nWorks on a hangar at the Kant air base in "
         "Kyrgyzstan began, officials in Bishkek said.\n",
         encoding="utf-8",
     )
-    watcher = Watcher(tmp_path, write_config(tmp_path))
+    watcher = Watcher(directory, write_config(directory))
     assert watcher("corpus", "import", str(folder)).exit_code == 0
-    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
+    return watcher.db
+
+
+async def test_front_page_shows_an_undated_import_as_undated(tmp_path: Path) -> None:
+    """An imported document without a date is not dated by the moment it was imported."""
+    ds = datasette_for(ServeConfig(), undated_import(tmp_path), METADATA)
     text = (await ds.client.get("/")).text
     assert "Hangar works at the Kant air base" in text
     assert "imported document</strong> · undated" in text
 
 
 async def test_biggest_stories_leave_out_undated_imports(tmp_path: Path) -> None:
-    folder = tmp_path / "saved"
-    folder.mkdir()
-    (folder / "note.txt").write_text(
-        "Hangar works at the Kant air base\n\nWorks on a hangar at the Kant air base in "
-        "Kyrgyzstan began, officials in Bishkek said.\n",
-        encoding="utf-8",
-    )
-    watcher = Watcher(tmp_path, write_config(tmp_path))
-    assert watcher("corpus", "import", str(folder)).exit_code == 0
-    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
-    assert await rows(ds, f"/{watcher.db.stem}/biggest_stories") == []
+    db = undated_import(tmp_path)
+    ds = datasette_for(ServeConfig(), db, METADATA)
+    assert await rows(ds, f"/{db.stem}/biggest_stories") == []
