@@ -284,8 +284,8 @@ def test_search_finds_an_imported_item(make_watcher, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        ('"unclosed phrase', "unterminated string"),
-        ("Kant AND", "syntax error"),
+        ('"unclosed phrase', "double quote is not closed"),
+        ("Kant AND", "ends too early"),
         ("Issyk-Kul", "quote hyphenated words"),
     ],
 )
