@@ -544,3 +544,21 @@ def test_a_config_feed_moved_by_a_301_stays_one_feed(httpserver: HTTPServer, wat
         assert watcher(*command).exit_code == 0
     assert rows(watcher.db, "SELECT url, config_url FROM feeds") == [(new, old)]
     assert rows(watcher.db, "SELECT count(*) FROM items") == [(1,)]
+
+
+def test_daemon_log_lines_escape_what_a_feed_sent() -> None:
+    """A feed's error text in a `key=value` log line is visible but inert."""
+    import logging
+
+    from watcher.daemon.logs import KeyValueFormatter
+
+    record = logging.LogRecord("watcher.daemon", logging.INFO, "", 0, "poll", None, None)
+    record.error = "\x1b]0;owned\x07"
+    record.title = "plain\u202eevil"
+    record.note = "\x9bcsi"
+    line = KeyValueFormatter().format(record)
+    assert "\x1b" not in line
+    assert "\u202e" not in line
+    assert "\x9b" not in line
+    assert r"\u001b]0;owned\u0007" in line
+    assert r"plain\u202eevil" in line

@@ -27,3 +27,9 @@ def terminal_safe(text: object, *, one_line: bool = False) -> str:
 def cell(text: object) -> Text:
     """A table cell for outside text: one line, no control characters, never markup."""
     return Text(terminal_safe(text, one_line=True))
+
+
+def escaped(text: str) -> str:
+    """``text`` with each unsafe character written as a ``\\uXXXX`` escape: for log lines,
+    where what a feed sent must stay visible but never act on the terminal."""
+    return _UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)

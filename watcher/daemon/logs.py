@@ -14,6 +14,8 @@ from typing import Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
+from watcher.display import escaped, terminal_safe
+
 LogFormat = Literal["text", "json"]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -30,12 +32,14 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
 
 
 def _text(value: object) -> str:
+    """A field's value: bare when it is one plain word, else quoted as JSON; control
+    characters and direction overrides from a feed are escaped either way."""
     if value is None:
         return "-"
     text = str(value)
-    if not text or any(c.isspace() or c in '"=\\' for c in text):
-        return json.dumps(text, ensure_ascii=False)
-    return text
+    if not text or any(c.isspace() or c in '"=\\' for c in text) or terminal_safe(text) != text:
+        text = json.dumps(text, ensure_ascii=False)
+    return escaped(text)
 
 
 class KeyValueFormatter(logging.Formatter):
