@@ -40,14 +40,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from watcher import story_vectors  # noqa: E402
+from watcher import ingest, story_grouping, story_vectors  # noqa: E402
+from watcher.config import Config, DedupeConfig  # noqa: E402
 from watcher.corpus import Document, to_item  # noqa: E402
 from watcher.ingest import ingest_batch  # noqa: E402
 from watcher.prepare import prepare_items  # noqa: E402
+from watcher.regroup import regroup  # noqa: E402
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings  # noqa: E402
 from watcher.store import Store  # noqa: E402
 
@@ -83,6 +86,8 @@ class Scores:
     """Writer time (ingest_batch) for the scored documents."""
     prepare_seconds: float = 0.0
     """Worker time (prepare_items: fingerprint and story vector) for the scored documents."""
+    correct_seconds: float = 0.0
+    """Of the writer time, the story correction's (story_grouping.correct)."""
 
 
 def load_jsonl(path: Path) -> list[Doc]:
@@ -125,6 +130,23 @@ def load_seeds(folder: Path = SEEDS) -> list[Doc]:
     return docs
 
 
+_corrections = [0.0]
+
+
+def _timed_correct(*args: Any, **kwargs: Any) -> story_grouping.Correction:
+    started = time.perf_counter()
+    try:
+        return story_grouping.correct(*args, **kwargs)
+    finally:
+        _corrections[0] += time.perf_counter() - started
+
+
+ingest.correct = _timed_correct  # type: ignore[assignment]
+
+REGROUP = False
+"""``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
+
+
 def group(
     docs: Sequence[Doc],
     *,
@@ -133,7 +155,8 @@ def group(
     settings: DedupeSettings = DEFAULT_SETTINGS,
 ) -> tuple[dict[str, int], float, float]:
     """Import ``background`` then ``docs`` in this order into a fresh store; each document's
-    story id, and the seconds spent preparing (worker) and ingesting (writer) ``docs``."""
+    story id, and the seconds spent preparing (worker) and ingesting (writer) ``docs``
+    (with ``--regroup``: the stories and the seconds of the regroup that follows)."""
     seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
@@ -141,6 +164,7 @@ def group(
             items = {}
             for part, scored in ((background, False), (docs, True)):
                 writer = worker = 0.0
+                _corrections[0] = 0.0
                 for start in range(0, len(part), batch):
                     pending = []
                     for doc in part[start : start + batch]:
@@ -156,6 +180,10 @@ def group(
                     started = time.perf_counter()
                     ingest_batch(store, prepared, feed_id=None, now=seen_at, settings=settings)
                     writer += time.perf_counter() - started
+            if REGROUP:
+                started = time.perf_counter()
+                regroup(Config.model_validate({"dedupe": _dedupe_section(settings)}), store)
+                writer, worker = time.perf_counter() - started, 0.0
             story_of = dict(store.db.execute("SELECT id, story_id FROM items").fetchall())
             result = {}
             for doc_id, item in items.items():
@@ -165,6 +193,12 @@ def group(
             return result, writer, worker
         finally:
             store.close()
+
+
+def _dedupe_section(settings: DedupeSettings) -> dict[str, object]:
+    """The ``[dedupe]`` section that gives ``settings`` (the fields the config knows)."""
+    known = DedupeConfig.model_fields
+    return {name: value for name, value in dataclasses.asdict(settings).items() if name in known}
 
 
 def _resolved(store: Store, story_id: int) -> int:
@@ -232,7 +266,10 @@ def _line(label: str, s: Scores) -> str:
     )
     if s.cross is not None:
         text += f" | cross-language P {s.cross[0]:.3f} R {s.cross[1]:.3f} F1 {s.cross[2]:.3f}"
-    return text + f" | writer {s.seconds:.1f} s, workers {s.prepare_seconds:.1f} s"
+    return text + (
+        f" | writer {s.seconds:.1f} s (correction {s.correct_seconds:.1f} s),"
+        f" workers {s.prepare_seconds:.1f} s"
+    )
 
 
 def evaluate(
@@ -252,7 +289,9 @@ def evaluate(
         story, writer, worker = group(
             shuffled, batch=batch, background=background, settings=settings
         )
-        results.append(score(docs, story, writer, worker))
+        results.append(
+            dataclasses.replace(score(docs, story, writer, worker), correct_seconds=_corrections[0])
+        )
         print(_line(f"order {seed}", results[-1]))
     f1s = [s.pairwise[2] for s in results]
     print(
@@ -260,6 +299,7 @@ def evaluate(
         f" | B3 F1 mean {statistics.fmean(s.bcubed[2] for s in results):.3f}"
         f" | hard neg. merged max {100 * max(s.hard_merged for s in results):.1f}%"
         f" | ms per item: writer {1000 * statistics.fmean(s.seconds for s in results) / len(docs):.2f}"
+        f" (correction {1000 * statistics.fmean(s.correct_seconds for s in results) / len(docs):.2f})"
         f", workers {1000 * statistics.fmean(s.prepare_seconds for s in results) / len(docs):.2f}"
         + (
             f" | cross-language F1 min {min(s.cross[2] for s in results if s.cross):.3f}"
@@ -290,6 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=5)
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument(
+        "--regroup",
+        action="store_true",
+        help="score the stories of `watcher regroup` run after each import (writer time: "
+        "the regroup's)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -298,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "watcher.story_vectors (LEAD_WEIGHT=1)",
     )
     args = parser.parse_args(argv)
+    global REGROUP
+    REGROUP = args.regroup
     overrides: dict[str, object] = {}
     fields = DedupeSettings.__dataclass_fields__
     for pair in args.set:
@@ -307,10 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind = type(default) if default is not None else float
             overrides[name] = value == "True" if kind is bool else kind(value)
             continue
-        if not hasattr(story_vectors, name):
-            parser.error(f"neither DedupeSettings nor watcher.story_vectors has {name}")
-        kind = type(getattr(story_vectors, name))
-        setattr(story_vectors, name, value == "True" if kind is bool else kind(value))
+        module = next(
+            (module for module in (story_vectors, story_grouping) if hasattr(module, name)), None
+        )
+        if module is None:
+            parser.error(
+                f"neither DedupeSettings, watcher.story_vectors nor watcher.story_grouping has {name}"
+            )
+        kind = type(getattr(module, name))
+        setattr(module, name, value == "True" if kind is bool else kind(value))
     settings = dataclasses.replace(DEFAULT_SETTINGS, **overrides)  # type: ignore[arg-type]
     sets = set(args.sets.split(","))
     if "ecb" in sets:

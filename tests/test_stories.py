@@ -6,11 +6,13 @@ import dataclasses
 import itertools
 import json
 import pickle
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from watcher import story_grouping
 from watcher.config import Config
 from watcher.corpus import Document, to_item
 from watcher.ingest import dedupe_settings, ingest_batch
@@ -19,6 +21,7 @@ from watcher.regroup import regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings, fingerprint
 from watcher.store import Store
 from watcher.store import stories as story_store
+from watcher.story_grouping import average_link, similarity_matrix
 from watcher.story_vectors import coarse_key, from_bytes, similarities, story_vector, to_bytes
 
 CROSS = Path(__file__).parent / "fixtures" / "stories" / "crosslang.jsonl"
@@ -234,11 +237,13 @@ def test_a_later_item_links_two_stories_and_they_merge(tmp_path: Path) -> None:
     before = stories(store)
     assert before["one"] != before["two"]  # too little in common to join directly
     ingest(store, [link], settings)
-    merges = store.db.execute("SELECT story_id, merged_into, item_id FROM story_merges").fetchall()
-    assert len(merges) == 1
-    absorbed, into, by = merges[0]
+    by = store.db.execute("SELECT id FROM items WHERE external_id = 'link'").fetchone()[0]
+    merges = store.db.execute(
+        "SELECT story_id, merged_into FROM story_merges WHERE item_id = ?", [by]
+    ).fetchall()
+    assert len(merges) == 1  # the background's own corrections are recorded by their items
+    absorbed, into = merges[0]
     assert {absorbed, into} == {before["one"], before["two"]}
-    assert by == store.db.execute("SELECT id FROM items WHERE external_id = 'link'").fetchone()[0]
     after = stories(store)
     assert after["one"] == after["two"] == after["link"] == into
     assert story_store.resolve_story(store, absorbed) == into
@@ -291,3 +296,126 @@ def test_the_writer_uses_the_prepared_vector(tmp_path: Path) -> None:
     ingest_batch(store, [marked], feed_id=None, now="2024-05-01T12:00:00Z")
     (blob,) = store.db.execute("SELECT vector FROM story_vectors").fetchone()
     assert blob == marked.story_vector
+
+
+def _flood_reports(
+    count: int, names: tuple[str, str, str, str], shift: int, template: int
+) -> list[dict[str, str]]:
+    """``count`` write-ups of one invented flood: headline and lead template ``n +
+    template`` and the kind's sentences from ``n + shift`` on vary by report (two events
+    with templates one apart and shifts three apart never share both)."""
+    place, region, figure, person = names
+    return [
+        {
+            **_write_up((n + template) % 3, place, region, figure, person, shift + n),
+            "id": f"{place}-{n}",
+        }
+        for n in range(count)
+    ]
+
+
+_A = ("Brennick", "Lowmarsh", "340", "Mayor Orsin Delacroy")
+_B = ("Quarrow", "Eastfold", "1,250", "Governor Talia Vennholt")
+
+
+def _group_of(store: Store, external_ids: list[str]) -> set[int]:
+    marks = ",".join("?" for _ in external_ids)
+    return {
+        row[0]
+        for row in store.db.execute(
+            f"SELECT story_id FROM items WHERE external_id IN ({marks})", external_ids
+        )
+    }
+
+
+def test_a_wrongly_merged_story_is_split_again_when_later_items_show_two_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 141 background items (78 counted, copies are not): fewer than the correction waits for
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    a = _flood_reports(4, _A, 0, 0)
+    b = _flood_reports(4, _B, 3, 1)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    ingest(store, [a[0]])
+    ingest(store, [b[0]])
+    first_a, first_b = (
+        store.db.execute("SELECT id FROM items WHERE external_id = ?", [doc["id"]]).fetchone()[0]
+        for doc in (a[0], b[0])
+    )
+    with store.transaction():  # a wrong merge, as the one-pass decision once made them
+        story_store.merge_stories(store, first_a, first_b, item_id=first_b, at="t")
+    assert _group_of(store, [a[0]["id"], b[0]["id"]]) == {first_a}
+    for doc_a, doc_b in zip(
+        a[1:], b[1:], strict=True
+    ):  # later reports of both, as a feed brings them
+        ingest(store, [doc_a])
+        ingest(store, [doc_b])
+    assert _group_of(store, [doc["id"] for doc in a]) == {first_a}  # keeps its id
+    assert _group_of(store, [doc["id"] for doc in b]) == {first_b}  # its first item's id
+    split = store.db.execute("SELECT story_id, split_from FROM story_splits").fetchall()
+    assert (first_b, first_a) in split
+    # the old id resolves again to the story of its own item, its merge record is gone
+    assert story_store.resolve_story(store, first_b) == first_b
+    assert story_store.resolve_story(store, first_a) == first_a
+    gone = "SELECT COUNT(*) FROM story_merges WHERE story_id = ?"
+    assert store.db.execute(gone, [first_b]).fetchone()[0] == 0
+    leads = {row[0] for row in store.db.execute("SELECT story_id FROM story_leads")}
+    assert {first_a, first_b} <= leads
+
+
+def test_an_old_story_id_resolves_after_a_split(tmp_path: Path) -> None:
+    """A story merged into another, then split off again with other items: every id
+    recorded follows its first item's story."""
+    store = Store.open(tmp_path / "w.db")
+    for title in ("one", "two", "three", "four"):
+        store.insert_item(
+            to_item(Document(title, f"{title} text"), NOW),  # type: ignore[arg-type]
+            feed_id=None,
+            first_seen_at="t",
+        )
+    one, two, three, four = (row[0] for row in store.db.execute("SELECT id FROM items"))
+    with store.transaction():
+        story_store.merge_stories(store, one, two, item_id=two, at="t")
+        story_store.merge_stories(store, one, three, item_id=three, at="t")
+        story_store.move_items(store, [(two, two), (three, two)])  # two and three split off
+        story_store.record_split(store, two, one, item_id=four, at="t")
+    assert story_store.resolve_story(store, two) == two
+    assert story_store.resolve_story(store, three) == two
+    assert story_store.resolve_story(store, one) == one
+    assert store.db.execute("SELECT story_id FROM story_merges").fetchall() == [(three,)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_large_import_of_two_same_kind_events_ends_as_two_stories(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    a = _flood_reports(9, _A, 0, 0)
+    b = _flood_reports(9, _B, 3, 1)
+    docs = a + b
+    random.Random(seed).shuffle(docs)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    for start in range(0, len(docs), 6):  # an import sends batches
+        ingest(store, docs[start : start + 6])
+    story_a = _group_of(store, [doc["id"] for doc in a])
+    story_b = _group_of(store, [doc["id"] for doc in b])
+    assert len(story_a) == len(story_b) == 1
+    assert story_a != story_b
+
+
+def test_the_correction_clusters_like_batch_average_link() -> None:
+    """The matrix of all pairs is :func:`similarities`, pair by pair."""
+    docs = rows()[:12]
+    vectors = [story_vector(doc["title"], doc["text"]) for doc in docs]
+    df: dict[int, int] = {}
+    for vector in vectors:
+        for key in vector.keys.tolist():
+            df[key] = df.get(key, 0) + 1
+    matrix = similarity_matrix(vectors, df, len(vectors), 0.6)
+    for n, vector in enumerate(vectors):
+        expected = similarities(vector, vectors, df, len(vectors), 0.6)
+        assert matrix[n] == pytest.approx(expected, abs=1e-6)
+    labels = average_link(matrix, 0.3)
+    assert len(labels) == len(vectors)

@@ -28,7 +28,7 @@ from watcher.similarity import (
 from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
 from watcher.store.stories import forget_frequencies
-from watcher.story_grouping import StoryMatch, match_story, merge, remember
+from watcher.story_grouping import StoryMatch, correct, match_story, merge, remember
 from watcher.story_vectors import StoryVector, story_vector
 from watcher.story_vectors import from_bytes as vector_from_bytes
 
@@ -148,6 +148,10 @@ def ingest_batch(
     topics: list[tuple[int, tuple[str, ...]]] = []
     tags: list[tuple[int, tuple[Tag, ...]]] = []
     sightings: list[tuple[int, int | None, str | None, str, str]] = []
+    # the batch's own items and the stories their matching compared: clustered again at
+    # the end (story_grouping.correct), so a wrong join or merge is undone
+    grouped: list[tuple[int, str | None]] = []
+    neighbours: list[tuple[int, float]] = []
     try:
         with store.transaction():
             for entry in prepared:
@@ -193,6 +197,11 @@ def ingest_batch(
                 )
                 if joined is not None and joined.also and story_id is not None:
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
+                if decision.duplicate_of is None:
+                    grouped.append((item_id, at))
+                    if joined is None:  # a short item: its neighbours all the same
+                        joined = match_story(store, vector, at, settings)
+                    neighbours.extend(joined.candidates)
                 store.save_fingerprint(
                     item_id,
                     fingerprint=fingerprint_bytes(entry.fingerprint),
@@ -207,6 +216,7 @@ def ingest_batch(
                 outcome.new_item_ids.append(item_id)
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
+            correct(store, grouped, neighbours, settings, now=now)
             store.add_topics(topics)
             store.add_tags(tags)
             store.add_sightings(sightings)

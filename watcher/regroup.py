@@ -1,22 +1,33 @@
 """``watcher regroup``: recompute the stories of the stored corpus after a change of settings.
 
-Items are taken again in the order they were stored; near-duplicate groups (level 2) stay
-as they are, and each copy follows its original's story.
+Two passes. First the items are taken again in the order they were stored, in batches:
+their story vectors are computed batch by batch, kept with the document frequencies, and
+each item is grouped as ingest groups it (near-duplicate groups, level 2, stay as they
+are, and each copy follows its original's story). Then, with the document frequencies of
+the whole corpus, the items are clustered window by window in time order with the same
+average-link correction ingest runs after every batch (:func:`watcher.story_grouping.correct`):
+each window's items together with the recent members of the stories they are in, at most
+:data:`WINDOW_ITEMS` at once, so the stories are the batch result of each window.
+Undated items (imports without dates) pass every window and are clustered together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from watcher.config import Config
 from watcher.ingest import choose_story, dedupe_settings, story_candidates
 from watcher.similarity import Decision, DedupeSettings, decide, from_bytes
 from watcher.store import Store
 from watcher.store import stories as story_store
-from watcher.story_grouping import merge, remember
-from watcher.story_vectors import StoryVector, story_vector
+from watcher.story_grouping import correct, merge, remember
+from watcher.story_vectors import MIN_DOCUMENTS, StoryVector, story_vector
 
 BATCH_SIZE = 500
+WINDOW_ITEMS = 2000
+"""Most items of one window clustered at once (the similarity matrix of 2,000 items is
+32 MB); a busier window is cut, in time order, into parts of this size."""
 
 _ROWS = (
     "SELECT items.id, items.duplicate_of, items.feed_id, items.published_at, "
@@ -35,16 +46,30 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
     with store.transaction():
         story_store.clear(store)
         store.db.conn.execute("UPDATE items SET story_id = id")
+    # a corpus large enough for document frequencies is clustered whole afterwards: the
+    # first pass then only keeps vectors (each copy in its original's story)
+    originals = store.db.conn.execute(
+        "SELECT COUNT(*) FROM items WHERE duplicate_of IS NULL"
+    ).fetchone()[0]
+    clustered = originals >= MIN_DOCUMENTS
     done, last = 0, 0
     while True:
         rows = store.db.conn.execute(_ROWS, [last, BATCH_SIZE]).fetchall()
         if not rows:
-            return done
+            break
+        vectors = [story_vector(row[5], row[6]) for row in rows]  # the batch's vectors first
         with store.transaction():
-            for item_id, duplicate_of, feed_id, published, seen, title, text, blob in rows:
+            for row, vector in zip(rows, vectors, strict=True):
+                item_id, duplicate_of, feed_id, published, seen, _, _, blob = row
                 at = published or (seen if feed_id is not None else None)
-                vector = story_vector(title, text)
-                if duplicate_of is not None:
+                if clustered:
+                    if duplicate_of is not None:
+                        store.db.conn.execute(
+                            "UPDATE items SET story_id = "
+                            "(SELECT story_id FROM items WHERE id = ?) WHERE id = ?",
+                            [duplicate_of, item_id],
+                        )
+                elif duplicate_of is not None:
                     store.db.conn.execute(
                         "UPDATE items SET story_id = ? WHERE id = ?",
                         [_story(store, item_id, duplicate_of, vector, at, blob, settings), item_id],
@@ -56,6 +81,61 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
         done += len(rows)
         if on_batch is not None:
             on_batch(len(rows))
+    cluster_windows(store, settings, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return done
+
+
+_TIMED = (
+    "SELECT story_vectors.item_id, story_vectors.at FROM story_vectors "
+    "JOIN items ON items.id = story_vectors.item_id "
+    "WHERE items.duplicate_of IS NULL AND (story_vectors.at, story_vectors.item_id) > (?, ?) "
+    "ORDER BY story_vectors.at, story_vectors.item_id LIMIT ?"
+)
+
+
+def cluster_windows(store: Store, settings: DedupeSettings, *, now: str = "") -> int:
+    """Cluster every stored item (no near-duplicate) with average link, window by window in
+    time order (undated items first, all together); returns how many windows were
+    clustered. Each window is ``story_window`` long, at most :data:`WINDOW_ITEMS` items."""
+    windows = 0
+    part: list[tuple[int, str | None]] = []
+    start: str | None = None
+    end = ""
+    after: tuple[str, int] = ("", -1)
+    undated = True
+    while True:
+        rows = store.db.conn.execute(_TIMED, [*after, WINDOW_ITEMS]).fetchall()
+        for item_id, at in rows:
+            if at and undated:  # the undated items (at = '') come first: they end here
+                undated = False
+                windows += _cluster(store, part, settings, now)
+                part, start = [], None
+            if part and (len(part) >= WINDOW_ITEMS or (at and start is not None and at > end)):
+                windows += _cluster(store, part, settings, now)
+                part, start = [], None
+            if start is None and at:
+                start, end = at, _after(at, settings.story_window)
+            part.append((item_id, at or None))
+        if len(rows) < WINDOW_ITEMS:
+            windows += _cluster(store, part, settings, now)
+            return windows
+        after = (rows[-1][1], rows[-1][0])
+
+
+def _after(at: str, seconds: float) -> str:
+    """The ISO time ``seconds`` after ``at``."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
+    return (moment + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cluster(
+    store: Store, part: list[tuple[int, str | None]], settings: DedupeSettings, now: str
+) -> int:
+    if len(part) < 2:
+        return 0
+    with store.transaction():
+        correct(store, part, (), settings, now=now, limit=len(part) + WINDOW_ITEMS // 2)
+    return 1
 
 
 def _story(

@@ -11,9 +11,16 @@ two when the average link between the two stories reaches ``story_merge_threshol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse  # type: ignore[import-untyped]
+from scipy.cluster import hierarchy  # type: ignore[import-untyped]
+from scipy.spatial.distance import squareform  # type: ignore[import-untyped]
 
 from watcher import story_vectors as sv
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
@@ -35,6 +42,9 @@ class StoryMatch:
     compared: bool = True
     """False when the store holds too few vectors for document frequencies to say anything
     (:data:`~watcher.story_vectors.MIN_DOCUMENTS`): the lexical signals decide then."""
+    candidates: tuple[tuple[int, float], ...] = field(default=())
+    """Every candidate story compared, with the item's mean similarity to it, best first:
+    the neighbours the batch correction (:func:`correct`) looks at."""
 
 
 def _moment(at: str) -> datetime | None:
@@ -57,9 +67,10 @@ def _inside(at: str, window: tuple[str, str] | None) -> bool:
 
 
 def _members(
-    blobs: list[tuple[int, str, bytes]], span: tuple[str, str] | None
+    blobs: list[tuple[int, str, bytes]], span: tuple[str, str] | None, min_keys: int = sv.MIN_KEYS
 ) -> list[StoryVector]:
-    """The decoded vectors of a story's members inside ``span`` long enough to compare."""
+    """The decoded vectors of a story's members inside ``span`` with at least ``min_keys``
+    keys (long enough to compare)."""
     members = []
     for _, when, blob in blobs:
         if not _inside(when, span):
@@ -68,7 +79,7 @@ def _members(
             member = from_bytes(blob)
         except ValueError:
             continue  # another vector format: a regroup recomputes it
-        if len(member) >= sv.MIN_KEYS:
+        if len(member) >= min_keys:
             members.append(member)
     return members
 
@@ -90,18 +101,34 @@ def match_story(
     share = settings.story_names_share
     index = top_keys(vector, df, documents, sv.INDEX_TERMS)
     scored: list[tuple[float, int, list[StoryVector]]] = []
+    short: list[tuple[float, int]] = []  # stories of short items only: neighbours, never joined
     for story_id in story_store.candidate_stories(store, index, span, CANDIDATE_STORIES):
-        members = _members(story_store.story_members(store, story_id, sv.MEMBERS_COMPARED), span)
-        if not members:
-            continue
+        blobs = story_store.story_members(store, story_id, sv.MEMBERS_COMPARED)
+        members = _members(blobs, span)
+        whole = bool(members)
+        if not whole:
+            members = _members(blobs, span, 0)
+            if not members:
+                continue
         df = story_store.cached_frequencies(
             store, {key for member in members for key in member.keys.tolist()}
         )
         sims = similarities(vector, members, df, documents, share)
-        scored.append((sum(sims) / len(sims), story_id, members))
+        if whole:
+            scored.append((sum(sims) / len(sims), story_id, members))
+        else:
+            short.append((sum(sims) / len(sims), story_id))
     scored.sort(key=lambda row: (row[0], row[1]), reverse=True)
+    candidates = tuple(
+        sorted(
+            [(story_id, score) for score, story_id, _ in scored]
+            + [(story_id, score) for score, story_id in short],
+            key=lambda row: (row[1], row[0]),
+            reverse=True,
+        )
+    )
     if not scored or scored[0][0] < settings.story_threshold:
-        return StoryMatch(None)
+        return StoryMatch(None, candidates=candidates)
     best_score, best, joined = scored[0]
     joined = [vector, *joined]
     also = tuple(
@@ -110,7 +137,7 @@ def match_story(
         if score >= settings.story_threshold
         and _linked(joined, members, df, documents, share) >= settings.story_merge_threshold
     )
-    return StoryMatch(best, best_score, also)
+    return StoryMatch(best, best_score, also, candidates=candidates)
 
 
 def _linked(
@@ -159,3 +186,246 @@ def merge(store: Store, story_id: int, others: tuple[int, ...], *, item_id: int,
     for other in {story_id, *others} - {keep}:
         story_store.merge_stories(store, keep, other, item_id=item_id, at=at)
     return keep
+
+
+CLUSTER_THRESHOLD = 0.28
+"""Mean similarity over all pairs of two groups of items (average link) at or above which
+the batch correction keeps them in one story (proposed ``[dedupe] story_cluster_threshold``)."""
+CORRECTION_ITEMS = 300
+"""Most items one correction clusters: the batch's own, then the members of the stories
+it touched, then those of its neighbours, the closest first."""
+CORRECTION_MEMBERS = 48
+"""Most recent members of a story taken into a correction."""
+NEIGHBOUR_FLOOR = 0.1
+"""A candidate story an item of the batch scored at least this against (mean similarity)
+is a neighbour the correction looks at: below it, average link never puts them together."""
+CORRECTION_MIN_DOCUMENTS = 200
+"""No correction before the store holds this many vectors: average link can merge whole
+stories, and in a corpus of a hundred items the words of one topic still look rare (the
+141 labelled fixtures: a second event of a topic, a day later, joined the first)."""
+CLUSTER_MIN_KEYS = 0
+"""Items with fewer distinct keys stay out of the clustering (see :data:`~watcher.story_vectors.MIN_KEYS`)."""
+
+
+@dataclass(slots=True)
+class Correction:
+    """What one correction did."""
+
+    items: int = 0
+    """Items clustered."""
+    merged: int = 0
+    split: int = 0
+    moved: int = 0
+    """Items put into another story (merges not counted)."""
+
+
+def similarity_matrix(
+    vectors: Sequence[StoryVector], df: Mapping[int, int], documents: int, names_share: float
+) -> npt.NDArray[np.float64]:
+    """All pairwise :func:`~watcher.story_vectors.similarities` of ``vectors`` at once: each
+    row's TF-IDF weights are cut into its word and name parts, each part scaled to unit
+    length (times the root of its share), so one sparse product gives the weighted sum of
+    the two cosines."""
+    count = len(vectors)
+    sizes = np.fromiter((len(vector) for vector in vectors), np.int64, count)
+    keys = np.concatenate([vector.keys for vector in vectors])
+    counts = np.concatenate([vector.counts for vector in vectors]).astype(np.float64)
+    names = np.concatenate([vector.names for vector in vectors])
+    unique, column = np.unique(keys, return_inverse=True)
+    frequencies = np.fromiter((df.get(key, 0) for key in unique.tolist()), np.float64, len(unique))
+    weights = counts * sv.idf(frequencies, documents)[column]
+    row = np.repeat(np.arange(count), sizes)
+    squares = weights * weights
+    name_norm = np.sqrt(np.bincount(row, squares * names, minlength=count))
+    word_norm = np.sqrt(np.bincount(row, squares * ~names, minlength=count))
+    norm = np.where(names, name_norm[row], word_norm[row])
+    share = np.where(names, math.sqrt(names_share), math.sqrt(1.0 - names_share))
+    data = np.divide(weights * share, norm, out=np.zeros_like(weights), where=norm > 0)
+    indptr = np.concatenate(([0], np.cumsum(sizes)))
+    matrix = sparse.csr_matrix((data, column, indptr), shape=(count, len(unique)))
+    product: npt.NDArray[np.float64] = (matrix @ matrix.T).toarray()
+    return product
+
+
+def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: float) -> None:
+    """Set the similarity of two dated items more than ``seconds`` apart to 0 (in place):
+    the story window holds in the clustering too, so average link weighs it."""
+    dated = np.array([bool(at) for at in times])
+    if dated.sum() < 2:
+        return
+    moments = np.array([at.rstrip("Z") if at else "NaT" for at in times], dtype="datetime64[s]")
+    seconds_of = moments.astype(np.int64).astype(np.float64)
+    gap = np.abs(seconds_of[:, None] - seconds_of[None, :])
+    similarity[(gap > seconds) & dated[:, None] & dated[None, :]] = 0.0
+
+
+def average_link(similarity: npt.NDArray[np.float64], threshold: float) -> list[int]:
+    """Flat clusters of average-link agglomerative clustering, cut where the mean
+    similarity between two clusters falls below ``threshold``: a label per row."""
+    count = len(similarity)
+    if count < 2:
+        return [0] * count
+    distance = np.clip(1.0 - similarity, 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
+    labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
+    return [int(label) for label in labels]
+
+
+def _decoded(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
+    cache = story_store.vector_cache(store)
+    missing = [item_id for item_id in item_ids if item_id not in cache]
+    if missing:
+        if len(cache) + len(missing) > story_store.VECTORS_CACHED:
+            for old in list(cache)[: len(cache) + len(missing) - story_store.VECTORS_CACHED]:
+                del cache[old]
+        for item_id, blob in story_store.vectors_of(store, missing):
+            try:
+                cache[item_id] = from_bytes(blob)
+            except ValueError:
+                continue  # another vector format: a regroup recomputes it
+    return {item_id: cache[item_id] for item_id in item_ids if item_id in cache}
+
+
+def _span(times: Sequence[str | None], seconds: float) -> tuple[str, str] | None:
+    """The story window around every one of ``times`` (None: an undated item, no bound)."""
+    spans = [_window(at, seconds) for at in times]
+    if not spans or any(span is None for span in spans):
+        return None
+    bounded = [span for span in spans if span is not None]
+    return (min(span[0] for span in bounded), max(span[1] for span in bounded))
+
+
+def correct(
+    store: Store,
+    batch: Sequence[tuple[int, str | None]],
+    neighbours: Sequence[tuple[int, float]] = (),
+    settings: DedupeSettings = DEFAULT_SETTINGS,
+    *,
+    now: str = "",
+    limit: int = CORRECTION_ITEMS,
+) -> Correction:
+    """Make the stories around a batch what average-link clustering of them gives.
+
+    ``batch``: (item id, time) of the items just stored; ``neighbours``: (story id, score)
+    of candidate stories their matching compared. The local set is the batch's items, the
+    recent members of the stories they are in, then of the neighbours (closest first), at
+    most ``limit`` items inside the story window of the batch. It is clustered with
+    average link cut at :data:`CLUSTER_THRESHOLD`, and the result applied: a story keeps its
+    id in the cluster holding its first item (or most of its members here), a cluster
+    claimed by several stories merges them into the oldest (``story_merges``), a cluster
+    no story claims is split off as a new story whose id is its first item's
+    (``story_splits``); near-duplicates follow their originals.
+    """
+    result = Correction()
+    documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY]
+    if documents < CORRECTION_MIN_DOCUMENTS or not batch:
+        return result
+    batch_ids = [item_id for item_id, _ in batch]
+    span = _span([at for _, at in batch], settings.story_window)
+    own = story_store.current_stories(store, batch_ids)
+    best: dict[int, float] = {}
+    for story_id, score in neighbours:
+        if score >= NEIGHBOUR_FLOOR:
+            best[story_id] = max(score, best.get(story_id, 0.0))
+    now_of = story_store.current_stories(store, best)
+    ranked: list[int] = []
+    for story_id in [*dict.fromkeys(own[item_id] for item_id in batch_ids if item_id in own)]:
+        ranked.append(story_id)
+    for story_id in sorted(best, key=lambda sid: best[sid], reverse=True):
+        if story_id in now_of and now_of[story_id] not in ranked:
+            ranked.append(now_of[story_id])
+    chosen: dict[int, int] = {item_id: own[item_id] for item_id in batch_ids if item_id in own}
+    times = {item_id: at or "" for item_id, at in batch}
+    found = story_store.recent_members(store, ranked, span, CORRECTION_MEMBERS)
+    for item_id, story_id, at in found:
+        if len(chosen) >= limit:
+            break
+        chosen.setdefault(item_id, story_id)
+        times.setdefault(item_id, at)
+    vectors = _decoded(store, list(chosen))
+    members = [
+        item_id
+        for item_id in chosen
+        if item_id in vectors and len(vectors[item_id]) >= CLUSTER_MIN_KEYS
+    ]
+    result.items = len(members)
+    if len(members) < 2:
+        return result
+    keys = {key for item_id in members for key in vectors[item_id].keys.tolist()}
+    df = story_store.cached_frequencies(store, keys)
+    similarity = similarity_matrix(
+        [vectors[item_id] for item_id in members], df, documents, settings.story_names_share
+    )
+    _apart(similarity, [times[item_id] for item_id in members], settings.story_window)
+    labels = average_link(similarity, CLUSTER_THRESHOLD)
+    _apply(
+        store,
+        members,
+        [chosen[item_id] for item_id in members],
+        labels,
+        result,
+        item_id=batch_ids[-1],
+        now=now,
+    )
+    return result
+
+
+def _apply(
+    store: Store,
+    members: Sequence[int],
+    stories: Sequence[int],
+    labels: Sequence[int],
+    result: Correction,
+    *,
+    item_id: int,
+    now: str,
+) -> None:
+    """Make the stories of ``members`` (now in ``stories``) follow the cluster ``labels``."""
+    label_of = dict(zip(members, labels, strict=True))
+    by_story: dict[int, list[int]] = {}
+    for member, story_id in zip(members, stories, strict=True):
+        by_story.setdefault(story_id, []).append(member)
+    target: dict[int, int] = {}  # old story -> the cluster it claims
+    for story_id, own in by_story.items():
+        if story_id in label_of:
+            target[story_id] = label_of[story_id]
+            continue
+        tally: dict[int, int] = {}
+        for member in own:
+            tally[label_of[member]] = tally.get(label_of[member], 0) + 1
+        # most members here; a tie goes to the cluster of the oldest of them
+        target[story_id] = max(
+            tally, key=lambda label: (tally[label], -min(m for m in own if label_of[m] == label))
+        )
+    claims: dict[int, list[int]] = {}
+    for story_id, label in target.items():
+        claims.setdefault(label, []).append(story_id)
+    cluster_id: dict[int, int] = {}
+    for member, label in label_of.items():
+        if label in claims:
+            cluster_id[label] = min(claims[label])
+        else:
+            cluster_id[label] = min(cluster_id.get(label, member), member)
+    for story_id, label in target.items():
+        into = cluster_id[label]
+        if into != story_id:
+            story_store.merge_stories(store, into, story_id, item_id=item_id, at=now)
+            result.merged += 1
+    moves: list[tuple[int, int]] = []
+    for member, story_id in zip(members, stories, strict=True):
+        wanted = cluster_id[label_of[member]]
+        if wanted != cluster_id[target[story_id]]:
+            moves.append((member, wanted))
+    story_store.move_items(store, moves)
+    result.moved = len(moves)
+    for label, story_id in cluster_id.items():
+        if label in claims:
+            continue
+        origins: dict[int, int] = {}
+        for member, old in zip(members, stories, strict=True):
+            if label_of[member] == label:
+                origins[old] = origins.get(old, 0) + 1
+        came_from = cluster_id[target[max(origins, key=lambda old: (origins[old], -old))]]
+        story_store.record_split(store, story_id, came_from, item_id=item_id, at=now)
+        result.split += 1

@@ -592,3 +592,25 @@ def _browse_reader_views(db: Database) -> None:
           );
         """
     )
+
+
+@migrations(name="0020_story_splits")
+def _story_splits(db: Database) -> None:
+    """Stories split off another by the story correction (``watcher/story_grouping.py``,
+    docs/dedupe.md "Round 3"): ``story_id`` (the first item of the part split off),
+    ``split_from`` (the story it left), the item whose batch caused it and when. With
+    ``story_merges`` it is the history of a story id; the story an old id belongs to now is
+    its first item's ``story_id``. ``story_vectors_at``: ``watcher regroup`` walks the
+    vectors window by window in time order."""
+    db.executescript(
+        """
+        CREATE TABLE story_splits (
+            story_id INTEGER PRIMARY KEY,
+            split_from INTEGER NOT NULL,
+            item_id INTEGER,
+            split_at TEXT NOT NULL
+        );
+        CREATE INDEX story_splits_from ON story_splits(split_from);
+        CREATE INDEX story_vectors_at ON story_vectors(at, item_id);
+        """
+    )

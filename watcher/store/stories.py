@@ -1,4 +1,5 @@
-"""The story tables of migration 0016: vectors, document frequencies, index terms, merges.
+"""The story tables of migrations 0016 and 0020: vectors, document frequencies, index terms,
+merges and splits.
 
 Functions on a :class:`~watcher.store.Store`; every lookup goes through a primary key.
 """
@@ -8,8 +9,12 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from watcher.store.database import Store
+
+if TYPE_CHECKING:
+    from watcher.story_vectors import StoryVector
 
 DOCUMENTS_KEY = 0
 """The ``story_df`` row that counts the vectors (feature keys are odd, never 0)."""
@@ -105,7 +110,12 @@ def merge_stories(store: Store, into: int, absorbed: int, *, item_id: int, at: s
 
 
 def resolve_story(store: Store, story_id: int) -> int:
-    """The story a (possibly merged) story id belongs to now."""
+    """The story a (possibly merged or split) story id belongs to now: the story of its
+    first item, which follows every merge and split; for a deleted item, the recorded
+    merge."""
+    row = store.db.conn.execute("SELECT story_id FROM items WHERE id = ?", [story_id]).fetchone()
+    if row is not None and row[0] is not None:
+        return int(row[0])
     row = store.db.conn.execute(
         "SELECT merged_into FROM story_merges WHERE story_id = ?", [story_id]
     ).fetchone()
@@ -114,9 +124,9 @@ def resolve_story(store: Store, story_id: int) -> int:
 
 def clear(store: Store) -> None:
     """Forget all story state (before a regroup); inside the caller's transaction."""
-    for table in ("story_vectors", "story_df", "story_terms", "story_merges"):
+    for table in ("story_vectors", "story_df", "story_terms", "story_merges", "story_splits"):
         store.db.conn.execute(f"DELETE FROM {table}")
-    _frequencies.pop(store, None)
+    forget_frequencies(store)
 
 
 class _Frequencies:
@@ -168,5 +178,92 @@ def counted(store: Store, keys: Iterable[int]) -> None:
 
 
 def forget_frequencies(store: Store) -> None:
-    """Drop the cache (after a rolled-back transaction)."""
+    """Drop the caches of ``store`` (after a rolled-back transaction, or a regroup)."""
     _frequencies.pop(store, None)
+    _vectors.pop(store, None)
+
+
+_vectors: weakref.WeakKeyDictionary[Store, dict[int, StoryVector]] = weakref.WeakKeyDictionary()
+VECTORS_CACHED = 20_000
+"""Decoded story vectors kept per Store (recent stories' members are clustered again and
+again, batch after batch)."""
+
+
+def vector_cache(store: Store) -> dict[int, StoryVector]:
+    """Decoded vectors by item id, kept for ``store`` (item vectors change only in a
+    regroup, which drops the cache); the caller evicts past :data:`VECTORS_CACHED`."""
+    cache = _vectors.get(store)
+    if cache is None:
+        cache = _vectors[store] = {}
+    return cache
+
+
+def current_stories(store: Store, story_ids: Iterable[int]) -> dict[int, int]:
+    """The story each of ``story_ids`` belongs to now: a story id is its first item's id,
+    and that item's ``story_id`` follows every merge and split."""
+    rows = store.db.conn.execute(
+        "SELECT id, story_id FROM items WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(sorted(set(story_ids)))],
+    ).fetchall()
+    return {int(item_id): int(story_id) for item_id, story_id in rows if story_id is not None}
+
+
+STORIES_PER_QUERY = 100
+"""Stories per compound SELECT in :func:`recent_members` (SQLite allows 500 terms)."""
+
+
+def recent_members(
+    store: Store, story_ids: Sequence[int], window: tuple[str, str] | None, limit: int
+) -> list[tuple[int, int, str]]:
+    """(item id, story id, time: '' undated) of at most ``limit`` most recent members of
+    each story that have a vector, are no near-duplicate and fall inside ``window`` (undated
+    items pass), one indexed lookup per story."""
+    per_story = (
+        "SELECT * FROM (SELECT items.id, items.story_id, story_vectors.at FROM items "
+        "JOIN story_vectors ON story_vectors.item_id = items.id "
+        "WHERE items.story_id = ? AND items.duplicate_of IS NULL"
+        + (" AND (story_vectors.at BETWEEN ? AND ? OR story_vectors.at = '')" if window else "")
+        + f" ORDER BY items.id DESC LIMIT {int(limit)})"
+    )
+    found: list[tuple[int, int, str]] = []
+    for start in range(0, len(story_ids), STORIES_PER_QUERY):
+        part = story_ids[start : start + STORIES_PER_QUERY]
+        params: list[object] = []
+        for story_id in part:
+            params.append(story_id)
+            if window is not None:
+                params.extend(window)
+        sql = " UNION ALL ".join(per_story for _ in part)
+        found.extend(store.db.conn.execute(sql, params).fetchall())
+    return found
+
+
+def vectors_of(store: Store, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+    """(item id, vector bytes) of ``item_ids`` that have a vector."""
+    return store.db.conn.execute(
+        "SELECT item_id, vector FROM story_vectors "
+        "WHERE item_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(item_ids))],
+    ).fetchall()
+
+
+def move_items(store: Store, moves: Sequence[tuple[int, int]]) -> None:
+    """Put each (item id, story id) item, and its near-duplicates, into that story."""
+    store.db.conn.executemany(
+        "UPDATE items SET story_id = ? WHERE id = ? OR duplicate_of = ?",
+        [(story_id, item_id, item_id) for item_id, story_id in moves],
+    )
+
+
+def record_split(
+    store: Store, story_id: int, split_from: int, *, item_id: int | None, at: str
+) -> None:
+    """Record that story ``story_id`` (its first item's id) was split off ``split_from``; a
+    story id that had been merged away lives again (its merge record goes)."""
+    conn = store.db.conn
+    conn.execute("DELETE FROM story_merges WHERE story_id = ?", [story_id])
+    conn.execute(
+        "INSERT OR REPLACE INTO story_splits(story_id, split_from, item_id, split_at) "
+        "VALUES (?, ?, ?, ?)",
+        [story_id, split_from, item_id, at],
+    )
