@@ -7,12 +7,14 @@ import itertools
 import json
 import pickle
 import random
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from watcher import story_grouping
+from watcher import story_vectors as sv
 from watcher.config import Config
 from watcher.corpus import Document, to_item
 from watcher.ingest import dedupe_settings, ingest_batch
@@ -419,3 +421,48 @@ def test_the_correction_clusters_like_batch_average_link() -> None:
         assert matrix[n] == pytest.approx(expected, abs=1e-6)
     labels = average_link(matrix, 0.3)
     assert len(labels) == len(vectors)
+
+
+@pytest.mark.parametrize(
+    ("russian", "english"),
+    [("Москве", "Moscow"), ("России", "Russia"), ("Трампа", "Trump"), ("Пекине", "Beijing")],
+)
+def test_exonyms_and_case_endings_meet_their_english_names(russian: str, english: str) -> None:
+    assert coarse_key(russian.casefold()) == coarse_key(english.casefold())
+
+
+def test_the_script_is_kept_in_the_vector_and_older_formats_read_as_latin() -> None:
+    russian = story_vector("Наводнение в Орске", "Вода затопила дома в Орске, сообщил Паслер.")
+    english = story_vector("Orsk flood", "Water flooded homes in Orsk, Governor Pasler said.")
+    assert (russian.script, english.script) == (sv.CYRILLIC, sv.LATIN)
+    assert from_bytes(to_bytes(russian)).script == sv.CYRILLIC
+    data = to_bytes(russian)
+    words, names = int((~russian.names).sum()), int(russian.names.sum())
+    format2 = struct.pack("<BHH", 2, words, names) + data[6:]  # no script byte
+    assert from_bytes(format2).script == sv.LATIN
+
+
+def test_across_scripts_only_names_and_figures_count_on_the_same_scale() -> None:
+    """A Russian and an English half of one event share no word, only names: their
+    similarity is the names cosine alone, not diluted by the words that cannot meet; the
+    batch matrix says the same."""
+    ru = story_vector(
+        "Набиуллина объявила о повышении ставки",
+        "Банк России повысил ставку, глава ЦБ Эльвира Набиуллина сослалась на инфляцию.",
+    )
+    en = story_vector(
+        "Analysts had expected less",
+        "Governor Elvira Nabiullina said the bank could tighten again, analysts at Sberbank said.",
+    )
+    other = story_vector(
+        "Lagarde keeps rates on hold",
+        "President Christine Lagarde said in Frankfurt that a cut was premature.",
+    )
+    vectors = [ru, en, other]
+    df = {int(key): 1 for vector in vectors for key in vector.keys}
+    ru_en, ru_other = similarities(ru, [en, other], df, 3, 0.6)
+    assert ru_en > 0.2
+    assert ru_other == 0.0
+    matrix = similarity_matrix(vectors, df, 3, 0.6)
+    for n, vector in enumerate(vectors):
+        assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 3, 0.6), abs=1e-6)

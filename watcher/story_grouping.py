@@ -244,6 +244,13 @@ def similarity_matrix(
     indptr = np.concatenate(([0], np.cumsum(sizes)))
     matrix = sparse.csr_matrix((data, column, indptr), shape=(count, len(unique)))
     product: npt.NDArray[np.float64] = (matrix @ matrix.T).toarray()
+    scripts = np.fromiter((vector.script for vector in vectors), np.int64, count)
+    across = scripts[:, None] != scripts[None, :]
+    if across.any():  # names and figures alone, as in similarities()
+        only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
+        named = sparse.csr_matrix((only, column, indptr), shape=(count, len(unique)))
+        cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * (named @ named.T).toarray())
+        product = np.where(across, cross, product)
     return product
 
 

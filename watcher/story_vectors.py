@@ -54,13 +54,23 @@ MIN_KEYS: Final = 30
 """An item with fewer distinct keys (a headline with a sentence or two) is grouped by the
 lexical rules of :func:`watcher.similarity.decide` only, and is no member a new item is
 compared with: a few shared words weigh too much in so short a vector."""
+CROSS_SCRIPT_SCALE: Final = 1.0
+"""Factor on the names-and-figures cosine that is the similarity of two items in different
+scripts (see :func:`similarities`)."""
 INDEX_TERMS: Final = 12
 """Highest-weighted keys of an item kept in the candidate index."""
 
-_FORMAT: Final = 2
-_READABLE: Final = (1, 2)
-"""Format 1 has the same layout, without the lead weight: still compared, until a regroup."""
+_FORMAT: Final = 3
+_READABLE: Final = (1, 2, 3)
+"""Format 1 has the same layout, without the lead weight; format 2 without the script byte
+(read as :data:`LATIN`): still compared, until a regroup."""
 _HEADER = struct.Struct("<BHH")
+_SCRIPT = struct.Struct("<B")
+LATIN: Final = 0
+CYRILLIC: Final = 1
+"""The script most of an item's letters are in (:attr:`StoryVector.script`). Two items in
+different scripts share no ordinary word, only names and figures, so their similarity is
+the cosine of those alone (:func:`similarities`): on the scale of a same-language pair."""
 _WORD = re.compile(r"\w+")
 _NAME = re.compile(r"(?<=[\w,;] )[^\W\d_a-zß-öø-ÿα-ωа-яё]\w+|(?<![\w.,])\d[\d.,]*\d(?![\w])")
 _CYRILLIC = dict(
@@ -87,6 +97,42 @@ _SOUNDS: Final = (
     ("j", "i"),
 )
 _DOUBLED = re.compile(r"(.)\1+")
+_EXONYMS: Final = {
+    # coarse key of a Russian name (any case ending) -> that of its usual English form, for
+    # names that transliteration does not bring together
+    "moskv": "mosco",
+    "rosia": "rusia",
+    "rosi": "rusia",
+    "rosie": "rusia",
+    "rosiu": "rusia",
+    "kitai": "china",
+    "pekin": "being",  # Beijing: j -> i, doubled letters single
+    "turci": "turke",
+    "iapon": "iapan",
+    "ispan": "spain",
+    "sha": "usa",  # США
+    "greci": "grece",
+    "kishi": "chisi",
+    "vengr": "hunga",
+    "polsh": "polan",
+    "nider": "nethe",
+    "avstr": "austr",
+    "shvec": "svede",
+    "finli": "finla",
+    "norve": "norva",
+    "egipe": "egipt",
+    "izrai": "israe",
+    "evrop": "europ",
+    "evros": "europ",
+    "tramp": "trump",
+    "maska": "musk",
+    "mask": "musk",
+    "baide": "biden",
+    "makro": "macro",
+    "sholc": "schol",
+}
+"""Russian names whose coarse key differs from that of their English form (exonyms, vowel
+changes, acronyms); applied to keys of Cyrillic words only."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TOKEN = re.compile(r"\S+")
 
@@ -95,11 +141,15 @@ _TOKEN = re.compile(r"\S+")
 def coarse_key(word: str) -> str:
     """A case-folded word as a coarse Latin key: transliterated, spelling variants folded,
     doubled letters single, cut to :data:`STEM_LENGTH`."""
-    if not word.isascii():
+    cyrillic = not word.isascii()
+    if cyrillic:
         word = "".join(_CYRILLIC.get(char, char) for char in word)
     for old, new in _SOUNDS:
         word = word.replace(old, new)
-    return _DOUBLED.sub(r"\1", word)[:STEM_LENGTH]
+    key = _DOUBLED.sub(r"\1", word)[:STEM_LENGTH]
+    if cyrillic:
+        key = _EXONYMS.get(key, key)
+    return key
 
 
 @lru_cache(maxsize=65536)
@@ -116,6 +166,8 @@ class StoryVector:
     keys: npt.NDArray[np.int64]
     counts: npt.NDArray[np.float32]
     names: npt.NDArray[np.bool_]
+    script: int = LATIN
+    """:data:`LATIN` or :data:`CYRILLIC`: the script of most of the item's letters."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -149,6 +201,17 @@ def _count(text: str, weight: float, words: dict[int, float], names: dict[int, f
         names[key] = names.get(key, 0.0) + weight
 
 
+_CYRILLIC_LETTER = re.compile(r"[а-яёА-ЯЁіІ]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def script_of(text: str) -> int:
+    """:data:`CYRILLIC` when most letters of ``text`` are Cyrillic, else :data:`LATIN`."""
+    sample = text[:2000]
+    cyrillic = len(_CYRILLIC_LETTER.findall(sample))
+    return CYRILLIC if 2 * cyrillic > len(_LETTER.findall(sample)) else LATIN
+
+
 def story_vector(title: str, text: str) -> StoryVector:
     """The story vector of a headline and body: every word once, the lead's
     :data:`LEAD_WEIGHT` times in all."""
@@ -156,7 +219,7 @@ def story_vector(title: str, text: str) -> StoryVector:
     names: dict[int, float] = {}
     _count(f"{title}\n{text}", 1.0, words, names)
     _count(_lead(title, text), LEAD_WEIGHT - 1.0, words, names)
-    return _vector(words, names)
+    return _vector(words, names, script_of(f"{title}\n{text}"))
 
 
 def vector_bytes(title: str, text: str) -> bytes:
@@ -164,7 +227,9 @@ def vector_bytes(title: str, text: str) -> bytes:
     return to_bytes(story_vector(title, text))
 
 
-def _vector(words: Mapping[int, float], names: Mapping[int, float]) -> StoryVector:
+def _vector(
+    words: Mapping[int, float], names: Mapping[int, float], script: int = LATIN
+) -> StoryVector:
     keys = np.fromiter([*words, *names], dtype=np.int64, count=len(words) + len(names))
     counts = np.fromiter(
         (1.0 + math.log(value) for value in [*words.values(), *names.values()]),
@@ -174,7 +239,7 @@ def _vector(words: Mapping[int, float], names: Mapping[int, float]) -> StoryVect
     flags = np.zeros(len(keys), dtype=np.bool_)
     flags[len(words) :] = True
     order = np.argsort(keys, kind="stable")
-    return StoryVector(keys[order], counts[order], flags[order])
+    return StoryVector(keys[order], counts[order], flags[order], script)
 
 
 def to_bytes(vector: StoryVector) -> bytes:
@@ -183,6 +248,7 @@ def to_bytes(vector: StoryVector) -> bytes:
     order = np.argsort(vector.names, kind="stable")  # words first, then names
     return (
         _HEADER.pack(_FORMAT, words, names)
+        + _SCRIPT.pack(vector.script)
         + vector.keys[order].astype("<i8").tobytes()
         + vector.counts[order].astype("<f4").tobytes()
     )
@@ -194,12 +260,17 @@ def from_bytes(data: bytes) -> StoryVector:
     if version not in _READABLE:
         raise ValueError(f"story vector format {version} is not {_FORMAT}")
     size = words + names
-    keys = np.frombuffer(data, dtype="<i8", count=size, offset=_HEADER.size).astype(np.int64)
-    counts = np.frombuffer(data, dtype="<f4", count=size, offset=_HEADER.size + 8 * size)
+    start = _HEADER.size
+    script = LATIN
+    if version >= 3:
+        (script,) = _SCRIPT.unpack_from(data, start)
+        start += _SCRIPT.size
+    keys = np.frombuffer(data, dtype="<i8", count=size, offset=start).astype(np.int64)
+    counts = np.frombuffer(data, dtype="<f4", count=size, offset=start + 8 * size)
     flags = np.zeros(size, dtype=np.bool_)
     flags[words:] = True
     order = np.argsort(keys, kind="stable")
-    return StoryVector(keys[order], counts[order].astype(np.float32), flags[order])
+    return StoryVector(keys[order], counts[order].astype(np.float32), flags[order], script)
 
 
 def idf(df: npt.NDArray[np.float64], documents: int) -> npt.NDArray[np.float64]:
@@ -227,7 +298,9 @@ def similarities(
     names_share: float = NAMES_SHARE,
 ) -> list[float]:
     """Similarity of ``new`` with each of ``others``: the TF-IDF cosine of the content
-    words and that of the names and figures, weighted (``names_share`` the names')."""
+    words and that of the names and figures, weighted (``names_share`` the names'); for
+    two items in different scripts the names-and-figures cosine alone (their words cannot
+    meet), times :data:`CROSS_SCRIPT_SCALE`."""
     mine, word_norm, name_norm = _weighted(new, df, documents)
     result = []
     for other in others:
@@ -241,7 +314,10 @@ def similarities(
         word_dot = float(products.sum()) - name_dot
         words = word_dot / (word_norm * other_words) if word_norm and other_words else 0.0
         names = name_dot / (name_norm * other_names) if name_norm and other_names else 0.0
-        result.append((1.0 - names_share) * words + names_share * names)
+        if other.script != new.script:
+            result.append(min(1.0, CROSS_SCRIPT_SCALE * names))
+        else:
+            result.append((1.0 - names_share) * words + names_share * names)
     return result
 
 
