@@ -760,3 +760,25 @@ async def test_biggest_stories_leave_out_undated_imports(tmp_path: Path) -> None
     db = undated_import(tmp_path)
     ds = datasette_for(ServeConfig(), db, METADATA)
     assert await rows(ds, f"/{db.stem}/biggest_stories") == []
+
+
+async def test_a_merged_story_id_leads_to_the_story_it_is_part_of(tmp_path: Path) -> None:
+    """A link kept from before a merge (or a digest's) still finds the story's items."""
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    for name, title in (("a.txt", "Radar for Kant"), ("b.txt", "Drills at Kant")):
+        (folder / name).write_text(
+            f"{title} air base\\n\\n{title} air base in Kyrgyzstan, officials said.\\n",
+            encoding="utf-8",
+        )
+    watcher = Watcher(tmp_path, write_config(tmp_path))
+    assert watcher("corpus", "import", str(folder)).exit_code == 0
+    (first, second) = (row[0] for row in db_rows(watcher.db, "SELECT id FROM items ORDER BY id"))
+    with sqlite3.connect(watcher.db) as connection:
+        connection.execute("UPDATE items SET story_id = ? WHERE id = ?", [first, second])
+    ds = datasette_for(ServeConfig(), watcher.db, METADATA)
+    news = f"/{watcher.db.stem}/news"
+    moved = await ds.client.get(f"{news}?story_id={second}&_sort_desc=published_at")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == f"{news}?story_id={first}&_sort_desc=published_at"
+    assert (await ds.client.get(f"{news}?story_id={first}")).status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
@@ -84,19 +85,49 @@ def extra_template_vars(datasette: Any, database: str | None) -> dict[str, Any]:
     return {"watcher": pages.Reader(datasette, served)}
 
 
+async def _story_moved(datasette: Any, served: str, scope: Scope) -> str | None:
+    """Where a story's page is now when its id was merged into another story (or split off
+    and back): the same page with the story's current id; None for anything else."""
+    if scope.get("path") != datasette.urls.table(served, "news"):
+        return None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("story_id", [])
+    if len(values) != 1 or not values[0].isdigit():
+        return None
+    current = await pages.current_story(datasette, served, int(values[0]))
+    if current is None or current == int(values[0]):
+        return None
+    query["story_id"] = [str(current)]
+    return f"{scope['path']}?{urlencode(query, doseq=True)}"
+
+
 @hookimpl  # type: ignore[untyped-decorator]
 def asgi_wrapper(datasette: Any) -> Callable[[ASGIApp], ASGIApp]:
     """Answer every request but GET and HEAD with 405: browsing never changes the database.
+    A link to a story that was merged into another leads to the story it is part of now.
 
     Datasette 0.65 would run a read-only canned query for a POST too, then fail with a 500.
     """
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def read_only(scope: Scope, receive: Any, send: Any) -> Any:
+            served = _served(datasette)
+            if scope.get("type") == "http" and served is not None:
+                moved = await _story_moved(datasette, served, scope)
+                if moved is not None:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 302,
+                            "headers": [(b"location", moved.encode())],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": b""})
+                    return None
             if (
                 scope.get("type") == "http"
                 and scope.get("method") not in READ_METHODS
-                and _served(datasette) is not None
+                and served is not None
             ):
                 await send(
                     {

@@ -481,3 +481,16 @@ class Reader:
             "lead_id": lead_id,
             "counts": StoryCounts(max(1, len(sources)), max(1, len(languages)), len(story_rows)),
         }
+
+
+async def current_story(datasette: Any, database: str, story_id: int) -> int | None:
+    """The story ``story_id`` belongs to now (the story of its first item, which follows
+    merges and splits; for a deleted item, its recorded merge); None when unknown."""
+    db = datasette.get_database(database)
+    rows = await db.execute("SELECT story_id FROM items WHERE id = ?", [story_id])
+    found = rows.first()
+    if found is not None and found[0] is not None:
+        return int(found[0])
+    rows = await db.execute("SELECT merged_into FROM story_merges WHERE story_id = ?", [story_id])
+    found = rows.first()
+    return None if found is None else int(found[0])
