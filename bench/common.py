@@ -89,6 +89,21 @@ def tree_cpu(pid: int) -> float:
     return sum(cpu_seconds(one) or 0.0 for one in tree(pid))
 
 
+def cpu_seconds_reaped(pid: int) -> float:
+    """User + system CPU time of one process and of its children it has waited for (a pool
+    worker replaced after its tasks is gone from the tree, its time counted here)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(fields[index]) for index in (11, 12, 13, 14)) / TICK
+
+
+def tree_cpu_reaped(pid: int) -> float:
+    """CPU time of everything that ran in ``pid``'s tree so far, live or reaped."""
+    return sum(cpu_seconds_reaped(one) for one in tree(pid))
+
+
 @dataclass(frozen=True)
 class Memory:
     """One reading of a process tree: resident and proportional set sizes, summed, and the
@@ -374,3 +389,40 @@ def clause_fragment(phrase: str) -> bool:
         if word.endswith("d") or index < last or base in _VERBS:
             return True
     return False
+
+
+# --------------------------------------------------------------------- daemon runs
+
+
+def published_by(port: int, path: str = "/_published") -> dict[str, Any]:
+    """What a feed server on 127.0.0.1 says it published (feedserver.serve_growing)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as answer:
+        data: dict[str, Any] = json.load(answer)
+        return data
+
+
+def stored_guid_counts(db: Path) -> dict[str, int]:
+    """How many items of a watcher database carry each GUID (empty while it cannot be read)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db, timeout=30) as connection:
+            rows = connection.execute("SELECT guid, count(*) FROM items GROUP BY guid").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {str(guid): int(count) for guid, count in rows}
+
+
+def wait_for_log(log: Path, needle: bytes, process: subprocess.Popen[Any], timeout: float) -> None:
+    """Wait until ``needle`` appears in ``log``; exit with the log when ``process`` ends or
+    ``timeout`` seconds pass first."""
+    import sys
+
+    deadline = time.monotonic() + timeout
+    while needle not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the process did not start:\n{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.2)

@@ -225,6 +225,7 @@ class Story:
     title: str
     html: str
     link: str
+    on_topic: bool = False
 
 
 @dataclass
@@ -248,6 +249,8 @@ class Generator:
             itertools.accumulate(1 / (rank + 10) for rank in range(len(self.names_en)))
         )
         self.shared = [self._story(10_000 + k, "en", wire=True) for k in range(200)]
+        self.last_on_topic = False
+        """Whether the story of the latest :meth:`item` was written about the topics."""
 
     def _fill(self, template: str, lang: str) -> str:
         rng = self.rng
@@ -356,7 +359,7 @@ class Generator:
         host = "wire.example" if wire else f"outlet{number // 1000}.example"
         slug = "-".join(rng.choice(self.made_up) for _ in range(4))
         link = f"https://{host}/news/{number}/{slug}?utm_source=rss&utm_medium=feed"
-        return Story(title=title, html="".join(paragraphs), link=link)
+        return Story(title=title, html="".join(paragraphs), link=link, on_topic=on_topic)
 
     def language(self) -> str:
         return "ru" if self.rng.random() < self.russian_feeds else "en"
@@ -383,6 +386,7 @@ class Generator:
             story = rng.choice(self.shared)
         else:
             story = self._story(index * 1000 + number, lang)
+        self.last_on_topic = story.on_topic
         if published is None:
             published = self.now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 14))
         return (
@@ -559,17 +563,21 @@ class GrowingSpec:
     burst: int = 2
     publish_seconds: float = 600.0
     seed: int = 8
+    topic_share: float = 0.8
+    """Share of the entries written about the topics (the others are news of other things)."""
 
 
 def serve_growing(spec: GrowingSpec) -> None:
     """Serve feeds that gain entries while served. ``GET /_published`` answers what was
-    published so far ({"guids": [...], "changes": n, "publishing": bool}); ETags change with
-    the body, so unchanged feeds answer 304."""
-    generator = Generator(seed=spec.seed, syndicated_share=0.0)
+    published so far ({"guids": [...], "on_topic": [guids written about the topics],
+    "changes": n, "publishing": bool}) and ``GET /_stop`` stops the publishing (answering
+    the same); ETags change with the body, so unchanged feeds answer 304."""
+    generator = Generator(seed=spec.seed, syndicated_share=0.0, topic_share=spec.topic_share)
     lock = threading.Lock()
     langs = [generator.language() for _ in range(spec.feeds)]
     entries: list[list[str]] = []
     guids: list[str] = []
+    on_topic: list[str] = []
     documents: dict[str, Document] = {}
     state = {"changes": 0, "publishing": True}
 
@@ -586,6 +594,8 @@ def serve_growing(spec: GrowingSpec) -> None:
             generator.item(index, number, langs[index], published=dt.datetime.now(dt.UTC))
         )
         guids.append(f"outlet{index}-{number}")
+        if generator.last_on_topic:
+            on_topic.append(guids[-1])
 
     for index in range(spec.feeds):
         entries.append([])
@@ -598,6 +608,8 @@ def serve_growing(spec: GrowingSpec) -> None:
         deadline = time.monotonic() + spec.publish_seconds
         while time.monotonic() + spec.tick <= deadline:
             time.sleep(spec.tick)
+            if not state["publishing"]:  # stopped early: GET /_stop
+                return
             chosen = rng.sample(range(spec.feeds), max(1, round(spec.feeds * spec.share)))
             with lock:
                 for index in chosen:
@@ -609,7 +621,13 @@ def serve_growing(spec: GrowingSpec) -> None:
 
     def answer(request: BaseHTTPRequestHandler) -> Answer:
         with lock:
-            published = {"guids": list(guids), **state} if request.path == "/_published" else None
+            if request.path == "/_stop":
+                state["publishing"] = False
+            published = (
+                {"guids": list(guids), "on_topic": list(on_topic), **state}
+                if request.path in ("/_published", "/_stop")
+                else None
+            )
             document = documents.get(request.path)
         if published is not None:
             return 200, {"Content-Type": "application/json"}, json.dumps(published).encode()

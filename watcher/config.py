@@ -24,9 +24,6 @@ from pydantic import (
 from watcher.errors import ConfigError, QueryError
 from watcher.similarity import DEFAULT_SETTINGS as _SIMILARITY
 
-DEFAULT_CONFIG_PATH = Path("config/watcher.toml")
-DEFAULT_DB_PATH = Path("db/watcher.db")
-
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -137,6 +134,9 @@ class PollConfig(_Section):
     max_backoff: Duration = 43200.0
     workers: StrictInt = Field(default=0, ge=0, le=64)
     parse_timeout: Duration = 60.0
+    executor: str = "local"
+    """Where feeds are prepared: ``"local"`` (the process pool) or a Dask scheduler's
+    address, ``"tcp://HOST:PORT"`` (watcher/dask_pool.py, docs/scaling.md)."""
     user_agent: str = "watcher/0.1 (media-monitoring feed watcher)"
     keep_fetches: Duration | None = 90 * 86400.0
     """How long a row of the fetch log is kept (each feed's newest rows always are); None

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -72,6 +72,12 @@ class Snapshot:
     items_stored: int
     alert_deliveries: dict[str, dict[str, int]]
     alert_targets_failing: list[str]
+    poll_lag_seconds: dict[str, float | int]
+    """How late the daemon's polls of the last hour ran behind their due times:
+    ``polls`` (how many), ``p50``, ``p95``, ``max`` (at most the latest 10,000 polls)."""
+    writer_queue: dict[str, int | str | None]
+    """The writer's queue as the newest of those polls recorded it (``latest``), the most
+    it held over them (``max``), and when that poll started (``at``)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -108,6 +114,9 @@ def read_snapshot(
     """Every figure, read from ``store`` as of ``now``; ``fetches`` saves the pass over the
     fetch log when the caller keeps running totals (:class:`FetchTally`)."""
     stamp = utc_iso(now)
+    lag = figures.poll_lag(
+        store, since=utc_iso(now - timedelta(seconds=figures.LAG_WINDOW_SECONDS))
+    )
     if fetches is None:
         fetches = figures.fetch_totals(store, _BOUNDS_MS)
     feeds = figures.feed_totals(store, now=stamp)
@@ -135,6 +144,17 @@ def read_snapshot(
         items_stored=store.count("items"),
         alert_deliveries=figures.alert_delivery_counts(store),
         alert_targets_failing=[h.target for h in target_health(store) if h.failing],
+        poll_lag_seconds={
+            "polls": lag.polls,
+            "p50": lag.p50_ms / 1000,
+            "p95": lag.p95_ms / 1000,
+            "max": lag.max_ms / 1000,
+        },
+        writer_queue={
+            "latest": lag.writer_queue,
+            "max": lag.writer_queue_max,
+            "at": lag.last_at,
+        },
     )
 
 
@@ -179,6 +199,39 @@ def metric_families(snapshot: Snapshot) -> list[Metric]:
             "watcher_items_stored", "Items in the corpus.", value=snapshot.items_stored
         ),
     ]
+    lag = snapshot.poll_lag_seconds
+    poll_lag = GaugeMetricFamily(
+        "watcher_poll_lag_seconds",
+        "How late the daemon's polls of the last hour ran behind their due times "
+        "(p50, p95 and max over at most the latest 10,000 polls; 0 when none).",
+        labels=["stat"],
+    )
+    for stat in ("p50", "p95", "max"):
+        poll_lag.add_metric([stat], float(lag[stat]))
+    families.append(poll_lag)
+    families.append(
+        GaugeMetricFamily(
+            "watcher_poll_lag_polls",
+            "Daemon polls the poll lag figures are taken over.",
+            value=lag["polls"],
+        )
+    )
+    queue = snapshot.writer_queue
+    if queue["latest"] is not None:
+        families.append(
+            GaugeMetricFamily(
+                "watcher_writer_queue",
+                "Write jobs waiting for the single writer when the newest poll was recorded.",
+                value=float(queue["latest"]),
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "watcher_writer_queue_max",
+                "The most write jobs waiting for the writer over the polls of the lag figures.",
+                value=float(queue["max"] or 0),
+            )
+        )
     last = _epoch(snapshot.last_successful_poll)
     if last is not None:
         families.append(

@@ -16,7 +16,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from watcher.backoff import HISTORY, adaptive_interval, next_due
@@ -52,6 +52,8 @@ class FeedOutcome:
     error_kind: str | None = None
     error: str | None = None
     duration_ms: int = 0
+    lag_ms: int | None = None
+    """How late the poll ran behind its due time (None: no due time was given)."""
 
     @property
     def new_items(self) -> int:
@@ -83,6 +85,8 @@ class Stages:
     bodies: asyncio.Semaphore
     batches: asyncio.Semaphore
     full_text: FullText | None = None
+    writer_queue: Callable[[], int] | None = None
+    """How many write jobs are waiting for the writer now (recorded with each fetch)."""
 
 
 class _Place:
@@ -110,7 +114,16 @@ class _Refresh:
     """The bookkeeping of one feed's refresh: its start, its clock, and how each ending is
     recorded (failed, unchanged, stored) through the writer."""
 
-    def __init__(self, feed: FeedState, config: Config, clock: Clock, writer: Writer) -> None:
+    def __init__(
+        self,
+        feed: FeedState,
+        config: Config,
+        clock: Clock,
+        writer: Writer,
+        *,
+        due: datetime | None = None,
+        writer_queue: Callable[[], int] | None = None,
+    ) -> None:
         self.feed = feed
         self.config = config
         self.clock = clock
@@ -118,9 +131,27 @@ class _Refresh:
         self.started = clock()
         self.started_at = utc_iso(self.started)
         self.interval = feed.interval_seconds or config.poll.default_interval
+        self.due = due
+        self.request_began = self.started
+        self._writer_queue = writer_queue
 
     def elapsed(self) -> int:
         return int((self.clock() - self.started).total_seconds() * 1000)
+
+    def fetched(self, result: FetchResult) -> None:
+        """Note when the feed's request went out: its download ended now, after
+        ``result.elapsed_ms`` (waits for a download slot come before)."""
+        self.request_began = self.clock() - timedelta(milliseconds=result.elapsed_ms)
+
+    def lag_ms(self) -> int | None:
+        """How late the request went out behind the due time (for a download that failed,
+        how late the refresh began); None without a due time."""
+        if self.due is None:
+            return None
+        return max(0, int((self.request_began - self.due).total_seconds() * 1000))
+
+    def writer_queue(self) -> int | None:
+        return None if self._writer_queue is None else self._writer_queue()
 
     def due_after_success(self, store: Store, new_items: int = 0) -> str:
         """The next due time, at the feed's interval adapted to what it published lately
@@ -194,6 +225,8 @@ class _Refresh:
                 error=message,
                 retry_after=retry_after,
                 disable_reason=disable,
+                lag_ms=self.lag_ms(),
+                writer_queue=self.writer_queue(),
             )
 
         try:
@@ -207,7 +240,14 @@ class _Refresh:
             message,
             duration,
         )
-        return FeedOutcome(feed.url, "failed", error_kind=kind, error=message, duration_ms=duration)
+        return FeedOutcome(
+            feed.url,
+            "failed",
+            error_kind=kind,
+            error=message,
+            duration_ms=duration,
+            lag_ms=self.lag_ms(),
+        )
 
     async def unchanged(self, result: FetchResult) -> FeedOutcome:
         """A 304, or the same body as last time: only the fetch is recorded."""
@@ -225,6 +265,8 @@ class _Refresh:
                 etag=result.etag,
                 last_modified=result.last_modified,
                 new_url=result.permanent_url,
+                lag_ms=self.lag_ms(),
+                writer_queue=self.writer_queue(),
             )
 
         try:
@@ -234,7 +276,7 @@ class _Refresh:
         except Exception as error:
             return await self.failed(error, status=result.status, kind=STORE_FAILED)
         log.info("feed=%s status=%s new=0 duration_ms=%d", self.feed.url, status, self.elapsed())
-        return FeedOutcome(self.feed.url, status, duration_ms=self.elapsed())
+        return FeedOutcome(self.feed.url, status, duration_ms=self.elapsed(), lag_ms=self.lag_ms())
 
     async def stored(
         self, result: FetchResult, batch: PreparedBatch, body_hash: str, size: int
@@ -278,6 +320,8 @@ class _Refresh:
                 new_url=result.permanent_url,
                 title=batch.feed_title,
                 error=batch.warning,
+                lag_ms=self.lag_ms(),
+                writer_queue=self.writer_queue(),
             )
             return counts
 
@@ -302,7 +346,9 @@ class _Refresh:
             counts.empty,
             duration,
         )
-        return FeedOutcome(self.feed.url, "ok", counts=counts, duration_ms=duration)
+        return FeedOutcome(
+            self.feed.url, "ok", counts=counts, duration_ms=duration, lag_ms=self.lag_ms()
+        )
 
 
 async def _prepare(
@@ -348,14 +394,23 @@ async def _prepare(
 
 
 async def refresh_feed(
-    feed: FeedState, *, stages: Stages, store: Store, config: Config, clock: Clock
+    feed: FeedState,
+    *,
+    stages: Stages,
+    store: Store,
+    config: Config,
+    clock: Clock,
+    due: datetime | None = None,
 ) -> FeedOutcome:
     """Run the stages for ``feed`` and record the outcome; failures are returned, not raised.
 
     ``store`` is read on the event loop (what the feed already delivered); every write
-    goes through ``stages.writer``.
+    goes through ``stages.writer``. ``due`` is when the poll was due (the daemon's); the
+    fetch log records how late its request went out behind it.
     """
-    refresh = _Refresh(feed, config, clock, stages.writer)
+    refresh = _Refresh(
+        feed, config, clock, stages.writer, due=due, writer_queue=stages.writer_queue
+    )
     async with _Place(stages.bodies) as body_place:
         try:
             result = await stages.fetcher.fetch(feed)
@@ -364,6 +419,7 @@ async def refresh_feed(
         except Exception as error:  # an unforeseen client failure must not stop the other feeds
             log.exception("feed=%s fetch failed unexpectedly", feed.url)
             return await refresh.failed(error)
+        refresh.fetched(result)
 
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
         if body_hash is None or body_hash == feed.body_hash:

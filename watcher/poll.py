@@ -16,6 +16,7 @@ from types import TracebackType
 
 from watcher import fork_server
 from watcher.config import Config
+from watcher.dask_pool import open_pool
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
@@ -97,7 +98,8 @@ class Poller:
 
     Use as ``async with Poller(config, store) as poller: await poller.poll(feeds)``.
     ``workers`` defaults to ``[poll].workers``; ``runner`` is what the workers run
-    (tests pass one that crashes or hangs).
+    (tests pass one that crashes or hangs). ``[poll] executor`` picks where they run: the
+    local process pool, or a Dask cluster (:mod:`watcher.dask_pool`, imported only then).
     """
 
     def __init__(
@@ -121,16 +123,28 @@ class Poller:
         self._stages: Stages | None = None
 
     async def __aenter__(self) -> Poller:
+        try:
+            await self._open()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _open(self) -> None:
+        # first: a scheduler that is not there is reported before anything starts
+        self._pool = await open_pool(
+            self.config.poll.executor,
+            self._workers,
+            timeout=self.config.poll.parse_timeout,
+            runner=self._runner,
+        )
+        workers = self._pool.workers
         self._writer = Writer(self.store.path)
         await self._writer.start()
         self._fetcher = Fetcher(fetch_settings(self.config))
         full_text = enabled_anywhere(self.config)
         if full_text:
             importlib.import_module("watcher.extract")  # before the fork: workers share it
-        self._pool = PreparePool(
-            self._workers, timeout=self.config.poll.parse_timeout, runner=self._runner
-        )
-        if full_text:
             self._full_text = FullText(
                 self.config, self.store, self._fetcher, self._pool, self._writer
             )
@@ -138,11 +152,15 @@ class Poller:
             fetcher=self._fetcher,
             prepare=self._pool.prepare,
             writer=self._writer,
-            bodies=asyncio.Semaphore(self.config.poll.concurrency + 2 * self._workers),
-            batches=asyncio.Semaphore(2 * self._workers + CAPACITY),
+            bodies=asyncio.Semaphore(self.config.poll.concurrency + 2 * workers),
+            batches=asyncio.Semaphore(2 * workers + CAPACITY),
             full_text=self._full_text,
+            writer_queue=self.writer_queue,
         )
-        return self
+
+    def writer_queue(self) -> int:
+        """Write jobs sent to the writer and not yet done."""
+        return 0 if self._writer is None else self._writer.waiting
 
     async def __aexit__(
         self,
@@ -151,19 +169,26 @@ class Poller:
         traceback: TracebackType | None,
     ) -> None:
         if self._pool is not None:
-            self._pool.close()
+            await self._pool.aclose()
+            self._pool = None
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, traceback)
         if self._writer is not None:
             await self._writer.close()  # what was sent to it is written before it stops
         self._stages = None
 
-    async def refresh(self, feed: FeedState) -> FeedOutcome:
-        """Refresh one feed; its failure is recorded and returned, never raised."""
+    async def refresh(self, feed: FeedState, *, due: datetime | None = None) -> FeedOutcome:
+        """Refresh one feed; its failure is recorded and returned, never raised. ``due`` is
+        when it was due (the daemon's): the fetch log records how late it ran."""
         if self._stages is None:
             raise RuntimeError("use Poller as 'async with Poller(...) as poller'")
         return await refresh_feed(
-            feed, stages=self._stages, store=self.store, config=self.config, clock=self.clock
+            feed,
+            stages=self._stages,
+            store=self.store,
+            config=self.config,
+            clock=self.clock,
+            due=due,
         )
 
     async def poll(

@@ -79,7 +79,7 @@ def plain_dumps(value: object) -> bytes:
     return buffer.getvalue()
 
 
-def _run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
+def run_to_bytes(runner: JobRunner, job: PrepareJob) -> bytes:
     return plain_dumps(runner(job))
 
 
@@ -191,13 +191,23 @@ class PreparePool:
             self._pool.join()
             self._pool = None
 
+    async def aclose(self) -> None:
+        """:meth:`close`, from the event loop (a runner on a cluster disconnects here)."""
+        self.close()
+
+    @property
+    def results_as_bytes(self) -> bool:
+        """Whether a prepared batch comes back as :func:`plain_dumps` bytes, unpickled in a
+        thread beside the loop (from another process), or as the object itself (a thread)."""
+        return self.workers > 1
+
     async def prepare(self, job: PrepareJob) -> PreparedBatch:
         """The prepared batch for ``job``; every failure is raised as a FeedError subclass."""
         result: PreparedBatch | PrepareFailure
-        if self.workers <= 1:
+        if not self.results_as_bytes:
             result = await self.run(self._runner, job, url=job.url, what="preparing the feed")
         else:
-            runner = functools.partial(_run_to_bytes, self._runner)
+            runner = functools.partial(run_to_bytes, self._runner)
             blob = await self.run(runner, job, url=job.url, what="preparing the feed")
             result = await asyncio.to_thread(pickle.loads, blob)
         if isinstance(result, PrepareFailure):
@@ -219,7 +229,7 @@ class PreparePool:
         try:
             return await asyncio.wait_for(asyncio.to_thread(function, argument), self.timeout)
         except TimeoutError:
-            raise ParseTimeout(url, self._timeout_message(what)) from None
+            raise ParseTimeout(url, self.timeout_message(what)) from None
 
     async def _in_worker(self, function: Callable[[A], R], argument: A, url: str, what: str) -> R:
         pool = await self._started_pool()
@@ -227,7 +237,7 @@ class PreparePool:
         try:
             return cast(R, await asyncio.wrap_future(future))
         except concurrent.futures.TimeoutError:
-            raise ParseTimeout(url, self._timeout_message(what)) from None
+            raise ParseTimeout(url, self.timeout_message(what)) from None
         except ProcessExpired as error:
             raise WorkerDied(
                 url,
@@ -239,5 +249,5 @@ class PreparePool:
         except Exception as error:  # e.g. a result that cannot be pickled back
             raise WorkerError(url, f"the worker failed: {type(error).__name__}: {error}") from None
 
-    def _timeout_message(self, what: str) -> str:
+    def timeout_message(self, what: str) -> str:
         return f"{what} took longer than {self.timeout:g} s (parse_timeout); skipped"

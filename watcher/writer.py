@@ -101,6 +101,9 @@ class Writer:
         self._closed = False
         self.transactions = 0
         """Transactions committed or tried; tests and benchmarks read it."""
+        self.waiting = 0
+        """Write jobs sent and not yet done: the writer's queue, which the fetch log
+        records with each fetch (``writer_queue``) and ``watcher status`` reports."""
         self.fault: DatabaseFault | None = None
         """The damage found in the database file, after which nothing is written."""
 
@@ -126,10 +129,14 @@ class Writer:
             raise RuntimeError("the writer is not running")
         if self.fault is not None:
             raise self.fault
-        async with self._slots:
-            future: concurrent.futures.Future[T] = concurrent.futures.Future()
-            self._queue.put(_Job(write, size, future))
-            return await asyncio.wrap_future(future)
+        self.waiting += 1
+        try:
+            async with self._slots:
+                future: concurrent.futures.Future[T] = concurrent.futures.Future()
+                self._queue.put(_Job(write, size, future))
+                return await asyncio.wrap_future(future)
+        finally:
+            self.waiting -= 1
 
     async def close(self) -> None:
         """Write what was sent, then stop the thread and close its Store."""

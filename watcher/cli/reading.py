@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.table import Table
@@ -15,9 +15,10 @@ from watcher.config import Config, format_duration
 from watcher.display import cell, terminal_safe
 from watcher.errors import QueryError
 from watcher.match import explain
+from watcher.normalize import utc_iso
 from watcher.store import Store
 from watcher.store.alerts import target_health
-from watcher.store.metrics import feed_health
+from watcher.store.metrics import LAG_WINDOW_SECONDS, PollLag, feed_health, poll_lag
 
 
 @click.command()
@@ -68,6 +69,8 @@ def status(obj: Context, as_json: bool) -> None:
         rows = store.feeds()
         items = store.count("items")
         alert_lines = failing_target_lines(obj.config, store)
+        since = utc_iso(datetime.now(UTC) - timedelta(seconds=LAG_WINDOW_SECONDS))
+        lag = poll_lag(store, since=since)
     table = Table(
         "feed", "state", "interval", "last fetch", "errors", "next due", "last error or reason"
     )
@@ -90,8 +93,20 @@ def status(obj: Context, as_json: bool) -> None:
     disabled = sum(1 for row in rows if not row.enabled)
     line = f"{len(rows)} feeds, {failing} failing, {items} items stored"
     console.print(line + (f"; {disabled} disabled" if disabled else ""))
+    console.print(lag_line(lag), markup=False, highlight=False)
     for line in alert_lines:
         console.print(line, markup=False, highlight=False)
+
+
+def lag_line(lag: PollLag) -> str:
+    """How late the daemon's polls of the last hour ran, and the writer's queue."""
+    if not lag.polls:
+        return "poll lag: no daemon polls in the last hour"
+    return (
+        f"poll lag, last hour ({lag.polls} daemon polls): p50 {lag.p50_ms / 1000:.1f} s, "
+        f"p95 {lag.p95_ms / 1000:.1f} s, max {lag.max_ms / 1000:.1f} s; writer queue "
+        f"{lag.writer_queue} at {lag.last_at} (at most {lag.writer_queue_max})"
+    )
 
 
 def status_json(obj: Context) -> str:

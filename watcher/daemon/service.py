@@ -21,7 +21,8 @@ import functools
 import logging
 import random
 import signal
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -59,8 +60,78 @@ PRUNE_FIRST_AFTER = 600.0
 of the first pass)."""
 
 
+LAG_WARN_SECONDS = 60.0
+LAG_WARN_AFTER = 300.0
+LAG_CHECK_EVERY = 60.0
+"""The daemon warns when the p95 lag of the polls of each check (every minute) stays over
+a minute for five minutes in a row: feeds run late and the machine is past its capacity
+(docs/scaling.md)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values (``share`` 0-1)."""
+    rank = max(1, -(-len(ordered) * share // 1))
+    return ordered[min(len(ordered), int(rank)) - 1]
+
+
+class LagWatch:
+    """How late the daemon's polls run, checked every ``check_every`` seconds: a warning
+    once the p95 lag of the polls since the last check has stayed over ``threshold`` for
+    ``sustained`` seconds (repeated every ``sustained`` seconds while it lasts), and a line
+    when the feeds are back on time. Times are ``time.monotonic()`` seconds."""
+
+    def __init__(
+        self,
+        *,
+        threshold: float = LAG_WARN_SECONDS,
+        sustained: float = LAG_WARN_AFTER,
+        check_every: float = LAG_CHECK_EVERY,
+    ) -> None:
+        self.threshold = threshold
+        self.sustained = sustained
+        self.check_every = check_every
+        self._lags: deque[float] = deque(maxlen=100_000)
+        self.late_since: float | None = None
+        self._warned_at: float | None = None
+
+    def add(self, lag_seconds: float) -> None:
+        self._lags.append(lag_seconds)
+
+    def check(
+        self, now: float, *, writer_queue: int = 0
+    ) -> tuple[int, str, dict[str, object]] | None:
+        """Take the polls since the last check; the log line to write, if any, as (level,
+        message, fields)."""
+        lags = sorted(self._lags)
+        self._lags.clear()
+        if not lags:
+            return None  # no poll ended: nothing to judge by (the metrics show overdue feeds)
+        fields: dict[str, object] = {
+            "polls": len(lags),
+            "lag_p50_s": round(_percentile(lags, 0.5), 1),
+            "lag_p95_s": round(_percentile(lags, 0.95), 1),
+            "lag_max_s": round(lags[-1], 1),
+            "writer_queue": writer_queue,
+        }
+        if _percentile(lags, 0.95) <= self.threshold:
+            warned = self._warned_at is not None
+            self.late_since = self._warned_at = None
+            if warned:
+                return logging.INFO, "feeds back on time", fields
+            return None
+        if self.late_since is None:
+            self.late_since = now - self.check_every
+        late_for = now - self.late_since
+        due = self._warned_at is None or now - self._warned_at >= self.sustained
+        if late_for >= self.sustained and due:
+            self._warned_at = now
+            fields["late_for_s"] = round(late_for)
+            return logging.WARNING, "feeds running late", fields
+        return None
 
 
 class Daemon:
@@ -110,6 +181,9 @@ class Daemon:
         self._cron_threads = ThreadPoolExecutor(CRON_THREADS, thread_name_prefix="watcher-cron")
         self._stopping = False
         self._reloading = asyncio.Lock()
+        self._fire_at: dict[int, datetime] = {}
+        """When each feed's job was set to fire: the due time its poll's lag counts from."""
+        self.lag_watch = LagWatch()
 
     @property
     def store(self) -> Store:
@@ -244,6 +318,7 @@ class Daemon:
                 rng=self.rng,
             )
         when = max(when, now + timedelta(seconds=not_before))
+        self._fire_at[feed_id] = when
         self.scheduler.add_job(
             self._refresh,
             DateTrigger(when),
@@ -260,11 +335,12 @@ class Daemon:
         # "maximum number of running instances reached" (which would drop the job).
         task.add_done_callback(functools.partial(self._after_refresh, feed_id))
         try:
+            due = self._fire_at.pop(feed_id, None)
             state = self.store.feed_state(feed_id)
             if state is None:
                 return
             async with self._lease() as poller:
-                self._outcomes[feed_id] = await poller.refresh(state)
+                self._outcomes[feed_id] = await poller.refresh(state, due=due)
         except asyncio.CancelledError:
             return  # stopping: the batch was not begun, or was committed whole
         except Exception as error:
@@ -294,6 +370,8 @@ class Daemon:
             self._unrecorded.pop(feed_id, None)
         self._schedule_feed(feed_id, not_before=self._retry_delay(feed_id))
         if outcome is not None:
+            if outcome.lag_ms is not None:
+                self.lag_watch.add(outcome.lag_ms / 1000)
             self._log_poll(feed_id, outcome)
             if outcome.new_items:
                 self._run_soon(self._after_new_items)
@@ -313,6 +391,7 @@ class Daemon:
             "new_items": outcome.new_items,
             "entries": outcome.counts.entries,
             "duration_ms": outcome.duration_ms,
+            "lag_ms": outcome.lag_ms,
             "next_run": utc_iso(job.next_run_time) if job is not None else None,
         }
         if outcome.error is not None:
@@ -329,6 +408,17 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    # lag -------------------------------------------------------------------
+
+    def _check_lag(self) -> None:
+        """Warn when feeds have run late for several minutes (:class:`LagWatch`)."""
+        poller = self._poller
+        queue = poller.writer_queue() if poller is not None else 0
+        line = self.lag_watch.check(time.monotonic(), writer_queue=queue)
+        if line is not None:
+            level, message, fields = line
+            log.log(level, message, extra=fields)
 
     # disabled feeds --------------------------------------------------------
 
@@ -407,11 +497,21 @@ class Daemon:
         self.store.sync_config(config, utc_iso(_now()))
         self.config = config
         if config.poll != old.poll:
-            replaced = self._poller
-            self._poller = await self._open_poller(config)
-            if replaced is not None and self._leases[id(replaced)] <= 0:
-                self._leases.pop(id(replaced), None)
-                await replaced.__aexit__(None, None, None)
+            try:
+                poller = await self._open_poller(config)
+            except ConfigError as error:  # [poll] executor unusable: the running poller goes on
+                log.error(
+                    "reload: keeping the running [poll] settings", extra={"error": str(error)}
+                )
+                config = config.model_copy(update={"poll": old.poll})
+                self.config = config
+                if self._poller is not None:
+                    self._poller.config = config
+            else:
+                replaced, self._poller = self._poller, poller
+                if replaced is not None and self._leases[id(replaced)] <= 0:
+                    self._leases.pop(id(replaced), None)
+                    await replaced.__aexit__(None, None, None)
         elif self._poller is not None:
             self._poller.config = config
         self._sync_feed_jobs()
@@ -441,6 +541,12 @@ class Daemon:
             id="prune",
             replace_existing=True,
             next_run_time=_now() + timedelta(seconds=PRUNE_FIRST_AFTER),
+        )
+        self.scheduler.add_job(
+            self._check_lag,
+            IntervalTrigger(seconds=self.lag_watch.check_every),
+            id="lag",
+            replace_existing=True,
         )
         if daemon.watch_config is None:
             if self.scheduler.get_job("watch") is not None:

@@ -535,15 +535,21 @@ class Store:
         new_url: str | None = None,
         disable_reason: str | None = None,
         title: str | None = None,
+        lag_ms: int | None = None,
+        writer_queue: int | None = None,
     ) -> None:
-        """Log one fetch and update the feed's validators, health and next due time."""
+        """Log one fetch and update the feed's validators, health and next due time.
+
+        ``lag_ms`` is how late the poll ran behind its due time and ``writer_queue`` how
+        many write jobs were waiting for the writer when it was recorded (the daemon's
+        polls; None elsewhere)."""
         failed = outcome == "error"
         counts = counts or EntryCounts()
         self.db.execute(
             "INSERT INTO fetches(feed_id, started_at, duration_ms, http_status, outcome, "
             "error_kind, error, bytes, entries, new_items, near_duplicates, duplicates, "
-            "duplicate_matches, off_topic, empty, retry_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "duplicate_matches, off_topic, empty, retry_after, lag_ms, writer_queue) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 feed_id,
                 started_at,
@@ -561,6 +567,8 @@ class Store:
                 counts.off_topic,
                 counts.empty,
                 retry_after,
+                lag_ms,
+                writer_queue,
             ],
         )
         if failed:

@@ -139,3 +139,55 @@ def alert_delivery_counts(store: Store) -> dict[str, dict[str, int]]:
     ):
         counts.setdefault(str(target), {})[str(status)] = int(count)
     return counts
+
+
+LAG_WINDOW_SECONDS = 3600
+LAG_WINDOW_POLLS = 10_000
+"""Poll lag is summed over the daemon's polls of the last hour, at most the latest 10,000
+(a quarter of an hour at 10,000 feeds polled every 15 minutes), so reading it stays cheap
+on a long fetch log: only the newest rows are read, by id."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollLag:
+    """How late the daemon's recent polls ran behind their due times (ms, nearest rank),
+    and the writer's queue recorded with them; zeros and None when there were none."""
+
+    polls: int
+    p50_ms: int
+    p95_ms: int
+    max_ms: int
+    writer_queue: int | None
+    """Write jobs waiting for the writer when the newest of those polls was recorded."""
+    writer_queue_max: int | None
+    last_at: str | None
+    """When the newest of those polls started."""
+
+
+def _rank(ordered: Sequence[int], share: float) -> int:
+    if not ordered:
+        return 0
+    rank = -(-len(ordered) * share // 1)  # ceil
+    return ordered[max(1, min(len(ordered), int(rank))) - 1]
+
+
+def poll_lag(store: Store, *, since: str, last: int = LAG_WINDOW_POLLS) -> PollLag:
+    """The lag of the daemon's polls that started at ``since`` or later, among the latest
+    ``last`` rows of the fetch log (one-shot polls record no lag and are left out)."""
+    rows = store.db.execute(
+        "SELECT lag_ms, writer_queue, started_at FROM fetches "
+        "WHERE id > (SELECT COALESCE(MAX(id), 0) FROM fetches) - ? "
+        "AND lag_ms IS NOT NULL AND started_at >= ? ORDER BY id",
+        [last, since],
+    ).fetchall()
+    lags = sorted(int(row[0]) for row in rows)
+    queues = [int(row[1]) for row in rows if row[1] is not None]
+    return PollLag(
+        polls=len(lags),
+        p50_ms=_rank(lags, 0.5),
+        p95_ms=_rank(lags, 0.95),
+        max_ms=lags[-1] if lags else 0,
+        writer_queue=queues[-1] if queues else None,
+        writer_queue_max=max(queues) if queues else None,
+        last_at=str(rows[-1][2]) if rows else None,
+    )

@@ -594,6 +594,19 @@ def _browse_reader_views(db: Database) -> None:
     )
 
 
+@migrations(name="0019_fetch_lag")
+def _fetch_lag(db: Database) -> None:
+    """How late each daemon poll ran behind its due time, and how many write jobs were
+    waiting for the single writer when its fetch was recorded (NULL: a one-shot poll), so
+    that ``watcher status`` and the metrics can show lag building up (docs/daemon.md)."""
+    db.executescript(
+        """
+        ALTER TABLE fetches ADD COLUMN lag_ms INTEGER;
+        ALTER TABLE fetches ADD COLUMN writer_queue INTEGER;
+        """
+    )
+
+
 @migrations(name="0020_story_splits")
 def _story_splits(db: Database) -> None:
     """Stories split off another by the story correction (``watcher/story_grouping.py``,
