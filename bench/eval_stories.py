@@ -55,7 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from watcher import ingest, story_grouping, story_vectors  # noqa: E402
+from watcher import ingest, prepare, story_grouping, story_vectors  # noqa: E402
 from watcher.config import Config, DedupeConfig  # noqa: E402
 from watcher.corpus import Document, to_item  # noqa: E402
 from watcher.ingest import ingest_batch  # noqa: E402
@@ -408,7 +408,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides[name] = value == "True" if kind is bool else kind(value)
             continue
         module = next(
-            (module for module in (story_vectors, story_grouping) if hasattr(module, name)), None
+            (
+                module
+                for module in (story_vectors, story_grouping, prepare)
+                if hasattr(module, name)
+            ),
+            None,
         )
         if module is None:
             parser.error(

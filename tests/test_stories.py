@@ -466,3 +466,78 @@ def test_across_scripts_only_names_and_figures_count_on_the_same_scale() -> None
     matrix = similarity_matrix(vectors, df, 3, 0.6)
     for n, vector in enumerate(vectors):
         assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 3, 0.6), abs=1e-6)
+
+
+HALVES = Path(__file__).parent / "fixtures" / "stories" / "halves.jsonl"
+
+
+def test_lead_vectors_mix_with_names_across_scripts_only() -> None:
+    """The real encoder: a lead vector is 512 float16; two items in different scripts with
+    both leads score names and encoder mixed (sv.across), the same in the correction
+    matrix; a pair in one script scores as without leads."""
+    texts = [
+        ("Наводнение затопило пригороды Валенсии", "Вода поднялась на два метра за ночь."),
+        ("Floods swamp the suburbs of Valencia", "Water rose by two metres overnight."),
+        ("Central bank holds its key rate", "The board voted to keep borrowing costs."),
+    ]
+    blobs = sv.lead_vectors(texts)
+    assert [len(blob) for blob in blobs] == [2 * sv.LEAD_DIMENSIONS] * 3
+    plain = [story_vector(title, text) for title, text in texts]
+    leads = [sv.lead_from_bytes(blob) for blob in blobs]
+    vectors = [dataclasses.replace(v, lead=lead) for v, lead in zip(plain, leads, strict=True)]
+    df: dict[int, int] = {}
+    flood_ru, flood_en, bank = vectors
+    assert flood_ru.lead is not None
+    assert flood_en.lead is not None
+    assert bank.lead is not None
+    same, other = similarities(flood_ru, [flood_en, bank], df, 10)
+    cosine = float(flood_ru.lead @ flood_en.lead)
+    assert cosine > float(flood_ru.lead @ bank.lead)
+    assert same > other
+    assert same == pytest.approx(sv.across(similarities(plain[0], [plain[1]], df, 10)[0], cosine))
+    assert similarities(flood_en, [bank], df, 10) == similarities(plain[1], [plain[2]], df, 10)
+    matrix = similarity_matrix(vectors, df, 10, sv.NAMES_SHARE)
+    for n, vector in enumerate(vectors):
+        assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 10), abs=1e-6)
+
+
+def test_bilingual_topics_decide_which_leads_are_encoded() -> None:
+    from watcher.config import TopicConfig
+    from watcher.prepare import _bilingual, encodes
+
+    both = TopicConfig(name="kant", title="Kant", query="Kant OR Кант*")
+    latin = TopicConfig(name="rates", title="Rates", query="rate AND bank")
+    bilingual = _bilingual((both, latin))
+    assert bilingual == frozenset({"kant"})
+    assert encodes(("kant",), bilingual, configured=True)
+    assert not encodes(("rates",), bilingual, configured=True)
+    assert encodes((), frozenset(), configured=False)  # an import: no topic says
+
+
+def test_encoded_halves_of_one_event_join_across_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With lead vectors on, the Russian and the English half of one invented event (no
+    shared name or sentence) end in one story; the halves of another event stay apart."""
+    from watcher import prepare
+
+    monkeypatch.setattr(prepare, "ENCODE_LEADS", True)
+    halves = [json.loads(line) for line in HALVES.read_text(encoding="utf-8").splitlines()]
+    chosen = [row for row in halves if row["event"] in {"quake-malatya", "rates-cbr"}]
+    assert len(chosen) == 4
+    store = Store.open(tmp_path / "w.db")
+    ingest_prepared = []
+    for doc in [*background(), *chosen]:
+        item = to_item(Document(doc["title"], doc["text"], external_id=doc["id"]), NOW)
+        assert item is not None
+        ingest_prepared.append(item)
+    for start in range(0, len(ingest_prepared), 50):
+        prepared, _ = prepare_items(ingest_prepared[start : start + 50], (), keep_unmatched=True)
+        ingest_batch(store, prepared, feed_id=None, now="2024-05-01T12:00:00Z")
+    found = stories(store)
+    assert store.db.execute("SELECT COUNT(*) FROM story_encodings").fetchone()[0] == len(
+        ingest_prepared
+    )
+    right, total, wrong = same_event_pairs(found, chosen)
+    assert wrong == 0
+    assert right == total

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from watcher import story_vectors
@@ -27,7 +28,7 @@ from watcher.similarity import (
 )
 from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
-from watcher.store.stories import forget_frequencies
+from watcher.store.stories import flush_frequencies, forget_frequencies
 from watcher.story_grouping import StoryMatch, correct, match_story, merge, remember
 from watcher.story_vectors import StoryVector, story_vector
 from watcher.story_vectors import from_bytes as vector_from_bytes
@@ -111,6 +112,10 @@ def choose_story(
     if decision.duplicate_of is not None:
         return decision.story_id, signal, decision.score, None
     if len(vector) < story_vectors.MIN_KEYS:  # a headline and a sentence: lexical rules only
+        if vector.lead is not None:  # ... within its script; across scripts, lead and names
+            across = match_story(store, vector, at, settings, across_only=True)
+            if across.story_id is not None:
+                return across.story_id, "story", across.score, across
         return decision.story_id, signal, decision.score, None
     match = match_story(store, vector, at, settings)
     if match.story_id is not None:
@@ -174,6 +179,9 @@ def ingest_batch(
                     vector = vector_from_bytes(entry.story_vector)
                 else:
                     vector = story_vector(item.title, item.text)
+                lead = story_vectors.lead_from_bytes(entry.story_lead)
+                if lead is not None:
+                    vector = replace(vector, lead=lead)
                 story_id, signal, score, joined = choose_story(
                     store, decision, vector, at, settings
                 )
@@ -194,6 +202,8 @@ def ingest_batch(
                     at,
                     copy=decision.duplicate_of is not None,
                     blob=entry.story_vector or None,
+                    deferred=True,
+                    lead=entry.story_lead if lead is not None else None,
                 )
                 if joined is not None and joined.also and story_id is not None:
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
@@ -216,6 +226,7 @@ def ingest_batch(
                 outcome.new_item_ids.append(item_id)
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
+            flush_frequencies(store)  # the batch's document frequencies, one row per key
             correct(store, grouped, neighbours, settings, now=now)
             store.add_topics(topics)
             store.add_tags(tags)

@@ -7,9 +7,10 @@ database half (dedupe against the corpus, store) runs in the main process.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -21,7 +22,7 @@ from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
-from watcher.story_vectors import vector_bytes
+from watcher.story_vectors import lead_vectors, vector_bytes
 from watcher.tagging import tag_item
 
 
@@ -34,6 +35,9 @@ class PreparedItem:
     story_vector: bytes = b""
     """:func:`watcher.story_vectors.vector_bytes` of the item, computed here in the pool
     worker so the single writer only looks up and decides (empty: the writer computes it)."""
+    story_lead: bytes = b""
+    """:func:`watcher.story_vectors.lead_vectors` of the item where it can meet another
+    script (:func:`encodes`), computed here per feed in one batch (empty: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ def prepare_items(
     matches = _matcher(queries).match([(item.title, item.text) for item in items])
     prepared: list[PreparedItem] = []
     dropped: list[int] = []
+    bilingual = _bilingual(topic_tuple)
     for position, (item, matched) in enumerate(zip(items, matches, strict=True)):
         if not matched and not keep_unmatched:
             dropped.append(position)
@@ -95,7 +100,50 @@ def prepare_items(
                 story_vector=vector_bytes(item.title, item.text),
             )
         )
+    wanted = [
+        number
+        for number, entry in enumerate(prepared)
+        if encodes(entry.topics, bilingual, configured=bool(topic_tuple))
+    ]
+    if ENCODE_LEADS and wanted:
+        leads = lead_vectors([(prepared[n].item.title, prepared[n].item.text) for n in wanted])
+        for number, lead in zip(wanted, leads, strict=True):
+            prepared[number] = replace(prepared[number], story_lead=lead)
     return prepared, dropped
+
+
+ENCODE_LEADS = False
+"""Whether :func:`prepare_items` computes lead encoder vectors at all (off: the stories
+of two scripts meet on names and figures alone, as before round 5). Off by default: on,
+the invented halves reach F1 0.69-0.78 but the invented translations fall from 0.96-0.98
+to 0.67-0.82 (same-topic other events merged; docs/dedupe.md, "Round 5")."""
+_CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
+_LATIN = re.compile(r"[a-zA-Z]")
+
+
+def _bilingual(topics: tuple[TopicConfig, ...]) -> frozenset[str]:
+    """The topics whose query, keywords or aliases are written in both Latin and Cyrillic
+    letters: they watch coverage in both scripts (a few regex searches per feed)."""
+    found = set()
+    for topic in topics:
+        words = " ".join(
+            [
+                topic.query,
+                *topic.keywords,
+                *topic.aliases,
+                *(a for v in topic.aliases.values() for a in v),
+            ]
+        )
+        if _CYRILLIC.search(words) and _LATIN.search(words):
+            found.add(topic.name)
+    return frozenset(found)
+
+
+def encodes(matched: Sequence[str], bilingual: frozenset[str], *, configured: bool) -> bool:
+    """Whether an item that matched the topics ``matched`` can meet another script, so its
+    lead is encoded: it matched a topic written in both scripts, or no topic is configured
+    (an import: nothing says which languages it holds)."""
+    return not configured or any(name in bilingual for name in matched)
 
 
 def _normalized(

@@ -76,7 +76,8 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
                     )
                 else:
                     _story(store, item_id, duplicate_of, vector, at, blob, settings)
-                remember(store, item_id, vector, at, copy=duplicate_of is not None)
+                remember(store, item_id, vector, at, copy=duplicate_of is not None, deferred=True)
+            story_store.flush_frequencies(store)
         last = rows[-1][0]
         done += len(rows)
         if on_batch is not None:

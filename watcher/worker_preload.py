@@ -6,7 +6,11 @@ pages, while the main process, which never tags, holds neither.
 
 import gc
 
+from watcher import prepare
+from watcher.story_vectors import encoder
 from watcher.workers import warm_up_worker
 
 warm_up_worker()
+if prepare.ENCODE_LEADS:  # the lead encoder's weights (~160 MB), shared by every worker
+    encoder()
 gc.freeze()

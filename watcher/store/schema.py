@@ -627,3 +627,23 @@ def _story_splits(db: Database) -> None:
         CREATE INDEX story_vectors_at ON story_vectors(at, item_id);
         """
     )
+
+
+@migrations(name="0021_story_encodings")
+def _story_encodings(db: Database) -> None:
+    """The multilingual encoder vector of an item's lead (headline and two sentences;
+    ``watcher/story_vectors.py``, docs/dedupe.md "Round 5"), kept for items that can meet
+    another script: ``script`` (0 Latin, 1 Cyrillic), ``at`` as in ``story_vectors``,
+    ``vector`` 512 float16. Two items in different scripts are compared on it and on their
+    names; ``story_encodings_script`` finds the other script's recent items in a window."""
+    db.executescript(
+        """
+        CREATE TABLE story_encodings (
+            item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            script INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            vector BLOB NOT NULL
+        );
+        CREATE INDEX story_encodings_script ON story_encodings(script, at);
+        """
+    )

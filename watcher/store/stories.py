@@ -41,16 +41,18 @@ def save_vector(
     keys: Sequence[int],
     index_keys: Sequence[int],
     at: str | None,
+    deferred: bool = False,
 ) -> None:
     """Keep an item's vector, count its keys in the document frequencies and index its
-    ``index_keys``."""
+    ``index_keys``. ``deferred``: the keys are counted in memory only (:func:`counted`
+    with ``pending``), written by :func:`flush_frequencies` before the transaction ends."""
     stamp = at or ""
     conn = store.db.conn
     conn.execute(
         "INSERT OR REPLACE INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)",
         [item_id, stamp, vector],
     )
-    if keys:
+    if keys and not deferred:
         conn.executemany(
             "INSERT INTO story_df(key, df) VALUES (?, 1) "
             "ON CONFLICT(key) DO UPDATE SET df = df + 1",
@@ -60,6 +62,38 @@ def save_vector(
         "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)",
         [(key, stamp, item_id) for key in index_keys],
     )
+
+
+def save_lead(store: Store, item_id: int, *, script: int, at: str | None, vector: bytes) -> None:
+    """Keep an item's lead encoder vector (migration 0021)."""
+    store.db.conn.execute(
+        "INSERT OR REPLACE INTO story_encodings(item_id, script, at, vector) VALUES (?, ?, ?, ?)",
+        [item_id, script, at or "", vector],
+    )
+
+
+def leads_of(store: Store, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+    """(item id, lead vector bytes) of ``item_ids`` that have one."""
+    return store.db.conn.execute(
+        "SELECT item_id, vector FROM story_encodings WHERE item_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(list(item_ids))],
+    ).fetchall()
+
+
+def other_script_stories(
+    store: Store, script: int, window: tuple[str, str] | None, items: int, limit: int
+) -> list[int]:
+    """Stories of the ``items`` most recent items with a lead vector in another script than
+    ``script`` inside ``window`` (undated items pass), at most ``limit``, the most recent
+    first: the candidates across scripts, which share too few index terms to be found."""
+    bound = " AND (story_encodings.at BETWEEN ? AND ? OR story_encodings.at = '')" if window else ""
+    rows = store.db.conn.execute(
+        "SELECT items.story_id FROM (SELECT item_id FROM story_encodings "
+        f"WHERE script != ?{bound} ORDER BY at DESC, item_id DESC LIMIT ?) AS recent "
+        "JOIN items ON items.id = recent.item_id WHERE items.duplicate_of IS NULL",
+        [script, *(window or ()), items],
+    ).fetchall()
+    return list(dict.fromkeys(int(row[0]) for row in rows if row[0] is not None))[:limit]
 
 
 def candidate_stories(
@@ -87,10 +121,11 @@ def candidate_stories(
     return [row[0] for row in store.db.conn.execute(sql, [*params, limit]).fetchall()]
 
 
-def story_members(store: Store, story_id: int, limit: int) -> list[tuple[int, str, bytes]]:
-    """(item id, at, vector) of the story's most recent members that have a vector."""
+def story_members(store: Store, story_id: int, limit: int) -> list[tuple[int, str]]:
+    """(item id, at) of the story's most recent members that have a vector (decoded
+    through :func:`vector_cache`)."""
     return store.db.conn.execute(
-        "SELECT items.id, story_vectors.at, story_vectors.vector FROM items "
+        "SELECT items.id, story_vectors.at FROM items "
         "JOIN story_vectors ON story_vectors.item_id = items.id "
         "WHERE items.story_id = ? ORDER BY items.id DESC LIMIT ?",
         [story_id, limit],
@@ -126,7 +161,7 @@ def clear(store: Store) -> None:
     """Forget all story state (before a regroup); inside the caller's transaction."""
     for table in ("story_vectors", "story_df", "story_terms", "story_merges", "story_splits"):
         store.db.conn.execute(f"DELETE FROM {table}")
-    forget_frequencies(store)
+    forget_frequencies(store)  # story_encodings stay: they depend on the text alone
 
 
 class _Frequencies:
@@ -136,6 +171,11 @@ class _Frequencies:
     def __init__(self) -> None:
         self.df: dict[int, int] = {}
         self.version: int | None = None
+        self.loaded: set[int] = set()
+        """Items whose every key is in ``df`` (:func:`member_frequencies`)."""
+        self.pending: dict[int, int] = {}
+        """Counts not yet written to ``story_df`` (:func:`flush_frequencies`): added to
+        what the table says of a key read meanwhile."""
 
 
 _frequencies: weakref.WeakKeyDictionary[Store, _Frequencies] = weakref.WeakKeyDictionary()
@@ -151,23 +191,49 @@ def cached_frequencies(store: Store, keys: Iterable[int]) -> dict[int, int]:
     version = int(store.db.conn.execute("PRAGMA data_version").fetchone()[0])
     if version != cache.version or len(cache.df) > FREQUENCIES_CACHED:
         cache.df.clear()
+        cache.loaded.clear()
         cache.version = version
-    missing = [key for key in keys if key not in cache.df]
-    if DOCUMENTS_KEY not in cache.df:
+    missing = list(set(keys).difference(cache.df))  # a set minus a dict: no Python loop
+    if DOCUMENTS_KEY not in cache.df and DOCUMENTS_KEY not in missing:
         missing.append(DOCUMENTS_KEY)
     if missing:
         found, documents = document_frequencies(store, missing)
         cache.df.update(dict.fromkeys(missing, 0))
         cache.df.update(found)
-        cache.df[DOCUMENTS_KEY] = documents
+        if DOCUMENTS_KEY in missing:
+            cache.df[DOCUMENTS_KEY] = documents
+        if cache.pending:
+            for key in missing:
+                cache.df[key] += cache.pending.get(key, 0)
     return cache.df
 
 
-def counted(store: Store, keys: Iterable[int]) -> None:
-    """Tell the cache that one more vector with ``keys`` was saved."""
+def member_frequencies(store: Store, members: Iterable[tuple[int, StoryVector]]) -> dict[int, int]:
+    """:func:`cached_frequencies` of the keys of stored items' vectors ((item id, vector)
+    pairs): the keys of an item already read since the cache was last emptied are not
+    looked at again (recent stories' members are compared item after item)."""
+    df = cached_frequencies(store, ())
+    cache = _frequencies[store]
+    fresh = [(item_id, vector) for item_id, vector in members if item_id not in cache.loaded]
+    if not fresh:
+        return df
+    keys: set[int] = set()
+    for _, vector in fresh:
+        keys.update(vector.keys.tolist())
+    df = cached_frequencies(store, keys)
+    cache.loaded.update(item_id for item_id, _ in fresh)
+    return df
+
+
+def counted(store: Store, keys: Iterable[int], *, pending: bool = False) -> None:
+    """Tell the cache that one more vector with ``keys`` was saved; ``pending``: saved
+    with ``deferred`` (:func:`save_vector`), so the count is also kept for
+    :func:`flush_frequencies`."""
     cache = _frequencies.get(store)
     if cache is None:
-        return
+        if not pending:
+            return
+        cache = _frequencies[store] = _Frequencies()
     df = cache.df
     keys = list(keys)
     if not keys:
@@ -175,6 +241,24 @@ def counted(store: Store, keys: Iterable[int]) -> None:
     for key in (DOCUMENTS_KEY, *keys):
         if key in df:
             df[key] += 1
+    if pending:
+        waiting = cache.pending
+        for key in (DOCUMENTS_KEY, *keys):
+            waiting[key] = waiting.get(key, 0) + 1
+
+
+def flush_frequencies(store: Store) -> None:
+    """Write the counts :func:`counted` kept pending into ``story_df``, one row per key
+    (a batch of one topic shares most keys); inside the caller's transaction."""
+    cache = _frequencies.get(store)
+    if cache is None or not cache.pending:
+        return
+    store.db.conn.executemany(
+        "INSERT INTO story_df(key, df) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET df = df + excluded.df",
+        list(cache.pending.items()),
+    )
+    cache.pending = {}
 
 
 def forget_frequencies(store: Store) -> None:
