@@ -101,23 +101,20 @@ class Scores:
     """Of the writer time, the story correction's (story_grouping.correct)."""
 
 
+def _doc(row: dict[str, Any]) -> Doc:
+    return Doc(
+        str(row["id"]),
+        str(row["topic"]),
+        str(row["event"]),
+        row["title"],
+        row["text"],
+        row.get("lang"),
+    )
+
+
 def load_jsonl(path: Path) -> list[Doc]:
-    docs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        docs.append(
-            Doc(
-                str(row["id"]),
-                str(row["topic"]),
-                str(row["event"]),
-                row["title"],
-                row["text"],
-                row.get("lang"),
-            )
-        )
-    return docs
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [_doc(json.loads(line)) for line in lines if line.strip()]
 
 
 def _half(doc_id: str, topic: str, event: str, lang: str, sentences: Sequence[str]) -> Doc:
@@ -134,16 +131,7 @@ def load_halves(path: Path) -> list[Doc]:
             continue
         row = json.loads(line)
         if "ru" not in row:
-            docs.append(
-                Doc(
-                    str(row["id"]),
-                    str(row["topic"]),
-                    str(row["event"]),
-                    row["title"],
-                    row["text"],
-                    row["lang"],
-                )
-            )
+            docs.append(_doc(row))
             continue
         ru, en = row["ru"], row["en"]
         if len(ru) != len(en) or len(ru) < 4:
