@@ -541,3 +541,59 @@ def test_encoded_halves_of_one_event_join_across_scripts(
     right, total, wrong = same_event_pairs(found, chosen)
     assert wrong == 0
     assert right == total
+
+
+def test_imports_off_every_topic_are_encoded_only_when_both_scripts_are_there(
+    tmp_path: Path,
+) -> None:
+    """An import that matches no topic still gets lead vectors when it (or the store) holds
+    the other script, so a Russian and an English write-up can meet; an English-only
+    corpus with an English-only topic pays nothing for the encoder."""
+    from tests.conftest import Watcher, write_config
+
+    config = write_config(tmp_path)
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace(
+            "query = '(Kant OR Кант*) AND (Kyrgyz* OR Bishkek OR \"air base\" OR airbase OR Киргиз*)'",
+            "query = 'Kant AND Kyrgyzstan'",
+        )
+        .replace('"ОДКБ"', '"CSTO bloc"'),
+        encoding="utf-8",
+    )
+    english = tmp_path / "english.jsonl"
+    english.write_text(
+        json.dumps(
+            {
+                "title": "Harbour cranes arrive in Varna",
+                "text": "Two harbour cranes arrived in Varna on Monday, the port authority said.",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    watcher = Watcher(tmp_path, config)
+    assert watcher("corpus", "import", str(english)).exit_code == 0
+
+    def encoded() -> int:
+        store = Store.open(watcher.db)
+        try:
+            return int(store.db.execute("SELECT count(*) FROM story_encodings").fetchone()[0])
+        finally:
+            store.close()
+
+    assert encoded() == 0
+    russian = tmp_path / "russian.jsonl"
+    russian.write_text(
+        json.dumps(
+            {
+                "title": "В порт Варны прибыли два портовых крана",
+                "text": "В понедельник в порт Варны прибыли два крана, сообщила администрация.",
+            },
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert watcher("corpus", "import", str(russian)).exit_code == 0
+    assert encoded() == 1  # the Russian item: the store already held the English one

@@ -15,6 +15,8 @@ from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.prepare import prepare_items
 from watcher.store import Store
+from watcher.store.stories import scripts_seen
+from watcher.story_vectors import script_of
 
 BATCH_SIZE = 500
 
@@ -52,9 +54,14 @@ def import_paths(
     summary = ImportSummary()
     seen_at = utc_iso(now)
     pending: list[Item] = []
+    # undated documents meet across any span of time: every stored item's script counts
+    scripts = set(scripts_seen(store, since=None))
 
     def flush() -> None:
-        prepared, _unmatched = prepare_items(pending, config.topics, keep_unmatched=True)
+        prepared, _unmatched = prepare_items(
+            pending, config.topics, keep_unmatched=True, scripts_seen=frozenset(scripts)
+        )
+        scripts.update(script_of(f"{item.title}\n{item.text}") for item in pending)
         outcome = ingest_batch(
             store, prepared, feed_id=None, now=seen_at, settings=dedupe_settings(config.dedupe)
         )

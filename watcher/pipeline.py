@@ -31,6 +31,7 @@ from watcher.prepare import PreparedBatch, PrepareJob
 from watcher.sources.fetch import Fetcher
 from watcher.store import Store
 from watcher.store.faults import as_fault
+from watcher.store.stories import scripts_seen
 from watcher.writer import Writer
 
 log = logging.getLogger("watcher.refresh")
@@ -375,6 +376,10 @@ async def _prepare(
                 keep_unmatched=keep_unmatched,
                 now=refresh.started,
                 known=known,
+                scripts_seen=scripts_seen(
+                    store,
+                    since=utc_iso(refresh.started - timedelta(seconds=config.dedupe.story_window)),
+                ),
             )
         )
         return await add_full_text(

@@ -22,7 +22,7 @@ from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
-from watcher.story_vectors import lead_vectors, vector_bytes
+from watcher.story_vectors import CYRILLIC, LATIN, lead_vectors, script_of, vector_bytes
 from watcher.tagging import tag_item
 
 
@@ -74,11 +74,14 @@ def prepare_items(
     topics: Sequence[TopicConfig],
     *,
     keep_unmatched: bool,
+    scripts_seen: frozenset[int] = frozenset(),
 ) -> tuple[list[PreparedItem], list[int]]:
     """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
 
-    Returns the prepared items and the positions in ``items`` of those dropped for matching
-    no topic.
+    ``scripts_seen``: the scripts of the items the store holds within the story window
+    (:func:`watcher.store.stories.scripts_seen`), which decide with the items' own whose
+    leads are encoded (:func:`encodes`). Returns the prepared items and the positions in
+    ``items`` of those dropped for matching no topic.
     """
     topic_tuple = tuple(topics)
     queries = tuple((topic.name, topic.query) for topic in topic_tuple)
@@ -100,10 +103,13 @@ def prepare_items(
                 story_vector=vector_bytes(item.title, item.text),
             )
         )
+    scripts = [script_of(f"{entry.item.title}\n{entry.item.text}") for entry in prepared]
+    present = scripts_seen | set(scripts)
     wanted = [
         number
         for number, entry in enumerate(prepared)
-        if encodes(entry.topics, bilingual, configured=bool(topic_tuple))
+        if OTHER_SCRIPT[scripts[number]] in present
+        or encodes(entry.topics, bilingual, configured=bool(topic_tuple))
     ]
     if ENCODE_LEADS and wanted:
         leads = lead_vectors([(prepared[n].item.title, prepared[n].item.text) for n in wanted])
@@ -141,10 +147,14 @@ def _bilingual(topics: tuple[TopicConfig, ...]) -> frozenset[str]:
     return frozenset(found)
 
 
+OTHER_SCRIPT = {LATIN: CYRILLIC, CYRILLIC: LATIN}
+
+
 def encodes(matched: Sequence[str], bilingual: frozenset[str], *, configured: bool) -> bool:
-    """Whether an item that matched the topics ``matched`` can meet another script, so its
-    lead is encoded: it matched a topic written in both scripts, or no topic is configured
-    (an import: nothing says which languages it holds)."""
+    """Whether an item that matched the topics ``matched`` can meet another script even
+    when none is in sight yet, so its lead is encoded: it matched a topic written in both
+    scripts, or no topic is configured. (An item is encoded anyway when the store's story
+    window or its own batch holds the other script: :func:`prepare_items`.)"""
     return not configured or any(name in bilingual for name in matched)
 
 
@@ -252,6 +262,7 @@ def prepare_feed(
     keep_unmatched: bool,
     now: datetime,
     known: KnownKeys = NOTHING_KNOWN,
+    scripts_seen: frozenset[int] = frozenset(),
 ) -> PreparedBatch:
     """Everything between the download and the database for one feed body.
 
@@ -291,7 +302,9 @@ def prepare_feed(
             fresh_indexes.append(index)
         else:
             recognised[how] += 1
-    prepared, dropped = prepare_items(fresh, topics, keep_unmatched=keep_unmatched)
+    prepared, dropped = prepare_items(
+        fresh, topics, keep_unmatched=keep_unmatched, scripts_seen=scripts_seen
+    )
     off_topic_indexes = sorted(skip.off_topic | {fresh_indexes[p] for p in dropped})
     return PreparedBatch(
         items=tuple(prepared),
@@ -316,6 +329,7 @@ class PrepareJob:
     keep_unmatched: bool
     now: datetime
     known: KnownKeys = NOTHING_KNOWN
+    scripts_seen: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +352,7 @@ def run_prepare_job(job: PrepareJob) -> PreparedBatch | PrepareFailure:
             keep_unmatched=job.keep_unmatched,
             now=job.now,
             known=job.known,
+            scripts_seen=job.scripts_seen,
         )
     except FeedError as error:
         return PrepareFailure(error.kind, error.message, type(error).__name__)

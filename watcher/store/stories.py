@@ -351,3 +351,27 @@ def record_split(
         "VALUES (?, ?, ?, ?)",
         [story_id, split_from, item_id, at],
     )
+
+
+CYRILLIC_LANGUAGES = ("ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn", "ba", "tt")
+"""Languages written in Cyrillic, by the code language detection gives."""
+
+
+def scripts_seen(store: Store, *, since: str | None) -> frozenset[int]:
+    """The scripts (:data:`~watcher.story_vectors.LATIN`, :data:`~watcher.story_vectors.
+    CYRILLIC`) of the items first seen since ``since`` (None: of any stored item), by their
+    detected language: whether a new item can meet a write-up in the other script."""
+    from watcher.story_vectors import CYRILLIC, LATIN
+
+    marks = ",".join("?" for _ in CYRILLIC_LANGUAGES)
+    window = "" if since is None else "first_seen_at >= ? AND "
+    params: list[object] = [] if since is None else [since]
+    found = set()
+    for script, test in ((CYRILLIC, f"lang IN ({marks})"), (LATIN, f"lang NOT IN ({marks})")):
+        row = store.db.conn.execute(
+            f"SELECT 1 FROM items WHERE {window}{test} LIMIT 1",
+            [*params, *CYRILLIC_LANGUAGES],
+        ).fetchone()
+        if row is not None:
+            found.add(script)
+    return frozenset(found)
