@@ -597,3 +597,5 @@ def test_imports_off_every_topic_are_encoded_only_when_both_scripts_are_there(
     )
     assert watcher("corpus", "import", str(russian)).exit_code == 0
     assert encoded() == 1  # the Russian item: the store already held the English one
+    assert watcher("regroup").exit_code == 0
+    assert encoded() == 2  # regroup encodes what was stored before

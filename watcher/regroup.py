@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from watcher.config import Config
 from watcher.ingest import choose_story, dedupe_settings, story_candidates
+from watcher.prepare import ENCODE_LEADS
 from watcher.similarity import Decision, DedupeSettings, decide, from_bytes
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_grouping import correct, merge, remember
-from watcher.story_vectors import MIN_DOCUMENTS, StoryVector, story_vector
+from watcher.story_vectors import MIN_DOCUMENTS, StoryVector, lead_vectors, story_vector
 
 BATCH_SIZE = 500
 WINDOW_ITEMS = 2000
@@ -39,6 +41,22 @@ _ROWS = (
 )
 
 
+def _add_missing_leads(
+    store: Store, rows: list[tuple[Any, ...]], vectors: list[StoryVector]
+) -> None:
+    """Encode the leads of the batch's items that have none (one encoder batch)."""
+    have = {item_id for item_id, _ in story_store.leads_of(store, [row[0] for row in rows])}
+    missing = [
+        (row, vector) for row, vector in zip(rows, vectors, strict=True) if row[0] not in have
+    ]
+    leads = lead_vectors([(row[5], row[6]) for row, _ in missing])
+    with store.transaction():
+        for (row, vector), lead in zip(missing, leads, strict=True):
+            _, _, feed_id, published, seen = row[:5]
+            at = published or (seen if feed_id is not None else None)
+            story_store.save_lead(store, row[0], script=vector.script, at=at, vector=lead)
+
+
 def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | None = None) -> int:
     """Forget every story and group the stored items again, in batches of one transaction
     each; returns how many items were regrouped. ``on_batch`` gets each batch's size."""
@@ -52,12 +70,16 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
         "SELECT COUNT(*) FROM items WHERE duplicate_of IS NULL"
     ).fetchone()[0]
     clustered = originals >= MIN_DOCUMENTS
+    # items stored before the other script first showed up have no lead vector yet
+    encode = ENCODE_LEADS and len(story_store.scripts_seen(store, since=None)) == 2
     done, last = 0, 0
     while True:
         rows = store.db.conn.execute(_ROWS, [last, BATCH_SIZE]).fetchall()
         if not rows:
             break
         vectors = [story_vector(row[5], row[6]) for row in rows]  # the batch's vectors first
+        if encode:
+            _add_missing_leads(store, rows, vectors)
         with store.transaction():
             for row, vector in zip(rows, vectors, strict=True):
                 item_id, duplicate_of, feed_id, published, seen, _, _, blob = row
