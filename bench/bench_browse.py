@@ -22,12 +22,11 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, machine, table, timed
+from common import ROOT, machine, table, timed, workdir
 
 sys.path.insert(0, str(ROOT))
 
@@ -166,13 +165,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-browse-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / f"browse{args.items}.db"
-    if not db.exists():
-        seconds, _ = timed(lambda: build(db, args.items))
-        print(f"built {db} in {seconds:.0f} s", file=sys.stderr)
-    results = asyncio.run(measure(db, args.repeat))
+    with workdir(args.workdir, "bench-browse-") as work:  # a temporary one is removed
+        db = work / f"browse{args.items}.db"
+        if not db.exists():
+            seconds, _ = timed(lambda: build(db, args.items))
+            print(f"built {db} in {seconds:.0f} s", file=sys.stderr)
+        results = asyncio.run(measure(db, args.repeat))
     print(
         f"{args.items:,} items, median of {args.repeat}; {machine()}; "
         f"load {os.getloadavg()[0]:.1f}\n"

@@ -26,12 +26,8 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +35,20 @@ from pathlib import Path
 from common import (
     Memory,
     Sampler,
+    check_alive,
     cpu_seconds_reaped,
+    daemon,
     machine,
     percentile,
     published_by,
     remove_db,
+    stop,
     stored_guid_counts,
     table,
     tree_cpu_reaped,
     tree_memory,
-    wait_for_log,
+    wait_stored,
+    workdir,
 )
 from feedserver import TOPICS_TOML, GrowingSpec, serving, write_config
 
@@ -134,23 +134,18 @@ def run_size(
     config = work / "watcher.toml"
     db = remove_db(work / "watcher.db")
     log = work / "daemon.log"
-    daemon: subprocess.Popen[bytes] | None = None
     print(f"capacity: {feeds} feeds every {interval:g} s, {rounds} rounds …", file=sys.stderr)
     with serving("growing", json.dumps(dataclasses.asdict(spec))) as (server, port):
-        try:
-            urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(feeds)]
-            capacity_config(config, urls, interval, args)
-            start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=10)
-            spread_due_times(config, db, start, interval)
-            command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
-            with log.open("wb") as sink:
-                daemon = subprocess.Popen([*command, "run"], stdout=sink, stderr=subprocess.STDOUT)
-            wait_for_log(log, b'"started"', daemon, 120)
+        urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(feeds)]
+        capacity_config(config, urls, interval, args)
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=10)
+        spread_due_times(config, db, start, interval)
+        with daemon(config, db, log) as process:
             began = time.monotonic()
             server_before = cpu_seconds_reaped(server.pid)
             samples: list[Sample] = []
 
-            def reading(pid: int = daemon.pid, server_pid: int = server.pid) -> Sample:
+            def reading(pid: int = process.pid, server_pid: int = server.pid) -> Sample:
                 return Sample(
                     time.monotonic() - began,
                     tree_memory(pid),
@@ -163,8 +158,7 @@ def run_size(
             next_report = 60.0
             end = start + dt.timedelta(seconds=rounds * interval)
             while dt.datetime.now(dt.UTC) < end:
-                if daemon.poll() is not None:
-                    sys.exit(f"the daemon exited with {daemon.returncode}:\n{log.read_text()}")
+                check_alive(process, log)
                 if time.monotonic() - began >= next_report:
                     next_report += 60
                     rows = fetch_rows(db)
@@ -177,19 +171,12 @@ def run_size(
                     )
                 time.sleep(2)
             publishing_ended = time.monotonic() - began
-            expected = set(published_by(port, "/_stop")["on_topic"])
-            drain_until = time.monotonic() + args.drain
-            while time.monotonic() < drain_until and not expected <= set(stored_guid_counts(db)):
-                time.sleep(2)
+            wait_stored(set(published_by(port, "/_stop")["on_topic"]), db, args.drain)
             drained = time.monotonic() - began - publishing_ended
             samples.append(reading())
             sampler.stop()
-            daemon.send_signal(signal.SIGTERM)
-            returncode = daemon.wait(timeout=120)
+            returncode = stop(process)
             final = published_by(port)
-        finally:
-            if daemon is not None and daemon.poll() is None:
-                daemon.kill()
     stored = stored_guid_counts(db)
     on_topic = set(final["on_topic"])
     lag_warnings = sum(
@@ -426,13 +413,8 @@ def main() -> None:
     intervals += [intervals[-1]] * (len(sizes) - len(intervals))
     summary = []
     for feeds, interval in zip(sizes, intervals, strict=False):
-        work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-capacity-"))
-        work.mkdir(parents=True, exist_ok=True)
-        try:
+        with workdir(args.workdir, "bench-capacity-") as work:
             result = run_size(feeds, interval, args, work)
-        finally:
-            if args.workdir is None:
-                shutil.rmtree(work, ignore_errors=True)
         text, figures = report(result, args)
         print("\n".join(text), flush=True)
         summary.append(figures)

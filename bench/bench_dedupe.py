@@ -3,7 +3,6 @@
     python bench/bench_dedupe.py --quick                 # 10k corpus only (about 1 minute)
     python bench/bench_dedupe.py                         # 10k, 100k and 1M (builds once, cached)
     python bench/bench_dedupe.py --sizes 10000,100000    # any sizes
-    python bench/bench_dedupe.py --verify-bulk           # also build 10k through the real path
 
 Synthetic corpora are built once into real SQLite files under ``bench/results/dedupe/`` (git
 ignored) and reused. The base corpus is bulk-loaded: texts are generated and fingerprinted with
@@ -12,8 +11,7 @@ Store's connection in big transactions with exactly the rows :func:`watcher.inge
 writes (items, FTS via the triggers, dedupe_fingerprints, dedupe_keys with the same ``at``,
 item_topics, tags/item_tags, sightings); near-duplicate groups and stories come from the
 generator's labels instead of :func:`decide`, and tags are emulated (the real tagger would
-take 2-3 ms per item). ``--verify-bulk`` builds the 10k corpus through the real path as well
-(make_item, prepare_items, ingest_batch) and measures both.
+take 2-3 ms per item).
 
 Texts: 150-600 words from a 30k-word vocabulary with Zipfian frequencies (function words at
 the top), invented capitalised names (Zipfian popularity, a few real topical names at the
@@ -29,17 +27,16 @@ the corpus ends), per item (median, p95, p99, with each batch's closing writes â
 sightings, the text index â€” and commit spread over its items),
 broken down into level-1 lookup, candidate query, decoding, ``decide``, writes and commit;
 candidate-set sizes; 500 level-1 repeats (sightings); peak RSS and SQLite's own heap; Python
-heap peak under tracemalloc. Fingerprinting (done in the parse workers in production) is timed
-separately. Restart: a fresh process opening the database (migrations check) and ingesting one
-batch, with the OS page cache warm and with the database file evicted from it. Every measured
-run removes what it added afterwards, so the cached corpora stay as built.
+heap peak under tracemalloc. Restart: a fresh process opening the database (migrations
+check) and ingesting one batch, with the OS page cache warm and with the database file
+evicted from it. Every measured run removes what it added afterwards, so the cached corpora
+stay as built. The cost of ``fingerprint`` itself (parse workers) is bench_stages.py's.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -48,7 +45,6 @@ import os
 import pickle
 import random
 import re
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -506,8 +502,8 @@ def _build_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], float,
 # ============================================================================ building
 
 
-def corpus_path(size: int, real: bool = False) -> Path:
-    return RESULTS / f"corpus-{size}{'-real' if real else ''}.db"
+def corpus_path(size: int) -> Path:
+    return RESULTS / f"corpus-{size}.db"
 
 
 def _progress(message: str) -> None:
@@ -649,71 +645,6 @@ def _write_rows(
         )
 
 
-def build_real(size: int, rate: float, seed: int) -> dict[str, Any]:
-    """The same corpus through the production path: make_item, prepare_items, ingest_batch."""
-    from watcher.config import load_config
-    from watcher.ingest import dedupe_settings, ingest_batch
-    from watcher.normalize import make_item
-    from watcher.prepare import prepare_items
-    from watcher.store import Store
-
-    path = corpus_path(size, real=True)
-    remove_db(path, ".json")
-    plan_path = RESULTS / f"plan-{size}.npz"
-    if not plan_path.exists():
-        Plan.build(size, rate, seed).save(plan_path)
-    config = load_config(CONFIG)
-    _init_worker(str(plan_path), seed, _topic_specs())
-    _text.cache_clear()
-    assert _PLAN is not None
-    store = Store.open(path)
-    with store.db.conn:
-        _insert_feeds(store.db.conn)
-    settings = dedupe_settings(config.dedupe)
-    t_start = time.perf_counter()
-    prepare_s = ingest_s = 0.0
-    mismatches = 0
-    for start in range(0, size, 50):
-        items = []
-        feed = int(_PLAN.feed[start])
-        for index in range(start, min(start + 50, size)):
-            stored, published, first_seen = _stored_item(index)
-            made = make_item(
-                title=stored.title,
-                summary=stored.summary,
-                content=stored.content,
-                url=stored.url,
-                guid=stored.guid,
-                published=published,
-                now=first_seen,
-                source=stored.source,
-            )
-            assert made is not None
-            if dataclasses.replace(made, lang="en") != stored:
-                mismatches += 1
-            items.append(made)
-        t0 = time.perf_counter()
-        prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
-        t1 = time.perf_counter()
-        ingest_batch(store, prepared, feed_id=feed, now=_iso(first_seen), settings=settings)
-        t2 = time.perf_counter()
-        prepare_s += t1 - t0
-        ingest_s += t2 - t1
-        if start % 2000 == 0:
-            _progress(f"{size} real path: {start:,}/{size:,}")
-    store.close()
-    meta = _meta(
-        path, size, rate, seed, "real",
-        build_seconds=round(time.perf_counter() - t_start, 1),
-        prepare_seconds=round(prepare_s, 1),
-        ingest_seconds=round(ingest_s, 1),
-        make_item_mismatches=mismatches,
-    )  # fmt: skip
-    meta.update(_label_agreement(path, _PLAN))
-    Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
-    return meta
-
-
 def _db_stats(path: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     try:
@@ -756,32 +687,6 @@ def _db_stats(path: Path) -> dict[str, Any]:
     return stats
 
 
-def _label_agreement(path: Path, plan: Plan) -> dict[str, Any]:
-    """How the real decide() filed the generator's copies, write-ups and new stories."""
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(
-            "SELECT id, canonical_url, duplicate_of, story_id FROM items ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
-    counts = {"copies": 0, "copies_found": 0, "siblings": 0, "siblings_joined": 0, "heads": 0,
-              "heads_merged": 0}  # fmt: skip
-    for item_id, url, duplicate_of, story_id in rows:
-        index = int(url.rsplit("-", 1)[1]) - 1  # the generator's index, from the URL
-        role = int(plan.role[index])
-        if role == COPY:
-            counts["copies"] += 1
-            counts["copies_found"] += duplicate_of is not None
-        elif role == SIBLING:
-            counts["siblings"] += 1
-            counts["siblings_joined"] += duplicate_of is None and story_id != item_id
-        else:
-            counts["heads"] += 1
-            counts["heads_merged"] += duplicate_of is not None or story_id != item_id
-    return {"labels": counts}
-
-
 # ============================================================================ new items
 
 
@@ -790,7 +695,6 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
     from watcher.config import load_config
     from watcher.normalize import content_hash, make_item
     from watcher.prepare import prepare_items
-    from watcher.similarity import fingerprint
 
     out = RESULTS / f"new-{size}-{args.new_items}-{args.batch}.pkl"
     if out.exists() and not args.rebuild:
@@ -807,7 +711,6 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
     extra = 5 * batch  # for the tracemalloc pass
     total = args.new_items + extra
     batches = []
-    fp_cold: list[float] = []
     serial = size
     for k in range(math.ceil(total / batch)):
         n = min(batch, total - k * batch)
@@ -851,20 +754,8 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
             )
             assert item is not None
             items.append(item)
-        for item in items:
-            t0 = time.perf_counter()
-            fingerprint(item.title, item.text, item.published_at)
-            fp_cold.append(time.perf_counter() - t0)
         prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
         batches.append({"feed": feed, "now": _iso(now), "items": prepared, "expect": expect})
-    fp_warm: list[float] = []
-    words: list[int] = []
-    for entry in batches:
-        for prep in entry["items"]:
-            t0 = time.perf_counter()
-            fingerprint(prep.item.title, prep.item.text, prep.item.published_at)
-            fp_warm.append(time.perf_counter() - t0)
-            words.append(prep.fingerprint.words)
     repeats = []
     recent = list(range(max(0, size - int(per_hour * 48)), size))
     chosen = rng.sample(recent, min(len(recent), 10 * batch))
@@ -877,9 +768,6 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
         "main": batches[: math.ceil(args.new_items / batch)],
         "traced": batches[math.ceil(args.new_items / batch) :],
         "repeats": repeats,
-        "fingerprint_ms_first": [t * 1000 for t in fp_cold],
-        "fingerprint_ms": [t * 1000 for t in fp_warm],
-        "words": words,
     }
     out.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
     return out
@@ -1063,6 +951,8 @@ def _instrument(store: Any, ingest_module: Any) -> Probe:
 
     for name, label in (
         ("decide", "decide"),
+        ("choose_story", "story step"),
+        ("remember", "story step"),  # the batch's correct() counts with its closing writes
         ("from_bytes", "decode fingerprints"),
         ("_decode", "decode fingerprints"),  # a cache in front of from_bytes, if there is one
     ):
@@ -1090,7 +980,6 @@ def _run_batches(
     from watcher.ingest import ingest_batch
 
     per_item: list[float] = []
-    processing: list[float] = []
     commits: list[float] = []
     batch_ms: list[float] = []
     item_buckets: list[dict[str, float]] = []
@@ -1119,14 +1008,12 @@ def _run_batches(
         batch_ms.append((t1 - t0) * 1000)
         bounds = [*probe.starts[1:], probe.ends[-1]]
         for start, stop, buckets in zip(probe.starts, bounds, probe.item_buckets, strict=True):
-            processing.append((stop - start) * 1000)
             per_item.append((stop - start + commit / n) * 1000)
             item_buckets.append(dict(buckets))
         new_ids.extend(outcome.new_item_ids)
     return {
         "per_item_ms": per_item,
         "per_item_cpu_ms": per_item_cpu,
-        "processing_ms": processing,
         "commit_ms": commits,
         "batch_ms": batch_ms,
         "buckets": item_buckets,
@@ -1136,28 +1023,10 @@ def _run_batches(
     }
 
 
-_FTS_UPDATE = 'AFTER UPDATE ON "items"'
-
-
-def _apply_variant(conn: sqlite3.Connection, variant: str) -> None:
-    """What-if settings for one measurement (connection settings only: nothing to undo)."""
-    for part in filter(None, variant.split("+")):
-        name, _, value = part.partition("=")
-        if name == "cache":  # PRAGMA cache_size in KiB
-            conn.execute(f"PRAGMA cache_size = -{int(value)}")
-        elif name == "autocheckpoint":
-            conn.execute(f"PRAGMA wal_autocheckpoint = {int(value)}")
-        elif name == "mmap":
-            conn.execute(f"PRAGMA mmap_size = {int(value) * 1024 * 1024}")
-        else:
-            raise SystemExit(f"unknown variant {part!r}")
-
-
-def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> None:
+def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     """One size, in a fresh process: timings, candidate sets, memory; then clean up."""
     import tracemalloc
 
-    resident = resident_fraction(db)
     data = pickle.loads(pickle_path.read_bytes())
     import watcher.ingest as ingest_module
     from watcher.config import load_config
@@ -1166,7 +1035,6 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
 
     settings = dedupe_settings(load_config(CONFIG).dedupe)
     rss_before_open = own_mb("VmRSS")
-    hwm_before_open = own_mb("VmHWM")
     load = Load()
     store = Store.open(db)
     conn = store.db.conn
@@ -1174,47 +1042,27 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
         name: conn.execute(f"PRAGMA {name}").fetchone()[0]
         for name in ("cache_size", "page_size", "mmap_size", "journal_mode", "synchronous")
     }
-    trigger_sql = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'items_au'"
-    ).fetchone()[0]
     marks = _marks(conn)
     _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
-    _apply_variant(conn, variant)
     probe = _instrument(store, ingest_module)
     main = _run_batches(store, probe, data["main"], settings)
     rss_after_main = own_mb("VmRSS")
     candidates = list(probe.candidates)
-    probe.candidates.clear()
     repeats = _run_batches(store, probe, data["repeats"], settings)
-    # untimed pass: Python heap peak, and the WAL pages each batch writes (checkpoints held
-    # back meanwhile so that the -wal file only grows)
-    autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
-    wal = Path(f"{db}-wal")
-    wal_pages: list[float] = []
-    frame = pragmas["page_size"] + 24
-    tracemalloc.start()
-    for entry in data["traced"]:
-        before = wal.stat().st_size if wal.exists() else 0
-        _run_batches(store, probe, [entry], settings)
-        wal_pages.append((wal.stat().st_size - before) / frame / len(entry["items"]))
+    tracemalloc.start()  # untimed pass: the Python heap peak
+    _run_batches(store, probe, data["traced"], settings)
     _current, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
     other_load = load.others()
     sqlite_used, sqlite_peak = _sqlite_heap()
-    # what the new items were filed as
+    # what the new items were filed as; the parent found by its URL
     expect = [e for entry in data["main"] for e in entry["expect"]]
     rows = {
         row[0]: row[1:]
         for row in conn.execute(
-            "SELECT id, duplicate_of, story_id, dedupe_signal FROM items WHERE id > ?",
-            [marks["item"]],
+            "SELECT id, duplicate_of, story_id FROM items WHERE id > ?", [marks["item"]]
         )
     }
-    # the parent by its URL: in a corpus built through the real path, ids are not the
-    # generator's (a few copies identical to their original were level-1 sightings there)
     parent_rows = {}
     for _kind, _parent, url in expect:
         if url is not None:
@@ -1225,7 +1073,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
                 parent_rows[url] = found
     filed: dict[str, dict[str, int]] = {}
     for (kind, _parent, url), item_id in zip(expect, main["new_ids"], strict=True):
-        duplicate_of, story_id, _signal = rows[item_id]
+        duplicate_of, story_id = rows[item_id]
         slot = filed.setdefault(kind, {"n": 0, "as_copy": 0, "right_group": 0, "in_story": 0,
                                        "right_story": 0})  # fmt: skip
         slot["n"] += 1
@@ -1235,149 +1083,26 @@ def measure_child(db: Path, pickle_path: Path, out: Path, variant: str = "") -> 
             parent_id, p_dup, p_story = parent_rows[url]
             slot["right_group"] += duplicate_of == (p_dup or parent_id)
             slot["right_story"] += story_id == p_story
-    # query plans and how many key rows the candidate query reads
-    plans = _candidate_plan(store, ingest_module._MAX_CANDIDATES)
-    postings = _posting_stats(conn, data["main"], settings)
-    heads = [rows[item_id][1] == item_id for item_id in main["new_ids"]]
-    fk_delete = _fk_delete_probe(conn, main["new_ids"][-1])
     store.close()
-    removed = cleanup(db, marks)
+    cleanup(db, marks)
     _marks_path(db).unlink()
     result = {
-        "resident_at_start": resident,
         "pragmas": pragmas,
-        "marks": marks,
         "main": main,
         "candidates": candidates,
         "repeats": {k: repeats[k] for k in ("per_item_ms", "commit_ms", "batch_ms", "buckets")},
         "traced_peak_mb": traced_peak / 1e6,
-        "wal_pages_per_item": wal_pages,
-        "autocheckpoint": autocheckpoint,
         "rss_before_open_mb": rss_before_open,
-        "hwm_before_open_mb": hwm_before_open,
         "rss_after_main_mb": rss_after_main,
-        "rss_end_mb": own_mb("VmRSS"),
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
         "peak_rss_mb": own_mb("VmHWM"),
-        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "sqlite_used_mb": sqlite_used,
         "sqlite_peak_mb": sqlite_peak,
         "other_load": other_load,
         "filed": filed,
         "cap": ingest_module._MAX_CANDIDATES,
-        "fts_trigger_on_any_update": _FTS_UPDATE in (trigger_sql or ""),
-        "heads": heads,
-        "variant": variant,
-        "plans": plans,
-        "postings": postings,
-        "fk_delete": fk_delete,
-        "removed": removed,
-        "loadavg": os.getloadavg(),
     }
     out.write_text(json.dumps(result))
-
-
-def _posting_stats(
-    conn: sqlite3.Connection, batches: Sequence[dict[str, Any]], settings: Any
-) -> dict[str, Any]:
-    """Key rows the candidate query has to read, with and without the time window."""
-    from watcher.ingest import _window
-
-    total: list[int] = []
-    in_window: list[int] = []
-    story_total: list[int] = []
-    t_full: list[float] = []
-    t_window: list[float] = []
-    sample = [p for entry in batches for p in entry["items"]][:200]
-    for prep in sample:
-        fp = prep.fingerprint
-        at = prep.item.published_at
-        n_all = n_win = 0
-        for kind, keys, seconds in (
-            (0, fp.band_keys, settings.duplicate_window),
-            (1, fp.story_keys, settings.story_window),
-        ):
-            if not keys:
-                continue
-            marks = ",".join("?" for _ in keys)
-            t0 = time.perf_counter()
-            n = conn.execute(
-                f"SELECT count(*) FROM dedupe_keys WHERE kind = {kind} AND key IN ({marks})", keys
-            ).fetchone()[0]
-            t1 = time.perf_counter()
-            window = _window(at, seconds)
-            if window is None:
-                w = n
-            else:
-                w = conn.execute(
-                    f"SELECT count(*) FROM dedupe_keys WHERE kind = {kind} AND key IN ({marks}) "
-                    "AND (at = '' OR at BETWEEN ? AND ?)",
-                    [*keys, *window],
-                ).fetchone()[0]
-            t2 = time.perf_counter()
-            t_full.append((t1 - t0) * 1000)
-            t_window.append((t2 - t1) * 1000)
-            n_all += n
-            n_win += w
-            if kind == 1:
-                story_total.append(n)
-        total.append(n_all)
-        in_window.append(n_win)
-    return {
-        "rows_all": summary(total),
-        "rows_in_window": summary(in_window),
-        "story_rows_all": summary(story_total),
-        "count_all_ms": summary(t_full),
-        "count_window_ms": summary(t_window),
-    }
-
-
-def _fk_delete_probe(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
-    """Deleting one item with foreign keys on (as Store.open sets them), rolled back."""
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    plan = [
-        r[3]
-        for r in conn.execute("EXPLAIN QUERY PLAN DELETE FROM dedupe_keys WHERE item_id = ?", [1])
-    ]
-    conn.execute("SAVEPOINT fk_probe")
-    try:
-        t0 = time.perf_counter()
-        conn.execute("DELETE FROM items WHERE id = ?", [item_id])
-        seconds = time.perf_counter() - t0
-    finally:
-        conn.execute("ROLLBACK TO fk_probe")
-        conn.execute("RELEASE fk_probe")
-    return {"seconds": seconds, "cascade_plan": plan}
-
-
-def _candidate_plan(store: Any, limit: int) -> dict[str, Any]:
-    """``EXPLAIN QUERY PLAN`` of the candidate query, as the Store built it for the batches.
-
-    The SQL comes from the Store's cache of built queries (``Store._candidate_sql``, shape ->
-    SQL), the shape with the most keys; the parameters are placeholders laid out as
-    ``Store.dedupe_candidates`` lays them out (per key: the key, then for a bounded window
-    its two ends and, when undated keys exist, the key again; then the LIMIT).
-    """
-    built = getattr(store, "_candidate_sql", None)
-    if not built:
-        return {}
-    shape = max(built, key=lambda s: (s[0] + s[1], s))
-    bands, stories, bands_unbounded, stories_unbounded, undated = shape
-    window = (_iso(END - dt.timedelta(days=30)), _iso(END + dt.timedelta(hours=1)))
-    params: list[Any] = []
-    for count, unbounded in ((bands, bands_unbounded), (stories, stories_unbounded)):
-        for _ in range(count):
-            key = len(params) + 1
-            params.append(key)
-            if not unbounded:
-                params.extend(window)
-                if undated:
-                    params.append(key)
-    params.append(limit)
-    sql = built[shape]
-    assert sql.count("?") == len(params), (shape, sql.count("?"), len(params))
-    plan = [row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    return {"dedupe_candidates": plan, "dedupe_candidates_shape": list(shape)}
 
 
 def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at: float) -> None:
@@ -1436,14 +1161,13 @@ def _child(*argv: str) -> None:
         raise SystemExit(f"child {argv[0]} failed with exit code {proc.returncode}")
 
 
-def ensure_corpus(size: int, args: argparse.Namespace, real: bool = False) -> dict[str, Any]:
-    path = corpus_path(size, real)
+def ensure_corpus(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    path = corpus_path(size)
     meta_path = Path(f"{path}.json")
     if path.exists() and meta_path.exists() and not args.rebuild:
         if _marks_path(path).exists():  # a measurement died before removing its rows
             _progress(f"{path.name}: removing the rows of an interrupted measurement")
-            marks = json.loads(_marks_path(path).read_text())
-            cleanup(path, marks)
+            cleanup(path, json.loads(_marks_path(path).read_text()))
             _marks_path(path).unlink()
         meta = json.loads(meta_path.read_text())
         if (meta.get("generator"), meta.get("seed"), meta.get("rate_per_day")) == (
@@ -1451,43 +1175,27 @@ def ensure_corpus(size: int, args: argparse.Namespace, real: bool = False) -> di
             args.seed,
             args.rate,
         ):
-            _progress(f"{size}{' real' if real else ''}: reusing {path.name}")
+            _progress(f"{size}: reusing {path.name}")
             return meta
-    _progress(f"{size}{' real' if real else ''}: building {path.name}")
-    if real:
-        return build_real(size, args.rate, args.seed)
+    _progress(f"{size}: building {path.name}")
     return build_bulk(size, args.rate, args.workers, args.seed)
 
 
-def measure_size(size: int, args: argparse.Namespace, real: bool = False) -> dict[str, Any]:
-    meta = ensure_corpus(size, args, real)
-    db = corpus_path(size, real)
+def measure_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    meta = ensure_corpus(size, args)
+    db = corpus_path(size)
     pkl = prepare_new(size, args)
-    tag = f"{size}{'-real' if real else ''}"
-    _progress(f"{tag}: measuring ingest_batch")
-    # a first pass warms the OS page cache for the corpus (discarded): the runs compared
-    # below all start from the same state; the cold case is the restart test's
-    _child("_measure", str(db), str(pkl), str(RESULTS / f"warmup-{tag}.json"), "")
-    out = RESULTS / f"measure-{tag}.json"
-    _child("_measure", str(db), str(pkl), str(out), "")
+    _progress(f"{size}: measuring ingest_batch")
+    # a first pass warms the OS page cache for the corpus (discarded): the measured run
+    # starts from the same state at every size; the cold case is the restart test's
+    _child("_measure", str(db), str(pkl), str(RESULTS / f"warmup-{size}.json"))
+    out = RESULTS / f"measure-{size}.json"
+    _child("_measure", str(db), str(pkl), str(out))
     measured = json.loads(out.read_text())
-    variants = {}
-    names = list(filter(None, args.variants.split(",")))
-    # what-if runs alternate with the shipped settings, round after round, so that drift
-    # (page cache, other load) hits both alike; round 1's baseline is the run above
-    for round_ in range(1, args.rounds + 1 if names else 1):
-        for variant in ([] if round_ == 1 else [""]) + names:
-            label = variant or "as shipped"
-            if args.rounds > 1:
-                label += f" (round {round_})"
-            _progress(f"{tag}: measuring ingest_batch, {label}")
-            vout = RESULTS / f"measure-{tag}-{variant.replace('=', '-') or 'shipped'}-{round_}.json"
-            _child("_measure", str(db), str(pkl), str(vout), variant)
-            variants[label] = json.loads(vout.read_text())
     restarts = []
     for cold in [False] * args.restarts + [True] * args.restarts:
-        _progress(f"{tag}: restart ({'cold' if cold else 'warm'} OS cache)")
-        rout = RESULTS / f"restart-{tag}.json"
+        _progress(f"{size}: restart ({'cold' if cold else 'warm'} OS cache)")
+        rout = RESULTS / f"restart-{size}.json"
         _child(
             "_restart", str(db), str(pkl), str(rout), "cold" if cold else "warm", repr(time.time())
         )
@@ -1495,44 +1203,14 @@ def measure_size(size: int, args: argparse.Namespace, real: bool = False) -> dic
     new = pickle.loads(pkl.read_bytes())
     return {
         "size": size,
-        "real": real,
         "meta": meta,
         "measure": measured,
-        "variants": variants,
         "restarts": restarts,
-        "fingerprint_ms": summary(new["fingerprint_ms"]),
-        "fingerprint_ms_first": summary(new["fingerprint_ms_first"]),
-        "words": summary(new["words"]),
         "categories": [e[0] for entry in new["main"] for e in entry["expect"]],
     }
 
 
 # ============================================================================ report
-
-
-def _compact_plan(plan: Sequence[str]) -> list[str]:
-    """EXPLAIN QUERY PLAN lines with runs of a repeated line or pair of lines folded."""
-    lines = [
-        line
-        for line in plan
-        if not line.startswith(("CO-ROUTINE (subquery", "SCAN (subquery")) and line != "UNION ALL"
-    ]
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        for width in (1, 2):
-            block = lines[i : i + width]
-            n = 1
-            while lines[i + n * width : i + (n + 1) * width] == block:
-                n += 1
-            if n > 1:
-                out += [f"{line}   (x{n})" for line in block]
-                i += n * width
-                break
-        else:
-            out.append(lines[i])
-            i += 1
-    return out
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -1578,12 +1256,11 @@ def _span_days(meta: dict[str, Any]) -> float:
 
 def _size_label(result: dict[str, Any]) -> str:
     size = result["size"]
-    label = f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
-    return label + (" (real path)" if result["real"] else "")
+    return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
 
 
-BUCKETS = ("level-1 lookups", "candidate query", "decode fingerprints", "decide", "insert item",
-           "fingerprint + keys")  # fmt: skip
+BUCKETS = ("level-1 lookups", "candidate query", "decode fingerprints", "decide", "story step",
+           "insert item", "fingerprint + keys")  # fmt: skip
 
 
 class _Doc:
@@ -1605,7 +1282,7 @@ class _Doc:
 
 def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: str) -> str:
     add = _Doc()
-    first, last = results[0]["measure"], results[-1]
+    first = results[0]["measure"]
     head, dirty = revision("%h %s")
     code = f"watcher at `{head[:80]}`" + (" with uncommitted changes" if dirty else "")
     loads = [max(0.0, r["measure"]["other_load"]) for r in results]
@@ -1694,98 +1371,6 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "new stories attached to a stored one",
         rows,
     )
-    wal = ", ".join(
-        f"{_size_label(r)} {statistics.median(r['measure']['wal_pages_per_item']):.0f}"
-        for r in results
-    )
-    notes = [
-        f"- Pages written to the WAL per new item (median over {len(first['wal_pages_per_item'])} "
-        f"batches): {wal}; `wal_autocheckpoint` is {first['autocheckpoint']} pages, so every "
-        "batch's commit also runs a checkpoint."
-    ]
-    for r in results:
-        m = r["measure"]
-        pairs = list(zip(m["main"]["buckets"], m["heads"], strict=True))
-        heads = [b.get("insert item", 0.0) * 1000 for b, h in pairs if h]
-        rest = [b.get("insert item", 0.0) * 1000 for b, h in pairs if not h]
-        if heads and rest:
-            why = (
-                ", which fires the FTS update trigger: the text is deleted from and re-added "
-                "to the index"
-                if m.get("fts_trigger_on_any_update")
-                else "; the FTS trigger ignores it"
-            )
-            notes.append(
-                f"- {_size_label(r)}: `insert_item` {_fmt(statistics.fmean(heads), 3)} ms "
-                f"(mean) for the {len(heads)} items that start a story (INSERT, then "
-                f"`UPDATE items SET story_id = id`{why}), "
-                f"{_fmt(statistics.fmean(rest), 3)} ms for the {len(rest)} others."
-            )
-    add(*notes)
-    # ---------------------------------------------------------------- variants
-    if any(r["variants"] for r in results):
-        add("What-if runs (not the shipped code or settings): the same items, a fresh process "
-            "each; `cache=N`: `PRAGMA cache_size = -N` (KiB) after `Store.open`; "
-            "`autocheckpoint=N`: `PRAGMA wal_autocheckpoint = N`. Rounds alternate with the "
-            "shipped settings so that drift between runs hits both.")  # fmt: skip
-        shipped = "as shipped" + (" (round 1)" if args.rounds > 1 else "")
-        rows = []
-        for r in results:
-            for name, m in [(shipped, r["measure"]), *r["variants"].items()]:
-                main = m["main"]
-                rows.append([
-                    _size_label(r), name, *_cells(summary(main["per_item_ms"]), "median p95 p99 mean"),
-                    _fmt(statistics.median(main["per_item_cpu_ms"])),
-                    _fmt(_bucket_ms(main, "insert item"), 3),
-                    _fmt(_bucket_ms(main, "fingerprint + keys"), 3),
-                    _fmt(statistics.median(main["commit_ms"]), 1), f"{m['other_load']:.1f}",
-                ])  # fmt: skip
-        add.table(
-            "stored items | run | median ms | p95 ms | p99 ms | mean ms | CPU ms median | "
-            "insert item (mean) | fingerprint + keys (mean) | batch writes + commit ms/batch (median) | "
-            "other load",
-            rows, "ll" + "r" * 9,
-        )  # fmt: skip
-    # ---------------------------------------------------------------- keys read
-    add("Key rows behind the candidate query (200 new items; band keys within 30 days, story "
-        "keys within 3 days):")  # fmt: skip
-    rows = []
-    for r in results:
-        p = r["measure"]["postings"]
-        counted = (
-            f"{_fmt(p['count_all_ms']['median'], 3)} / {_fmt(p['count_window_ms']['median'], 3)}"
-        )
-        rows.append(
-            [
-                _size_label(r),
-                _stats(p["rows_all"], digits=0),
-                _stats(p["rows_in_window"], digits=0),
-                counted,
-            ]
-        )
-    add.table(
-        "stored items | key rows for the item's keys, all time (median / p95 / max) | "
-        "of which inside the windows (median / p95 / max) | count(*) ms all / windowed (median)",
-        rows,
-    )
-    plans = last["measure"]["plans"]
-    plan = plans.get("dedupe_candidates")
-    if plan:
-        bands, stories, *_ = plans["dedupe_candidates_shape"]
-        add(
-            f"`EXPLAIN QUERY PLAN` of the candidate query at {_size_label(last)}: the largest "
-            f"the store built in the run ({bands} band keys, {stories} story keys), with "
-            "placeholder parameters (sub-query and UNION ALL lines left out, repeats folded):"
-        )
-        add.code(_compact_plan(plan))
-    fk = ", ".join(
-        f"{_size_label(r)} {r['measure']['fk_delete']['seconds'] * 1000:,.1f} ms" for r in results
-    )
-    add(
-        "Deleting one item (`DELETE FROM items WHERE id = ?`, foreign keys on as `Store.open` "
-        f"sets them, rolled back): {fk}. The cascade into `dedupe_keys` has no index on "
-        f"`item_id` to use (`{'; '.join(last['measure']['fk_delete']['cascade_plan'])}`)."
-    )
     # ---------------------------------------------------------------- memory
     add("## Memory")
     pr = first["pragmas"]
@@ -1844,18 +1429,6 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "goal",
         rows, "ll" + "r" * 8 + "l",
     )  # fmt: skip
-    # ---------------------------------------------------------------- fingerprint
-    add("## Fingerprinting (in the parse workers, not in the numbers above)")
-    rows = [
-        [_size_label(r), f"{r['words']['median']:.0f}", _stats(r["fingerprint_ms"], "median p95", 3),
-         _fmt(r["fingerprint_ms_first"]["median"], 3)]
-        for r in results
-    ]  # fmt: skip
-    add.table(
-        "stored items | words per item (median) | fingerprint ms median / p95, warm | "
-        "first pass ms median",
-        rows,
-    )
     # ---------------------------------------------------------------- corpora
     add("## The corpora")
     add(
@@ -1873,13 +1446,10 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
     for r in results:
         meta = r["meta"]
         mb = meta.get("mb_by_table", {})
-        if meta["how"] == "bulk":
-            how = (
-                f"bulk, {meta['build_seconds'] / 60:.1f} min on {meta['workers']} workers "
-                f"(writes {meta['insert_seconds'] / 60:.1f} min)"
-            )
-        else:
-            how = f"real path, {meta['build_seconds'] / 60:.1f} min"
+        how = (
+            f"bulk, {meta['build_seconds'] / 60:.1f} min on {meta['workers']} workers "
+            f"(writes {meta['insert_seconds'] / 60:.1f} min)"
+        )
         rows.append([
             _size_label(r), f"{meta['items']:,}", f"{_span_days(meta):.0f} days",
             _gb(meta["file_mb"]), _gb(mb.get("items (table and indexes)", 0)),
@@ -1892,17 +1462,6 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "tags etc. | distinct tags | build",
         rows, "l" + "r" * 9 + "l",
     )  # fmt: skip
-    real = [r for r in results if r["real"]]
-    if real:
-        labels = real[0]["meta"]["labels"]
-        add(
-            f"The {_size_label(real[0]).split()[0]} corpus built through the real path (make_item, "
-            "prepare_items with the real tagger, ingest_batch) filed the generator's items as: "
-            "near-duplicates found "
-            f"{labels['copies_found']}/{labels['copies']}, other write-ups joined to a story "
-            f"{labels['siblings_joined']}/{labels['siblings']}, new stories wrongly attached "
-            f"{labels['heads_merged']}/{labels['heads']}."
-        )
     if findings:
         add(findings.strip())
     add("## How to run")
@@ -1910,15 +1469,13 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         ". .venv/bin/activate",
         "python bench/bench_dedupe.py --quick             # 10k only, about a minute",
         "python bench/bench_dedupe.py                     # 10k, 100k, 1M; builds the corpora once",
-        "python bench/bench_dedupe.py --verify-bulk       # + the 10k corpus through the real path",
     ], "sh")  # fmt: skip
     add(
         "Corpora, prepared batches and raw results are cached in `bench/results/dedupe/` "
         "(git-ignored; the 1M corpus takes 13 GB and about 35 minutes to build on 2 busy "
         "cores); `--rebuild` starts over. Each measurement deletes what it added, so the cached "
         "corpora stay as built (logically: free pages and the FTS segment layout drift a "
-        "little). What-if runs: `--variants autocheckpoint=10000,cache=65536` "
-        "(`+` combines), `--rounds`. Other options: `--sizes`, `--new-items`, `--batch`, "
+        "little). Other options: `--sizes`, `--new-items`, `--batch`, "
         "`--restarts`, `--workers`, `--rate`, `--seed`, `--build-only`, `--no-write`, `--out`."
     )
     return "\n".join(add.lines).rstrip("\n") + "\n"
@@ -1929,7 +1486,7 @@ _FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->", re.S)
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_measure":
-        measure_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5])
+        measure_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_restart":
         restart_child(
@@ -1946,16 +1503,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0))))
     parser.add_argument("--rate", type=float, default=RATE_PER_DAY, help="items per day")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--verify-bulk", action="store_true")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--variants",
-        default="",
-        help="what-if runs, comma-separated: cache=KiB, autocheckpoint=pages, mmap=MiB; "
-        "combine with +",
-    )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of what-if runs")
     parser.add_argument("--build-only", action="store_true", help="build the corpora, no runs")
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args()
@@ -1968,8 +1517,6 @@ def main() -> None:
         return
     for size in sizes:
         results.append(measure_size(size, args))
-        if size == min(sizes) and args.verify_bulk:
-            results.append(measure_size(size, args, real=True))
         (RESULTS / "results.json").write_text(json.dumps(results))
     findings = ""
     if args.out.exists():

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sqlite3
 import statistics
@@ -31,7 +30,7 @@ from html import escape
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from common import Load, machine, percentile, remove_db, update_doc
+from common import machine, measure, measured_with, percentile, remove_db, update_doc, watcher
 from feedserver import NOT_FOUND, Answer, start_http, write_config
 
 SECTION = "## Full text (issue 10)"
@@ -178,10 +177,6 @@ def serve(seed: int, items: int, latency: float) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def _percentiles(times: list[float]) -> tuple[float, float]:
-    return statistics.median(times), percentile(times, 95)
-
-
 def extraction_cost(pages: int, seed: int) -> dict[str, float]:
     """Per page: extraction, and preparing the item again on its text (match, tags,
     fingerprint: what the pipeline adds after extracting), against preparing the feed's
@@ -221,20 +216,17 @@ def extraction_cost(pages: int, seed: int) -> dict[str, float]:
             started = time.perf_counter()
             prepare_items([item], topics, keep_unmatched=True)
             out.append((time.perf_counter() - started) * 1000)
-    extract_median, extract_p95 = _percentiles(extract_ms)
-    prepare_median, prepare_p95 = _percentiles(prepare_ms)
-    feed_median, feed_p95 = _percentiles(feed_ms)
-    return {
+    figures = {
         "pages": pages,
         "kb": statistics.median(len(body) for body in bodies) / 1024,
         "words": statistics.median(words),
-        "median": extract_median,
-        "p95": extract_p95,
-        "prepare_median": prepare_median,
-        "prepare_p95": prepare_p95,
-        "feed_median": feed_median,
-        "feed_p95": feed_p95,
     }
+    for prefix, times in (("", extract_ms), ("prepare_", prepare_ms), ("feed_", feed_ms)):
+        figures |= {
+            prefix + "median": statistics.median(times),
+            prefix + "p95": percentile(times, 95),
+        }
+    return figures
 
 
 def poll_once(
@@ -248,18 +240,11 @@ def poll_once(
     db = remove_db(directory / f"{mode}.db")
     settings = f'[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "{mode}"\n'
     write_config(config, settings, urls, TOPIC_TOML)
-    command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
-    load = Load()
-    started = time.perf_counter()
-    process = subprocess.Popen([*command, "poll", "--all"], stdout=subprocess.PIPE, text=True)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    cpu = usage.ru_utime + usage.ru_stime
-    # everything else the machine did meanwhile; the page server's share is counted in too
-    others = max(0.0, load.others(cpu, own=False, seconds=seconds))
-    output = process.stdout.read() if process.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"poll failed: {output}")
+    # other load: everything else the machine did meanwhile, the page server's share too
+    run = measure(mode, watcher(config, db, "poll", "--all"))
+    output = run.stdout
+    if run.returncode != 0:
+        raise SystemExit(f"poll failed: {output}{run.stderr}")
     with sqlite3.connect(db) as connection:
         items, words = connection.execute(
             "SELECT count(*), avg(length(CASE WHEN content != '' THEN content ELSE summary END)"
@@ -274,9 +259,9 @@ def poll_once(
             "SELECT count(*) FROM items WHERE duplicate_of IS NOT NULL"
         ).fetchone()[0]
     return {
-        "seconds": seconds,
-        "cpu": cpu,
-        "others": others,
+        "seconds": run.seconds,
+        "cpu": run.cpu_seconds,
+        "others": run.other_load,
         "copies": copies,
         "items": items,
         "words": words or 0,
@@ -311,11 +296,10 @@ def report(
 ) -> str:
     import trafilatura
 
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         SECTION,
         "",
-        f"Measured {stamp} with `python bench/bench_fulltext.py`.",
+        measured_with("bench_fulltext.py", sys.argv[1:]),
         "",
         f"- machine: {machine(f'trafilatura {trafilatura.__version__}')}",
         f"- extraction: {extraction['pages']:.0f} generated article pages, median "

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import ROOT, machine, timed, update_doc
+from common import ROOT, machine, measured_with, table, timed, update_doc
 from prometheus_client import CollectorRegistry, generate_latest
 
 sys.path.insert(0, str(ROOT))
@@ -107,17 +107,13 @@ def measure(rows: int, workdir: Path) -> dict[str, float]:
     return {"rows": rows, "full": full, "first": first, "incremental": incremental}
 
 
-def table(results: list[dict[str, float]]) -> str:
-    lines = [
-        "| fetch rows | full pass (`status --json`) ms | first scrape ms | later scrape over HTTP ms |",
-        "|---:|---:|---:|---:|",
+def render(results: list[dict[str, float]]) -> str:
+    header = ["fetch rows", "full pass (`status --json`) ms", "first scrape ms"]
+    rows = [
+        [f"{r['rows']:,.0f}", f"{r['full']:,.0f}", f"{r['first']:,.0f}", f"{r['incremental']:,.1f}"]
+        for r in results
     ]
-    for result in results:
-        lines.append(
-            f"| {int(result['rows']):,} | {result['full']:,.0f} | {result['first']:,.0f} "
-            f"| {result['incremental']:,.1f} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(table([*header, "later scrape over HTTP ms"], rows, "rrrr"))
 
 
 def main() -> None:
@@ -128,14 +124,13 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as directory:
         results = [measure(rows, Path(directory)) for rows in sizes]
-    rendered = table(results)
+    rendered = render(results)
     print(rendered)
     if options.quick:
         return
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     update_doc(
         SECTION,
-        f"{SECTION}\n\nMeasured {stamp} with `python bench/bench_metrics.py` ({FEEDS} feeds; "
+        f"{SECTION}\n\n{measured_with('bench_metrics.py', [])[:-1]} ({FEEDS} feeds; "
         f"median of 5; load average {load:.1f} at the start; machine: "
         f"{machine(f'SQLite {sqlite3.sqlite_version}')}).\n\n{rendered}\n\n"
         "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "

@@ -38,7 +38,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,15 +46,14 @@ from statistics import median
 from common import (
     DOC,
     ROOT,
-    Load,
-    Sampler,
-    cpu_seconds,
+    Run,
     machine,
-    pss_kb,
+    measure,
+    measured_with,
     remove_db,
-    status_kb,
-    tree,
     update_doc,
+    watcher,
+    workdir,
 )
 from feedserver import advance_feeds, generate_feeds, serving, write_config
 
@@ -175,77 +173,6 @@ def lower_bound(
 
 
 # --------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Run:
-    label: str
-    seconds: float
-    cpu_seconds: float
-    main_cpu_seconds: float
-    main_peak_mb: float
-    largest_peak_mb: float
-    tree_peak_mb: float
-    processes: int
-    other_load: float
-    stdout: str
-    stderr: str
-    returncode: int
-
-    @property
-    def pool_cpu_seconds(self) -> float:
-        return max(0.0, self.cpu_seconds - self.main_cpu_seconds)
-
-
-def measure(label: str, command: list[str], *, server_pid: int) -> Run:
-    """Run ``command`` to completion: wall time, CPU time and memory of it and its children.
-
-    Also how busy the machine was with anything else (other processes than the
-    command, the feed server and this script), in cores, averaged over the run.
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        load = Load()
-        server_before = cpu_seconds(server_pid) or 0.0
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err)
-        peaks = {"main": 0, "tree": 0, "processes": 1}
-        main_cpu = [0.0]
-        # CPU of every process seen in the tree: the pool's workers are children of a fork
-        # server, which the command never waits for, so wait4's figure leaves them out
-        seen_cpu: dict[int, float] = {}
-
-        def sample() -> None:
-            pids = tree(process.pid)
-            peaks["main"] = max(peaks["main"], status_kb(process.pid, "VmHWM"))
-            peaks["tree"] = max(peaks["tree"], sum(pss_kb(pid) for pid in pids))
-            peaks["processes"] = max(peaks["processes"], len(pids))
-            main_cpu[0] = cpu_seconds(process.pid) or main_cpu[0]
-            for pid in pids:
-                seen_cpu[pid] = cpu_seconds(pid) or seen_cpu.get(pid, 0.0)
-
-        sampler = Sampler(sample, 0.05)
-        _pid, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        sampler.stop()
-        cpu = max(usage.ru_utime + usage.ru_stime, sum(seen_cpu.values()))
-        server_cpu = (cpu_seconds(server_pid) or server_before) - server_before
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(
-            label=label,
-            seconds=seconds,
-            cpu_seconds=cpu,
-            main_cpu_seconds=main_cpu[0],
-            main_peak_mb=peaks["main"] / 1024,
-            largest_peak_mb=usage.ru_maxrss / 1024,
-            tree_peak_mb=peaks["tree"] / 1024,
-            processes=peaks["processes"],
-            other_load=max(0.0, load.others(cpu, server_cpu, seconds=seconds)),
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
-            returncode=process.returncode,
-        )
 
 
 _SUMMARY_COUNTS = {
@@ -389,8 +316,7 @@ def run_round(setup: Setup, k: int) -> Round:
         prepare = _bound(setup, "prepare", "prepare bound", expected=entries)
 
     db = remove_db(setup.work / "watcher.db")
-    poll = [sys.executable, "-m", "watcher", "--config", str(setup.config), "--db", str(db)]
-    poll += ["poll", "--all"]
+    poll = watcher(setup.config, db, "poll", "--all")
     step("cold poll")
     cold = setup.run("cold poll", poll)
     cold_summary = poll_summary(cold)
@@ -470,9 +396,8 @@ def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
         print(f"scale {feeds} feeds: lower bound …", file=sys.stderr)
         lower = _bound(part, "parse", f"lower bound {feeds}", expected=feeds * args.items)
         db = remove_db(setup.work / f"scale-{feeds}.db")
-        command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
         print(f"scale {feeds} feeds: cold poll …", file=sys.stderr)
-        cold = part.run(f"cold poll {feeds}", [*command, "poll", "--all"])
+        cold = part.run(f"cold poll {feeds}", watcher(config, db, "poll", "--all"))
         with sqlite3.connect(db) as connection:
             stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
         print(
@@ -488,9 +413,9 @@ def scale_report(args: argparse.Namespace, points: list[ScalePoint]) -> str:
     lines = [
         SCALE_SECTION,
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
-        f"`{' '.join(['python bench/bench_poll.py', *args.argv])}` (one cold pass per size, "
-        "each on a fresh database).",
+        measured_with(
+            "bench_poll.py", args.argv, " (one cold pass per size, each on a fresh database)"
+        ),
         "",
         f"- machine: {machine()}",
         f"- workload: the first N of bench_poll's generated feeds × {args.items} items; "
@@ -516,30 +441,6 @@ def scale_report(args: argparse.Namespace, points: list[ScalePoint]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def profile(setup: Setup) -> None:
-    """One more cold pass under a profiler; the output lands in the work folder."""
-    args = setup.args
-    db = remove_db(setup.work / "profile.db")
-    watcher = ["-m", "watcher", "--config", str(setup.config), "--db", str(db), "poll", "--all"]
-    if args.profile == "py-spy":
-        if shutil.which("py-spy") is None:
-            sys.exit("py-spy is not installed: pip install py-spy")
-        out = setup.work / "cold.speedscope.json"
-        command = ["py-spy", "record", "--subprocesses", "--rate", "100", "--format"]
-        command += ["speedscope", "-o", str(out), "--", sys.executable, *watcher]
-    else:
-        out = setup.work / "cold.pstats"
-        command = [sys.executable, "-m", "cProfile", "-o", str(out), *watcher]
-    run = setup.run("profiled cold poll", command)
-    print(
-        f"profile of a cold pass ({run.seconds:.1f} s under the profiler): {out}", file=sys.stderr
-    )
-    if args.profile == "cprofile":
-        import pstats
-
-        pstats.Stats(str(out), stream=sys.stderr).sort_stats("cumulative").print_stats(40)
 
 
 # --------------------------------------------------------------------- report
@@ -715,11 +616,10 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
         [
             SECTION,
             "",
-            f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
-            f"`{' '.join(['python bench/bench_poll.py', *args.argv])}` ({rounds_note}).",
+            measured_with("bench_poll.py", args.argv, f" ({rounds_note})"),
             "",
             f"- machine: {machine()}",
-            f"- libraries: {_versions()}; tagging: {args.tagging}",
+            f"- libraries: {_versions()}",
             f"- workload: {args.feeds} feeds × {args.items} items = {entries:,} entries, "
             f"{feed_bytes / 1e6:.1f} MB of RSS XML, served gzip-compressed with ETags by a "
             f"separate process on 127.0.0.1; concurrency {args.concurrency}, "
@@ -739,20 +639,6 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
             "",
         ]
     )
-
-
-def _tagging_kind() -> str:
-    probe = subprocess.run(
-        [sys.executable, "-c", "import watcher.tagging as t; print(getattr(t, '__file__', ''))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        sys.exit(f"cannot import watcher.tagging:\n{probe.stderr}")
-    where = Path(probe.stdout.strip() or ".")
-    real = where.is_file() and ROOT / "watcher" in where.resolve().parents
-    return "watcher.tagging" if real else "a stand-in module (not watcher/tagging)"
 
 
 def main() -> None:
@@ -778,12 +664,6 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, help="work folder, kept (default: a temporary one)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    parser.add_argument(
-        "--profile",
-        choices=("py-spy", "cprofile"),
-        help="then profile one more cold pass (py-spy: main + workers; cprofile: main only); "
-        "the profile is kept in the work folder",
-    )
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     if args.scale:
@@ -791,20 +671,14 @@ def main() -> None:
     if args.quick:
         args.feeds = min(args.feeds, 50)
     args.pool_workers = args.workers or os.cpu_count() or 1
-    args.tagging = _tagging_kind()
-
-    keep = args.workdir is not None or args.profile is not None
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-poll-"))
-    work.mkdir(parents=True, exist_ok=True)
-    feeds_dir = work / "feeds"
-    shutil.rmtree(feeds_dir, ignore_errors=True)
-    print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
-    feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
-    advanced_dir = work / "feeds-advanced"
-    shutil.rmtree(advanced_dir, ignore_errors=True)
-    advanced_feeds, advanced_items = advance_feeds(feeds_dir, advanced_dir, args.seed)
-
-    try:
+    with workdir(args.workdir, "bench-poll-") as work:
+        feeds_dir = work / "feeds"
+        shutil.rmtree(feeds_dir, ignore_errors=True)
+        print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
+        feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
+        advanced_dir = work / "feeds-advanced"
+        shutil.rmtree(advanced_dir, ignore_errors=True)
+        advanced_feeds, advanced_items = advance_feeds(feeds_dir, advanced_dir, args.seed)
         with serving("static", str(feeds_dir), timeout=10) as (server, port):
             urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(args.feeds)]
             url_file = work / "urls.txt"
@@ -819,11 +693,6 @@ def main() -> None:
                 points = run_scale(setup, args.scale)
             else:
                 rounds = [run_round(setup, k) for k in range(args.repeat)]
-            if args.profile:
-                profile(setup)
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
 
     title, section = (
         (SCALE_SECTION, scale_report(args, points))

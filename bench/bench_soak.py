@@ -23,15 +23,10 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +37,21 @@ from common import (
     Load,
     Memory,
     Sampler,
+    check_alive,
     cpu_seconds,
+    daemon,
     machine,
+    measured_with,
     percentile,
+    published_by,
     remove_db,
+    stop,
+    stored_guid_counts,
     tree_cpu,
     tree_memory,
     update_doc,
+    wait_stored,
+    workdir,
 )
 from feedserver import GrowingSpec, serving, write_config
 
@@ -94,21 +97,6 @@ def soak_config(path: Path, urls: list[str], args: argparse.Namespace) -> None:
     write_config(path, settings, urls)
 
 
-def published(port: int) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_published", timeout=30) as answer:
-        data: dict[str, object] = json.load(answer)
-        return data
-
-
-def stored_guids(db: Path) -> Counter[str]:
-    try:
-        with sqlite3.connect(db, timeout=30) as connection:
-            rows = connection.execute("SELECT guid, count(*) FROM items GROUP BY guid").fetchall()
-    except sqlite3.OperationalError:
-        return Counter()
-    return Counter({str(guid): count for guid, count in rows})
-
-
 def latencies(db: Path, started: str) -> list[float]:
     """Seconds from an entry's pubDate (its publication by the server) to its storing."""
     with sqlite3.connect(db, timeout=30) as connection:
@@ -148,66 +136,47 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         publish_seconds=args.minutes * 60,
         seed=args.seed,
     )
-    daemon: subprocess.Popen[bytes] | None = None
+    config, db, log = work / "watcher.toml", work / "watcher.db", work / "daemon.log"
     with serving("growing", json.dumps(dataclasses.asdict(spec))) as (server, port):
-        try:
-            urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(args.feeds)]
-            config = work / "watcher.toml"
-            db = work / "watcher.db"
-            log = work / "daemon.log"
-            soak_config(config, urls, args)
-            load = Load()
-            server_before = cpu_seconds(server.pid) or 0.0
-            started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            started = time.monotonic()
-            command = [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db)]
-            with log.open("wb") as sink:
-                daemon = subprocess.Popen([*command, "run"], stdout=sink, stderr=subprocess.STDOUT)
-            samples: list[Sample] = []
-            wait_until = time.monotonic() + 120
-            while b'"started"' not in log.read_bytes():  # "start" is a daemon that has loaded
-                if daemon.poll() is not None or time.monotonic() > wait_until:
-                    sys.exit(f"the daemon did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+        urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(args.feeds)]
+        soak_config(config, urls, args)
+        load = Load()
+        server_before = cpu_seconds(server.pid) or 0.0
+        started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = time.monotonic()
+        samples: list[Sample] = []
+        with daemon(config, db, log) as process:
 
-            def reading(pid: int = daemon.pid) -> Sample:
+            def reading(pid: int = process.pid) -> Sample:
                 seconds = time.monotonic() - started
                 return Sample(seconds, tree_memory(pid), tree_cpu(pid), db_size_mb(db))
 
             sampler = Sampler(lambda: samples.append(reading()), SAMPLE_EVERY)
             last_report = 0.0
-            while published(port)["publishing"]:
-                if daemon.poll() is not None:
-                    sys.exit(f"the daemon exited with {daemon.returncode}:\n{log.read_text()}")
+            while published_by(port)["publishing"]:
+                check_alive(process, log)
                 elapsed = time.monotonic() - started
                 if elapsed - last_report >= 60:
                     last_report = elapsed
                     print(
-                        f"{elapsed / 60:4.1f} min: {sum(stored_guids(db).values()):,} items, "
+                        f"{elapsed / 60:4.1f} min: {sum(stored_guid_counts(db).values()):,} items, "
                         f"tree RSS {samples[-1].memory.rss_mb:.0f} MB",
                         file=sys.stderr,
                     )
                 time.sleep(2)
             publishing_ended = time.monotonic() - started
-            expected = set(published(port)["guids"])  # type: ignore[arg-type]
-            drain_deadline = time.monotonic() + args.drain
-            while time.monotonic() < drain_deadline and not expected <= set(stored_guids(db)):
-                time.sleep(2)
+            wait_stored(set(published_by(port)["guids"]), db, args.drain)
             drained = time.monotonic() - started - publishing_ended
             end_sample = reading()
             sampler.stop()
             samples.append(end_sample)
             daemon_cpu = end_sample.cpu
-            daemon.send_signal(signal.SIGTERM)
-            returncode = daemon.wait(timeout=120)
+            returncode = stop(process)
             total_seconds = time.monotonic() - started
             server_cpu = (cpu_seconds(server.pid) or server_before) - server_before
             other_load = load.others(daemon_cpu, server_cpu, seconds=total_seconds)
-            stored = stored_guids(db)
-            final = published(port)
-        finally:
-            if daemon is not None and daemon.poll() is None:
-                daemon.kill()
+            stored = stored_guid_counts(db)
+            final = published_by(port)
 
     published_guids = set(final["guids"])  # type: ignore[arg-type]
     warmup = min(120.0, publishing_ended / 5)
@@ -279,8 +248,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     lines = [
         SECTION,
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
-        f"`{' '.join(['python bench/bench_soak.py', *args.argv])}`.",
+        measured_with("bench_soak.py", args.argv),
         "",
         f"- machine: {machine()}",
         f"- workload: {args.feeds} feeds served by a separate process on 127.0.0.1 (ETags, "
@@ -373,16 +341,11 @@ def main() -> None:
     args.argv = sys.argv[1:]
     if args.quick:
         args.minutes = min(args.minutes, 1.0)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    work.mkdir(parents=True, exist_ok=True)
-    remove_db(work / "watcher.db")
-    print(f"soak: {args.feeds} feeds for {args.minutes:g} minutes in {work} …", file=sys.stderr)
-    try:
+    with workdir(args.workdir, "bench-soak-") as work:
+        remove_db(work / "watcher.db")
+        print(f"soak: {args.feeds} feeds for {args.minutes:g} minutes in {work} …", file=sys.stderr)
         result = run(args, work)
         section = report(args, result)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
     print(section)
     if not (args.quick or args.no_write):
         update_doc(SECTION, section)

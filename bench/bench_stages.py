@@ -38,7 +38,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from common import DOC, ROOT, machine, remove_db, revision, table, update_doc
+from common import (
+    DOC,
+    ROOT,
+    machine,
+    measured_with,
+    remove_db,
+    revision,
+    table,
+    update_doc,
+    workdir,
+)
 from feedserver import TOPICS_TOML, generate_feeds
 
 SECTION = "## Poll stages (issue 13)"
@@ -61,6 +71,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("ingest_find_exact", "· `find_exact` (level 1)", "ingested item"),
     ("ingest_candidates", "· candidate lookup (SQL + decoding)", "ingested item"),
     ("ingest_decide", "· `decide`", "ingested item"),
+    ("ingest_story", "· story step (`choose_story`, `remember`, `correct`)", "ingested item"),
     (
         "ingest_writes",
         "· inserts (item, fingerprint, keys, topics, tags, sightings)",
@@ -80,8 +91,10 @@ INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
     "ingest_candidates": [
         ("watcher.ingest", "_candidates"),
         ("watcher.ingest", "_candidates_many"),
+        ("watcher.ingest", "story_candidates"),
     ],
     "ingest_decide": [("watcher.ingest", "decide")],
+    "ingest_story": [("watcher.ingest", name) for name in ("choose_story", "remember", "correct")],
     "ingest_writes": [
         ("watcher.store.database:Store", name)
         for name in (
@@ -289,6 +302,7 @@ def measure_round(
             "ingest_find_exact",
             "ingest_candidates",
             "ingest_decide",
+            "ingest_story",
             "ingest_writes",
             "ingest_commit",
         )
@@ -311,18 +325,15 @@ def child(args: argparse.Namespace) -> None:
     feeds_dir = Path(args.feeds_dir)
     bodies = _feed_bodies(feeds_dir)
     corpus_feeds, measured = bodies[: args.corpus_feeds], bodies[args.corpus_feeds :]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-stages-"))
-    try:
-        corpus = workdir / "corpus.db"
+    with workdir(None, "bench-stages-") as work:
+        corpus = work / "corpus.db"
         stored = build_corpus(corpus_feeds, corpus, topics)
         print(
             json.dumps({"code": str(Path(watcher.__file__).parent), "corpus": stored}), flush=True
         )
         for _ in range(args.rounds):
             sys.stdin.readline()  # the parent's turn signal: old and new code alternate
-            print(json.dumps(measure_round(measured, corpus, workdir, topics)), flush=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            print(json.dumps(measure_round(measured, corpus, work, topics)), flush=True)
 
 
 class Runner:
@@ -382,14 +393,15 @@ def _head() -> str:
 
 
 def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     first = runners[-1].rounds[0]
     lines = [
         SECTION,
         "",
-        f"Measured {now} with `python bench/bench_stages.py"
-        + (f" --compare {args.compare}" if args.compare else "")
-        + f"` ({args.repeat} rounds, medians; CPU time from `time.process_time`, one process).",
+        measured_with(
+            "bench_stages.py",
+            ["--compare", args.compare] if args.compare else [],
+            f" ({args.repeat} rounds, medians; CPU time from `time.process_time`, one process)",
+        ),
         "",
         f"- workload: bench_poll's generator (seed {args.seed}), {args.corpus_feeds} feeds × "
         f"{args.items} items stored first as the corpus ({runners[-1].corpus:,} items in a "

@@ -19,14 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import ROOT, machine, percentile
+from common import ROOT, SEEDS, machine, percentile
 
 sys.path.insert(0, str(ROOT))
 
 from watcher.config import TopicConfig
 from watcher.tagging import TaggingOptions, tag_item, warm_up
-
-SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
 
 TOPICS = [
     TopicConfig(

@@ -8,16 +8,23 @@ The scripts run as ``python bench/<script>.py``, so this folder is on ``sys.path
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import math
 import os
 import platform
 import re
+import shutil
+import signal
 import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +149,82 @@ class Sampler:
         self._thread.join()
 
 
+@dataclass
+class Run:
+    """One command run to completion by :func:`measure`: wall and CPU time, memory peaks."""
+
+    label: str
+    seconds: float
+    cpu_seconds: float
+    main_cpu_seconds: float
+    main_peak_mb: float
+    largest_peak_mb: float
+    tree_peak_mb: float
+    processes: int
+    other_load: float
+    stdout: str
+    stderr: str
+    returncode: int
+
+    @property
+    def pool_cpu_seconds(self) -> float:
+        return max(0.0, self.cpu_seconds - self.main_cpu_seconds)
+
+
+def measure(label: str, command: list[str], *, server_pid: int | None = None) -> Run:
+    """Run ``command`` to completion: wall time, CPU time and memory of it and its children
+    (sampled every 50 ms: peak VmHWM of the main process, peak PSS of the tree), and how busy
+    the machine was with anything but the command, the server ``server_pid`` and this script,
+    in cores, averaged over the run."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        load = Load()
+        server_before = cpu_seconds(server_pid) or 0.0 if server_pid else 0.0
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peaks = {"main": 0, "tree": 0, "processes": 1}
+        main_cpu = [0.0]
+        # CPU of every process seen in the tree: the pool's workers are children of a fork
+        # server, which the command never waits for, so wait4's figure leaves them out
+        seen_cpu: dict[int, float] = {}
+
+        def sample() -> None:
+            pids = tree(process.pid)
+            peaks["main"] = max(peaks["main"], status_kb(process.pid, "VmHWM"))
+            peaks["tree"] = max(peaks["tree"], sum(pss_kb(pid) for pid in pids))
+            peaks["processes"] = max(peaks["processes"], len(pids))
+            main_cpu[0] = cpu_seconds(process.pid) or main_cpu[0]
+            for pid in pids:
+                seen_cpu[pid] = cpu_seconds(pid) or seen_cpu.get(pid, 0.0)
+
+        sampler = Sampler(sample, 0.05)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        sampler.stop()
+        cpu = max(usage.ru_utime + usage.ru_stime, sum(seen_cpu.values()))
+        server_cpu = (cpu_seconds(server_pid) or server_before) - server_before if server_pid else 0
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            label=label,
+            seconds=seconds,
+            cpu_seconds=cpu,
+            main_cpu_seconds=main_cpu[0],
+            main_peak_mb=peaks["main"] / 1024,
+            largest_peak_mb=usage.ru_maxrss / 1024,
+            tree_peak_mb=peaks["tree"] / 1024,
+            processes=peaks["processes"],
+            other_load=max(0.0, load.others(cpu, server_cpu, seconds=seconds)),
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            returncode=os.waitstatus_to_exitcode(status),
+        )
+
+
+def watcher(config: Path, db: Path, *argv: str) -> list[str]:
+    """The command line of ``python -m watcher --config CONFIG --db DB ARGV...``."""
+    return [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db), *argv]
+
+
 # --------------------------------------------------------------------- the machine
 
 
@@ -192,6 +275,12 @@ def machine(*extras: str) -> str:
             *extras,
         ]
     )
+
+
+def measured_with(script: str, argv: Sequence[str], note: str = "") -> str:
+    """The line that opens a report: when, and with which command line."""
+    command = " ".join([f"python bench/{script}", *argv])
+    return f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{command}`{note}."
 
 
 def revision(fmt: str = "%h") -> tuple[str, bool]:
@@ -269,6 +358,18 @@ def remove_db(path: Path, *suffixes: str) -> Path:
     return path
 
 
+@contextmanager
+def workdir(path: Path | None, prefix: str) -> Iterator[Path]:
+    """``path`` (created, kept), or a temporary folder removed afterwards."""
+    work = path or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if path is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def update_doc(title: str, section: str) -> None:
     """Replace (or append) the section headed ``title`` of docs/benchmarks.md, keeping every
     other section."""
@@ -286,6 +387,52 @@ def update_doc(title: str, section: str) -> None:
         text = text[: found.start()] + section + rest
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------- evaluations
+
+SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
+SEED_STORIES = {"000": "A", "002": "A", "003": "A", "001": "B", "004": "C"}
+"""The event each seed article tells (000, 002 and 003 tell one)."""
+
+
+def seed_articles(folder: Path = SEEDS) -> list[tuple[str, str, str]]:
+    """(number, title, text) of each seed article as an importer sees it: the first
+    non-empty line is the title."""
+    articles = []
+    for path in sorted(folder.glob("*.txt")):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        title = lines[0].strip().lstrip("#").strip()
+        articles.append((path.name[:3], title, "\n".join(lines[1:])))
+    return articles
+
+
+def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 of counts (1.0 where nothing was to be found or claimed)."""
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def pairwise(truth: Sequence[Any], predicted: Sequence[Any]) -> tuple[float, float, float]:
+    """Precision, recall and F1 over all pairs of items put in one group."""
+    tp = fp = fn = 0
+    for i, j in itertools.combinations(range(len(truth)), 2):
+        same_true, same_pred = truth[i] == truth[j], predicted[i] == predicted[j]
+        tp += same_true and same_pred
+        fp += same_pred and not same_true
+        fn += same_true and not same_pred
+    return prf(tp, fp, fn)
+
+
+def bcubed(truth: Sequence[Any], predicted: Sequence[Any]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 (per-item averages)."""
+    both = Counter(zip(truth, predicted, strict=True))
+    by_pred, by_true = Counter(predicted), Counter(truth)
+    labels = list(zip(truth, predicted, strict=True))
+    p = statistics.fmean(both[label] / by_pred[label[1]] for label in labels)
+    r = statistics.fmean(both[label] / by_true[label[0]] for label in labels)
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 # --------------------------------------------------------------------- keyphrases
@@ -419,10 +566,42 @@ def stored_guid_counts(db: Path) -> dict[str, int]:
 def wait_for_log(log: Path, needle: bytes, process: subprocess.Popen[Any], timeout: float) -> None:
     """Wait until ``needle`` appears in ``log``; exit with the log when ``process`` ends or
     ``timeout`` seconds pass first."""
-    import sys
-
     deadline = time.monotonic() + timeout
     while needle not in log.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
             sys.exit(f"the process did not start:\n{log.read_text(errors='replace')[-4000:]}")
         time.sleep(0.2)
+
+
+@contextmanager
+def daemon(config: Path, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``watcher run`` (output to ``log``), once it has logged that it started; killed on
+    the way out if still running (:func:`stop` ends it the ordinary way)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            watcher(config, db, "run"), stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for_log(log, b'"started"', process, 120)  # "started": a daemon that has loaded
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def check_alive(process: subprocess.Popen[bytes], log: Path) -> None:
+    if process.poll() is not None:
+        sys.exit(f"the daemon exited with {process.returncode}:\n{log.read_text()}")
+
+
+def wait_stored(expected: set[str], db: Path, seconds: float) -> None:
+    """Wait (at most ``seconds``) until every GUID of ``expected`` is stored in ``db``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not expected <= set(stored_guid_counts(db)):
+        time.sleep(2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit code (at most two minutes' wait)."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=120)

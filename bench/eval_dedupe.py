@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import random
 import statistics
@@ -25,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, SEED_STORIES, SEEDS, bcubed, pairwise, seed_articles
+
 sys.path.insert(0, str(ROOT))
 
-from watcher.similarity import (  # noqa: E402
+from watcher.similarity import (
     Candidate,
     Decision,
     DedupeSettings,
@@ -38,8 +38,6 @@ from watcher.similarity import (  # noqa: E402
 )
 
 FIXTURES = ROOT / "tests" / "fixtures" / "dedupe" / "labelled.jsonl"
-SEEDS = Path("/work/shared/corpus/seeds")
-SEED_STORIES = {"000": "A", "002": "A", "003": "A", "001": "B", "004": "C"}
 NOW = datetime(2023, 10, 13, 12, 0, tzinfo=UTC)
 
 
@@ -128,36 +126,6 @@ def _close(a: datetime, b: datetime, window: float | None) -> bool:
     return window is None or abs((a - b).total_seconds()) <= window
 
 
-def pairwise(truth: Sequence[str], predicted: Sequence[int]) -> tuple[float, float, float]:
-    """Precision, recall and F1 over all pairs of items put in one group."""
-    tp = fp = fn = 0
-    for i, j in itertools.combinations(range(len(truth)), 2):
-        same_true, same_pred = truth[i] == truth[j], predicted[i] == predicted[j]
-        tp += same_true and same_pred
-        fp += same_pred and not same_true
-        fn += same_true and not same_pred
-    return _prf(tp, fp, fn)
-
-
-def bcubed(truth: Sequence[str], predicted: Sequence[int]) -> tuple[float, float, float]:
-    """B-cubed precision, recall and F1 (per-item averages)."""
-    precisions, recalls = [], []
-    for i in range(len(truth)):
-        same_pred = [j for j in range(len(truth)) if predicted[j] == predicted[i]]
-        same_true = [j for j in range(len(truth)) if truth[j] == truth[i]]
-        correct = sum(truth[j] == truth[i] for j in same_pred)
-        precisions.append(correct / len(same_pred))
-        recalls.append(correct / len(same_true))
-    p, r = statistics.fmean(precisions), statistics.fmean(recalls)
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
 def groups(stored: Sequence[Stored]) -> tuple[list[int], list[int]]:
     """Predicted near-duplicate group and story per item."""
     dup = [s.duplicate_of if s.duplicate_of is not None else s.item_id for s in stored]
@@ -167,27 +135,6 @@ def groups(stored: Sequence[Stored]) -> tuple[list[int], list[int]]:
 def load_fixtures(path: Path = FIXTURES) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     rows.sort(key=lambda row: (row["published"], row["id"]))
-    return rows
-
-
-def load_seeds(folder: Path = SEEDS) -> list[dict[str, Any]]:
-    """The seed articles as an importer sees them: first non-empty line is the title."""
-    rows = []
-    for path in sorted(folder.glob("*.txt")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        title = lines[0].strip().lstrip("#").strip()
-        number = path.name[:3]
-        rows.append(
-            {
-                "id": number,
-                "title": title,
-                "text": "\n".join(lines[1:]),
-                "published": None,
-                "dup_group": number,
-                "story": SEED_STORIES.get(number, number),
-                "kind": "seed",
-            }
-        )
     return rows
 
 
@@ -322,7 +269,11 @@ def seed_check(settings: DedupeSettings, show: bool = True) -> dict[str, Any] | 
     if not SEEDS.is_dir():
         print(f"\nseeds: {SEEDS} not found, skipped")
         return None
-    rows = load_seeds()
+    rows = [
+        {"id": number, "title": title, "text": text, "published": None, "dup_group": number,
+         "story": SEED_STORIES.get(number, number), "kind": "seed"}
+        for number, title, text in seed_articles()
+    ]  # fmt: skip
     stored, _ = run(rows, settings, now=NOW)
     result = report("seeds (no dates: content only, all within the story window)", stored, None)
     if show:

@@ -52,25 +52,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, SEED_STORIES, SEEDS, bcubed, prf, seed_articles
+
 sys.path.insert(0, str(ROOT))
 
-from watcher import ingest, prepare, story_grouping, story_vectors  # noqa: E402
-from watcher.config import Config, DedupeConfig  # noqa: E402
-from watcher.corpus import Document, to_item  # noqa: E402
-from watcher.ingest import ingest_batch  # noqa: E402
-from watcher.prepare import prepare_items  # noqa: E402
-from watcher.regroup import regroup  # noqa: E402
-from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings  # noqa: E402
-from watcher.store import Store  # noqa: E402
+from watcher import ingest, prepare, story_grouping, story_vectors
+from watcher.config import Config, DedupeConfig
+from watcher.corpus import Document, to_item
+from watcher.ingest import ingest_batch
+from watcher.prepare import prepare_items
+from watcher.regroup import regroup
+from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
+from watcher.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ECB = SHARED / "eval" / "stories" / "ecbplus-dev.jsonl"
 CROSS = ROOT / "tests" / "fixtures" / "stories" / "crosslang.jsonl"
-SEEDS = SHARED / "corpus" / "seeds"
 BACKGROUND = ROOT / "tests" / "fixtures" / "dedupe" / "labelled.jsonl"
 HALVES = ROOT / "tests" / "fixtures" / "stories" / "halves.jsonl"
-SEED_EVENTS = {"000": "A", "002": "A", "003": "A", "001": "B", "004": "C"}
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -153,17 +152,6 @@ def load_background(path: Path = BACKGROUND) -> list[Doc]:
     return docs
 
 
-def load_seeds(folder: Path = SEEDS) -> list[Doc]:
-    """The seed articles as an importer sees them: the first non-empty line is the title."""
-    docs = []
-    for path in sorted(folder.glob("*.txt")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        number = path.name[:3]
-        title = lines[0].strip().lstrip("#").strip()
-        docs.append(Doc(number, "seeds", SEED_EVENTS[number], title, "\n".join(lines[1:])))
-    return docs
-
-
 _corrections = [0.0]
 
 
@@ -243,12 +231,6 @@ def _resolved(store: Store, story_id: int) -> int:
     return resolve_story(store, story_id)
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
 def score(
     docs: Sequence[Doc], story: dict[str, int], seconds: float, prepare_seconds: float = 0.0
 ) -> Scores:
@@ -268,25 +250,13 @@ def score(
         if a.topic == b.topic and not truth:
             hard += 1
             hard_merged += predicted
-    members: dict[int, list[Doc]] = {}
-    for doc in docs:
-        members.setdefault(story[doc.id], []).append(doc)
-    events: dict[str, int] = {}
-    for doc in docs:
-        events[doc.event] = events.get(doc.event, 0) + 1
-    precisions, recalls = [], []
-    for doc in docs:
-        same = members[story[doc.id]]
-        correct = sum(other.event == doc.event for other in same)
-        precisions.append(correct / len(same))
-        recalls.append(correct / events[doc.event])
-    bp, br = statistics.fmean(precisions), statistics.fmean(recalls)
+    predicted = [story[doc.id] for doc in docs]
     return Scores(
-        pairwise=_prf(tp, fp, fn),
-        bcubed=(bp, br, 2 * bp * br / (bp + br) if bp + br else 0.0),
+        pairwise=prf(tp, fp, fn),
+        bcubed=bcubed([doc.event for doc in docs], predicted),
         hard_merged=hard_merged / hard if hard else 0.0,
-        cross=_prf(ctp, cfp, cfn) if len(languages) > 1 else None,
-        stories=len(members),
+        cross=prf(ctp, cfp, cfn) if len(languages) > 1 else None,
+        stories=len(set(predicted)),
         seconds=seconds,
         prepare_seconds=prepare_seconds,
     )
@@ -346,7 +316,10 @@ def evaluate(
 
 def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
     """How many of the 120 arrival orders of the seeds give exactly the expected stories."""
-    docs = load_seeds()
+    docs = [
+        Doc(number, "seeds", SEED_STORIES[number], title, text)
+        for number, title, text in seed_articles()
+    ]
     right = 0
     for order in itertools.permutations(docs):
         story, _, _ = group(order, batch=batch, settings=settings)
