@@ -21,6 +21,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from tests.browse_support import free_port
 from tests.conftest import Watcher, kant_story, rss, rss_item, write_config
 from tests.test_daemon import Daemon, daemon_config, daemons, query, wait_for
 from watcher.store import Store, database
@@ -452,17 +453,17 @@ def test_serve_browses_a_read_only_database(httpserver: HTTPServer, tmp_path: Pa
     watcher = Watcher(tmp_path, write_config(tmp_path, urls))
     assert watcher("poll", "--all").exit_code == 0
     watcher.db.chmod(0o444)
-    with socket_port() as port:
-        process = subprocess.Popen(
-            [
-                *without_write_permission(),
-                *watcher_command(watcher.config, watcher.db),
-                *("serve", "--port", str(port)),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *without_write_permission(),
+            *watcher_command(watcher.config, watcher.db),
+            *("serve", "--port", str(port)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         body = ""
 
@@ -481,20 +482,6 @@ def test_serve_browses_a_read_only_database(httpserver: HTTPServer, tmp_path: Pa
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-class socket_port:
-    """A free port on 127.0.0.1 (closed again before the server binds it)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
 
 
 # a full disk -------------------------------------------------------------------------------
