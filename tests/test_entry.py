@@ -66,3 +66,22 @@ def test_a_poll_starts_the_fork_server_before_the_cli_runs(
     )
     assert ("fork server running" in result.stdout) is started
     assert "Usage:" in result.stdout
+
+
+def test_numpy_gets_one_blas_thread_unless_told_otherwise() -> None:
+    """OpenBLAS starts its threads when numpy loads; spinning between calls they took the
+    other core from the pool's workers (docs/benchmarks.md)."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("counts threads through /proc")
+    probe = "import watcher, numpy, os; print(len(os.listdir('/proc/self/task')))"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+
+    def threads(**extra: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    assert threads() == 1
+    assert threads(OPENBLAS_NUM_THREADS="2") == 2

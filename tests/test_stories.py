@@ -599,3 +599,31 @@ def test_imports_off_every_topic_are_encoded_only_when_both_scripts_are_there(
     assert encoded() == 1  # the Russian item: the store already held the English one
     assert watcher("regroup").exit_code == 0
     assert encoded() == 2  # regroup encodes what was stored before
+
+
+def test_frequency_table_weighs_as_a_dict_of_the_same_counts_as_they_change() -> None:
+    texts = [
+        "Floods in Bavaria: the Danube rose 4 metres at Passau on Monday.",
+        "An earthquake of magnitude 6.1 struck Sumatra near Padang.",
+        "Kyrgyzstan and Russia agreed on air defence at the Kant base near Bishkek.",
+        "Наводнение в Баварии: Дунай поднялся на 4 метра в Пассау.",
+        "",
+    ]
+    vectors = [story_vector(f"Report {n}", text) for n, text in enumerate(texts)]
+    counts: dict[int, int] = {}
+    for vector in vectors[:3]:
+        for key in vector.keys.tolist():
+            counts[key] = counts.get(key, 0) + 1
+    table = sv.FrequencyTable()
+    table.set(counts)
+    new = vectors[0]
+    for documents in (3, 4):
+        expected = [similarities(new, [other], counts, documents)[0] for other in vectors]
+        weighted = sv.Weights(table, documents)
+        assert similarities(new, vectors, table, documents, weights=weighted) == pytest.approx(
+            expected, abs=1e-12
+        )
+        table.add(vectors[1].keys.tolist())  # the remembered places see the new counts
+        for key in vectors[1].keys.tolist():
+            counts[key] += 1
+    assert table[int(vectors[1].keys[0])] == counts[int(vectors[1].keys[0])]

@@ -136,9 +136,11 @@ def match_story(
             store, vector.script, span, OTHER_SCRIPT_ITEMS, OTHER_SCRIPT_STORIES
         )
         stories = list(dict.fromkeys([*stories, *other]))
+    member_rows = story_store.members_of_stories(store, stories, sv.MEMBERS_COMPARED)
+    decoded = _decoded(store, [item_id for rows in member_rows.values() for item_id, _ in rows])
+    compared: list[tuple[int, bool, list[tuple[int, StoryVector]]]] = []
     for story_id in stories:
-        rows = story_store.story_members(store, story_id, sv.MEMBERS_COMPARED)
-        decoded = _decoded(store, [item_id for item_id, _ in rows])
+        rows = member_rows.get(story_id, [])
         found = _members(rows, decoded, span, new=vector)
         if across_only:
             found = [(item_id, m) for item_id, m in found if _encoded_across(vector, m)]
@@ -149,15 +151,21 @@ def match_story(
             found = _members(rows, decoded, span, 0)
             if not found:
                 continue
-        # the members' frequencies join the cache, the dict ``weights`` reads (nothing is
-        # counted while an item is matched, so the new item's stay as they were)
-        story_store.member_frequencies(store, found)
+        compared.append((story_id, whole, found))
+    # the members' frequencies join the cache ``weights`` reads (nothing is counted while
+    # an item is matched, so the new item's stay as they were); one comparison for all
+    story_store.member_frequencies(store, [pair for _, _, found in compared for pair in found])
+    every = [member for _, _, found in compared for _, member in found]
+    sims = similarities(vector, every, df, documents, share, weights)
+    start = 0
+    for story_id, whole, found in compared:
         members = [member for _, member in found]
-        sims = similarities(vector, members, df, documents, share, weights)
+        mean = sum(sims[start : start + len(found)]) / len(found)
+        start += len(found)
         if whole:
-            scored.append((sum(sims) / len(sims), story_id, members))
+            scored.append((mean, story_id, members))
         else:
-            short.append((sum(sims) / len(sims), story_id))
+            short.append((mean, story_id))
     scored.sort(key=lambda row: (row[0], row[1]), reverse=True)
     candidates = tuple(
         sorted(

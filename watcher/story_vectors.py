@@ -16,7 +16,7 @@ import hashlib
 import math
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
@@ -339,11 +339,98 @@ def idf(df: npt.NDArray[np.float64], documents: int) -> npt.NDArray[np.float64]:
     return result
 
 
+class FrequencyTable(Mapping[int, int]):
+    """Document frequencies by key, kept in one numpy array: a vector's keys are resolved
+    to their places in it once (:meth:`of_vector`), so weighting the same stored vectors
+    item after item, while the counts keep changing, is one fancy index per vector
+    instead of a dict lookup per key."""
+
+    __slots__ = ("_memo", "_places", "_values")
+
+    def __init__(self) -> None:
+        self._places: dict[int, int] = {}
+        self._values = np.zeros(1024, np.float64)  # place 0: every absent key, always 0
+        self._memo: dict[int, tuple[StoryVector, npt.NDArray[np.intp]]] = {}
+
+    def __getitem__(self, key: int) -> int:
+        return int(self._values[self._places[key]])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._places
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._places)
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def missing(self, keys: Iterable[int]) -> list[int]:
+        """Those of ``keys`` the table does not hold."""
+        return list(set(keys).difference(self._places))
+
+    def _place(self, key: int) -> int:
+        place = self._places.get(key)
+        if place is None:
+            place = self._places[key] = len(self._places) + 1
+            if place >= len(self._values):
+                self._values = np.concatenate([self._values, np.zeros_like(self._values)])
+        return place
+
+    def set(self, counts: Mapping[int, int]) -> None:
+        """Hold ``counts`` (key: document frequency), replacing what it held of them."""
+        for key, count in counts.items():
+            place = self._place(key)  # may grow the array
+            self._values[place] = count
+
+    def add(self, keys: Iterable[int], amount: int = 1) -> None:
+        """Count ``amount`` more for each of ``keys`` the table holds (the others are read
+        from the store, counts included, when first needed)."""
+        places = self._places
+        for key in keys:
+            place = places.get(key)
+            if place is not None:
+                self._values[place] += amount
+
+    def clear(self) -> None:
+        self._places.clear()
+        self._memo.clear()
+
+    def lookup(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The frequency of each of ``keys`` (absent: 0)."""
+        found = map(self._places.get, keys.tolist(), repeat(0))
+        return self._values[np.fromiter(found, np.intp, len(keys))]
+
+    def of_vector(self, vector: StoryVector) -> npt.NDArray[np.float64]:
+        """:meth:`lookup` of ``vector``'s keys, their places remembered once all are held."""
+        memo = self._memo.get(id(vector))
+        if memo is not None and memo[0] is vector:
+            return self._values[memo[1]]
+        found = map(self._places.get, vector.keys.tolist(), repeat(0))
+        places = np.fromiter(found, np.intp, len(vector))
+        if places.all():
+            if len(self._memo) >= MEMO_VECTORS:
+                self._memo.clear()
+            self._memo[id(vector)] = (vector, places)
+        return self._values[places]
+
+
+MEMO_VECTORS: Final = 40_000
+"""Vectors whose places a :class:`FrequencyTable` remembers (the store caches 20,000)."""
+
+
 def frequencies(df: Mapping[int, int], keys: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """The document frequency of each of ``keys`` (absent: 0), as floats: one C-level
     ``dict.get`` per key (``map``), no Python frame per key."""
+    if isinstance(df, FrequencyTable):
+        return df.lookup(keys)
     found = map(df.get, keys.tolist(), repeat(0))
     return np.fromiter(found, np.float64, len(keys))
+
+
+def _frequencies_of(df: Mapping[int, int], vector: StoryVector) -> npt.NDArray[np.float64]:
+    if isinstance(df, FrequencyTable):
+        return df.of_vector(vector)
+    return frequencies(df, vector.keys)
 
 
 Weighted = tuple[npt.NDArray[np.float64], float, float]
@@ -352,10 +439,15 @@ Weighted = tuple[npt.NDArray[np.float64], float, float]
 
 def _weighted(vector: StoryVector, df: Mapping[int, int], documents: int) -> Weighted:
     """TF-IDF weights of ``vector`` and the norms of its word and name parts."""
-    weights = vector.counts * idf(frequencies(df, vector.keys), documents)
+    weights = vector.counts * idf(_frequencies_of(df, vector), documents)
     squares = weights * weights
     names = float(squares[vector.names].sum())
     return weights, math.sqrt(float(squares.sum()) - names), math.sqrt(names)
+
+
+def _segments(lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """For keys of vectors laid end to end, the number of the vector each key is from."""
+    return np.repeat(np.arange(len(lengths)), lengths)
 
 
 class Weights:
@@ -379,8 +471,7 @@ class Weights:
         return weighted
 
     def many(self, vectors: Sequence[StoryVector]) -> list[Weighted]:
-        """:meth:`of` each of ``vectors``, those not weighted yet in one lookup (the
-        same numbers as one by one: the same operations on each vector's own values)."""
+        """:meth:`of` each of ``vectors``, those not weighted yet all at once."""
         memo = self._memo
         fresh = [
             vector
@@ -388,19 +479,22 @@ class Weights:
             if (found := memo.get(id(vector))) is None or found[0] is not vector
         ]
         if fresh:
-            keys = np.concatenate([vector.keys for vector in fresh])
-            scale = idf(frequencies(self.df, keys), self.documents)
-            start = 0
-            for vector in fresh:
-                end = start + len(vector)
-                weights = vector.counts * scale[start:end]
-                squares = weights * weights
-                names = float(squares[vector.names].sum())
-                memo[id(vector)] = (
-                    vector,
-                    (weights, math.sqrt(float(squares.sum()) - names), math.sqrt(names)),
-                )
-                start = end
+            lengths = np.fromiter(map(len, fresh), np.intp, len(fresh))
+            counts = np.concatenate([vector.counts for vector in fresh])
+            names = np.concatenate([vector.names for vector in fresh])
+            df = np.concatenate([_frequencies_of(self.df, vector) for vector in fresh])
+            weights = counts * idf(df, self.documents)
+            squares = weights * weights
+            segment = _segments(lengths)
+            name_sums = np.bincount(segment, squares * names, len(fresh))
+            word_sums = np.bincount(segment, squares, len(fresh)) - name_sums
+            parts = np.split(weights, np.cumsum(lengths)[:-1])
+            word_norms = np.sqrt(np.maximum(word_sums, 0.0)).tolist()
+            name_norms = np.sqrt(name_sums).tolist()
+            for vector, part, word_norm, name_norm in zip(
+                fresh, parts, word_norms, name_norms, strict=True
+            ):
+                memo[id(vector)] = (vector, (part, word_norm, name_norm))
         return [memo[id(vector)][1] for vector in vectors]
 
 
@@ -415,40 +509,47 @@ def similarities(
     """Similarity of ``new`` with each of ``others``: the TF-IDF cosine of the content
     words and that of the names and figures, weighted (``names_share`` the names'); for
     two items in different scripts the names-and-figures cosine alone (their words cannot
-    meet), times :data:`CROSS_SCRIPT_SCALE`. ``weights``: a :class:`Weights` of the same
-    ``df`` and ``documents`` shared between calls (each vector weighted once)."""
+    meet), times :data:`CROSS_SCRIPT_SCALE`, or mixed with their lead vectors'
+    (:func:`across`). ``weights``: a :class:`Weights` of the same ``df`` and ``documents``
+    shared between calls (each vector weighted once). All of ``others`` are compared at
+    once: their keys laid end to end, the shared ones found by one ``searchsorted`` in
+    ``new``'s sorted keys."""
     if weights is None:
         weights = Weights(df, documents)
     mine, word_norm, name_norm = weights.of(new)
-    result: list[float] = []
     if not others:
-        return result
-    # every other's keys found in ``new`` at once (keys are sorted, so each other's common
-    # keys come in the order np.intersect1d gives them: the same sums, to the last bit)
+        return []
     weighted = weights.many(others)
+    lengths = np.fromiter(map(len, others), np.intp, len(others))
     keys = np.concatenate([other.keys for other in others])
-    where = np.minimum(np.searchsorted(new.keys, keys), max(len(new) - 1, 0))
-    hit = new.keys[where] == keys if len(new) else np.zeros(len(keys), np.bool_)
-    start = 0
-    for other, (theirs, other_words, other_names) in zip(others, weighted, strict=True):
-        end = start + len(other)
-        shared = hit[start:end]
-        products = mine[where[start:end][shared]] * theirs[shared]
-        is_name = other.names[shared]
-        start = end
-        name_dot = float(products[is_name].sum())
-        word_dot = float(products.sum()) - name_dot
-        words = word_dot / (word_norm * other_words) if word_norm and other_words else 0.0
-        names = name_dot / (name_norm * other_names) if name_norm and other_names else 0.0
+    theirs = np.concatenate([weight for weight, _, _ in weighted])
+    is_name = np.concatenate([other.names for other in others])
+    if len(new):
+        where = np.minimum(np.searchsorted(new.keys, keys), len(new) - 1)
+        products = np.where(new.keys[where] == keys, mine[where] * theirs, 0.0)
+    else:
+        products = np.zeros(len(keys))
+    segment = _segments(lengths)
+    name_dots = np.bincount(segment, products * is_name, len(others))
+    word_dots = np.bincount(segment, products, len(others)) - name_dots
+    other_words = np.array([words for _, words, _ in weighted])
+    other_names = np.array([names for _, _, names in weighted])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        words = np.where(other_words > 0, word_dots / (word_norm * other_words), 0.0)
+        names = np.where(other_names > 0, name_dots / (name_norm * other_names), 0.0)
+    if not word_norm:
+        words[:] = 0.0
+    if not name_norm:
+        names[:] = 0.0
+    result: list[float] = ((1.0 - names_share) * words + names_share * names).tolist()
+    for number, other in enumerate(others):
         if other.script != new.script:
             cosine = (
                 None
                 if new.lead is None or other.lead is None
                 else float(np.dot(new.lead, other.lead))
             )
-            result.append(across(names, cosine))
-        else:
-            result.append((1.0 - names_share) * words + names_share * names)
+            result[number] = across(float(names[number]), cosine)
     return result
 
 

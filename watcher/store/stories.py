@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from watcher.store.database import Store
 
 if TYPE_CHECKING:
-    from watcher.story_vectors import StoryVector
+    from watcher.story_vectors import FrequencyTable, StoryVector
 
 DOCUMENTS_KEY = 0
 """The ``story_df`` row that counts the vectors (feature keys are odd, never 0)."""
@@ -121,15 +121,24 @@ def candidate_stories(
     return [row[0] for row in store.db.conn.execute(sql, [*params, limit]).fetchall()]
 
 
-def story_members(store: Store, story_id: int, limit: int) -> list[tuple[int, str]]:
-    """(item id, at) of the story's most recent members that have a vector (decoded
-    through :func:`vector_cache`)."""
-    return store.db.conn.execute(
-        "SELECT items.id, story_vectors.at FROM items "
+def members_of_stories(
+    store: Store, story_ids: Sequence[int], limit: int
+) -> dict[int, list[tuple[int, str]]]:
+    """(item id, at) of the most recent ``limit`` members of each of ``story_ids`` that
+    have a vector (decoded through :func:`vector_cache`), in one compound query per
+    :data:`STORIES_PER_QUERY` stories."""
+    per_story = (
+        "SELECT * FROM (SELECT items.story_id, items.id, story_vectors.at FROM items "
         "JOIN story_vectors ON story_vectors.item_id = items.id "
-        "WHERE items.story_id = ? ORDER BY items.id DESC LIMIT ?",
-        [story_id, limit],
-    ).fetchall()
+        f"WHERE items.story_id = ? ORDER BY items.id DESC LIMIT {int(limit)})"
+    )
+    found: dict[int, list[tuple[int, str]]] = {}
+    for start in range(0, len(story_ids), STORIES_PER_QUERY):
+        part = story_ids[start : start + STORIES_PER_QUERY]
+        sql = " UNION ALL ".join(per_story for _ in part)
+        for story_id, item_id, at in store.db.conn.execute(sql, list(part)).fetchall():
+            found.setdefault(story_id, []).append((item_id, at))
+    return found
 
 
 def merge_stories(store: Store, into: int, absorbed: int, *, item_id: int, at: str) -> None:
@@ -169,7 +178,9 @@ class _Frequencies:
     connection has committed (``PRAGMA data_version``)."""
 
     def __init__(self) -> None:
-        self.df: dict[int, int] = {}
+        from watcher.story_vectors import FrequencyTable  # numpy: not for every command
+
+        self.df = FrequencyTable()
         self.version: int | None = None
         self.loaded: set[int] = set()
         """Items whose every key is in ``df`` (:func:`member_frequencies`)."""
@@ -182,7 +193,7 @@ _frequencies: weakref.WeakKeyDictionary[Store, _Frequencies] = weakref.WeakKeyDi
 FREQUENCIES_CACHED = 200_000
 
 
-def cached_frequencies(store: Store, keys: Iterable[int]) -> dict[int, int]:
+def cached_frequencies(store: Store, keys: Iterable[int]) -> FrequencyTable:
     """:func:`document_frequencies` of ``keys`` (and of :data:`DOCUMENTS_KEY`) from memory
     where they still hold; the returned dict is the cache itself: read it, never write it."""
     cache = _frequencies.get(store)
@@ -193,22 +204,23 @@ def cached_frequencies(store: Store, keys: Iterable[int]) -> dict[int, int]:
         cache.df.clear()
         cache.loaded.clear()
         cache.version = version
-    missing = list(set(keys).difference(cache.df))  # a set minus a dict: no Python loop
+    missing = cache.df.missing(keys)
     if DOCUMENTS_KEY not in cache.df and DOCUMENTS_KEY not in missing:
         missing.append(DOCUMENTS_KEY)
     if missing:
         found, documents = document_frequencies(store, missing)
-        cache.df.update(dict.fromkeys(missing, 0))
-        cache.df.update(found)
+        counts = dict.fromkeys(missing, 0)
+        counts.update(found)
         if DOCUMENTS_KEY in missing:
-            cache.df[DOCUMENTS_KEY] = documents
+            counts[DOCUMENTS_KEY] = documents
         if cache.pending:
             for key in missing:
-                cache.df[key] += cache.pending.get(key, 0)
+                counts[key] += cache.pending.get(key, 0)
+        cache.df.set(counts)
     return cache.df
 
 
-def member_frequencies(store: Store, members: Iterable[tuple[int, StoryVector]]) -> dict[int, int]:
+def member_frequencies(store: Store, members: Iterable[tuple[int, StoryVector]]) -> FrequencyTable:
     """:func:`cached_frequencies` of the keys of stored items' vectors ((item id, vector)
     pairs): the keys of an item already read since the cache was last emptied are not
     looked at again (recent stories' members are compared item after item)."""
@@ -234,13 +246,10 @@ def counted(store: Store, keys: Iterable[int], *, pending: bool = False) -> None
         if not pending:
             return
         cache = _frequencies[store] = _Frequencies()
-    df = cache.df
     keys = list(keys)
     if not keys:
         return
-    for key in (DOCUMENTS_KEY, *keys):
-        if key in df:
-            df[key] += 1
+    cache.df.add((DOCUMENTS_KEY, *keys))
     if pending:
         waiting = cache.pending
         for key in (DOCUMENTS_KEY, *keys):
