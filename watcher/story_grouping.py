@@ -107,6 +107,31 @@ def _encoded_across(new: StoryVector | None, member: StoryVector) -> bool:
     )
 
 
+def _across_candidates(
+    store: Store, vector: StoryVector, span: tuple[str, str] | None
+) -> list[int]:
+    """The stories of the recent items in another script whose lead is near ``vector``'s
+    (encoder cosine at least :data:`~watcher.story_vectors.ENCODER_LOW`; below it a pair
+    scores on names alone, which never reaches a join), the most recent first."""
+    assert vector.lead is not None
+    rows = story_store.other_script_items(store, vector.script, span, OTHER_SCRIPT_ITEMS)
+    decoded = _decoded(store, [item_id for item_id, _ in rows])
+    found = [
+        (story_id, decoded[item_id].lead)
+        for item_id, story_id in rows
+        if item_id in decoded and decoded[item_id].lead is not None
+    ]
+    if not found:
+        return []
+    cosines = np.stack([lead for _, lead in found]) @ vector.lead
+    near = [
+        story_id
+        for (story_id, _), cosine in zip(found, cosines.tolist())
+        if cosine >= sv.ENCODER_LOW
+    ]
+    return list(dict.fromkeys(near))[:OTHER_SCRIPT_STORIES]
+
+
 def match_story(
     store: Store,
     vector: StoryVector,
@@ -132,10 +157,7 @@ def match_story(
     short: list[tuple[float, int]] = []  # stories of short items only: neighbours, never joined
     stories = story_store.candidate_stories(store, index, span, CANDIDATE_STORIES)
     if vector.lead is not None:
-        other = story_store.other_script_stories(
-            store, vector.script, span, OTHER_SCRIPT_ITEMS, OTHER_SCRIPT_STORIES
-        )
-        stories = list(dict.fromkeys([*stories, *other]))
+        stories = list(dict.fromkeys([*stories, *_across_candidates(store, vector, span)]))
     member_rows = story_store.members_of_stories(store, stories, sv.MEMBERS_COMPARED)
     decoded = _decoded(store, [item_id for rows in member_rows.values() for item_id, _ in rows])
     compared: list[tuple[int, bool, list[tuple[int, StoryVector]]]] = []

@@ -80,20 +80,22 @@ def leads_of(store: Store, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
     ).fetchall()
 
 
-def other_script_stories(
-    store: Store, script: int, window: tuple[str, str] | None, items: int, limit: int
-) -> list[int]:
-    """Stories of the ``items`` most recent items with a lead vector in another script than
-    ``script`` inside ``window`` (undated items pass), at most ``limit``, the most recent
-    first: the candidates across scripts, which share too few index terms to be found."""
+def other_script_items(
+    store: Store, script: int, window: tuple[str, str] | None, items: int
+) -> list[tuple[int, int]]:
+    """(item id, story id) of the ``items`` most recent items with a lead vector in another
+    script than ``script`` inside ``window`` (undated items pass), the most recent first:
+    where candidates across scripts come from, since they share too few index terms to be
+    found."""
     bound = " AND (story_encodings.at BETWEEN ? AND ? OR story_encodings.at = '')" if window else ""
     rows = store.db.conn.execute(
-        "SELECT items.story_id FROM (SELECT item_id FROM story_encodings "
+        "SELECT items.id, items.story_id FROM (SELECT item_id FROM story_encodings "
         f"WHERE script != ?{bound} ORDER BY at DESC, item_id DESC LIMIT ?) AS recent "
-        "JOIN items ON items.id = recent.item_id WHERE items.duplicate_of IS NULL",
+        "JOIN items ON items.id = recent.item_id "
+        "WHERE items.duplicate_of IS NULL AND items.story_id IS NOT NULL",
         [script, *(window or ()), items],
     ).fetchall()
-    return list(dict.fromkeys(int(row[0]) for row in rows if row[0] is not None))[:limit]
+    return [(int(item_id), int(story_id)) for item_id, story_id in rows]
 
 
 def candidate_stories(
