@@ -651,6 +651,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="[poll] workers; 0 = one per core")
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument(
+        "--russian-feeds",
+        type=float,
+        default=0.1,
+        help="share of the feeds in Russian (0: a single-language pass; default 0.1)",
+    )
+    parser.add_argument(
         "--no-prepare-bound", action="store_true", help="skip the download + prepare_feed run"
     )
     parser.add_argument(
@@ -675,7 +681,9 @@ def main() -> None:
         feeds_dir = work / "feeds"
         shutil.rmtree(feeds_dir, ignore_errors=True)
         print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
-        feed_bytes = generate_feeds(feeds_dir, args.feeds, args.items, args.seed)
+        feed_bytes = generate_feeds(
+            feeds_dir, args.feeds, args.items, args.seed, russian_feeds=args.russian_feeds
+        )
         advanced_dir = work / "feeds-advanced"
         shutil.rmtree(advanced_dir, ignore_errors=True)
         advanced_feeds, advanced_items = advance_feeds(feeds_dir, advanced_dir, args.seed)

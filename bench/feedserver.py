@@ -405,9 +405,12 @@ class Generator:
 CHANNEL_END = "</channel></rss>\n"
 
 
-def generate_feeds(directory: Path, feeds: int, items: int, seed: int) -> int:
+def generate_feeds(
+    directory: Path, feeds: int, items: int, seed: int, *, russian_feeds: float = 0.1
+) -> int:
+    """``feeds`` feeds of ``items`` items each, ``russian_feeds`` of them in Russian."""
     directory.mkdir(parents=True, exist_ok=True)
-    generator = Generator(seed=seed)
+    generator = Generator(seed=seed, russian_feeds=russian_feeds)
     total = 0
     for index in range(feeds):
         body = generator.feed(index, items)

@@ -8,11 +8,14 @@ import json
 import pickle
 import random
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from tests.conftest import Watcher
 from watcher import story_grouping
 from watcher import story_vectors as sv
 from watcher.config import Config
@@ -501,17 +504,79 @@ def test_lead_vectors_mix_with_names_across_scripts_only() -> None:
         assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 10), abs=1e-6)
 
 
-def test_bilingual_topics_decide_which_leads_are_encoded() -> None:
+def test_leads_are_encoded_only_where_the_other_script_is_in_sight() -> None:
+    """A topic written in both scripts no longer makes every item pay for the encoder: only
+    the other script in the store's window or in the item's batch does (or an import that
+    no topic describes)."""
     from watcher.config import TopicConfig
-    from watcher.prepare import _bilingual, encodes
 
-    both = TopicConfig(name="kant", title="Kant", query="Kant OR Кант*")
-    latin = TopicConfig(name="rates", title="Rates", query="rate AND bank")
-    bilingual = _bilingual((both, latin))
-    assert bilingual == frozenset({"kant"})
-    assert encodes(("kant",), bilingual, configured=True)
-    assert not encodes(("rates",), bilingual, configured=True)
-    assert encodes((), frozenset(), configured=False)  # an import: no topic says
+    kant = TopicConfig(name="kant", title="Kant", query="Kant OR Кант*")
+    english = to_item(Document("Kant air base gets drones", "Kant will host drones."), NOW)
+    russian = to_item(Document("На авиабазу Кант прибыли дроны", "Кант получит дроны."), NOW)
+    assert english is not None
+    assert russian is not None
+
+    def leads(items: list, seen: frozenset[int]) -> list[bool]:
+        prepared, _ = prepare_items(items, (kant,), keep_unmatched=False, scripts_seen=seen)
+        return [bool(entry.story_lead) for entry in prepared]
+
+    assert leads([english], frozenset({sv.LATIN})) == [False]
+    assert leads([english], frozenset({sv.LATIN, sv.CYRILLIC})) == [True]
+    assert leads([english, russian], frozenset()) == [True, True]
+    unmatched, _ = prepare_items([english], (), keep_unmatched=True)
+    assert unmatched[0].story_lead
+
+
+def test_items_stored_before_the_other_script_get_their_leads_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """English halves stored while the window held no Russian have no lead, so the Russian
+    halves that come later cannot meet them; the late catch-up encodes them and corrects
+    their stories: each event's two halves end in one story, and the two rate decisions
+    (one topic) stay apart."""
+    from watcher import late_leads, prepare
+    from watcher.config import TopicConfig
+
+    halves = [json.loads(line) for line in HALVES.read_text(encoding="utf-8").splitlines()]
+    chosen = [row for row in halves if row["event"] in {"rates-ecb", "rates-cbr"}]
+    others = [row for row in halves if row["topic"] != "rates"]
+    topic = TopicConfig(name="none", title="None", query="zzzqqq")  # configured, matches none
+    store = Store.open(tmp_path / "w.db")
+
+    def store_docs(docs: list[dict[str, str]], seen: frozenset[int]) -> None:
+        items = [to_item(Document(d["title"], d["text"], external_id=d["id"]), NOW) for d in docs]
+        for start in range(0, len(items), 25):
+            prepared, _ = prepare_items(
+                [item for item in items[start : start + 25] if item is not None],
+                (topic,),
+                keep_unmatched=True,
+                scripts_seen=seen,
+            )
+            ingest_batch(store, prepared, feed_id=None, now="2024-05-01T12:00:00Z")
+
+    # the store holds 177 counted vectors; one in use holds more than the 200 the
+    # correction waits for
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 150)
+    monkeypatch.setattr(prepare, "ENCODE_LEADS", False)  # stored before: no leads
+    store_docs([*background(), *rows(), *others], frozenset())
+    monkeypatch.setattr(prepare, "ENCODE_LEADS", True)
+    english = [row for row in chosen if row["lang"] == "en"]
+    store_docs(english, frozenset({sv.LATIN}))  # only English in sight: no lead either
+    store_docs([row for row in chosen if row["lang"] == "ru"], frozenset({sv.LATIN}))
+    right, total, _ = same_event_pairs(stories(store), chosen)
+    assert right < total
+    waiting = late_leads.pending(store, since="2024-01-01T00:00:00Z")
+    assert {item.item_id for item in waiting} >= {
+        store.db.execute("SELECT id FROM items WHERE external_id = ?", [row["id"]]).fetchone()[0]
+        for row in english
+    }
+    for chunk in late_leads.chunks(waiting):
+        leads = sv.lead_vectors(late_leads.documents(chunk))
+        with store.transaction():
+            late_leads.apply(store, chunk, leads, DEFAULT_SETTINGS, now="2024-05-01T13:00:00Z")
+    right, total, wrong = same_event_pairs(stories(store), chosen)
+    assert (right, wrong) == (total, 0)
+    assert late_leads.pending(store, since="2024-01-01T00:00:00Z") == []
 
 
 def test_encoded_halves_of_one_event_join_across_scripts(
@@ -627,3 +692,49 @@ def test_frequency_table_weighs_as_a_dict_of_the_same_counts_as_they_change() ->
         for key in vectors[1].keys.tolist():
             counts[key] += 1
     assert table[int(vectors[1].keys[0])] == counts[int(vectors[1].keys[0])]
+
+
+def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher]
+) -> None:
+    """Through ``watcher poll`` with the worker pool: English items alone get no lead (the
+    topic is written in both scripts, but only English is in sight); the pass that brings
+    the first Russian items encodes those as they are prepared and the English ones late."""
+    from tests.conftest import kant_story, rss, rss_item
+
+    english = rss([kant_story(number) for number in range(3)])
+    russian = rss(
+        [
+            rss_item(
+                f"Авиабаза Кант в Киргизии получит новую технику, план {number}",
+                f"https://ru.example/kant/{number}",
+                f"<p>В Бишкеке сообщили, что российская авиабаза Кант в Киргизии получит "
+                f"новую технику по плану {number}.</p>",
+                guid=f"ru-kant-{number}",
+            )
+            for number in range(2)
+        ],
+        language="ru",
+    )
+    httpserver.expect_request("/en").respond_with_data(english, content_type="application/rss+xml")
+    watcher = make_watcher([httpserver.url_for("/en")])
+
+    def counts() -> tuple[int, int]:
+        store = Store.open(watcher.db)
+        try:
+            items = store.db.execute("SELECT count(*) FROM items").fetchone()[0]
+            leads = store.db.execute("SELECT count(*) FROM story_encodings").fetchone()[0]
+            return int(items), int(leads)
+        finally:
+            store.close()
+
+    assert watcher("poll", "--all").exit_code == 0
+    assert counts() == (3, 0)
+    httpserver.expect_request("/ru").respond_with_data(russian, content_type="application/rss+xml")
+    watcher.config.write_text(
+        watcher.config.read_text(encoding="utf-8")
+        + f'\n[[feeds]]\nurl = "{httpserver.url_for("/ru")}"\n',
+        encoding="utf-8",
+    )
+    assert watcher("poll", "--all").exit_code == 0
+    assert counts() == (5, 5)

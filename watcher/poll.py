@@ -8,24 +8,31 @@ lifetime; :func:`poll_feeds` is one pass.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from watcher import fork_server
+from watcher import fork_server, late_leads, prepare
 from watcher.config import Config
 from watcher.dask_pool import open_pool
+from watcher.errors import DatabaseFault
 from watcher.fulltext import FullText, enabled_anywhere
+from watcher.ingest import dedupe_settings
 from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
 from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
+from watcher.story_vectors import lead_vectors
 from watcher.workers import JobRunner, PreparePool
 from watcher.writer import CAPACITY, Writer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -216,7 +223,39 @@ class Poller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        if summary.new_items:
+            await self.catch_up_leads()
         return summary
+
+    async def catch_up_leads(self) -> int:
+        """Encode the leads the story window lacks once it holds both scripts, in the pool,
+        and correct those items' stories across scripts in the writer
+        (:mod:`watcher.late_leads`); returns how many items got a lead. A failure is logged:
+        the items stay as they were and the next catch-up tries again."""
+        if not prepare.ENCODE_LEADS or self._pool is None or self._writer is None:
+            return 0
+        now = self.clock()
+        since = utc_iso(now - timedelta(seconds=self.config.dedupe.story_window))
+        settings = dedupe_settings(self.config.dedupe)
+        done = 0
+        try:
+            for chunk in late_leads.chunks(late_leads.pending(self.store, since=since)):
+                leads = await self._pool.run(
+                    lead_vectors,
+                    late_leads.documents(chunk),
+                    url="(story leads)",
+                    what="encoding story leads",
+                )
+                apply = functools.partial(
+                    late_leads.apply, items=chunk, leads=leads, settings=settings, now=utc_iso(now)
+                )
+                await self._writer.run(apply, size=len(chunk))
+                done += len(chunk)
+        except DatabaseFault:
+            raise
+        except Exception:
+            log.exception("encoding the story leads of earlier items failed")
+        return done
 
 
 async def poll_feeds(

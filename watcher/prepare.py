@@ -7,7 +7,6 @@ database half (dedupe against the corpus, store) runs in the main process.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -79,8 +78,10 @@ def prepare_items(
     """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
 
     ``scripts_seen``: the scripts of the items the store holds within the story window
-    (:func:`watcher.store.stories.scripts_seen`), which decide with the items' own whose
-    leads are encoded (:func:`encodes`). Returns the prepared items and the positions in
+    (:func:`watcher.store.stories.scripts_seen`): an item's lead is encoded when that
+    window or the item's own batch holds the other script, or no topic is configured (an
+    import, whose corpus is the user's); the window's earlier items get theirs late
+    (:mod:`watcher.late_leads`). Returns the prepared items and the positions in
     ``items`` of those dropped for matching no topic.
     """
     topic_tuple = tuple(topics)
@@ -88,7 +89,6 @@ def prepare_items(
     matches = _matcher(queries).match([(item.title, item.text) for item in items])
     prepared: list[PreparedItem] = []
     dropped: list[int] = []
-    bilingual = _bilingual(topic_tuple)
     for position, (item, matched) in enumerate(zip(items, matches, strict=True)):
         if not matched and not keep_unmatched:
             dropped.append(position)
@@ -107,9 +107,8 @@ def prepare_items(
     present = scripts_seen | set(scripts)
     wanted = [
         number
-        for number, entry in enumerate(prepared)
-        if OTHER_SCRIPT[scripts[number]] in present
-        or encodes(entry.topics, bilingual, configured=bool(topic_tuple))
+        for number in range(len(prepared))
+        if OTHER_SCRIPT[scripts[number]] in present or not topic_tuple
     ]
     if ENCODE_LEADS and wanted:
         leads = lead_vectors([(prepared[n].item.title, prepared[n].item.text) for n in wanted])
@@ -119,43 +118,13 @@ def prepare_items(
 
 
 ENCODE_LEADS = True
-"""Whether :func:`prepare_items` computes lead encoder vectors at all; :func:`encodes` then
-picks the items that can meet another script. Off, the stories of two scripts meet on
+"""Whether :func:`prepare_items` computes lead encoder vectors at all (for the items that
+can meet another script). Off, the stories of two scripts meet on
 names and figures alone: on the invented RU/EN halves (no shared sentence, the kind of the
 held-out test) F1 0.03 off against 0.69-0.78 on; the price is same-topic other events
 merged across scripts on the invented translation set (F1 0.96-0.98 -> 0.67-0.82), and
 about 12-24 ms of worker CPU per encoded item (docs/dedupe.md, "Round 5")."""
-_CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
-_LATIN = re.compile(r"[a-zA-Z]")
-
-
-def _bilingual(topics: tuple[TopicConfig, ...]) -> frozenset[str]:
-    """The topics whose query, keywords or aliases are written in both Latin and Cyrillic
-    letters: they watch coverage in both scripts (a few regex searches per feed)."""
-    found = set()
-    for topic in topics:
-        words = " ".join(
-            [
-                topic.query,
-                *topic.keywords,
-                *topic.aliases,
-                *(a for v in topic.aliases.values() for a in v),
-            ]
-        )
-        if _CYRILLIC.search(words) and _LATIN.search(words):
-            found.add(topic.name)
-    return frozenset(found)
-
-
 OTHER_SCRIPT = {LATIN: CYRILLIC, CYRILLIC: LATIN}
-
-
-def encodes(matched: Sequence[str], bilingual: frozenset[str], *, configured: bool) -> bool:
-    """Whether an item that matched the topics ``matched`` can meet another script even
-    when none is in sight yet, so its lead is encoded: it matched a topic written in both
-    scripts, or no topic is configured. (An item is encoded anyway when the store's story
-    window or its own batch holds the other script: :func:`prepare_items`.)"""
-    return not configured or any(name in bilingual for name in matched)
 
 
 def _normalized(

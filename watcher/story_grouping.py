@@ -115,18 +115,20 @@ def _across_candidates(
     scores on names alone, which never reaches a join), the most recent first."""
     assert vector.lead is not None
     rows = story_store.other_script_items(store, vector.script, span, OTHER_SCRIPT_ITEMS)
-    decoded = _decoded(store, [item_id for item_id, _ in rows])
-    found = [
-        (story_id, decoded[item_id].lead)
-        for item_id, story_id in rows
-        if item_id in decoded and decoded[item_id].lead is not None
-    ]
-    if not found:
+    decoded = decoded_vectors(store, [item_id for item_id, _ in rows])
+    stories: list[int] = []
+    leads: list[npt.NDArray[np.float32]] = []
+    for item_id, story_id in rows:
+        lead = decoded[item_id].lead if item_id in decoded else None
+        if lead is not None:
+            stories.append(story_id)
+            leads.append(lead)
+    if not leads:
         return []
-    cosines = np.stack([lead for _, lead in found]) @ vector.lead
+    cosines = np.stack(leads) @ vector.lead
     near = [
         story_id
-        for (story_id, _), cosine in zip(found, cosines.tolist())
+        for story_id, cosine in zip(stories, cosines.tolist(), strict=True)
         if cosine >= sv.ENCODER_LOW
     ]
     return list(dict.fromkeys(near))[:OTHER_SCRIPT_STORIES]
@@ -159,7 +161,9 @@ def match_story(
     if vector.lead is not None:
         stories = list(dict.fromkeys([*stories, *_across_candidates(store, vector, span)]))
     member_rows = story_store.members_of_stories(store, stories, sv.MEMBERS_COMPARED)
-    decoded = _decoded(store, [item_id for rows in member_rows.values() for item_id, _ in rows])
+    decoded = decoded_vectors(
+        store, [item_id for rows in member_rows.values() for item_id, _ in rows]
+    )
     compared: list[tuple[int, bool, list[tuple[int, StoryVector]]]] = []
     for story_id in stories:
         rows = member_rows.get(story_id, [])
@@ -373,7 +377,7 @@ def average_link(similarity: npt.NDArray[np.float64], threshold: float) -> list[
     return [int(label) for label in labels]
 
 
-def _decoded(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
+def decoded_vectors(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
     cache = story_store.vector_cache(store)
     missing = [item_id for item_id in item_ids if item_id not in cache]
     if missing:
@@ -447,7 +451,7 @@ def correct(
             break
         chosen.setdefault(item_id, story_id)
         times.setdefault(item_id, at)
-    vectors = _decoded(store, list(chosen))
+    vectors = decoded_vectors(store, list(chosen))
     members = [
         item_id
         for item_id in chosen

@@ -33,6 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from watcher import late_leads
 from watcher.config import Config
 from watcher.daemon import logs
 from watcher.daemon.cron import CronJob, CronJobSource, no_cron_jobs
@@ -445,6 +446,24 @@ class Daemon:
         except Exception:
             log.exception("reprobe failed")
 
+    async def _catch_up_leads(self) -> None:
+        """Encode the story leads the window lacks once it holds both scripts
+        (:mod:`watcher.late_leads`)."""
+        self._track()
+        try:
+            async with self._lease() as poller:
+                done = await poller.catch_up_leads()
+        except asyncio.CancelledError:
+            return
+        except DatabaseFault as fault:
+            self._stop_for(fault)
+            return
+        except Exception:
+            log.exception("encoding the story leads of earlier items failed")
+            return
+        if done:
+            log.info("late leads", extra={"items": done})
+
     async def _prune(self) -> None:
         """Trim the fetch log to ``[poll] keep_fetches``, in a thread with a connection of
         its own, so the event loop goes on polling meanwhile."""
@@ -541,6 +560,12 @@ class Daemon:
             id="prune",
             replace_existing=True,
             next_run_time=_now() + timedelta(seconds=PRUNE_FIRST_AFTER),
+        )
+        self.scheduler.add_job(
+            self._catch_up_leads,
+            IntervalTrigger(seconds=late_leads.CATCH_UP_EVERY),
+            id="late-leads",
+            replace_existing=True,
         )
         self.scheduler.add_job(
             self._check_lag,

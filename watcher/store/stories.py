@@ -98,6 +98,22 @@ def other_script_items(
     return [(int(item_id), int(story_id)) for item_id, story_id in rows]
 
 
+def without_leads(store: Store, *, since: str, limit: int) -> list[tuple[int, str, str, str]]:
+    """(item id, vector time: '' undated, title, text) of at most ``limit`` items first
+    seen since ``since``, the newest first, that have a story vector and no lead vector
+    (near-duplicates left out: they follow their originals)."""
+    return store.db.conn.execute(
+        "SELECT items.id, story_vectors.at, items.title, "
+        "CASE WHEN items.content != '' THEN items.content ELSE items.summary END "
+        "FROM items JOIN story_vectors ON story_vectors.item_id = items.id "
+        "LEFT JOIN story_encodings ON story_encodings.item_id = items.id "
+        "WHERE items.first_seen_at >= ? AND items.duplicate_of IS NULL "
+        "AND story_encodings.item_id IS NULL "
+        "ORDER BY items.first_seen_at DESC, items.id DESC LIMIT ?",
+        [since, limit],
+    ).fetchall()
+
+
 def candidate_stories(
     store: Store, keys: Sequence[int], window: tuple[str, str] | None, limit: int
 ) -> list[int]:
