@@ -30,6 +30,14 @@ CHUNK = 25
 
 
 @dataclass(frozen=True, slots=True)
+class Applied:
+    """What one :func:`apply` did: leads kept, and the correction that followed."""
+
+    items: int
+    correction: Correction
+
+
+@dataclass(frozen=True, slots=True)
 class Pending:
     """An item of the story window without a lead vector."""
 
@@ -66,7 +74,7 @@ def apply(
     settings: DedupeSettings,
     *,
     now: str,
-) -> Correction:
+) -> Applied:
     """Keep ``leads`` (one per item) and correct the items' stories together with the
     stories across scripts their leads are near; inside the caller's transaction."""
     vectors = decoded_vectors(store, [item.item_id for item in items])
@@ -84,4 +92,4 @@ def apply(
         vector = decoded_vectors(store, [item_id])[item_id]
         match = match_story(store, vector, at, settings, across_only=True)
         neighbours.extend(match.candidates)
-    return correct(store, batch, neighbours, settings, now=now)
+    return Applied(len(batch), correct(store, batch, neighbours, settings, now=now))

@@ -224,33 +224,50 @@ class Poller:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         if summary.new_items:
-            await self.catch_up_leads()
+            await self.catch_up_leads(everything=True)
         return summary
 
-    async def catch_up_leads(self) -> int:
-        """Encode the leads the story window lacks once it holds both scripts, in the pool,
-        and correct those items' stories across scripts in the writer
-        (:mod:`watcher.late_leads`); returns how many items got a lead. A failure is logged:
+    async def catch_up_leads(self, *, everything: bool = False) -> int:
+        """Encode the leads the story window lacks once it holds both scripts, in the pool
+        (every worker at once), and correct those items' stories across scripts in the
+        writer (:mod:`watcher.late_leads`); returns how many items got a lead. At most
+        :data:`~watcher.late_leads.CATCH_UP_ITEMS` unless ``everything`` (the end of a
+        ``watcher poll`` pass: its items are complete when it exits). A failure is logged:
         the items stay as they were and the next catch-up tries again."""
         if not prepare.ENCODE_LEADS or self._pool is None or self._writer is None:
             return 0
+        pool, writer = self._pool, self._writer
         now = self.clock()
         since = utc_iso(now - timedelta(seconds=self.config.dedupe.story_window))
         settings = dedupe_settings(self.config.dedupe)
         done = 0
         try:
-            for chunk in late_leads.chunks(late_leads.pending(self.store, since=since)):
-                leads = await self._pool.run(
-                    lead_vectors,
-                    late_leads.documents(chunk),
-                    url="(story leads)",
-                    what="encoding story leads",
+            while True:
+                before = done
+                waiting = late_leads.pending(self.store, since=since)
+                chunks = late_leads.chunks(waiting)
+                encoded = await asyncio.gather(
+                    *(
+                        pool.run(
+                            lead_vectors,
+                            late_leads.documents(chunk),
+                            url="(story leads)",
+                            what="encoding story leads",
+                        )
+                        for chunk in chunks
+                    )
                 )
-                apply = functools.partial(
-                    late_leads.apply, items=chunk, leads=leads, settings=settings, now=utc_iso(now)
-                )
-                await self._writer.run(apply, size=len(chunk))
-                done += len(chunk)
+                for chunk, leads in zip(chunks, encoded, strict=True):
+                    apply = functools.partial(
+                        late_leads.apply,
+                        items=chunk,
+                        leads=leads,
+                        settings=settings,
+                        now=utc_iso(now),
+                    )
+                    done += (await writer.run(apply, size=len(chunk))).items
+                if not everything or len(waiting) < late_leads.CATCH_UP_ITEMS or done == before:
+                    break  # done == before: what is left cannot be decoded (a regroup can)
         except DatabaseFault:
             raise
         except Exception:

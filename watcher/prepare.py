@@ -36,7 +36,7 @@ class PreparedItem:
     worker so the single writer only looks up and decides (empty: the writer computes it)."""
     story_lead: bytes = b""
     """:func:`watcher.story_vectors.lead_vectors` of the item where it can meet another
-    script (:func:`encodes`), computed here per feed in one batch (empty: none)."""
+    script (:func:`prepare_items`), computed here per feed in one batch (empty: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +119,10 @@ def prepare_items(
 
 ENCODE_LEADS = True
 """Whether :func:`prepare_items` computes lead encoder vectors at all (for the items that
-can meet another script). Off, the stories of two scripts meet on
-names and figures alone: on the invented RU/EN halves (no shared sentence, the kind of the
-held-out test) F1 0.03 off against 0.69-0.78 on; the price is same-topic other events
-merged across scripts on the invented translation set (F1 0.96-0.98 -> 0.67-0.82), and
-about 12-24 ms of worker CPU per encoded item (docs/dedupe.md, "Round 5")."""
+can meet another script). Off, the stories of two scripts meet on names and figures alone:
+on the invented RU/EN halves (no shared sentence, the kind of the held-out test) F1 0.03
+off against 0.79 on, with the invented translations at 0.92 (docs/dedupe.md, "Round 6");
+about 6 ms of worker CPU per item encoded in a batch."""
 OTHER_SCRIPT = {LATIN: CYRILLIC, CYRILLIC: LATIN}
 
 
