@@ -62,7 +62,7 @@ from watcher.config import Config, DedupeConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
 from watcher.prepare import prepare_items
-from watcher.regroup import regroup
+from watcher.regroup import cluster_imported, regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
 
@@ -188,6 +188,7 @@ def group(
             for part, scored in ((background, False), (docs, True)):
                 writer = worker = 0.0
                 _corrections[0] = 0.0
+                stored: list[int] = []
                 for start in range(0, len(part), batch):
                     pending = []
                     for doc in part[start : start + batch]:
@@ -201,8 +202,14 @@ def group(
                     prepared, _ = prepare_items(pending, (), keep_unmatched=True)
                     worker += time.perf_counter() - started
                     started = time.perf_counter()
-                    ingest_batch(store, prepared, feed_id=None, now=seen_at, settings=settings)
+                    outcome = ingest_batch(
+                        store, prepared, feed_id=None, now=seen_at, settings=settings
+                    )
+                    stored.extend(outcome.new_item_ids)
                     writer += time.perf_counter() - started
+                started = time.perf_counter()  # as `watcher corpus import` ends
+                cluster_imported(store, stored, settings, now=seen_at)
+                writer += time.perf_counter() - started
             if REGROUP:
                 started = time.perf_counter()
                 regroup(Config.model_validate({"dedupe": _dedupe_section(settings)}), store)

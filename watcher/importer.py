@@ -14,6 +14,7 @@ from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.prepare import prepare_items
+from watcher.regroup import cluster_imported
 from watcher.store import Store
 from watcher.store.stories import scripts_seen
 from watcher.story_vectors import script_of
@@ -88,4 +89,6 @@ def import_paths(
                 flush()
     if pending:
         flush()
+    if summary.new_item_ids:
+        cluster_imported(store, summary.new_item_ids, dedupe_settings(config.dedupe), now=seen_at)
     return summary

@@ -13,7 +13,8 @@ Undated items (imports without dates) pass every window and are clustered togeth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,6 +144,27 @@ def cluster_windows(store: Store, settings: DedupeSettings, *, now: str = "") ->
             windows += _cluster(store, part, settings, now)
             return windows
         after = (rows[-1][1], rows[-1][0])
+
+
+def cluster_imported(
+    store: Store, item_ids: Sequence[int], settings: DedupeSettings, *, now: str
+) -> int:
+    """Cluster the items one import stored as :func:`cluster_windows` clusters a window:
+    in parts of at most :data:`WINDOW_ITEMS` (time order, undated first), each with the
+    recent members of the stories its items are in. Ingest corrected the neighbourhood
+    of each batch as it arrived; this gives the whole import the batch result (ECB+ dev:
+    pairwise F1 0.899-0.908 over ten arrival orders without it, see docs/dedupe.md).
+    Returns how many parts were clustered."""
+    rows = store.db.conn.execute(
+        "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY at, item_id",
+        [json.dumps(list(item_ids))],
+    ).fetchall()
+    parts = 0
+    for start in range(0, len(rows), WINDOW_ITEMS):
+        part = [(item_id, at or None) for item_id, at in rows[start : start + WINDOW_ITEMS]]
+        parts += _cluster(store, part, settings, now)
+    return parts
 
 
 def _after(at: str, seconds: float) -> str:
