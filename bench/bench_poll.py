@@ -657,6 +657,13 @@ def main() -> None:
         help="share of the feeds in Russian (0: a single-language pass; default 0.1)",
     )
     parser.add_argument(
+        "--topic-share",
+        type=float,
+        default=0.8,
+        help="share of the items written about the bench topic (0.05: an analyst's narrow "
+        "topic; default 0.8, about every item matching)",
+    )
+    parser.add_argument(
         "--no-prepare-bound", action="store_true", help="skip the download + prepare_feed run"
     )
     parser.add_argument(
@@ -682,7 +689,12 @@ def main() -> None:
         shutil.rmtree(feeds_dir, ignore_errors=True)
         print(f"generating {args.feeds} feeds × {args.items} items in {work} …", file=sys.stderr)
         feed_bytes = generate_feeds(
-            feeds_dir, args.feeds, args.items, args.seed, russian_feeds=args.russian_feeds
+            feeds_dir,
+            args.feeds,
+            args.items,
+            args.seed,
+            russian_feeds=args.russian_feeds,
+            topic_share=args.topic_share,
         )
         advanced_dir = work / "feeds-advanced"
         shutil.rmtree(advanced_dir, ignore_errors=True)

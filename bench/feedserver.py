@@ -406,11 +406,18 @@ CHANNEL_END = "</channel></rss>\n"
 
 
 def generate_feeds(
-    directory: Path, feeds: int, items: int, seed: int, *, russian_feeds: float = 0.1
+    directory: Path,
+    feeds: int,
+    items: int,
+    seed: int,
+    *,
+    russian_feeds: float = 0.1,
+    topic_share: float = 0.8,
 ) -> int:
-    """``feeds`` feeds of ``items`` items each, ``russian_feeds`` of them in Russian."""
+    """``feeds`` feeds of ``items`` items each, ``russian_feeds`` of them in Russian,
+    ``topic_share`` of the items written about the bench topic."""
     directory.mkdir(parents=True, exist_ok=True)
-    generator = Generator(seed=seed, russian_feeds=russian_feeds)
+    generator = Generator(seed=seed, russian_feeds=russian_feeds, topic_share=topic_share)
     total = 0
     for index in range(feeds):
         body = generator.feed(index, items)

@@ -338,6 +338,7 @@ def test_a_wrongly_merged_story_is_split_again_when_later_items_show_two_events(
 ) -> None:
     # 141 background items (78 counted, copies are not): fewer than the correction waits for
     monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    monkeypatch.setattr(story_grouping, "CORRECT_EVERY", 1)  # each one-item batch corrected
     a = _flood_reports(4, _A, 0, 0)
     b = _flood_reports(4, _B, 3, 1)
     store = Store.open(tmp_path / "w.db")
@@ -738,3 +739,20 @@ def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
     )
     assert watcher("poll", "--all").exit_code == 0
     assert counts() == (5, 5)
+
+
+def test_small_batches_wait_for_one_correction_and_big_ones_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed that brings two new items does not pay for a whole correction: batches below
+    CORRECT_EVERY items wait and are corrected together; a large batch at once."""
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 0)
+    store = Store.open(tmp_path / "w.db")
+    docs = rows()  # 48 distinct write-ups: no near-duplicate among them
+    ingest(store, docs[:2])
+    ingest(store, docs[2:5])
+    waited = story_grouping.correct_waiting(store)
+    assert waited.items == 5  # the five items of both batches
+    assert story_grouping.correct_waiting(store).items == 0
+    ingest(store, docs[5 : 5 + story_grouping.CORRECT_EVERY])
+    assert story_grouping.correct_waiting(store).items == 0  # corrected as it was stored

@@ -29,7 +29,14 @@ from watcher.similarity import (
 from watcher.similarity import to_bytes as fingerprint_bytes
 from watcher.store import Store
 from watcher.store.stories import flush_frequencies, forget_frequencies
-from watcher.story_grouping import StoryMatch, correct, match_story, merge, remember
+from watcher.story_grouping import (
+    StoryMatch,
+    correct_soon,
+    forget_waiting,
+    match_story,
+    merge,
+    remember,
+)
 from watcher.story_vectors import StoryVector, story_vector
 from watcher.story_vectors import from_bytes as vector_from_bytes
 
@@ -227,7 +234,7 @@ def ingest_batch(
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
             flush_frequencies(store)  # the batch's document frequencies, one row per key
-            correct(store, grouped, neighbours, settings, now=now)
+            correct_soon(store, grouped, neighbours, settings, now=now)
             store.add_topics(topics)
             store.add_tags(tags)
             store.add_sightings(sightings)
@@ -235,5 +242,6 @@ def ingest_batch(
     except BaseException:
         store.forget_cached_ids()
         forget_frequencies(store)
+        forget_waiting(store, outcome.new_item_ids)
         raise
     return outcome

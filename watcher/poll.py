@@ -8,6 +8,7 @@ lifetime; :func:`poll_feeds` is one pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import logging
@@ -28,6 +29,7 @@ from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_f
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
+from watcher.story_grouping import correct_waiting
 from watcher.story_vectors import lead_vectors
 from watcher.workers import JobRunner, PreparePool
 from watcher.writer import CAPACITY, Writer
@@ -175,6 +177,11 @@ class Poller:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if exc is None and self._writer is not None and self._writer.fault is None:
+            with contextlib.suppress(Exception):  # the stories stay as ingest left them
+                settings = dedupe_settings(self.config.dedupe)
+                now = utc_iso(self.clock())
+                await self._writer.run(lambda store: correct_waiting(store, settings, now=now))
         if self._pool is not None:
             await self._pool.aclose()
             self._pool = None
@@ -224,8 +231,19 @@ class Poller:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         if summary.new_items:
-            await self.catch_up_leads(everything=True)
+            await self.tidy_stories(everything=True)
         return summary
+
+    async def tidy_stories(self, *, everything: bool = False) -> int:
+        """What the story step leaves for later: the correction of the items still waiting
+        for one (:func:`~watcher.story_grouping.correct_waiting`), then the leads the story
+        window lacks (:meth:`catch_up_leads`); returns how many items got a lead."""
+        if self._writer is None:
+            return 0
+        settings = dedupe_settings(self.config.dedupe)
+        now = utc_iso(self.clock())
+        await self._writer.run(lambda store: correct_waiting(store, settings, now=now))
+        return await self.catch_up_leads(everything=everything)
 
     async def catch_up_leads(self, *, everything: bool = False) -> int:
         """Encode the leads the story window lacks once it holds both scripts, in the pool

@@ -24,7 +24,7 @@ from watcher.prepare import ENCODE_LEADS
 from watcher.similarity import Decision, DedupeSettings, decide, from_bytes
 from watcher.store import Store
 from watcher.store import stories as story_store
-from watcher.story_grouping import correct, merge, remember
+from watcher.story_grouping import correct, forget_waiting, merge, remember
 from watcher.story_vectors import MIN_DOCUMENTS, StoryVector, lead_vectors, story_vector
 
 BATCH_SIZE = 500
@@ -155,6 +155,7 @@ def cluster_imported(
     of each batch as it arrived; this gives the whole import the batch result (ECB+ dev:
     pairwise F1 0.899-0.908 over ten arrival orders without it, see docs/dedupe.md).
     Returns how many parts were clustered."""
+    forget_waiting(store, item_ids)  # clustered here, with the rest of the import
     rows = store.db.conn.execute(
         "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY at, item_id",

@@ -12,7 +12,8 @@ two when the average link between the two stories reaches ``story_merge_threshol
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -476,6 +477,59 @@ def correct(
         now=now,
     )
     return result
+
+
+CORRECT_EVERY = 20
+"""New items (no near-duplicates) whose neighbourhoods wait to be corrected together: a
+feed that brings two new items would otherwise pay for a whole correction (a local set of
+up to :data:`CORRECTION_ITEMS` items) on its own. Ingest batches of 20 or more are still
+corrected as they are stored; :func:`correct_waiting` corrects what is left (the end of a
+``watcher poll`` pass, the daemon every few minutes)."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    items: list[tuple[int, str | None]] = field(default_factory=list)
+    neighbours: list[tuple[int, float]] = field(default_factory=list)
+
+
+_waiting: weakref.WeakKeyDictionary[Store, _Waiting] = weakref.WeakKeyDictionary()
+
+
+def correct_soon(
+    store: Store,
+    batch: Sequence[tuple[int, str | None]],
+    neighbours: Sequence[tuple[int, float]],
+    settings: DedupeSettings = DEFAULT_SETTINGS,
+    *,
+    now: str = "",
+) -> Correction:
+    """Queue ``batch`` and its ``neighbours`` for :func:`correct`, run once at least
+    :data:`CORRECT_EVERY` items wait (inside the caller's transaction)."""
+    waiting = _waiting.setdefault(store, _Waiting())
+    waiting.items.extend(batch)
+    waiting.neighbours.extend(neighbours)
+    if len(waiting.items) < CORRECT_EVERY:
+        return Correction()
+    return correct_waiting(store, settings, now=now)
+
+
+def correct_waiting(
+    store: Store, settings: DedupeSettings = DEFAULT_SETTINGS, *, now: str = ""
+) -> Correction:
+    """:func:`correct` the items :func:`correct_soon` queued for ``store``, if any."""
+    waiting = _waiting.pop(store, None)
+    if waiting is None or not waiting.items:
+        return Correction()
+    return correct(store, waiting.items, waiting.neighbours, settings, now=now)
+
+
+def forget_waiting(store: Store, item_ids: Iterable[int]) -> None:
+    """Drop ``item_ids`` from the queue (their batch was rolled back)."""
+    waiting = _waiting.get(store)
+    if waiting is not None:
+        gone = set(item_ids)
+        waiting.items = [(item_id, at) for item_id, at in waiting.items if item_id not in gone]
 
 
 def _apply(

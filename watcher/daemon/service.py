@@ -446,20 +446,20 @@ class Daemon:
         except Exception:
             log.exception("reprobe failed")
 
-    async def _catch_up_leads(self) -> None:
-        """Encode the story leads the window lacks once it holds both scripts
-        (:mod:`watcher.late_leads`)."""
+    async def _tidy_stories(self) -> None:
+        """Correct the stories of the items still waiting for it, and encode the story
+        leads the window lacks once it holds both scripts (:meth:`Poller.tidy_stories`)."""
         self._track()
         try:
             async with self._lease() as poller:
-                done = await poller.catch_up_leads()
+                done = await poller.tidy_stories()
         except asyncio.CancelledError:
             return
         except DatabaseFault as fault:
             self._stop_for(fault)
             return
         except Exception:
-            log.exception("encoding the story leads of earlier items failed")
+            log.exception("tidying the stories failed")
             return
         if done:
             log.info("late leads", extra={"items": done})
@@ -562,9 +562,9 @@ class Daemon:
             next_run_time=_now() + timedelta(seconds=PRUNE_FIRST_AFTER),
         )
         self.scheduler.add_job(
-            self._catch_up_leads,
+            self._tidy_stories,
             IntervalTrigger(seconds=late_leads.CATCH_UP_EVERY),
-            id="late-leads",
+            id="stories",
             replace_existing=True,
         )
         self.scheduler.add_job(
