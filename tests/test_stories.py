@@ -695,12 +695,8 @@ def test_frequency_table_weighs_as_a_dict_of_the_same_counts_as_they_change() ->
     assert table[int(vectors[1].keys[0])] == counts[int(vectors[1].keys[0])]
 
 
-def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
-    httpserver: HTTPServer, make_watcher: Callable[..., Watcher]
-) -> None:
-    """Through ``watcher poll`` with the worker pool: English items alone get no lead (the
-    topic is written in both scripts, but only English is in sight); the pass that brings
-    the first Russian items encodes those as they are prepared and the English ones late."""
+def _kant_feeds() -> tuple[bytes, bytes]:
+    """An English feed of three items about the Kant base, a Russian one of two."""
     from tests.conftest import kant_story, rss, rss_item
 
     english = rss([kant_story(number) for number in range(3)])
@@ -717,20 +713,30 @@ def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
         ],
         language="ru",
     )
+    return english, russian
+
+
+def _items_and_leads(db: Path) -> tuple[int, int]:
+    store = Store.open(db)
+    try:
+        items = store.db.execute("SELECT count(*) FROM items").fetchone()[0]
+        leads = store.db.execute("SELECT count(*) FROM story_encodings").fetchone()[0]
+        return int(items), int(leads)
+    finally:
+        store.close()
+
+
+def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher]
+) -> None:
+    """Through ``watcher poll`` with the worker pool: English items alone get no lead (the
+    topic is written in both scripts, but only English is in sight); the pass that brings
+    the first Russian items encodes those as they are prepared and the English ones late."""
+    english, russian = _kant_feeds()
     httpserver.expect_request("/en").respond_with_data(english, content_type="application/rss+xml")
     watcher = make_watcher([httpserver.url_for("/en")])
-
-    def counts() -> tuple[int, int]:
-        store = Store.open(watcher.db)
-        try:
-            items = store.db.execute("SELECT count(*) FROM items").fetchone()[0]
-            leads = store.db.execute("SELECT count(*) FROM story_encodings").fetchone()[0]
-            return int(items), int(leads)
-        finally:
-            store.close()
-
     assert watcher("poll", "--all").exit_code == 0
-    assert counts() == (3, 0)
+    assert _items_and_leads(watcher.db) == (3, 0)
     httpserver.expect_request("/ru").respond_with_data(russian, content_type="application/rss+xml")
     watcher.config.write_text(
         watcher.config.read_text(encoding="utf-8")
@@ -738,7 +744,56 @@ def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
         encoding="utf-8",
     )
     assert watcher("poll", "--all").exit_code == 0
-    assert counts() == (5, 5)
+    assert _items_and_leads(watcher.db) == (5, 5)
+
+
+def test_the_daemon_encodes_the_earlier_items_in_its_story_job(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher]
+) -> None:
+    """``watcher run`` polls each feed on its own schedule; its "stories" job (every 5
+    minutes) corrects what waits and encodes the leads the window lacks."""
+    import asyncio
+    import time
+
+    from watcher.config import load_config
+    from watcher.daemon.service import Daemon
+
+    english, russian = _kant_feeds()
+    httpserver.expect_request("/en").respond_with_data(english, content_type="application/rss+xml")
+    httpserver.expect_request("/ru").respond_with_data(russian, content_type="application/rss+xml")
+    watcher = make_watcher(
+        [httpserver.url_for("/en")],
+        extra='\n[daemon]\njitter = "0s"\nwatch_config = "off"\n',
+    )
+    assert watcher("poll", "--all").exit_code == 0  # English only, no leads
+    watcher.config.write_text(
+        watcher.config.read_text(encoding="utf-8")
+        + f'\n[[feeds]]\nurl = "{httpserver.url_for("/ru")}"\n',
+        encoding="utf-8",
+    )
+    daemon = Daemon(load_config(watcher.config), config_path=watcher.config, db_path=watcher.db)
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(daemon.run(stop))
+        while not daemon.scheduler.running:
+            assert not running.done(), "the daemon stopped"
+            await asyncio.sleep(0.05)
+        seen["every"] = daemon.scheduler.get_job("stories").trigger.interval.total_seconds()
+        deadline = time.monotonic() + 30
+        while _items_and_leads(watcher.db)[0] < 5:  # the Russian feed's first poll
+            assert time.monotonic() < deadline, "the daemon never polled the Russian feed"
+            await asyncio.sleep(0.05)
+        seen["before"] = _items_and_leads(watcher.db)
+        await asyncio.create_task(daemon._tidy_stories())
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    asyncio.run(main())
+    assert seen["every"] == 300
+    assert seen["before"] == (5, 2)  # the Russian items, encoded as they were prepared
+    assert _items_and_leads(watcher.db) == (5, 5)
 
 
 def test_small_batches_wait_for_one_correction_and_big_ones_do_not(
