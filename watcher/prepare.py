@@ -21,7 +21,7 @@ from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
-from watcher.story_vectors import CYRILLIC, LATIN, lead_vectors, script_of, vector_bytes
+from watcher.story_vectors import OTHER_SCRIPT, lead_vectors, script_of, vector_bytes
 from watcher.tagging import tag_item
 
 
@@ -123,7 +123,6 @@ can meet another script). Off, the stories of two scripts meet on names and figu
 on the invented RU/EN halves (no shared sentence, the kind of the held-out test) F1 0.03
 off against 0.79 on, with the invented translations at 0.92 (docs/dedupe.md, "Round 6");
 about 6 ms of worker CPU per item encoded in a batch."""
-OTHER_SCRIPT = {LATIN: CYRILLIC, CYRILLIC: LATIN}
 
 
 def _normalized(

@@ -115,7 +115,8 @@ def _across_candidates(
     (encoder cosine at least :data:`~watcher.story_vectors.ENCODER_LOW`; below it a pair
     scores on names alone, which never reaches a join), the most recent first."""
     assert vector.lead is not None
-    rows = story_store.other_script_items(store, vector.script, span, OTHER_SCRIPT_ITEMS)
+    other = sv.OTHER_SCRIPT[vector.script]
+    rows = story_store.other_script_items(store, other, span, OTHER_SCRIPT_ITEMS)
     decoded = decoded_vectors(store, [item_id for item_id, _ in rows])
     stories: list[int] = []
     leads: list[npt.NDArray[np.float32]] = []
@@ -218,12 +219,10 @@ def match_story(
 def _linked(
     one: list[StoryVector], other: list[StoryVector], weights: Weights, names_share: float
 ) -> float:
-    """The mean similarity over all pairs of two stories' members (average link)."""
-    total = sum(
-        sum(similarities(member, other, weights.df, weights.documents, names_share, weights))
-        for member in one
-    )
-    return total / (len(one) * len(other))
+    """The mean similarity over all pairs of two stories' members (average link), from one
+    :func:`similarity_matrix` of both."""
+    matrix = similarity_matrix([*one, *other], weights.df, weights.documents, names_share)
+    return float(matrix[: len(one), len(one) :].mean())
 
 
 def remember(

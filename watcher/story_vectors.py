@@ -79,6 +79,7 @@ _HEADER = struct.Struct("<BHH")
 _SCRIPT = struct.Struct("<B")
 LATIN: Final = 0
 CYRILLIC: Final = 1
+OTHER_SCRIPT: Final = {LATIN: CYRILLIC, CYRILLIC: LATIN}
 """The script most of an item's letters are in (:attr:`StoryVector.script`). Two items in
 different scripts share no ordinary word, only names and figures, so their similarity is
 the cosine of those alone (:func:`similarities`): on the scale of a same-language pair."""

@@ -647,3 +647,11 @@ def _story_encodings(db: Database) -> None:
         CREATE INDEX story_encodings_script ON story_encodings(script, at);
         """
     )
+
+
+@migrations(name="0022_story_merges_into")
+def _story_merges_into(db: Database) -> None:
+    """Index ``story_merges.merged_into``: every merge re-points the records of the story it
+    absorbs, which scanned the whole table (a cold pass of 19,000 items made 19,000 merges
+    over a table of 10,000 rows)."""
+    db.execute("CREATE INDEX story_merges_into ON story_merges(merged_into)")
