@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from watcher.entry import _command
+from watcher.fork_server import available as fork_server_available
 
 CHILD = """
 import os, sys
@@ -85,3 +86,56 @@ def test_numpy_gets_one_blas_thread_unless_told_otherwise() -> None:
 
     assert threads() == 1
     assert threads(OPENBLAS_NUM_THREADS="2") == 2
+
+
+PRELOAD_CHILD = """
+import sys
+from watcher import fork_server
+fork_server.start(encoder=sys.argv[1] == "1")
+from tests.worker_probes import encoder_loaded
+with fork_server.context().Pool(1) as pool:
+    print(pool.apply(encoder_loaded, (None,)))
+"""
+
+
+@pytest.mark.parametrize(("encoder", "loaded"), [("0", "False"), ("1", "True")])
+def test_workers_hold_the_lead_encoder_only_when_the_store_encodes(
+    encoder: str, loaded: str
+) -> None:
+    """The fork server loads the encoder (160 MB) for every worker only when told to: a
+    corpus in one language never encodes, and a worker that does loads it itself."""
+    if not fork_server_available():
+        pytest.skip("workers come from a fork server on Linux only")
+    run = subprocess.run(
+        [sys.executable, "-c", PRELOAD_CHILD, encoder],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == loaded
+
+
+def test_the_encoder_is_in_use_where_both_scripts_were_encoded_lately(tmp_path: Path) -> None:
+    from watcher.fork_server import encoder_in_use
+    from watcher.store import Store
+    from watcher.store import stories as story_store
+
+    db = tmp_path / "w.db"
+    assert not encoder_in_use(db)  # no database yet
+    store = Store.open(db)
+    for item_id in (1, 2):
+        store.db.execute(
+            "INSERT INTO items(id, url, title, summary, content, first_seen_at, content_hash) "
+            "VALUES (?, ?, 't', '', '', '2026-12-07T00:00:00Z', ?)",
+            [item_id, f"https://e.example/{item_id}", f"h{item_id}"],
+        )
+    with store.transaction():
+        story_store.save_lead(store, 1, script=0, at="2026-12-06T00:00:00Z", vector=b"x")
+    assert not encoder_in_use(db, now=1_796_601_600)  # 2026-12-07: one script only
+    with store.transaction():
+        story_store.save_lead(store, 2, script=1, at="2026-12-06T00:00:00Z", vector=b"x")
+    store.close()
+    assert encoder_in_use(db, now=1_796_601_600)
+    assert not encoder_in_use(db, now=1_796_601_600 + 30 * 86400)  # not lately

@@ -22,3 +22,10 @@ def report_off_topic_memory(job: PrepareJob) -> PreparedBatch | PrepareFailure:
     if isinstance(result, PrepareFailure):
         return result
     return dataclasses.replace(result, warning=f"remembered {len(job.known.off_topic)}")
+
+
+def encoder_loaded(_: object) -> bool:
+    """Whether the worker holds the lead encoder (loaded by the fork server before forking)."""
+    from watcher import story_vectors
+
+    return bool(story_vectors._encoder)

@@ -10,10 +10,12 @@ multiprocessing does, instead of the CLI and its libraries.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from watcher import fork_server
+from watcher import fork_server, paths
 
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--db"})
 _COMMANDS_THAT_POLL = frozenset({"poll"})
@@ -32,12 +34,32 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _option(argv: Sequence[str], name: str) -> str | None:
+    """The value of ``name`` in ``argv`` (``--db PATH`` or ``--db=PATH``), if given."""
+    for number, argument in enumerate(argv):
+        if argument == name and number + 1 < len(argv):
+            return argv[number + 1]
+        if argument.startswith(f"{name}="):
+            return argument.split("=", 1)[1]
+    return None
+
+
+def _database(argv: Sequence[str]) -> Path:
+    """The database the command will use, found as the CLI finds it (:mod:`watcher.paths`)."""
+    db = _option(argv, "--db") or os.environ.get("WATCHER_DB")
+    config = _option(argv, "--config") or os.environ.get("WATCHER_CONFIG")
+    return paths.locate(
+        None if config is None else Path(config), None if db is None else Path(db)
+    ).db
+
+
 def main() -> None:
-    if _command(sys.argv[1:]) in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
+    argv = sys.argv[1:]
+    if _command(argv) in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
         # best effort: the pool starts the server on its first job anyway, and says why
         # it cannot
         with contextlib.suppress(OSError):
-            fork_server.start()
+            fork_server.start(encoder=fork_server.encoder_in_use(_database(argv)))
     from watcher.cli import main as cli
 
     cli()

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import importlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,11 @@ class Poller:
         return self
 
     async def _open(self) -> None:
+        # a fork server not started yet (the daemon's) loads the lead encoder for every
+        # worker only where the store has been encoding both scripts lately
+        os.environ.setdefault(
+            fork_server.ENCODER, "1" if fork_server.encoder_in_use(self.store.path) else "0"
+        )
         # first: a scheduler that is not there is reported before anything starts
         self._pool = await open_pool(
             self.config.poll.executor,
