@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from watcher.cli import main
+from watcher.daemon.service import Daemon
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "seeds"
 
@@ -130,3 +133,30 @@ def make_watcher(tmp_path: Path):  # type: ignore[no-untyped-def]
         return Watcher(tmp_path, write_config(tmp_path, feeds, **kwargs))
 
     return factory
+
+
+def drive_daemon(
+    daemon: Daemon,
+    *,
+    until: Callable[[], bool],
+    then: Callable[[], Coroutine[object, object, object]],
+    waiting_for: str,
+    timeout: float = 30,
+) -> None:
+    """Run ``daemon`` until its scheduler runs and ``until()`` holds (checked every 50 ms,
+    at most ``timeout`` s: else it fails saying it was ``waiting_for`` that), await
+    ``then()`` inside it (a job run by hand), and stop it."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(daemon.run(stop))
+        deadline = time.monotonic() + timeout
+        while not (daemon.scheduler.running and until()):
+            assert not running.done(), "the daemon stopped"
+            assert time.monotonic() < deadline, f"the daemon never got to {waiting_for}"
+            await asyncio.sleep(0.05)
+        await asyncio.create_task(then())  # a task of its own, as the scheduler runs a job
+        stop.set()
+        await asyncio.wait_for(running, timeout)
+
+    asyncio.run(main())

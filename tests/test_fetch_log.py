@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import kant_story, rss, write_config
+from tests.conftest import drive_daemon, kant_story, rss, write_config
 from watcher.config import config_from_dict, load_config
 from watcher.daemon import Daemon
 from watcher.errors import ConfigError
@@ -129,23 +127,16 @@ def test_the_daemon_trims_the_log_once_a_day(httpserver: HTTPServer, tmp_path: P
     daemon = Daemon(load_config(config_path), config_path=config_path, db_path=db)
     seen: dict[str, float] = {}
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        running = asyncio.create_task(daemon.run(stop))
-        while not daemon.scheduler.running:
-            assert not running.done(), "the daemon stopped"
-            await asyncio.sleep(0.05)
-        job = daemon.scheduler.get_job("prune")
-        seen["every"] = job.trigger.interval.total_seconds()
-        deadline = time.monotonic() + 30
-        while len(ages(db, url)) < KEEP_FETCHES_PER_FEED + 6:  # the feed's first poll
-            assert time.monotonic() < deadline, "the daemon never polled the feed"
-            await asyncio.sleep(0.05)
-        await asyncio.create_task(daemon._prune())
-        stop.set()
-        await asyncio.wait_for(running, 30)
+    async def prune() -> None:
+        seen["every"] = daemon.scheduler.get_job("prune").trigger.interval.total_seconds()
+        await daemon._prune()
 
-    asyncio.run(main())
+    drive_daemon(
+        daemon,
+        until=lambda: len(ages(db, url)) >= KEEP_FETCHES_PER_FEED + 6,  # its first poll
+        then=prune,
+        waiting_for="poll the feed",
+    )
     assert seen["every"] == 86400
     assert len(ages(db, url)) == KEEP_FETCHES_PER_FEED
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import Watcher
+from tests.conftest import Watcher, drive_daemon
 from watcher import story_grouping
 from watcher import story_vectors as sv
 from watcher.config import Config
@@ -752,9 +752,6 @@ def test_the_daemon_encodes_the_earlier_items_in_its_story_job(
 ) -> None:
     """``watcher run`` polls each feed on its own schedule; its "stories" job (every 5
     minutes) corrects what waits and encodes the leads the window lacks."""
-    import asyncio
-    import time
-
     from watcher.config import load_config
     from watcher.daemon.service import Daemon
 
@@ -774,23 +771,17 @@ def test_the_daemon_encodes_the_earlier_items_in_its_story_job(
     daemon = Daemon(load_config(watcher.config), config_path=watcher.config, db_path=watcher.db)
     seen: dict[str, object] = {}
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        running = asyncio.create_task(daemon.run(stop))
-        while not daemon.scheduler.running:
-            assert not running.done(), "the daemon stopped"
-            await asyncio.sleep(0.05)
+    async def tidy() -> None:
         seen["every"] = daemon.scheduler.get_job("stories").trigger.interval.total_seconds()
-        deadline = time.monotonic() + 30
-        while _items_and_leads(watcher.db)[0] < 5:  # the Russian feed's first poll
-            assert time.monotonic() < deadline, "the daemon never polled the Russian feed"
-            await asyncio.sleep(0.05)
         seen["before"] = _items_and_leads(watcher.db)
-        await asyncio.create_task(daemon._tidy_stories())
-        stop.set()
-        await asyncio.wait_for(running, 30)
+        await daemon._tidy_stories()
 
-    asyncio.run(main())
+    drive_daemon(
+        daemon,
+        until=lambda: _items_and_leads(watcher.db)[0] >= 5,
+        then=tidy,
+        waiting_for="poll the Russian feed",
+    )
     assert seen["every"] == 300
     assert seen["before"] == (5, 2)  # the Russian items, encoded as they were prepared
     assert _items_and_leads(watcher.db) == (5, 5)

@@ -77,19 +77,20 @@ def apply(
 ) -> Applied:
     """Keep ``leads`` (one per item) and correct the items' stories together with the
     stories across scripts their leads are near; inside the caller's transaction."""
-    vectors = decoded_vectors(store, [item.item_id for item in items])
+    ids = [item.item_id for item in items]
+    vectors = decoded_vectors(store, ids)
     cache = story_store.vector_cache(store)
-    neighbours: list[tuple[int, float]] = []
     batch: list[tuple[int, str | None]] = []
     for item, lead in zip(items, leads, strict=True):
         vector = vectors.get(item.item_id)
         if vector is None:
             continue  # another vector format: a regroup recomputes it
         story_store.save_lead(store, item.item_id, script=vector.script, at=item.at, vector=lead)
-        cache.pop(item.item_id, None)  # decoded again, with its lead
+        cache.pop(item.item_id, None)  # decoded again below, with its lead
         batch.append((item.item_id, item.at))
+    with_leads = decoded_vectors(store, [item_id for item_id, _ in batch])
+    neighbours: list[tuple[int, float]] = []
     for item_id, at in batch:
-        vector = decoded_vectors(store, [item_id])[item_id]
-        match = match_story(store, vector, at, settings, across_only=True)
+        match = match_story(store, with_leads[item_id], at, settings, across_only=True)
         neighbours.extend(match.candidates)
     return Applied(len(batch), correct(store, batch, neighbours, settings, now=now))

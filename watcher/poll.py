@@ -185,9 +185,7 @@ class Poller:
     ) -> None:
         if exc is None and self._writer is not None and self._writer.fault is None:
             with contextlib.suppress(Exception):  # the stories stay as ingest left them
-                settings = dedupe_settings(self.config.dedupe)
-                now = utc_iso(self.clock())
-                await self._writer.run(lambda store: correct_waiting(store, settings, now=now))
+                await self._correct_waiting(self._writer)
         if self._pool is not None:
             await self._pool.aclose()
             self._pool = None
@@ -246,10 +244,14 @@ class Poller:
         window lacks (:meth:`catch_up_leads`); returns how many items got a lead."""
         if self._writer is None:
             return 0
+        await self._correct_waiting(self._writer)
+        return await self.catch_up_leads(everything=everything)
+
+    async def _correct_waiting(self, writer: Writer) -> None:
+        """:func:`~watcher.story_grouping.correct_waiting` in the writer."""
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
-        await self._writer.run(lambda store: correct_waiting(store, settings, now=now))
-        return await self.catch_up_leads(everything=everything)
+        await writer.run(lambda store: correct_waiting(store, settings, now=now))
 
     async def catch_up_leads(self, *, everything: bool = False) -> int:
         """Encode the leads the story window lacks once it holds both scripts, in the pool

@@ -144,19 +144,10 @@ def members_of_stories(
     store: Store, story_ids: Sequence[int], limit: int
 ) -> dict[int, list[tuple[int, str]]]:
     """(item id, at) of the most recent ``limit`` members of each of ``story_ids`` that
-    have a vector (decoded through :func:`vector_cache`), in one compound query per
-    :data:`STORIES_PER_QUERY` stories."""
-    per_story = (
-        "SELECT * FROM (SELECT items.story_id, items.id, story_vectors.at FROM items "
-        "JOIN story_vectors ON story_vectors.item_id = items.id "
-        f"WHERE items.story_id = ? ORDER BY items.id DESC LIMIT {int(limit)})"
-    )
+    have a vector (decoded through :func:`vector_cache`), near-duplicates included."""
     found: dict[int, list[tuple[int, str]]] = {}
-    for start in range(0, len(story_ids), STORIES_PER_QUERY):
-        part = story_ids[start : start + STORIES_PER_QUERY]
-        sql = " UNION ALL ".join(per_story for _ in part)
-        for story_id, item_id, at in store.db.conn.execute(sql, list(part)).fetchall():
-            found.setdefault(story_id, []).append((item_id, at))
+    for item_id, story_id, at in _latest_members(store, story_ids, limit, copies=True):
+        found.setdefault(story_id, []).append((item_id, at))
     return found
 
 
@@ -329,11 +320,26 @@ def recent_members(
 ) -> list[tuple[int, int, str]]:
     """(item id, story id, time: '' undated) of at most ``limit`` most recent members of
     each story that have a vector, are no near-duplicate and fall inside ``window`` (undated
-    items pass), one indexed lookup per story."""
+    items pass)."""
+    return _latest_members(store, story_ids, limit, window=window, copies=False)
+
+
+def _latest_members(
+    store: Store,
+    story_ids: Sequence[int],
+    limit: int,
+    *,
+    window: tuple[str, str] | None = None,
+    copies: bool,
+) -> list[tuple[int, int, str]]:
+    """(item id, story id, at) of the ``limit`` most recent members with a vector of each
+    story, one indexed lookup per story in one compound query per
+    :data:`STORIES_PER_QUERY` stories."""
     per_story = (
         "SELECT * FROM (SELECT items.id, items.story_id, story_vectors.at FROM items "
         "JOIN story_vectors ON story_vectors.item_id = items.id "
-        "WHERE items.story_id = ? AND items.duplicate_of IS NULL"
+        "WHERE items.story_id = ?"
+        + ("" if copies else " AND items.duplicate_of IS NULL")
         + (" AND (story_vectors.at BETWEEN ? AND ? OR story_vectors.at = '')" if window else "")
         + f" ORDER BY items.id DESC LIMIT {int(limit)})"
     )
