@@ -30,7 +30,16 @@ from html import escape
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from common import machine, measure, measured_with, percentile, remove_db, update_doc, watcher
+from common import (
+    machine,
+    measure,
+    measured_with,
+    percentile,
+    remove_db,
+    table,
+    update_doc,
+    watcher,
+)
 from feedserver import NOT_FOUND, Answer, start_http, write_config
 
 SECTION = "## Full text (issue 10)"
@@ -311,28 +320,37 @@ def report(
         "`concurrency = 32`, `workers = 0`, fresh database each run; `auto` fetches the "
         "page of every matching item (all summaries are short)",
         "",
-        "| per page | median ms | p95 ms |",
-        "|---|---:|---:|",
-        f"| `extract_article` (trafilatura + cleaning + language) | {extraction['median']:.1f} | "
-        f"{extraction['p95']:.1f} |",
-        f"| `prepare_items` on the extracted text (match, tags, fingerprint) | "
-        f"{extraction['prepare_median']:.1f} | {extraction['prepare_p95']:.1f} |",
-        f"| for comparison: `prepare_items` on the feed's one-line summary | "
-        f"{extraction['feed_median']:.1f} | {extraction['feed_p95']:.1f} |",
+        *table(
+            ["per page", "median ms", "p95 ms"],
+            [
+                [label, f"{extraction[key + 'median']:.1f}", f"{extraction[key + 'p95']:.1f}"]
+                for label, key in (
+                    ("`extract_article` (trafilatura + cleaning + language)", ""),
+                    (
+                        "`prepare_items` on the extracted text (match, tags, fingerprint)",
+                        "prepare_",
+                    ),
+                    ("for comparison: `prepare_items` on the feed's one-line summary", "feed_"),
+                )
+            ],
+        ),
         "",
-        "| server latency | `[full_text] mode` | wall s | CPU s (all processes) | other load, "
-        "cores | items stored | near-duplicates | pages fetched | words per item | tags per item |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for latency, mode, run in polls:
         pages = run["pages"]
         assert isinstance(pages, dict)
-        fetched = sum(pages.values())
-        lines.append(
-            f"| {latency * 1000:.0f} ms | `{mode}` | {run['seconds']:.1f} | {run['cpu']:.1f} | "
-            f"{run['others']:.2f} | {run['items']} | {run['copies']} | {fetched} | "
-            f"{run['words']:.0f} | {run['tags']:.1f} |"
-        )
+        rows.append([
+            f"{latency * 1000:.0f} ms", f"`{mode}`", f"{run['seconds']:.1f}", f"{run['cpu']:.1f}",
+            f"{run['others']:.2f}", run["items"], run["copies"], sum(pages.values()),
+            f"{run['words']:.0f}", f"{run['tags']:.1f}",
+        ])  # fmt: skip
+    lines += table(
+        ["server latency", "`[full_text] mode`", "wall s", "CPU s (all processes)",
+         "other load, cores", "items stored", "near-duplicates", "pages fetched",
+         "words per item", "tags per item"],
+        rows, "rl" + "r" * 8,
+    )  # fmt: skip
     by_latency: dict[float, dict[str, dict[str, object]]] = {}
     for latency, mode, run in polls:
         by_latency.setdefault(latency, {})[mode] = run

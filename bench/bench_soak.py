@@ -47,6 +47,7 @@ from common import (
     remove_db,
     stop,
     stored_guid_counts,
+    table,
     tree_cpu,
     tree_memory,
     update_doc,
@@ -236,14 +237,23 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     minutes = float(result["publishing_seconds"]) / 60  # type: ignore[arg-type]
     poll_count = sum(count for status, count in polls.items() if status in POLL_STATUSES)
 
-    def memory_row(name: str, sample: Sample) -> str:
+    def memory_row(name: str, sample: Sample) -> list[str]:
         memory = sample.memory
-        return (
-            f"| {name} | {sample.seconds / 60:.1f} | {memory.main_rss_mb:.1f} "
-            f"| {memory.rss_mb:.0f} | {memory.pss_mb:.0f} | {memory.processes} "
-            f"| {sample.db_mb:.0f} |"
-        )
+        return [name, f"{sample.seconds / 60:.1f}", f"{memory.main_rss_mb:.1f}",
+                f"{memory.rss_mb:.0f}", f"{memory.pss_mb:.0f}", f"{memory.processes}",
+                f"{sample.db_mb:.0f}"]  # fmt: skip
 
+    memory_table = table(
+        ["moment", "minutes", "RSS MB, daemon process", "RSS MB, tree", "PSS MB, tree",
+         "processes", "database + WAL MB"],
+        [memory_row("start (daemon started)", start), memory_row("after warm-up", warm),
+         memory_row("half-way", half), memory_row("end (publishing stopped, caught up)", end)],
+    )  # fmt: skip
+    items_table = table(
+        ["items", "published", "stored", "missed", "doubled", "not published"],
+        [["all feeds", f"{result['published']:,}", f"{result['stored']:,}", len(missed),
+          len(doubled), len(unexpected)]],
+    )  # fmt: skip
     ok = not missed and not doubled and not unexpected and result["returncode"] == 0
     lines = [
         SECTION,
@@ -271,18 +281,9 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"minutes; other processes kept {result['other_load']:.2f} cores busy on average "
         "(the machine is shared with other work: figures are pessimistic)",
         "",
-        "| moment | minutes | RSS MB, daemon process | RSS MB, tree | PSS MB, tree | processes "
-        "| database + WAL MB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        memory_row("start (daemon started)", start),
-        memory_row("after warm-up", warm),
-        memory_row("half-way", half),
-        memory_row("end (publishing stopped, caught up)", end),
+        *memory_table,
         "",
-        "| items | published | stored | missed | doubled | not published |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| all feeds | {result['published']:,} | {result['stored']:,} | {len(missed)} "
-        f"| {len(doubled)} | {len(unexpected)} |",
+        *items_table,
         "",
         "- by minute, MB (daemon process RSS / tree PSS / database + WAL): "
         + ", ".join(

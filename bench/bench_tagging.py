@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import ROOT, SEEDS, machine, percentile
+from common import ROOT, SEEDS, machine, percentile, table, table_row
 
 sys.path.insert(0, str(ROOT))
 
@@ -130,13 +130,20 @@ def measure(
     return walls, cpus
 
 
-def row(label: str, words: int, count: int, walls: list[float], cpus: list[float]) -> str:
+HEADER = ["items", "words/item", "n", "median ms", "p95 ms", "median CPU ms", "items/s"]
+
+
+def row(label: str, words: int, count: int, walls: list[float], cpus: list[float]) -> list[str]:
+    """The cells of one row of :data:`HEADER`, printed to stderr as soon as measured."""
     walls_ms = [w * 1000 for w in walls]
     p95 = percentile(walls_ms, 95)
     median = statistics.median(walls_ms)
     cpu = statistics.median(c * 1000 for c in cpus)
     rate = len(walls) / sum(walls)
-    return f"| {label} | {words} | {count} | {median:.2f} | {p95:.2f} | {cpu:.2f} | {rate:.0f} |"
+    cells = [label, str(words), str(count), f"{median:.2f}", f"{p95:.2f}", f"{cpu:.2f}"]
+    cells.append(f"{rate:.0f}")
+    print(table_row(cells), file=sys.stderr, flush=True)
+    return cells
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,20 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         mean_words = round(statistics.mean(len(f"{t} {x}".split()) for t, x in seeds))
         sets.append(("seed articles (5)", mean_words, seeds))
 
-    header = [
-        "| items | words/item | n | median ms | p95 ms | median CPU ms | items/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    lines = list(header)
+    rows = []
     for label, words, items in sets:
         walls, cpus = measure(items, args.repeat, fast)
-        lines.append(row(label, words, len(items), walls, cpus))
-        print(lines[-1], file=sys.stderr, flush=True)
+        rows.append(row(label, words, len(items), walls, cpus))
     if args.yake:
         for label, words, items in sets:
             walls, cpus = measure(items[:10], 1, with_yake)
-            lines.append(row(f"{label}, yake package engine", words, len(items[:10]), walls, cpus))
-            print(lines[-1], file=sys.stderr, flush=True)
+            rows.append(row(f"{label}, yake package engine", words, len(items[:10]), walls, cpus))
 
     try:
         averages = os.getloadavg()
@@ -206,11 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Other jobs were running on the machine: wall-clock figures include waiting for "
             "a core, and the CPU column is the steadier one."
         )
-    table = "\n".join(lines + notes)
-    print(table)
+    report = "\n".join(table(HEADER, rows) + notes)
+    print(report)
     if args.out:
         text = "# Tagging benchmark\n\nMeasured with `python bench/bench_tagging.py --yake`.\n\n"
-        args.out.write_text(text + table + "\n", encoding="utf-8")
+        args.out.write_text(text + report + "\n", encoding="utf-8")
     return 0
 
 

@@ -339,12 +339,13 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str = 
     """The lines of a Markdown table. ``align`` has a letter per column, ``l`` or ``r``; by
     default the first column is left-aligned and the others right."""
     align = align or "l" + "r" * (len(header) - 1)
-
-    def line(cells: Sequence[object]) -> str:
-        return "| " + " | ".join(str(cell) for cell in cells) + " |"
-
     rule = "|" + "".join("---|" if a == "l" else "---:|" for a in align)
-    return [line(header), rule, *(line(row) for row in rows)]
+    return [table_row(header), rule, *(table_row(row) for row in rows)]
+
+
+def table_row(cells: Sequence[object]) -> str:
+    """One line of a Markdown table (a row printed while the rest is still measured)."""
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
 # --------------------------------------------------------------------- files

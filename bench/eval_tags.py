@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, clause_fragment, machine, stemmed_key
+from common import ROOT, clause_fragment, machine, stemmed_key, table
 
 sys.path.insert(0, str(ROOT))
 
@@ -168,21 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = [evaluate("watcher tag_item", articles, watcher_tags)]
     if not args.no_yake:
         runs.append(evaluate("yake package (defaults)", articles, yake_tags()))
-    header = [
-        "tagger",
-        "P@5",
-        "P@10",
-        "P@10 of 10",
-        "F1@5",
-        "F1@10",
-        "tags/item",
-        "clause fragments",
-        "CPU ms/item",
-    ]
+    header = ["tagger", "P@5", "P@10", "P@10 of 10", "F1@5", "F1@10", "tags/item",
+              "clause fragments", "CPU ms/item"]  # fmt: skip
     lines = [
-        "| " + " | ".join(header) + " |",
-        "|---|" + "---:|" * (len(header) - 1),
-        *("| " + " | ".join(run.row()) + " |" for run in runs),
+        *table(header, [run.row() for run in runs]),
         "",
         f"{len(articles)} articles; {machine()}.",
     ]
