@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
-import json
 import os
 import sqlite3
 import sys
@@ -50,7 +48,7 @@ from common import (
     wait_stored,
     workdir,
 )
-from feedserver import TOPICS_TOML, GrowingSpec, serving, write_config
+from feedserver import TOPICS_TOML, GrowingSpec, serving_growing, write_config
 
 SAMPLE_EVERY = 5.0
 LAG_GOAL_SECONDS = 60.0
@@ -135,8 +133,7 @@ def run_size(
     db = remove_db(work / "watcher.db")
     log = work / "daemon.log"
     print(f"capacity: {feeds} feeds every {interval:g} s, {rounds} rounds …", file=sys.stderr)
-    with serving("growing", json.dumps(dataclasses.asdict(spec))) as (server, port):
-        urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(feeds)]
+    with serving_growing(spec) as (server, port, urls):
         capacity_config(config, urls, interval, args)
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=10)
         spread_due_times(config, db, start, interval)

@@ -20,7 +20,6 @@ import argparse
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from common import (
     update_doc,
     watcher,
 )
-from feedserver import NOT_FOUND, Answer, start_http, write_config
+from feedserver import NOT_FOUND, Answer, server_process, start_http, write_config
 
 SECTION = "## Full text (issue 10)"
 HOSTS = 20
@@ -280,24 +279,6 @@ def poll_once(
     }
 
 
-def start_server(
-    seed: int, items: int, latency: float
-) -> tuple[subprocess.Popen[str], list[tuple[str, int]]]:
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--seed", str(seed), "--items", str(items),
-         "--latency", str(latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert server.stdout is not None
-    sites = []
-    for _ in range(HOSTS):
-        host, port = server.stdout.readline().split()
-        sites.append((host, int(port)))
-    return server, sites
-
-
 def report(
     extraction: dict[str, float],
     polls: list[tuple[float, str, dict[str, object]]],
@@ -400,18 +381,17 @@ def main() -> None:
     polls: list[tuple[float, str, dict[str, object]]] = []
     with tempfile.TemporaryDirectory() as work:
         for latency in latencies:
-            server, sites = start_server(args.seed, args.items, latency)
-            try:
+            command = [sys.executable, __file__, "--serve", "--seed", str(args.seed),
+                       "--items", str(args.items), "--latency", str(latency)]  # fmt: skip
+            with server_process(command) as (_server, stdout):
+                lines = [stdout.readline().split() for _ in range(HOSTS)]
+                sites = [(host, int(port)) for host, port in lines]
                 for mode in ("never", "auto"):
                     run = poll_once(Path(work), sites, args.feeds, mode)
                     print(
                         f"latency {latency * 1000:.0f} ms, {mode}: {run['seconds']:.1f} s; {run['summary']}"
                     )
                     polls.append((latency, mode, run))
-            finally:
-                assert server.stdin is not None
-                server.stdin.close()
-                server.wait()
     text = report(extraction, polls, args)
     print(text)
     if not args.no_write:

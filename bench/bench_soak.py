@@ -19,7 +19,6 @@ grows); no missed or doubled item.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -54,7 +53,7 @@ from common import (
     wait_stored,
     workdir,
 )
-from feedserver import GrowingSpec, serving, write_config
+from feedserver import GrowingSpec, serving_growing, write_config
 
 from watcher.store.database import PAGE_CACHE_KIB
 from watcher.workers import TASKS_PER_WORKER
@@ -138,8 +137,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         seed=args.seed,
     )
     config, db, log = work / "watcher.toml", work / "watcher.db", work / "daemon.log"
-    with serving("growing", json.dumps(dataclasses.asdict(spec))) as (server, port):
-        urls = [f"http://127.0.0.1:{port}/feed/{index:05d}.xml" for index in range(args.feeds)]
+    with serving_growing(spec) as (server, port, urls):
         soak_config(config, urls, args)
         load = Load()
         server_before = cpu_seconds(server.pid) or 0.0

@@ -14,6 +14,7 @@ Both print their port on the first line of stdout.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import gzip
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 from xml.sax.saxutils import escape
 
 SERVER = Path(__file__).resolve()
@@ -464,22 +466,34 @@ def write_config(path: Path, settings: str, urls: Sequence[str], topics: str = T
 
 
 @contextlib.contextmanager
-def serving(*argv: str, timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """This module as a server process (``static DIR`` or ``growing SPEC``), and its port;
-    stopped on leaving (its stdin closed)."""
-    server = subprocess.Popen(
-        [sys.executable, str(SERVER), *argv],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def server_process(
+    command: Sequence[str], timeout: float = 30
+) -> Iterator[tuple[subprocess.Popen[str], IO[str]]]:
+    """A server process that prints where it listens on stdout (returned to read) and runs
+    until its stdin closes, which it does on leaving."""
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert server.stdin is not None
     assert server.stdout is not None
     try:
-        yield server, int(server.stdout.readline())
+        yield server, server.stdout
     finally:
         server.stdin.close()
         server.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def serving(*argv: str, timeout: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """This module as a server process (``static DIR`` or ``growing SPEC``), and its port;
+    stopped on leaving (its stdin closed)."""
+    with server_process([sys.executable, str(SERVER), *argv], timeout) as (server, stdout):
+        yield server, int(stdout.readline())
+
+
+@contextlib.contextmanager
+def serving_growing(spec: GrowingSpec) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    """:func:`serving` ``growing SPEC``, with the URLs of its feeds."""
+    with serving("growing", json.dumps(dataclasses.asdict(spec))) as (server, port):
+        yield server, port, [f"http://127.0.0.1:{port}/feed/{i:05d}.xml" for i in range(spec.feeds)]
 
 
 Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
