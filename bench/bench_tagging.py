@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import ROOT, SEEDS, machine, percentile, table, table_row
+from common import ROOT, machine, percentile, seed_articles, table, table_row
 
 sys.path.insert(0, str(ROOT))
 
@@ -102,16 +102,6 @@ def synthetic_item(rng: random.Random, words: int) -> tuple[str, str]:
     return title.capitalize(), "\n\n".join(paragraphs)
 
 
-def seed_items() -> list[tuple[str, str]]:
-    if not SEEDS.is_dir():
-        return []
-    items = []
-    for path in sorted(SEEDS.iterdir()):
-        lines = path.read_text(encoding="utf-8").strip().splitlines()
-        items.append((lines[0].lstrip("# ").strip(), "\n".join(lines[1:])))
-    return items
-
-
 def measure(
     items: Sequence[tuple[str, str]], repeat: int, call: Callable[[str, str], object]
 ) -> tuple[list[float], list[float]]:
@@ -176,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [synthetic_item(rng, words) for _ in range(args.items)],
             )
         )
-    seeds = seed_items()
+    seeds = [(title, text) for _number, title, text in seed_articles()]
     if seeds:
         mean_words = round(statistics.mean(len(f"{t} {x}".split()) for t, x in seeds))
         sets.append(("seed articles (5)", mean_words, seeds))
