@@ -36,6 +36,7 @@ from common import (
     percentile,
     remove_db,
     table,
+    timed,
     update_doc,
     watcher,
 )
@@ -208,9 +209,8 @@ def extraction_cost(pages: int, seed: int) -> dict[str, float]:
     words: list[int] = []
     for number, body in enumerate(bodies):
         url = f"https://bench.example/{number}"
-        started = time.perf_counter()
-        result = extract_article(body, url, now=NOW)
-        extract_ms.append((time.perf_counter() - started) * 1000)
+        seconds, result = timed(extract_article, body, url, now=NOW)
+        extract_ms.append(seconds * 1000)
         words.append(result.words)
         for text, out in (
             ("Officials in Bishkek spoke about the Kant air base in Kyrgyzstan.", feed_ms),
@@ -221,9 +221,7 @@ def extraction_cost(pages: int, seed: int) -> dict[str, float]:
                 guid=None, published=NOW, now=NOW, lang_hint="en",
             )  # fmt: skip
             assert item is not None
-            started = time.perf_counter()
-            prepare_items([item], topics, keep_unmatched=True)
-            out.append((time.perf_counter() - started) * 1000)
+            out.append(timed(prepare_items, [item], topics, keep_unmatched=True)[0] * 1000)
     figures = {
         "pages": pages,
         "kb": statistics.median(len(body) for body in bodies) / 1024,

@@ -15,11 +15,10 @@ import os
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import ROOT, machine, percentile, seed_articles, table, table_row
+from common import ROOT, cpu_timed, machine, percentile, seed_articles, table, table_row, timed
 
 sys.path.insert(0, str(ROOT))
 
@@ -112,11 +111,9 @@ def measure(
     cpus: list[float] = []
     for _ in range(repeat):
         for title, text in items:
-            cpu = time.process_time()
-            wall = time.perf_counter()
-            call(title, text)
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
+            wall, cpu, _ = cpu_timed(call, title, text)
+            walls.append(wall)
+            cpus.append(cpu)
     return walls, cpus
 
 
@@ -144,9 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
 
-    start = time.perf_counter()
-    warm_up("en")
-    cold = time.perf_counter() - start
+    cold, _ = timed(warm_up, "en")
 
     def fast(title: str, text: str) -> object:
         return tag_item(title, text, TOPICS, ["kant-air-base"], "en")

@@ -305,11 +305,18 @@ def revision(fmt: str = "%h") -> tuple[str, bool]:
 # --------------------------------------------------------------------- figures
 
 
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    """(wall seconds, result) of one call."""
+def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """(wall seconds, result) of one call ``action(*args, **kwargs)``."""
     start = time.perf_counter()
-    result = action()
+    result = action(*args, **kwargs)
     return time.perf_counter() - start, result
+
+
+def cpu_timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of this process, result) of one call, as :func:`timed`."""
+    cpu = time.process_time()
+    wall, result = timed(action, *args, **kwargs)
+    return wall, time.process_time() - cpu, result
 
 
 def percentile(values: Sequence[float], q: float, *, nearest_rank: bool = False) -> float:

@@ -17,14 +17,13 @@ import json
 import random
 import statistics
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, SEED_STORIES, SEEDS, bcubed, pairwise, seed_articles
+from common import ROOT, SEED_STORIES, SEEDS, bcubed, pairwise, seed_articles, timed
 
 sys.path.insert(0, str(ROOT))
 
@@ -72,9 +71,10 @@ def run(
     decide_times: list[float] = []
     candidate_counts: list[int] = []
     for label in items:
-        started = time.perf_counter()
-        fp = fingerprint(label["title"], label["text"], label.get("published"), settings)
-        fp_times.append(time.perf_counter() - started)
+        seconds, fp = timed(
+            fingerprint, label["title"], label["text"], label.get("published"), settings
+        )
+        fp_times.append(seconds)
         at = _when(fp.published_at, now)
         if oracle:
             found = set(range(len(stored)))
@@ -103,9 +103,8 @@ def run(
             for pos in sorted(found)
         ]
         candidate_counts.append(len(candidates))
-        started = time.perf_counter()
-        decision = decide(fp, candidates, settings, now)
-        decide_times.append(time.perf_counter() - started)
+        seconds, decision = timed(decide, fp, candidates, settings, now)
+        decide_times.append(seconds)
         item_id = len(stored) + 1
         story = decision.story_id if decision.story_id is not None else item_id
         stored.append(Stored(item_id, label, fp, at, decision.duplicate_of, story, decision))

@@ -33,13 +33,12 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, clause_fragment, machine, stemmed_key, table
+from common import ROOT, clause_fragment, cpu_timed, machine, stemmed_key, table
 
 sys.path.insert(0, str(ROOT))
 
@@ -146,9 +145,8 @@ def evaluate(
     for article in articles[:20]:  # warm-up (caches, first-use builds)
         call(article.title, article.text)
     for article in articles:
-        start = time.process_time()
-        predicted = call(article.title, article.text)
-        scores.cpu.append(time.process_time() - start)
+        _wall, cpu, predicted = cpu_timed(call, article.title, article.text)
+        scores.cpu.append(cpu)
         scores.add(article, predicted)
     return scores
 
