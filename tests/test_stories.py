@@ -7,12 +7,16 @@ import itertools
 import json
 import pickle
 import random
+import re
 import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import Watcher, drive_daemon
@@ -693,6 +697,47 @@ def test_frequency_table_weighs_as_a_dict_of_the_same_counts_as_they_change() ->
         for key in vectors[1].keys.tolist():
             counts[key] += 1
     assert table[int(vectors[1].keys[0])] == counts[int(vectors[1].keys[0])]
+
+
+_TEXT = st.text(
+    st.sampled_from(list("Kant база Бишкек 2024 ½² ЁёІі_,.; \nAB ß Ωω 1.5,3 the и")), max_size=300
+)
+
+
+@given(_TEXT)
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_script_of_counts_letters_as_the_letter_pattern_does(text: str) -> None:
+    sample = text[:2000]
+    cyrillic = len(re.findall(r"[а-яёА-ЯЁіІ]", sample))
+    letters = len(re.findall(r"[^\W\d_]", sample))
+    expected = sv.CYRILLIC if 2 * cyrillic > letters else sv.LATIN
+    assert sv.script_of(text) == expected
+
+
+@given(_TEXT, _TEXT)
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_story_vector_counts_every_occurrence_once_and_the_lead_again(
+    title: str, text: str
+) -> None:
+    """Each word and name weighs 1 per occurrence and LEAD_WEIGHT - 1 more in the lead,
+    counted one occurrence at a time here."""
+    words: dict[int, float] = {}
+    names: dict[int, float] = {}
+    for source, weight in (
+        (f"{title}\n{text}", 1.0),
+        (sv._lead(title, text), sv.LEAD_WEIGHT - 1.0),
+    ):
+        for word in sv._WORD.findall(source.casefold()):
+            key = sv._word_key(word)
+            if key:
+                words[key] = words.get(key, 0.0) + weight
+        for match in sv._NAME.finditer(source):
+            key = sv._name_key(match.group())
+            if key:
+                names[key] = names.get(key, 0.0) + weight
+    expected = sv._vector(words, names, sv.script_of(f"{title}\n{text}"))
+    vector = story_vector(title, text)
+    assert to_bytes(vector) == to_bytes(expected)
 
 
 def _kant_feeds() -> tuple[bytes, bytes]:
