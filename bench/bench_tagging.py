@@ -1,6 +1,6 @@
 """Measure the cost of the tagging stage per item and print a Markdown table.
 
-    python bench/bench_tagging.py [--items N] [--yake] [--out FILE.md]   (copy the table into docs/benchmarks.md)
+    python bench/bench_tagging.py [--items N] [--yake]   (copy the table into docs/benchmarks.md)
 
 Texts are synthetic news items of 300, 500 and 800 words built from a fixed vocabulary
 (deterministic), plus the seed articles when ``../shared/corpus/seeds`` exists. Each row
@@ -16,7 +16,6 @@ import random
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from common import ROOT, cpu_timed, machine, percentile, seed_articles, table, table_row, timed
 
@@ -138,7 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=40, help="synthetic items per size")
     parser.add_argument("--repeat", type=int, default=5, help="passes over each item set")
     parser.add_argument("--yake", action="store_true", help="also time the yake-package engine")
-    parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
 
     cold, _ = timed(warm_up, "en")
@@ -192,11 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Other jobs were running on the machine: wall-clock figures include waiting for "
             "a core, and the CPU column is the steadier one."
         )
-    report = "\n".join(table(HEADER, rows) + notes)
-    print(report)
-    if args.out:
-        text = "# Tagging benchmark\n\nMeasured with `python bench/bench_tagging.py --yake`.\n\n"
-        args.out.write_text(text + report + "\n", encoding="utf-8")
+    print("\n".join(table(HEADER, rows) + notes))
     return 0
 
 

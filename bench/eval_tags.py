@@ -6,7 +6,7 @@ keyphrases that crowd workers picked. It is in the public GitHub repository
 use only: it is never copied into this repository. Unzip it anywhere and point this script
 at the folder that holds ``docsutf8/`` and ``keys/``:
 
-    python bench/eval_tags.py /path/to/500N-KPCrowd-v1.1 [--no-yake] [--json FILE] [--show N]
+    python bench/eval_tags.py /path/to/500N-KPCrowd-v1.1 [--no-yake]
     WATCHER_KPCROWD=/path/to/500N-KPCrowd-v1.1 python bench/eval_tags.py
 
 Each article is read as ``watcher corpus import`` reads a saved text file
@@ -29,7 +29,6 @@ form (:func:`common.clause_fragment`). CPU per item is the median ``time.process
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -51,7 +50,6 @@ KS = (5, 10)
 
 @dataclass(frozen=True, slots=True)
 class Article:
-    id: str
     title: str
     text: str
     gold: frozenset[str]  # stemmed keys
@@ -68,10 +66,8 @@ class Scores:
     fragments: int = 0
     cpu: list[float] = field(default_factory=list)
     fragment_examples: Counter[str] = field(default_factory=Counter)
-    predictions: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, article: Article, predicted: list[str]) -> None:
-        self.predictions[article.id] = predicted
         keys: list[str] = []
         for phrase in predicted:  # a phrase and its variant count once
             key = stemmed_key(phrase)
@@ -118,7 +114,7 @@ def load(folder: Path) -> list[Article]:
         document = document_from_text(path.read_text(encoding="utf-8"))
         lines = key_file.read_text(encoding="utf-8").splitlines()
         gold = frozenset(stemmed_key(line) for line in lines if line.strip())
-        articles.append(Article(path.stem, document.title, document.text, gold))
+        articles.append(Article(document.title, document.text, gold))
     return articles
 
 
@@ -155,8 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, help=f"500N-KPCrowd (or ${ENVIRONMENT})")
     parser.add_argument("--no-yake", action="store_true", help="skip the yake package")
-    parser.add_argument("--json", type=Path, help="write every article's predictions here")
-    parser.add_argument("--show", type=int, default=15, help="most frequent fragments to list")
     args = parser.parse_args(argv)
     folder = args.folder or (Path(os.environ[ENVIRONMENT]) if ENVIRONMENT in os.environ else None)
     if folder is None:
@@ -175,12 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print("\n".join(lines))
     for run in runs:
-        common = ", ".join(f"{p} ({n})" for p, n in run.fragment_examples.most_common(args.show))
+        common = ", ".join(f"{p} ({n})" for p, n in run.fragment_examples.most_common(15))
         print(f"\n{run.name}: clause fragments: {common or 'none'}")
-    if args.json:
-        args.json.write_text(
-            json.dumps({run.name: run.predictions for run in runs}, indent=1), encoding="utf-8"
-        )
     return 0
 
 
