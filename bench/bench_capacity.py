@@ -192,7 +192,6 @@ def run_size(
         "doubled": sum(1 for count in stored.values() if count > 1),
         "unexpected": len(set(stored) - on_topic),
         "returncode": returncode,
-        "publishing_seconds": publishing_ended,
         "drain_seconds": drained,
         "lag_warnings": lag_warnings,
     }
@@ -202,9 +201,7 @@ def _stamp(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
-def report(
-    result: dict[str, object], args: argparse.Namespace
-) -> tuple[list[str], dict[str, float]]:
+def report(result: dict[str, object]) -> tuple[list[str], dict[str, float]]:
     feeds = int(result["feeds"])  # type: ignore[call-overload]
     interval = float(result["interval"])  # type: ignore[arg-type]
     start: dt.datetime = result["start"]  # type: ignore[assignment]
@@ -412,7 +409,7 @@ def main() -> None:
     for feeds, interval in zip(sizes, intervals, strict=False):
         with workdir(args.workdir, "bench-capacity-") as work:
             result = run_size(feeds, interval, args, work)
-        text, figures = report(result, args)
+        text, figures = report(result)
         print("\n".join(text), flush=True)
         summary.append(figures)
     print(

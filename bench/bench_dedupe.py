@@ -465,7 +465,7 @@ def _emulated_tags(story: Story, index: int) -> list[tuple[str, str, float]]:
     return tags
 
 
-def _build_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], float, float]:
+def _build_chunk(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
     """Rows for items [start, stop): everything ingest_batch would write for each."""
     from watcher.similarity import fingerprint, to_bytes
 
@@ -473,13 +473,9 @@ def _build_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], float,
     assert _PLAN is not None
     start, stop = bounds
     rows = []
-    fp_seconds = 0.0
-    t_all = time.process_time()
     for index in range(start, stop):
         item, _published, first_seen = _stored_item(index)
-        t0 = time.process_time()
         fp = fingerprint(item.title, item.text, item.published_at)
-        fp_seconds += time.process_time() - t0
         role = int(_PLAN.role[index])
         story_id = int(_PLAN.story[index]) + 1
         if role == COPY:
@@ -496,7 +492,7 @@ def _build_chunk(bounds: tuple[int, int]) -> tuple[list[tuple[Any, ...]], float,
                story_id, signal, score)  # fmt: skip
         tags = _emulated_tags(story, index)
         rows.append((row, to_bytes(fp), fp.band_keys, fp.story_keys, story.topics, tags))
-    return rows, fp_seconds, time.process_time() - t_all
+    return rows
 
 
 # ============================================================================ building
@@ -547,7 +543,6 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
     bounds = [(s, min(s + chunk, size)) for s in range(0, size, chunk)]
     topics = _topic_specs()
     done = 0
-    fp_cpu = gen_cpu = 0.0
     insert_seconds = 0.0
     last_report = time.perf_counter()
     ctx = mp.get_context("fork")
@@ -555,9 +550,7 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
         workers, initializer=_init_worker, initargs=(str(plan_path), seed, topics)
     ) as pool:
         pending: list[tuple[Any, ...]] = []
-        for rows, fp_s, all_s in pool.imap(_build_chunk, bounds):
-            fp_cpu += fp_s
-            gen_cpu += all_s
+        for rows in pool.imap(_build_chunk, bounds):
             pending.extend(rows)
             done += len(rows)
             if len(pending) >= 5000 or done == size:
@@ -574,17 +567,12 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
                     f"{size}: {done:,}/{size:,} items, {elapsed:.0f} s, "
                     f"{done / elapsed:.0f} items/s, eta {eta:.0f} s"
                 )
-    t0 = time.perf_counter()
     conn.execute("PRAGMA journal_mode = WAL")
     store.close()
-    finish = time.perf_counter() - t0
     meta = _meta(
         path, size, rate, seed, "bulk",
         build_seconds=round(time.perf_counter() - t_start, 1),
         insert_seconds=round(insert_seconds, 1),
-        finish_seconds=round(finish, 1),
-        worker_cpu_seconds=round(gen_cpu, 1),
-        fingerprint_cpu_seconds=round(fp_cpu, 1),
         workers=workers,
     )  # fmt: skip
     Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
@@ -652,7 +640,6 @@ def _db_stats(path: Path) -> dict[str, Any]:
             "file_mb": round(path.stat().st_size / 1e6, 1),
             "items": conn.execute("SELECT max(id) FROM items").fetchone()[0] or 0,
             "tags": conn.execute("SELECT count(*) FROM tags").fetchone()[0],
-            "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
         }
         try:
             rows = conn.execute(
@@ -776,24 +763,15 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
 # ============================================================================ measuring
 
 
-@lru_cache(maxsize=1)
-def _sqlite_lib() -> Any:
+def _sqlite_peak_mb() -> float | None:
+    """The high-water mark of SQLite's allocator in MB, when the library says."""
     try:
         lib = ctypes.CDLL("libsqlite3.so.0")
     except OSError:
         return None
-    lib.sqlite3_memory_used.restype = ctypes.c_int64
     lib.sqlite3_memory_highwater.restype = ctypes.c_int64
     lib.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
-    return lib
-
-
-def _sqlite_heap() -> tuple[float | None, float | None]:
-    """(bytes in use, high-water) of SQLite's allocator in MB, when the library says."""
-    lib = _sqlite_lib()
-    if not lib:
-        return None, None
-    return lib.sqlite3_memory_used() / 1e6, lib.sqlite3_memory_highwater(0) / 1e6
+    return float(lib.sqlite3_memory_highwater(0) / 1e6)
 
 
 def resident_fraction(path: Path) -> float | None:
@@ -981,17 +959,13 @@ def _run_batches(
 
     per_item: list[float] = []
     commits: list[float] = []
-    batch_ms: list[float] = []
     item_buckets: list[dict[str, float]] = []
     new_ids: list[int] = []
-    cpu0 = time.process_time()
-    wall0 = time.perf_counter()
     per_item_cpu: list[float] = []
     for entry in batches:
         for series in (probe.starts, probe.ends, probe.cpu_starts, probe.cpu_ends):
             series.clear()
         probe.item_buckets.clear()
-        t0 = time.perf_counter()
         outcome = ingest_batch(
             store, entry["items"], feed_id=entry["feed"], now=entry["now"], settings=settings
         )
@@ -1005,7 +979,6 @@ def _run_batches(
         assert len(probe.starts) == n, (len(probe.starts), n)
         commit = t1 - probe.ends[-1]
         commits.append(commit * 1000)
-        batch_ms.append((t1 - t0) * 1000)
         bounds = [*probe.starts[1:], probe.ends[-1]]
         for start, stop, buckets in zip(probe.starts, bounds, probe.item_buckets, strict=True):
             per_item.append((stop - start + commit / n) * 1000)
@@ -1015,11 +988,8 @@ def _run_batches(
         "per_item_ms": per_item,
         "per_item_cpu_ms": per_item_cpu,
         "commit_ms": commits,
-        "batch_ms": batch_ms,
         "buckets": item_buckets,
         "new_ids": new_ids,
-        "wall_s": time.perf_counter() - wall0,
-        "cpu_s": time.process_time() - cpu0,
     }
 
 
@@ -1054,7 +1024,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     _current, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     other_load = load.others()
-    sqlite_used, sqlite_peak = _sqlite_heap()
+    sqlite_peak = _sqlite_peak_mb()
     # what the new items were filed as; the parent found by its URL
     expect = [e for entry in data["main"] for e in entry["expect"]]
     rows = {
@@ -1090,13 +1060,12 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         "pragmas": pragmas,
         "main": main,
         "candidates": candidates,
-        "repeats": {k: repeats[k] for k in ("per_item_ms", "commit_ms", "batch_ms", "buckets")},
+        "repeats": {"per_item_ms": repeats["per_item_ms"]},
         "traced_peak_mb": traced_peak / 1e6,
         "rss_before_open_mb": rss_before_open,
         "rss_after_main_mb": rss_after_main,
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
         "peak_rss_mb": own_mb("VmHWM"),
-        "sqlite_used_mb": sqlite_used,
         "sqlite_peak_mb": sqlite_peak,
         "other_load": other_load,
         "filed": filed,

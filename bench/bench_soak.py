@@ -191,7 +191,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
     return {
         "returncode": returncode,
         "published": len(published_guids),
-        "changes": final["changes"],
         "stored": sum(stored.values()),
         "missed": sorted(published_guids - set(stored)),
         "doubled": sorted(guid for guid, count in stored.items() if count > 1),
@@ -206,7 +205,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
             at(samples, 60.0 * minute) for minute in range(int(samples[-1].seconds // 60) + 1)
         ],
         "half": at(samples, samples[-1].seconds / 2),
-        "warmup_seconds": warmup,
         "publishing_seconds": publishing_ended,
         "drain_seconds": drained,
         "total_seconds": total_seconds,
@@ -214,7 +212,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         "other_load": max(0.0, other_load),
         "latency": delays,
         "intervals": intervals,
-        "log": log,
     }
 
 
