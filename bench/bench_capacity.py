@@ -37,6 +37,7 @@ from common import (
     cpu_seconds_reaped,
     daemon,
     machine,
+    measured_with,
     percentile,
     published_by,
     remove_db,
@@ -395,10 +396,7 @@ def main() -> None:
     parser.add_argument("--overhead-feeds", type=int, default=200)
     parser.add_argument("--workdir", type=Path, help="work folder, kept (default: temporary)")
     args = parser.parse_args()
-    print(
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with "
-        f"`python bench/bench_capacity.py {' '.join(sys.argv[1:])}`; {machine()}\n"
-    )
+    print(measured_with("bench_capacity.py", sys.argv[1:], f"; {machine()}") + "\n")
     if args.overhead:
         print("\n".join(overhead(args)))
         return
