@@ -171,6 +171,9 @@ story_grouping.correct = _timed_correct  # type: ignore[assignment] # timed wher
 
 REGROUP = False
 """``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
+POLL = False
+"""``--poll``: store the documents as a poll does (feed items, first seen now; no
+clustering of the whole import at the end, only the correction a pass ends with)."""
 
 
 def group(
@@ -186,6 +189,10 @@ def group(
     seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
+        feed_id = None
+        if POLL:
+            store.add_feed("http://127.0.0.1/eval.xml", now=seen_at)
+            feed_id = int(store.db.execute("SELECT id FROM feeds").fetchone()[0])
         try:
             items = {}
             for part, scored in ((background, False), (docs, True)):
@@ -206,12 +213,16 @@ def group(
                     worker += time.perf_counter() - started
                     started = time.perf_counter()
                     outcome = ingest_batch(
-                        store, prepared, feed_id=None, now=seen_at, settings=settings
+                        store, prepared, feed_id=feed_id, now=seen_at, settings=settings
                     )
                     stored.extend(outcome.new_item_ids)
                     writer += time.perf_counter() - started
-                started = time.perf_counter()  # as `watcher corpus import` ends
-                cluster_imported(store, stored, settings, now=seen_at)
+                started = time.perf_counter()
+                if POLL:  # as a pass ends
+                    with store.transaction():
+                        story_grouping.correct_waiting(store, settings, now=seen_at)
+                else:  # as `watcher corpus import` ends
+                    cluster_imported(store, stored, settings, now=seen_at)
                 writer += time.perf_counter() - started
             if REGROUP:
                 started = time.perf_counter()
@@ -367,9 +378,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="override a [dedupe] setting (story_threshold=0.3) or a constant of "
         "watcher.story_vectors (LEAD_WEIGHT=1)",
     )
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="store the documents as `watcher poll` does (feed items first seen now, the "
+        "pass's correction at the end) instead of as `watcher corpus import`",
+    )
     args = parser.parse_args(argv)
-    global REGROUP
+    global REGROUP, POLL
     REGROUP = args.regroup
+    POLL = args.poll
     overrides: dict[str, object] = {}
     fields = DedupeSettings.__dataclass_fields__
     for pair in args.set:
