@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import socket
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from common import machine, table, timed
+from common import machine, table, timed, workdir
 
 from watcher.config import config_from_dict
 from watcher.digest import preview_digest, send_digest
@@ -111,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "bench",
     )
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "bench.db"
+    with workdir(None, "bench-digest-") as scratch:
+        path = scratch / "bench.db"
         store = Store.open(path)
         fill_s, _ = timed(lambda: fill(store, args.items, args.window))
         store.db.execute("PRAGMA optimize")

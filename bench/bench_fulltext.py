@@ -21,7 +21,6 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -39,6 +38,7 @@ from common import (
     timed,
     update_doc,
     watcher,
+    workdir,
 )
 from feedserver import NOT_FOUND, Answer, server_process, start_http, write_config
 
@@ -377,7 +377,7 @@ def main() -> None:
     extraction = extraction_cost(args.pages, args.seed)
     print(f"extraction: median {extraction['median']:.1f} ms, p95 {extraction['p95']:.1f} ms")
     polls: list[tuple[float, str, dict[str, object]]] = []
-    with tempfile.TemporaryDirectory() as work:
+    with workdir(None, "bench-fulltext-") as work:
         for latency in latencies:
             command = [sys.executable, __file__, "--serve", "--seed", str(args.seed),
                        "--items", str(args.items), "--latency", str(latency)]  # fmt: skip
@@ -385,7 +385,7 @@ def main() -> None:
                 lines = [stdout.readline().split() for _ in range(HOSTS)]
                 sites = [(host, int(port)) for host, port in lines]
                 for mode in ("never", "auto"):
-                    run = poll_once(Path(work), sites, args.feeds, mode)
+                    run = poll_once(work, sites, args.feeds, mode)
                     print(
                         f"latency {latency * 1000:.0f} ms, {mode}: {run['seconds']:.1f} s; {run['summary']}"
                     )

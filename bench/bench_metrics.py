@@ -18,13 +18,12 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import ROOT, machine, measured_with, table, timed, update_doc
+from common import ROOT, machine, measured_with, table, timed, update_doc, workdir
 from prometheus_client import CollectorRegistry, generate_latest
 
 sys.path.insert(0, str(ROOT))
@@ -122,8 +121,8 @@ def main() -> None:
     options = parser.parse_args()
     sizes = [100_000] if options.quick else [1_000_000, 5_000_000]
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as directory:
-        results = [measure(rows, Path(directory)) for rows in sizes]
+    with workdir(None, "bench-metrics-") as work:
+        results = [measure(rows, work) for rows in sizes]
     rendered = render(results)
     print(rendered)
     if options.quick:

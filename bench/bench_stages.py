@@ -30,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from collections import defaultdict
@@ -458,8 +457,7 @@ def main() -> None:
     if args.quick:
         args.feeds, args.corpus_feeds, args.repeat = 10, 20, 2
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-stages-feeds-") as tmp:
-        feeds_dir = Path(tmp)
+    with workdir(None, "bench-stages-feeds-") as feeds_dir:
         generate_feeds(feeds_dir, args.corpus_feeds + args.feeds, args.items, args.seed)
         runners = []
         if args.compare:
