@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -221,8 +222,10 @@ def _linked(
 ) -> float:
     """The mean similarity over all pairs of two stories' members (average link), from one
     :func:`similarity_matrix` of both."""
-    matrix = similarity_matrix([*one, *other], weights.df, weights.documents, names_share)
-    return float(matrix[: len(one), len(one) :].mean())
+    block = similarity_matrix(
+        [*one, *other], weights.df, weights.documents, names_share, split=len(one)
+    )
+    return float(block.mean())
 
 
 def remember(
@@ -300,12 +303,18 @@ class Correction:
 
 
 def similarity_matrix(
-    vectors: Sequence[StoryVector], df: Mapping[int, int], documents: int, names_share: float
+    vectors: Sequence[StoryVector],
+    df: Mapping[int, int],
+    documents: int,
+    names_share: float,
+    *,
+    split: int | None = None,
 ) -> npt.NDArray[np.float64]:
     """All pairwise :func:`~watcher.story_vectors.similarities` of ``vectors`` at once: each
     row's TF-IDF weights are cut into its word and name parts, each part scaled to unit
     length (times the root of its share), so one sparse product gives the weighted sum of
-    the two cosines."""
+    the two cosines. ``split``: only the block of the first ``split`` vectors against the
+    others (the same figures as that block of the whole matrix, a fraction of the work)."""
     from scipy import sparse  # type: ignore[import-untyped]  # here: a poll with nothing new never needs it
 
     count = len(vectors)
@@ -325,13 +334,15 @@ def similarity_matrix(
     data = np.divide(weights * share, norm, out=np.zeros_like(weights), where=norm > 0)
     indptr = np.concatenate(([0], np.cumsum(sizes)))
     matrix = sparse.csr_matrix((data, column, indptr), shape=(count, len(unique)))
-    product: npt.NDArray[np.float64] = (matrix @ matrix.T).toarray()
+    first = slice(0, count if split is None else split)
+    second = slice(0, count) if split is None else slice(split, count)
+    product: npt.NDArray[np.float64] = _product(matrix, split).toarray()
     scripts = np.fromiter((vector.script for vector in vectors), np.int64, count)
-    across = scripts[:, None] != scripts[None, :]
+    across = scripts[first, None] != scripts[None, second]
     if across.any():  # names and figures alone, as in similarities()
         only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
         named = sparse.csr_matrix((only, column, indptr), shape=(count, len(unique)))
-        names_cosine = (named @ named.T).toarray()
+        names_cosine = _product(named, split).toarray()
         cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * names_cosine)
         has_lead = np.fromiter((vector.lead is not None for vector in vectors), np.bool_, count)
         if has_lead.any():  # both leads encoded: mixed with the encoder cosine (sv.across)
@@ -339,14 +350,22 @@ def similarity_matrix(
             for row_index, vector in enumerate(vectors):
                 if vector.lead is not None:
                     leads[row_index] = vector.lead
-            cosine = (leads @ leads.T).astype(np.float64)
+            cosine = (leads[first] @ leads[second].T).astype(np.float64)
             scaled = np.clip((cosine - sv.ENCODER_LOW) / (sv.ENCODER_HIGH - sv.ENCODER_LOW), 0, 1)
             mixed = (1.0 - sv.ENCODER_WEIGHT) * np.minimum(1.0, names_cosine)
             mixed += sv.ENCODER_WEIGHT * scaled
-            both = has_lead[:, None] & has_lead[None, :]
+            both = has_lead[first, None] & has_lead[None, second]
             cross = np.where(both, mixed, cross)
         product = np.where(across, cross, product)
     return product
+
+
+def _product(matrix: Any, split: int | None) -> Any:
+    """The sparse product of ``matrix``'s rows with its rows (``split``: of the rows before
+    ``split`` with those after)."""
+    if split is None:
+        return matrix @ matrix.T
+    return matrix[:split] @ matrix[split:].T
 
 
 def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: float) -> None:

@@ -409,11 +409,8 @@ class FrequencyTable(Mapping[int, int]):
     def add(self, keys: Iterable[int], amount: int = 1) -> None:
         """Count ``amount`` more for each of ``keys`` the table holds (the others are read
         from the store, counts included, when first needed)."""
-        places = self._places
-        for key in keys:
-            place = places.get(key)
-            if place is not None:
-                self._values[place] += amount
+        found = np.fromiter(map(self._places.get, keys, repeat(0)), np.intp)
+        np.add.at(self._values, found[found > 0], amount)  # a key given twice counts twice
 
     def clear(self) -> None:
         self._places.clear()
@@ -426,16 +423,24 @@ class FrequencyTable(Mapping[int, int]):
 
     def of_vector(self, vector: StoryVector) -> npt.NDArray[np.float64]:
         """:meth:`lookup` of ``vector``'s keys, their places remembered once all are held."""
+        return self._values[self._places_of(vector)]
+
+    def of_vectors(self, vectors: Sequence[StoryVector]) -> npt.NDArray[np.float64]:
+        """:meth:`of_vector` of each of ``vectors``, laid end to end: one fancy index."""
+        places: npt.NDArray[np.intp] = np.concatenate([self._places_of(v) for v in vectors])
+        return self._values[places]
+
+    def _places_of(self, vector: StoryVector) -> npt.NDArray[np.intp]:
         memo = self._memo.get(id(vector))
         if memo is not None and memo[0] is vector:
-            return self._values[memo[1]]
+            return memo[1]
         found = map(self._places.get, vector.keys.tolist(), repeat(0))
         places = np.fromiter(found, np.intp, len(vector))
         if places.all():
             if len(self._memo) >= MEMO_VECTORS:
                 self._memo.clear()
             self._memo[id(vector)] = (vector, places)
-        return self._values[places]
+        return places
 
 
 MEMO_VECTORS: Final = 40_000
@@ -506,13 +511,17 @@ class Weights:
             lengths = np.fromiter(map(len, fresh), np.intp, len(fresh))
             counts = np.concatenate([vector.counts for vector in fresh])
             names = np.concatenate([vector.names for vector in fresh])
-            df = np.concatenate([_frequencies_of(self.df, vector) for vector in fresh])
+            if isinstance(self.df, FrequencyTable):
+                df = self.df.of_vectors(fresh)
+            else:
+                df = np.concatenate([frequencies(self.df, vector.keys) for vector in fresh])
             weights = counts * idf(df, self.documents)
             squares = weights * weights
             segment = _segments(lengths)
             name_sums = np.bincount(segment, squares * names, len(fresh))
             word_sums = np.bincount(segment, squares, len(fresh)) - name_sums
-            parts = np.split(weights, np.cumsum(lengths)[:-1])
+            ends = np.cumsum(lengths).tolist()
+            parts = [weights[start:end] for start, end in zip([0, *ends], ends, strict=False)]
             word_norms = np.sqrt(np.maximum(word_sums, 0.0)).tolist()
             name_norms = np.sqrt(name_sums).tolist()
             for vector, part, word_norm, name_norm in zip(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -194,7 +195,7 @@ class _Frequencies:
         self.version: int | None = None
         self.loaded: set[int] = set()
         """Items whose every key is in ``df`` (:func:`member_frequencies`)."""
-        self.pending: dict[int, int] = {}
+        self.pending: Counter[int] = Counter()
         """Counts not yet written to ``story_df`` (:func:`flush_frequencies`): added to
         what the table says of a key read meanwhile."""
 
@@ -259,11 +260,10 @@ def counted(store: Store, keys: Iterable[int], *, pending: bool = False) -> None
     keys = list(keys)
     if not keys:
         return
-    cache.df.add((DOCUMENTS_KEY, *keys))
+    keys.append(DOCUMENTS_KEY)
+    cache.df.add(keys)
     if pending:
-        waiting = cache.pending
-        for key in (DOCUMENTS_KEY, *keys):
-            waiting[key] = waiting.get(key, 0) + 1
+        cache.pending.update(keys)  # Counter: counted in C
 
 
 def flush_frequencies(store: Store) -> None:
@@ -277,7 +277,7 @@ def flush_frequencies(store: Store) -> None:
         "ON CONFLICT(key) DO UPDATE SET df = df + excluded.df",
         list(cache.pending.items()),
     )
-    cache.pending = {}
+    cache.pending = Counter()
 
 
 def forget_frequencies(store: Store) -> None:
