@@ -24,13 +24,13 @@ footer added) of a recent item.
 Measured at each size, in a fresh process per size: ``ingest_batch`` for 2,000 new items in
 batches of 50 (half new stories, half copies or write-ups of stored items; "now" just after
 the corpus ends), per item (median, p95, p99, with each batch's closing writes — topics, tags,
-sightings, the text index — and commit spread over its items),
-broken down into level-1 lookup, candidate query, decoding, ``decide``, writes and commit;
-candidate-set sizes; 500 level-1 repeats (sightings); peak RSS and SQLite's own heap; Python
-heap peak under tracemalloc. Restart: a fresh process opening the database (migrations
-check) and ingesting one batch, with the OS page cache warm and with the database file
-evicted from it. Every measured run removes what it added afterwards, so the cached corpora
-stay as built. The cost of ``fingerprint`` itself (parse workers) is bench_stages.py's.
+sightings, the text index — and commit spread over its items), broken down into level-1
+lookup, candidate query, decoding, ``decide``, writes and commit; candidate-set sizes; 500
+level-1 repeats (sightings); peak RSS and SQLite's own heap. Restart: a fresh process opening
+the database (migrations check) and ingesting one batch, with the OS page cache warm and with
+the database file evicted from it. Every measured run removes what it added afterwards, so
+the cached corpora stay as built. The cost of ``fingerprint`` itself (parse workers) is
+bench_stages.py's.
 """
 
 from __future__ import annotations
@@ -695,8 +695,7 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
     rng = random.Random(_mix(args.seed, 7, size))
     per_hour = args.rate / 24.0
     batch = args.batch
-    extra = 5 * batch  # for the tracemalloc pass
-    total = args.new_items + extra
+    total = args.new_items
     batches = []
     serial = size
     for k in range(math.ceil(total / batch)):
@@ -751,11 +750,7 @@ def prepare_new(size: int, args: argparse.Namespace) -> Path:
         prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
         now = END + dt.timedelta(seconds=60 * (len(batches) + k // batch + 1))
         repeats.append({"feed": int(_PLAN.feed[chosen[k]]), "now": _iso(now), "items": prepared})
-    data = {
-        "main": batches[: math.ceil(args.new_items / batch)],
-        "traced": batches[math.ceil(args.new_items / batch) :],
-        "repeats": repeats,
-    }
+    data = {"main": batches, "repeats": repeats}
     out.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
     return out
 
@@ -995,8 +990,6 @@ def _run_batches(
 
 def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     """One size, in a fresh process: timings, candidate sets, memory; then clean up."""
-    import tracemalloc
-
     data = pickle.loads(pickle_path.read_bytes())
     import watcher.ingest as ingest_module
     from watcher.config import load_config
@@ -1019,10 +1012,6 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     rss_after_main = own_mb("VmRSS")
     candidates = list(probe.candidates)
     repeats = _run_batches(store, probe, data["repeats"], settings)
-    tracemalloc.start()  # untimed pass: the Python heap peak
-    _run_batches(store, probe, data["traced"], settings)
-    _current, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     other_load = load.others()
     sqlite_peak = _sqlite_peak_mb()
     # what the new items were filed as; the parent found by its URL
@@ -1061,7 +1050,6 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         "main": main,
         "candidates": candidates,
         "repeats": {"per_item_ms": repeats["per_item_ms"]},
-        "traced_peak_mb": traced_peak / 1e6,
         "rss_before_open_mb": rss_before_open,
         "rss_after_main_mb": rss_after_main,
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
@@ -1360,12 +1348,11 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         m = r["measure"]
         growth = m["peak_rss_mb"] - m["rss_before_open_mb"]
         figures = [m["rss_before_open_mb"], m["rss_after_main_mb"], m["peak_rss_mb"], growth]
-        figures += [m["sqlite_peak_mb"], m["traced_peak_mb"]]
+        figures.append(m["sqlite_peak_mb"])
         rows.append([_size_label(r), *(_fmt(x, 1) for x in figures)])
     add.table(
         "stored items | RSS before open MB | RSS after 2,000 items MB | peak RSS MB | "
-        "growth over baseline MB | SQLite heap high-water MB | "
-        "Python heap peak (tracemalloc, 250 items) MB",
+        "growth over baseline MB | SQLite heap high-water MB",
         rows,
     )
     # ---------------------------------------------------------------- restart
