@@ -83,13 +83,9 @@ ROWS: list[tuple[str, str, str]] = [
 # Where each part of ingest_batch lives, old names and new: absent ones are skipped, so one
 # script measures every revision. Only one level per part, so nothing is counted twice.
 INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
-    "ingest_find_exact": [
-        ("watcher.store.database:Store", "find_exact"),
-        ("watcher.store.database:Store", "find_exact_many"),
-    ],
+    "ingest_find_exact": [("watcher.store.database:Store", "find_exact")],
     "ingest_candidates": [
         ("watcher.ingest", "_candidates"),
-        ("watcher.ingest", "_candidates_many"),
         ("watcher.ingest", "story_candidates"),
     ],
     "ingest_decide": [("watcher.ingest", "decide")],
@@ -102,8 +98,6 @@ INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
             "set_topics",
             "set_tags",
             "add_sighting",
-            "insert_items",
-            "save_fingerprints",
             "add_topics",
             "add_tags",
             "add_sightings",
