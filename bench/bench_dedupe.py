@@ -636,42 +636,18 @@ def _write_rows(
 def _db_stats(path: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     try:
-        stats: dict[str, Any] = {
+        one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
+        first, last = one("SELECT min(published_at), max(published_at) FROM items")
+        return {
             "file_mb": round(path.stat().st_size / 1e6, 1),
-            "items": conn.execute("SELECT max(id) FROM items").fetchone()[0] or 0,
-            "tags": conn.execute("SELECT count(*) FROM tags").fetchone()[0],
+            "items": one("SELECT max(id) FROM items")[0] or 0,
+            "tags": one("SELECT count(*) FROM tags")[0],
+            "dedupe_keys": one("SELECT count(*) FROM dedupe_keys")[0],
+            "published_from": first,
+            "published_to": last,
         }
-        try:
-            rows = conn.execute(
-                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
-            ).fetchall()
-        except sqlite3.OperationalError:
-            rows = []
-        groups = {
-            "FTS5 index": ("items_fts",),
-            "items (table and indexes)": ("items",),
-            "dedupe_fingerprints": ("dedupe_fingerprints",),
-            "dedupe_keys": ("dedupe_keys",),
-            "tags, topics, sightings": ("item_tags", "item_topics", "tags", "sightings"),
-        }
-        sizes: dict[str, float] = {}
-        for name, size in rows:
-            label = "other"
-            for group, prefixes in groups.items():
-                owner = name.removeprefix("sqlite_autoindex_")
-                if any(owner == p or owner.startswith(p + "_") for p in prefixes):
-                    label = group
-                    break
-            sizes[label] = sizes.get(label, 0.0) + size / 1e6
-        stats["mb_by_table"] = {k: round(v, 1) for k, v in sizes.items()}
-        stats["dedupe_keys"] = conn.execute("SELECT count(*) FROM dedupe_keys").fetchone()[0]
-        first, last = conn.execute(
-            "SELECT min(published_at), max(published_at) FROM items"
-        ).fetchone()
-        stats["published_from"], stats["published_to"] = first, last
     finally:
         conn.close()
-    return stats
 
 
 # ============================================================================ new items
@@ -1401,22 +1377,17 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
     rows = []
     for r in results:
         meta = r["meta"]
-        mb = meta.get("mb_by_table", {})
         how = (
             f"bulk, {meta['build_seconds'] / 60:.1f} min on {meta['workers']} workers "
             f"(writes {meta['insert_seconds'] / 60:.1f} min)"
         )
         rows.append([
             _size_label(r), f"{meta['items']:,}", f"{_span_days(meta):.0f} days",
-            _gb(meta["file_mb"]), _gb(mb.get("items (table and indexes)", 0)),
-            _gb(mb.get("FTS5 index", 0)), _gb(mb.get("dedupe_fingerprints", 0)),
-            f"{_gb(mb.get('dedupe_keys', 0))} ({meta['dedupe_keys']:,})",
-            _gb(mb.get("tags, topics, sightings", 0)), f"{meta['tags']:,}", how,
+            _gb(meta["file_mb"]), f"{meta['dedupe_keys']:,}", f"{meta['tags']:,}", how,
         ])  # fmt: skip
     add.table(
-        "corpus | items | span | file | items | FTS5 | fingerprints | dedupe_keys (rows) | "
-        "tags etc. | distinct tags | build",
-        rows, "l" + "r" * 9 + "l",
+        "corpus | items | span | file | dedupe_keys rows | distinct tags | build",
+        rows, "l" + "r" * 5 + "l",
     )  # fmt: skip
     if findings:
         add(findings.strip())
