@@ -507,6 +507,10 @@ def test_lead_vectors_mix_with_names_across_scripts_only() -> None:
     matrix = similarity_matrix(vectors, df, 10, sv.NAMES_SHARE)
     for n, vector in enumerate(vectors):
         assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 10), abs=1e-6)
+    for split in (1, 2):  # two stories' average link reads one block, across scripts too
+        block = similarity_matrix(vectors, df, 10, sv.NAMES_SHARE, split=split)
+        assert block.shape == (split, 3 - split)
+        assert block == pytest.approx(matrix[:split, split:], abs=1e-6)
 
 
 def test_leads_are_encoded_only_where_the_other_script_is_in_sight() -> None:
@@ -697,6 +701,14 @@ def test_frequency_table_weighs_as_a_dict_of_the_same_counts_as_they_change() ->
         for key in vectors[1].keys.tolist():
             counts[key] += 1
     assert table[int(vectors[1].keys[0])] == counts[int(vectors[1].keys[0])]
+    assert table.of_vectors(vectors[:3]).tolist() == [
+        counts.get(key, 0) for vector in vectors[:3] for key in vector.keys.tolist()
+    ]
+    key = int(vectors[2].keys[0])
+    before = table[key]
+    table.add([key, key, 12345])  # a key given twice counts twice; one not held is skipped
+    assert table[key] == before + 2
+    assert 12345 not in table
 
 
 _TEXT = st.text(
