@@ -62,7 +62,7 @@ from watcher.config import Config, DedupeConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported, regroup
+from watcher.regroup import cluster_imported, cluster_part, items_after, parts, regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
 
@@ -172,8 +172,8 @@ story_grouping.correct = _timed_correct  # type: ignore[assignment] # timed wher
 REGROUP = False
 """``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
 POLL = False
-"""``--poll``: store the documents as a poll does (feed items, first seen now; no
-clustering of the whole import at the end, only the correction a pass ends with)."""
+"""``--poll``: store the documents as a ``watcher poll`` pass does (feed items, first seen
+now, no correction per batch, one clustering of the pass's items at its end)."""
 
 
 def group(
@@ -199,6 +199,9 @@ def group(
                 writer = worker = 0.0
                 _corrections[0] = 0.0
                 stored: list[int] = []
+                mark = int(store.db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
+                # a pass, and an import, hold the corrections until their end
+                story_grouping.hold_corrections(store, held=True)
                 for start in range(0, len(part), batch):
                     pending = []
                     for doc in part[start : start + batch]:
@@ -218,9 +221,10 @@ def group(
                     stored.extend(outcome.new_item_ids)
                     writer += time.perf_counter() - started
                 started = time.perf_counter()
-                if POLL:  # as a pass ends
-                    with store.transaction():
-                        story_grouping.correct_waiting(store, settings, now=seen_at)
+                story_grouping.hold_corrections(store, held=False)
+                if POLL:  # as a pass ends (Poller.poll, cluster_pass)
+                    for chunk in parts(store, items_after(store, mark)):
+                        cluster_part(store, chunk, settings, now=seen_at)
                 else:  # as `watcher corpus import` ends
                     cluster_imported(store, stored, settings, now=seen_at)
                 writer += time.perf_counter() - started

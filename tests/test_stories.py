@@ -12,6 +12,7 @@ import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import Watcher, drive_daemon
+from tests.conftest import Watcher, drive_daemon, kant_story, rss
 from watcher import story_grouping
 from watcher import story_vectors as sv
 from watcher.config import Config
@@ -859,3 +860,69 @@ def test_small_batches_wait_for_one_correction_and_big_ones_do_not(
     assert story_grouping.correct_waiting(store).items == 0
     ingest(store, docs[5 : 5 + story_grouping.CORRECT_EVERY])
     assert story_grouping.correct_waiting(store).items == 0  # corrected as it was stored
+
+
+def _record_corrections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every correction from now on (the real one runs), whether ingest
+    (:func:`story_grouping.correct_soon`) or a clustering at the end runs it."""
+    from watcher import regroup
+
+    sizes: list[int] = []
+    real = story_grouping.correct
+
+    def recorded(store: Store, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(batch))
+        return real(store, batch, *args, **kwargs)
+
+    monkeypatch.setattr(story_grouping, "correct", recorded)
+    monkeypatch.setattr(regroup, "correct", recorded)
+    return sizes
+
+
+def test_a_poll_pass_clusters_its_items_once_at_its_end(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three feeds of 25 new items each through ``watcher poll`` with the worker pool: no
+    correction while the batches are stored (each would have run one before), then one
+    clustering of the pass's 75 items; the next pass clusters only its own."""
+    sizes = _record_corrections(monkeypatch)
+    urls = []
+    for feed in range(3):
+        items = [kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)]
+        httpserver.expect_request(f"/f{feed}").respond_with_data(
+            rss(items), content_type="application/rss+xml"
+        )
+        urls.append(httpserver.url_for(f"/f{feed}"))
+    watcher = make_watcher(urls)
+    assert watcher("poll", "--all").exit_code == 0
+    assert sizes == [75]
+    httpserver.clear()
+    items = [kant_story(900 + n, "https://later.example") for n in range(4)]
+    httpserver.expect_request("/f0").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    sizes.clear()
+    assert watcher("poll", "--all").exit_code == 0
+    assert sizes == [4]
+
+
+def test_an_import_is_clustered_once_at_its_end(
+    tmp_path: Path, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``corpus import`` stores its batches without correcting them one by one, then
+    clusters everything it stored together."""
+    sizes = _record_corrections(monkeypatch)
+    monkeypatch.setattr("watcher.importer.BATCH_SIZE", 20)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"title": row["title"], "text": row["text"]}, ensure_ascii=False) + "\n"
+            for row in rows()
+        ),
+        encoding="utf-8",
+    )
+    watcher = make_watcher()
+    assert watcher("corpus", "import", str(corpus)).exit_code == 0
+    stored = _items_and_leads(watcher.db)[0]
+    assert stored > 40
+    assert sizes == [stored]

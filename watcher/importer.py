@@ -17,6 +17,7 @@ from watcher.prepare import prepare_items
 from watcher.regroup import cluster_imported
 from watcher.store import Store
 from watcher.store.stories import scripts_seen
+from watcher.story_grouping import hold_corrections
 from watcher.story_vectors import script_of
 
 BATCH_SIZE = 500
@@ -72,23 +73,27 @@ def import_paths(
         summary.new_item_ids.extend(outcome.new_item_ids)
         pending.clear()
 
-    for path in expand_paths(paths):
-        for location, document in read_documents(path):
-            if on_document is not None:
-                on_document()
-            summary.documents += 1
-            if isinstance(document, CorpusImportError):
-                summary.errors.append(document)
-                continue
-            item = to_item(document, now)
-            if item is None:
-                summary.errors.append(CorpusImportError(location, "no title and no text"))
-                continue
-            pending.append(item)
-            if len(pending) >= BATCH_SIZE:
-                flush()
-    if pending:
-        flush()
+    hold_corrections(store, held=True)  # clustered as a whole below, not batch by batch
+    try:
+        for path in expand_paths(paths):
+            for location, document in read_documents(path):
+                if on_document is not None:
+                    on_document()
+                summary.documents += 1
+                if isinstance(document, CorpusImportError):
+                    summary.errors.append(document)
+                    continue
+                item = to_item(document, now)
+                if item is None:
+                    summary.errors.append(CorpusImportError(location, "no title and no text"))
+                    continue
+                pending.append(item)
+                if len(pending) >= BATCH_SIZE:
+                    flush()
+        if pending:
+            flush()
+    finally:
+        hold_corrections(store, held=False)
     if summary.new_item_ids:
         cluster_imported(store, summary.new_item_ids, dedupe_settings(config.dedupe), now=seen_at)
     return summary

@@ -28,14 +28,22 @@ from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
 from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
+from watcher.regroup import cluster_part, items_after, parts
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
-from watcher.story_grouping import correct_waiting
+from watcher.story_grouping import correct_waiting, hold_corrections
 from watcher.story_vectors import lead_vectors
 from watcher.workers import JobRunner, PreparePool
 from watcher.writer import CAPACITY, Writer
 
 log = logging.getLogger(__name__)
+
+
+def _begin_pass(store: Store) -> int:
+    """Hold the per-batch corrections for a pass (:meth:`Poller.poll` clusters its items
+    at its end); the highest item id before it."""
+    hold_corrections(store, held=True)
+    return int(store.db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
 
 
 @dataclass(slots=True)
@@ -215,10 +223,19 @@ class Poller:
         *,
         on_done: Callable[[FeedOutcome], None] | None = None,
     ) -> PollSummary:
-        """Refresh ``feeds`` concurrently. A :class:`DatabaseFault` (the file is damaged,
-        locked, read-only or full) ends the pass: the other refreshes are cancelled (a
-        batch already being written is written whole) and the fault is raised."""
+        """Refresh ``feeds`` concurrently, then complete the stories of what the pass
+        stored: the leads the window lacks (:meth:`catch_up_leads`), then one clustering
+        of the pass's new items with their stories' recent members
+        (:meth:`cluster_pass`), instead of a correction after every batch.
+
+        A :class:`DatabaseFault` (the file is damaged, locked, read-only or full) ends the
+        pass: the other refreshes are cancelled (a batch already being written is written
+        whole) and the fault is raised."""
         summary = PollSummary()
+        writer = self._writer
+        if writer is None:
+            raise RuntimeError("the poller is not open")
+        mark = await writer.run(_begin_pass)
 
         async def one(feed: FeedState) -> None:
             outcome = await self.refresh(feed)
@@ -234,9 +251,31 @@ class Poller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            with contextlib.suppress(DatabaseFault, RuntimeError):
+                await writer.run(functools.partial(hold_corrections, held=False))
         if summary.new_items:
             await self.tidy_stories(everything=True)
+            await self.cluster_pass(mark)
         return summary
+
+    async def cluster_pass(self, mark: int) -> int:
+        """Cluster the items stored after item ``mark`` (a pass's), part by part in the
+        writer (:func:`watcher.regroup.parts`), as an import ends; returns the parts."""
+        writer = self._writer
+        if writer is None:
+            return 0
+        settings = dedupe_settings(self.config.dedupe)
+        now = utc_iso(self.clock())
+
+        def pass_parts(store: Store) -> list[list[tuple[int, str | None]]]:
+            return parts(store, items_after(store, mark))
+
+        clustered = 0
+        for part in await writer.run(pass_parts):
+            job = functools.partial(cluster_part, part=part, settings=settings, now=now)
+            clustered += await writer.run(job, size=len(part))
+        return clustered
 
     async def tidy_stories(self, *, everything: bool = False) -> int:
         """What the story step leaves for later: the correction of the items still waiting

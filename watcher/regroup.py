@@ -132,16 +132,16 @@ def cluster_windows(store: Store, settings: DedupeSettings, *, now: str = "") ->
         for item_id, at in rows:
             if at and undated:  # the undated items (at = '') come first: they end here
                 undated = False
-                windows += _cluster(store, part, settings, now)
+                windows += cluster_part(store, part, settings, now=now)
                 part, start = [], None
             if part and (len(part) >= WINDOW_ITEMS or (at and start is not None and at > end)):
-                windows += _cluster(store, part, settings, now)
+                windows += cluster_part(store, part, settings, now=now)
                 part, start = [], None
             if start is None and at:
                 start, end = at, _after(at, settings.story_window)
             part.append((item_id, at or None))
         if len(rows) < WINDOW_ITEMS:
-            windows += _cluster(store, part, settings, now)
+            windows += cluster_part(store, part, settings, now=now)
             return windows
         after = (rows[-1][1], rows[-1][0])
 
@@ -156,32 +156,48 @@ def cluster_imported(
     pairwise F1 0.899-0.908 over ten arrival orders without it, see docs/dedupe.md).
     Returns how many parts were clustered."""
     forget_waiting(store, item_ids)  # clustered here, with the rest of the import
+    return sum(cluster_part(store, part, settings, now=now) for part in parts(store, item_ids))
+
+
+def parts(store: Store, item_ids: Sequence[int]) -> list[list[tuple[int, str | None]]]:
+    """``item_ids`` (those with a story vector: no near-duplicates), as (item id, time: None
+    undated) in time order, undated first, cut into parts of :data:`WINDOW_ITEMS`."""
     rows = store.db.conn.execute(
         "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY at, item_id",
         [json.dumps(list(item_ids))],
     ).fetchall()
-    parts = 0
-    for start in range(0, len(rows), WINDOW_ITEMS):
-        part = [(item_id, at or None) for item_id, at in rows[start : start + WINDOW_ITEMS]]
-        parts += _cluster(store, part, settings, now)
-    return parts
+    return [
+        [(item_id, at or None) for item_id, at in rows[start : start + WINDOW_ITEMS]]
+        for start in range(0, len(rows), WINDOW_ITEMS)
+    ]
+
+
+def items_after(store: Store, item_id: int) -> list[int]:
+    """The items stored after item ``item_id`` (a pass's new items) that have a story
+    vector, near-duplicates included, as an import clusters them."""
+    rows = store.db.conn.execute(
+        "SELECT item_id FROM story_vectors WHERE item_id > ? ORDER BY item_id", [item_id]
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def cluster_part(
+    store: Store, part: list[tuple[int, str | None]], settings: DedupeSettings, *, now: str
+) -> int:
+    """Cluster one of :func:`parts` with the recent members of its stories, in a
+    transaction of its own; 1 if it was clustered (2 items or more), else 0."""
+    if len(part) < 2:
+        return 0
+    with store.transaction():
+        correct(store, part, (), settings, now=now, limit=len(part) + WINDOW_ITEMS // 2)
+    return 1
 
 
 def _after(at: str, seconds: float) -> str:
     """The ISO time ``seconds`` after ``at``."""
     moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
     return (moment + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _cluster(
-    store: Store, part: list[tuple[int, str | None]], settings: DedupeSettings, now: str
-) -> int:
-    if len(part) < 2:
-        return 0
-    with store.transaction():
-        correct(store, part, (), settings, now=now, limit=len(part) + WINDOW_ITEMS // 2)
-    return 1
 
 
 def _story(

@@ -512,6 +512,18 @@ class _Waiting:
 
 
 _waiting: weakref.WeakKeyDictionary[Store, _Waiting] = weakref.WeakKeyDictionary()
+_held: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def hold_corrections(store: Store, held: bool) -> None:
+    """Stop (``held``) or resume the corrections of :func:`correct_soon` for ``store``: a
+    ``watcher poll`` pass clusters all its items once at its end instead
+    (:func:`watcher.regroup.cluster_part`), which gives the same stories as a correction
+    after every batch followed by that clustering, for less (docs/dedupe.md, round 7)."""
+    if held:
+        _held.add(store)
+    else:
+        _held.discard(store)
 
 
 def correct_soon(
@@ -523,7 +535,10 @@ def correct_soon(
     now: str = "",
 ) -> Correction:
     """Queue ``batch`` and its ``neighbours`` for :func:`correct`, run once at least
-    :data:`CORRECT_EVERY` items wait (inside the caller's transaction)."""
+    :data:`CORRECT_EVERY` items wait (inside the caller's transaction); nothing while
+    :func:`hold_corrections` holds them for ``store``."""
+    if store in _held:
+        return Correction()
     waiting = _waiting.setdefault(store, _Waiting())
     waiting.items.extend(batch)
     waiting.neighbours.extend(neighbours)
