@@ -61,6 +61,7 @@ from watcher import prepare, story_grouping, story_vectors
 from watcher.config import Config, DedupeConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
+from watcher.poll import PASS_PART_ITEMS
 from watcher.prepare import prepare_items
 from watcher.regroup import cluster_imported, cluster_part, items_after, parts, regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
@@ -223,8 +224,10 @@ def group(
                 started = time.perf_counter()
                 story_grouping.hold_corrections(store, held=False)
                 if POLL:  # as a pass ends (Poller.poll, cluster_pass)
-                    for chunk in parts(store, items_after(store, mark)):
-                        cluster_part(store, chunk, settings, now=seen_at)
+                    for chunk in parts(store, items_after(store, mark), PASS_PART_ITEMS):
+                        cluster_part(
+                            store, chunk, settings, now=seen_at, members=PASS_PART_ITEMS // 2
+                        )
                 else:  # as `watcher corpus import` ends
                     cluster_imported(store, stored, settings, now=seen_at)
                 writer += time.perf_counter() - started

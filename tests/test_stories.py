@@ -430,6 +430,10 @@ def test_the_correction_clusters_like_batch_average_link() -> None:
         assert matrix[n] == pytest.approx(expected, abs=1e-6)
     labels = average_link(matrix, 0.3)
     assert len(labels) == len(vectors)
+    assert len(set(labels)) > 1
+    reused = matrix.copy()
+    assert average_link(reused, 0.3, in_place=True) == labels  # the same clusters
+    assert reused.diagonal().tolist() == [0.0] * len(vectors)  # it became the distances
 
 
 @pytest.mark.parametrize(
@@ -926,3 +930,20 @@ def test_an_import_is_clustered_once_at_its_end(
     stored = _items_and_leads(watcher.db)[0]
     assert stored > 40
     assert sizes == [stored]
+
+
+def test_a_pass_is_clustered_in_parts_of_the_size_asked_in_time_order(tmp_path: Path) -> None:
+    from watcher import regroup
+
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, rows())
+    ids = regroup.items_after(store, 0)
+    assert len(ids) > 25
+    parts = regroup.parts(store, ids, 10)
+    assert [len(part) for part in parts[:-1]] == [10] * (len(parts) - 1)
+    assert 0 < len(parts[-1]) <= 10
+    flat = [item_id for part in parts for item_id, _ in part]
+    assert sorted(flat) == sorted(ids)
+    times = [at or "" for part in parts for _, at in part]
+    assert times == sorted(times)
+    assert regroup.items_after(store, max(ids)) == []

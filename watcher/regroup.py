@@ -159,17 +159,19 @@ def cluster_imported(
     return sum(cluster_part(store, part, settings, now=now) for part in parts(store, item_ids))
 
 
-def parts(store: Store, item_ids: Sequence[int]) -> list[list[tuple[int, str | None]]]:
-    """``item_ids`` (those with a story vector: no near-duplicates), as (item id, time: None
-    undated) in time order, undated first, cut into parts of :data:`WINDOW_ITEMS`."""
+def parts(
+    store: Store, item_ids: Sequence[int], size: int = WINDOW_ITEMS
+) -> list[list[tuple[int, str | None]]]:
+    """``item_ids`` (those with a story vector), as (item id, time: None undated) in time
+    order, undated first, cut into parts of ``size``."""
     rows = store.db.conn.execute(
         "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY at, item_id",
         [json.dumps(list(item_ids))],
     ).fetchall()
     return [
-        [(item_id, at or None) for item_id, at in rows[start : start + WINDOW_ITEMS]]
-        for start in range(0, len(rows), WINDOW_ITEMS)
+        [(item_id, at or None) for item_id, at in rows[start : start + size]]
+        for start in range(0, len(rows), size)
     ]
 
 
@@ -183,14 +185,19 @@ def items_after(store: Store, item_id: int) -> list[int]:
 
 
 def cluster_part(
-    store: Store, part: list[tuple[int, str | None]], settings: DedupeSettings, *, now: str
+    store: Store,
+    part: list[tuple[int, str | None]],
+    settings: DedupeSettings,
+    *,
+    now: str,
+    members: int = WINDOW_ITEMS // 2,
 ) -> int:
-    """Cluster one of :func:`parts` with the recent members of its stories, in a
-    transaction of its own; 1 if it was clustered (2 items or more), else 0."""
+    """Cluster one of :func:`parts` with up to ``members`` recent members of its stories,
+    in a transaction of its own; 1 if it was clustered (2 items or more), else 0."""
     if len(part) < 2:
         return 0
     with store.transaction():
-        correct(store, part, (), settings, now=now, limit=len(part) + WINDOW_ITEMS // 2)
+        correct(store, part, (), settings, now=now, limit=len(part) + members)
     return 1
 
 

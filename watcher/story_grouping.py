@@ -336,36 +336,54 @@ def similarity_matrix(
     matrix = sparse.csr_matrix((data, column, indptr), shape=(count, len(unique)))
     first = slice(0, count if split is None else split)
     second = slice(0, count) if split is None else slice(split, count)
-    product: npt.NDArray[np.float64] = _product(matrix, split).toarray()
+    product = _product(matrix, split)
     scripts = np.fromiter((vector.script for vector in vectors), np.int64, count)
     across = scripts[first, None] != scripts[None, second]
     if across.any():  # names and figures alone, as in similarities()
         only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
         named = sparse.csr_matrix((only, column, indptr), shape=(count, len(unique)))
-        names_cosine = _product(named, split).toarray()
-        cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * names_cosine)
+        names_cosine = _product(named, split)
         has_lead = np.fromiter((vector.lead is not None for vector in vectors), np.bool_, count)
+        cosine = None
         if has_lead.any():  # both leads encoded: mixed with the encoder cosine (sv.across)
             leads = np.zeros((count, sv.LEAD_DIMENSIONS), np.float32)
             for row_index, vector in enumerate(vectors):
                 if vector.lead is not None:
                     leads[row_index] = vector.lead
-            cosine = (leads[first] @ leads[second].T).astype(np.float64)
-            scaled = np.clip((cosine - sv.ENCODER_LOW) / (sv.ENCODER_HIGH - sv.ENCODER_LOW), 0, 1)
-            mixed = (1.0 - sv.ENCODER_WEIGHT) * np.minimum(1.0, names_cosine)
-            mixed += sv.ENCODER_WEIGHT * scaled
-            both = has_lead[first, None] & has_lead[None, second]
-            cross = np.where(both, mixed, cross)
-        product = np.where(across, cross, product)
+            cosine = leads[first] @ leads[second].T
+        for start in range(0, len(product), PRODUCT_ROWS):  # square temporaries by blocks
+            rows = slice(start, start + PRODUCT_ROWS)
+            cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * names_cosine[rows])
+            if cosine is not None:
+                scaled = (cosine[rows].astype(np.float64) - sv.ENCODER_LOW) / (
+                    sv.ENCODER_HIGH - sv.ENCODER_LOW
+                )
+                np.clip(scaled, 0, 1, out=scaled)
+                mixed = (1.0 - sv.ENCODER_WEIGHT) * np.minimum(1.0, names_cosine[rows])
+                mixed += sv.ENCODER_WEIGHT * scaled
+                both = has_lead[first][rows, None] & has_lead[None, second]
+                np.copyto(cross, mixed, where=both)
+            np.copyto(product[rows], cross, where=across[rows])
     return product
 
 
-def _product(matrix: Any, split: int | None) -> Any:
-    """The sparse product of ``matrix``'s rows with its rows (``split``: of the rows before
-    ``split`` with those after)."""
-    if split is None:
-        return matrix @ matrix.T
-    return matrix[:split] @ matrix[split:].T
+PRODUCT_ROWS = 256
+"""Rows of a similarity matrix computed at once: a sparse product of all rows held every
+pair's value twice over (sparse, then dense: 160 MB of peak for the 2,000 items of a pass's
+clustering); by blocks of rows the dense matrix is all that is held."""
+
+
+def _product(matrix: Any, split: int | None) -> npt.NDArray[np.float64]:
+    """The dense product of ``matrix``'s rows with its rows (``split``: of the rows before
+    ``split`` with those after), block of rows by block of rows; each value is summed in
+    the same order as by one product of the whole."""
+    left = matrix if split is None else matrix[:split]
+    right = (matrix if split is None else matrix[split:]).T.tocsr()
+    rows = left.shape[0]
+    out = np.empty((rows, right.shape[1]))
+    for start in range(0, rows, PRODUCT_ROWS):
+        out[start : start + PRODUCT_ROWS] = (left[start : start + PRODUCT_ROWS] @ right).toarray()
+    return out
 
 
 def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: float) -> None:
@@ -376,20 +394,29 @@ def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: f
         return
     moments = np.array([at.rstrip("Z") if at else "NaT" for at in times], dtype="datetime64[s]")
     seconds_of = moments.astype(np.int64).astype(np.float64)
-    gap = np.abs(seconds_of[:, None] - seconds_of[None, :])
-    similarity[(gap > seconds) & dated[:, None] & dated[None, :]] = 0.0
+    for start in range(0, len(times), PRODUCT_ROWS):  # no square temporaries
+        rows = slice(start, start + PRODUCT_ROWS)
+        apart = np.abs(seconds_of[rows, None] - seconds_of[None, :]) > seconds
+        apart &= dated[rows, None] & dated[None, :]
+        similarity[rows][apart] = 0.0
 
 
-def average_link(similarity: npt.NDArray[np.float64], threshold: float) -> list[int]:
+def average_link(
+    similarity: npt.NDArray[np.float64], threshold: float, *, in_place: bool = False
+) -> list[int]:
     """Flat clusters of average-link agglomerative clustering, cut where the mean
-    similarity between two clusters falls below ``threshold``: a label per row."""
+    similarity between two clusters falls below ``threshold``: a label per row.
+    ``in_place``: ``similarity`` becomes the distance matrix (no second square matrix: 72
+    MB for the 3,000 items a pass's clustering takes at once)."""
     count = len(similarity)
     if count < 2:
         return [0] * count
     from scipy.cluster import hierarchy  # type: ignore[import-untyped]
     from scipy.spatial.distance import squareform  # type: ignore[import-untyped]
 
-    distance = np.clip(1.0 - similarity, 0.0, None)
+    distance = similarity if in_place else similarity.copy()
+    np.subtract(1.0, distance, out=distance)
+    np.clip(distance, 0.0, None, out=distance)
     np.fill_diagonal(distance, 0.0)
     tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
     labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
@@ -484,7 +511,8 @@ def correct(
         [vectors[item_id] for item_id in members], df, documents, settings.story_names_share
     )
     _apart(similarity, [times[item_id] for item_id in members], settings.story_window)
-    labels = average_link(similarity, CLUSTER_THRESHOLD)
+    labels = average_link(similarity, CLUSTER_THRESHOLD, in_place=True)
+    del similarity
     _apply(
         store,
         members,
