@@ -947,3 +947,22 @@ def test_a_pass_is_clustered_in_parts_of_the_size_asked_in_time_order(tmp_path: 
     times = [at or "" for part in parts for _, at in part]
     assert times == sorted(times)
     assert regroup.items_after(store, max(ids)) == []
+
+
+def test_decoded_vectors_never_evicts_what_it_was_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full cache made room by dropping its oldest entries, asked-for ones included, which
+    then came back missing: members silently left out of a comparison once a store held
+    more vectors than the cache (the writer replay of 200 generated feeds, 8,000 items,
+    grouped differently with a cache of 6,000 than of 20,000)."""
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, rows()[:8])
+    ids = [row[0] for row in store.db.execute("SELECT item_id FROM story_vectors ORDER BY item_id")]
+    assert len(ids) >= 6
+    monkeypatch.setattr(story_store, "VECTORS_CACHED", 3)
+    story_store.vector_cache(store).clear()
+    story_grouping.decoded_vectors(store, ids[:3])  # the cache is full
+    assert set(story_grouping.decoded_vectors(store, ids[:4])) == set(ids[:4])
+    assert set(story_grouping.decoded_vectors(store, ids[3:6])) == set(ids[3:6])
+    assert len(story_store.vector_cache(store)) <= 4  # the unasked made room

@@ -424,11 +424,22 @@ def average_link(
 
 
 def decoded_vectors(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
+    """The story vectors of ``item_ids`` (those that have one in a format this version
+    reads), with their leads, through the store's cache; the oldest entries not asked for
+    make room."""
     cache = story_store.vector_cache(store)
     missing = [item_id for item_id in item_ids if item_id not in cache]
     if missing:
-        if len(cache) + len(missing) > story_store.VECTORS_CACHED:
-            for old in list(cache)[: len(cache) + len(missing) - story_store.VECTORS_CACHED]:
+        excess = len(cache) + len(missing) - story_store.VECTORS_CACHED
+        if excess > 0:
+            wanted = set(item_ids)
+            doomed: list[int] = []
+            for old in cache:  # the oldest first; asked-for ones stay
+                if old not in wanted:
+                    doomed.append(old)
+                    if len(doomed) == excess:
+                        break
+            for old in doomed:
                 del cache[old]
         leads = dict(story_store.leads_of(store, missing))
         for item_id, blob in story_store.vectors_of(store, missing):
