@@ -200,7 +200,7 @@ def group(
                 writer = worker = 0.0
                 _corrections[0] = 0.0
                 stored: list[int] = []
-                mark = int(store.db.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
+                mark = store.last_item_id()
                 # a pass, and an import, hold the corrections until their end
                 story_grouping.hold_corrections(store, held=True)
                 for start in range(0, len(part), batch):
@@ -223,7 +223,7 @@ def group(
                     writer += time.perf_counter() - started
                 started = time.perf_counter()
                 story_grouping.hold_corrections(store, held=False)
-                if POLL:  # as a pass ends (Poller.poll, cluster_pass)
+                if POLL:  # as a pass ends (Poller.poll, cluster_since)
                     for chunk in parts(store, items_after(store, mark), PASS_PART_ITEMS):
                         cluster_part(
                             store, chunk, settings, now=seen_at, members=PASS_PART_ITEMS // 2

@@ -966,3 +966,41 @@ def test_decoded_vectors_never_evicts_what_it_was_asked_for(
     assert set(story_grouping.decoded_vectors(store, ids[:4])) == set(ids[:4])
     assert set(story_grouping.decoded_vectors(store, ids[3:6])) == set(ids[3:6])
     assert len(story_store.vector_cache(store)) <= 4  # the unasked made room
+
+
+def test_the_daemon_clusters_what_each_window_stored(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``watcher run`` refreshes feed by feed and corrects each batch as it is stored
+    (alerts go out on what that leaves); its "stories" job then clusters what was stored
+    since the last one, as a pass ends; a job with nothing new clusters nothing."""
+    from watcher.config import load_config
+    from watcher.daemon.service import Daemon
+
+    sizes = _record_corrections(monkeypatch)
+    urls = []
+    for feed in range(3):
+        items = [kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)]
+        httpserver.expect_request(f"/f{feed}").respond_with_data(
+            rss(items), content_type="application/rss+xml"
+        )
+        urls.append(httpserver.url_for(f"/f{feed}"))
+    watcher = make_watcher(urls, extra='\n[daemon]\njitter = "0s"\nwatch_config = "off"\n')
+    daemon = Daemon(load_config(watcher.config), config_path=watcher.config, db_path=watcher.db)
+    seen: dict[str, list[int]] = {}
+
+    async def tidy() -> None:
+        seen["before"] = list(sizes)
+        await daemon._tidy_stories()
+        seen["job"] = list(sizes)
+        await daemon._tidy_stories()
+
+    drive_daemon(
+        daemon,
+        until=lambda: _items_and_leads(watcher.db)[0] >= 75,
+        then=tidy,
+        waiting_for="poll the three feeds",
+    )
+    assert seen["before"] == [25, 25, 25]  # each batch corrected as it was stored
+    assert seen["job"] == [25, 25, 25, 75]
+    assert sizes == [25, 25, 25, 75]  # the second job, and the stop, found nothing new

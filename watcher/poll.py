@@ -51,7 +51,7 @@ def _begin_pass(store: Store) -> int:
     """Hold the per-batch corrections for a pass (:meth:`Poller.poll` clusters its items
     at its end); the highest item id before it."""
     hold_corrections(store, held=True)
-    return int(store.db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM items").fetchone()[0])
+    return store.last_item_id()
 
 
 @dataclass(slots=True)
@@ -234,7 +234,7 @@ class Poller:
         """Refresh ``feeds`` concurrently, then complete the stories of what the pass
         stored: the leads the window lacks (:meth:`catch_up_leads`), then one clustering
         of the pass's new items with their stories' recent members
-        (:meth:`cluster_pass`), instead of a correction after every batch.
+        (:meth:`cluster_since`), instead of a correction after every batch.
 
         A :class:`DatabaseFault` (the file is damaged, locked, read-only or full) ends the
         pass: the other refreshes are cancelled (a batch already being written is written
@@ -264,23 +264,25 @@ class Poller:
                 await writer.run(functools.partial(hold_corrections, held=False))
         if summary.new_items:
             await self.tidy_stories(everything=True)
-            await self.cluster_pass(mark)
+            await self.cluster_since(mark)
         return summary
 
-    async def cluster_pass(self, mark: int) -> int:
-        """Cluster the items stored after item ``mark`` (a pass's), part by part in the
-        writer (:func:`watcher.regroup.parts`), as an import ends; returns the parts."""
+    async def cluster_since(self, mark: int) -> int:
+        """Cluster the items stored after item ``mark`` (a pass's, or a window's of the
+        daemon), part by part in the writer (:func:`watcher.regroup.parts`), as an import
+        ends; returns the highest item id clustered (``mark`` when nothing was new)."""
         writer = self._writer
         if writer is None:
-            return 0
+            return mark
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
 
-        def pass_parts(store: Store) -> list[list[tuple[int, str | None]]]:
-            return parts(store, items_after(store, mark), PASS_PART_ITEMS)
+        def window(store: Store) -> tuple[list[list[tuple[int, str | None]]], int]:
+            ids = items_after(store, mark)
+            return parts(store, ids, PASS_PART_ITEMS), max(ids, default=mark)
 
-        clustered = 0
-        for part in await writer.run(pass_parts):
+        found, last = await writer.run(window)
+        for part in found:
             job = functools.partial(
                 cluster_part,
                 part=part,
@@ -288,8 +290,8 @@ class Poller:
                 now=now,
                 members=PASS_PART_ITEMS // 2,
             )
-            clustered += await writer.run(job, size=len(part))
-        return clustered
+            await writer.run(job, size=len(part))
+        return last
 
     async def tidy_stories(self, *, everything: bool = False) -> int:
         """What the story step leaves for later: the correction of the items still waiting

@@ -166,6 +166,8 @@ class Daemon:
         )
         self._store: Store | None = None
         self._poller: Poller | None = None
+        self._clustered_to = 0
+        """The highest item id the stories job has clustered (:meth:`Poller.cluster_since`)."""
         self._leases: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refreshing: set[int] = set()
@@ -199,6 +201,7 @@ class Daemon:
         self._store = Store.open(self.db_path, check=True)
         try:
             self.store.sync_config(self.config, utc_iso(_now()))
+            self._clustered_to = self.store.last_item_id()
             self._poller = await self._open_poller(self.config)
             self.scheduler.start()
             self._sync_feed_jobs()
@@ -228,6 +231,10 @@ class Daemon:
         # a digest being mailed finishes: it cannot be cut off halfway
         await asyncio.to_thread(self._cron_threads.shutdown, True)
         if self._poller is not None:
+            try:  # what the last window stored gets its clustering before the writer stops
+                self._clustered_to = await self._poller.cluster_since(self._clustered_to)
+            except Exception:
+                log.exception("clustering the last window's stories failed")
             await self._poller.__aexit__(None, None, None)
             self._poller = None
         if self._store is not None:
@@ -447,12 +454,17 @@ class Daemon:
             log.exception("reprobe failed")
 
     async def _tidy_stories(self) -> None:
-        """Correct the stories of the items still waiting for it, and encode the story
-        leads the window lacks once it holds both scripts (:meth:`Poller.tidy_stories`)."""
+        """Correct the stories of the items still waiting for it and encode the story leads
+        the window lacks once it holds both scripts (:meth:`Poller.tidy_stories`), then
+        cluster what was stored since the last time, as a ``watcher poll`` pass ends
+        (:meth:`Poller.cluster_since`). Unlike a pass, the daemon keeps correcting each
+        batch as it is stored: alerts go out right after a refresh, on the stories it
+        leaves (docs/alerts.md)."""
         self._track()
         try:
             async with self._lease() as poller:
                 done = await poller.tidy_stories()
+                self._clustered_to = await poller.cluster_since(self._clustered_to)
         except asyncio.CancelledError:
             return
         except DatabaseFault as fault:

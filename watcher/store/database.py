@@ -612,6 +612,10 @@ class Store:
 
     # items ---------------------------------------------------------------
 
+    def last_item_id(self) -> int:
+        """The highest item id stored (0: none)."""
+        return int(self._one("SELECT COALESCE(MAX(id), 0) FROM items"))
+
     def find_exact(self, item: Item, feed_id: int | None) -> tuple[int, str] | None:
         """The stored item this one is the same as (level 1), and which key matched.
 
