@@ -883,13 +883,8 @@ def _record_corrections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def test_a_poll_pass_clusters_its_items_once_at_its_end(
-    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Three feeds of 25 new items each through ``watcher poll`` with the worker pool: no
-    correction while the batches are stored (each would have run one before), then one
-    clustering of the pass's 75 items; the next pass clusters only its own."""
-    sizes = _record_corrections(monkeypatch)
+def _three_feeds(httpserver: HTTPServer) -> list[str]:
+    """Three feeds of 25 new Kant items each, served on 127.0.0.1; their URLs."""
     urls = []
     for feed in range(3):
         items = [kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)]
@@ -897,6 +892,17 @@ def test_a_poll_pass_clusters_its_items_once_at_its_end(
             rss(items), content_type="application/rss+xml"
         )
         urls.append(httpserver.url_for(f"/f{feed}"))
+    return urls
+
+
+def test_a_poll_pass_clusters_its_items_once_at_its_end(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three feeds of 25 new items each through ``watcher poll`` with the worker pool: no
+    correction while the batches are stored (each would have run one before), then one
+    clustering of the pass's 75 items; the next pass clusters only its own."""
+    sizes = _record_corrections(monkeypatch)
+    urls = _three_feeds(httpserver)
     watcher = make_watcher(urls)
     assert watcher("poll", "--all").exit_code == 0
     assert sizes == [75]
@@ -978,13 +984,7 @@ def test_the_daemon_clusters_what_each_window_stored(
     from watcher.daemon.service import Daemon
 
     sizes = _record_corrections(monkeypatch)
-    urls = []
-    for feed in range(3):
-        items = [kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)]
-        httpserver.expect_request(f"/f{feed}").respond_with_data(
-            rss(items), content_type="application/rss+xml"
-        )
-        urls.append(httpserver.url_for(f"/f{feed}"))
+    urls = _three_feeds(httpserver)
     watcher = make_watcher(urls, extra='\n[daemon]\njitter = "0s"\nwatch_config = "off"\n')
     daemon = Daemon(load_config(watcher.config), config_path=watcher.config, db_path=watcher.db)
     seen: dict[str, list[int]] = {}
