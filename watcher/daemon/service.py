@@ -233,6 +233,8 @@ class Daemon:
         if self._poller is not None:
             try:  # what the last window stored gets its clustering before the writer stops
                 self._clustered_to = await self._poller.cluster_since(self._clustered_to)
+            except DatabaseFault:
+                pass  # reported where it was found; nothing more can be written
             except Exception:
                 log.exception("clustering the last window's stories failed")
             await self._poller.__aexit__(None, None, None)
