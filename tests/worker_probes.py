@@ -26,6 +26,6 @@ def report_off_topic_memory(job: PrepareJob) -> PreparedBatch | PrepareFailure:
 
 def encoder_loaded(_: object) -> bool:
     """Whether the worker holds the lead encoder (loaded by the fork server before forking)."""
-    from watcher import story_vectors
+    from watcher import lead_encoder
 
-    return bool(story_vectors._encoder)
+    return lead_encoder.loaded()

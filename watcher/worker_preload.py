@@ -8,10 +8,10 @@ import gc
 import os
 
 from watcher import fork_server, prepare
-from watcher.story_vectors import encoder
+from watcher.lead_encoder import encoder
 from watcher.workers import warm_up_worker
 
 warm_up_worker()
 if prepare.ENCODE_LEADS and os.environ.get(fork_server.ENCODER) == "1":
-    encoder()  # the lead encoder's weights (~160 MB), shared by every worker
+    encoder()  # the lead encoder's tokenizer and weights, shared by every worker
 gc.freeze()
