@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+import watcher.normalize
 import watcher.prepare
 from tests.conftest import TOPIC_TOML, kant_story, rss, rss_item
 from watcher.config import TopicConfig, config_from_dict
 from watcher.dedupe import batch_identities
 from watcher.models import Item, KnownKeys
-from watcher.normalize import normalize_entry, primary_language
+from watcher.normalize import detect_language, normalize_entry, primary_language
 from watcher.prepare import PreparedBatch, prepare_feed
 from watcher.sources.parse import parse_feed
 
@@ -57,8 +58,11 @@ def prepared(body: bytes, known: KnownKeys) -> PreparedBatch:
     return prepare_feed(body, {}, FEED_URL, (), keep_unmatched=True, now=NOW, known=known)
 
 
-def identities(items: Iterable[Item]) -> Counter[tuple[str, str, str]]:
-    return Counter((item.guid or "", item.canonical_url or "", item.content_hash) for item in items)
+def identities(items: Iterable[Item]) -> Counter[tuple[str, str, str, str]]:
+    return Counter(
+        (item.guid or "", item.canonical_url or "", item.content_hash, item.lang or "")
+        for item in items
+    )
 
 
 def wild_feeds() -> list[str]:
@@ -230,6 +234,30 @@ def test_an_off_topic_entry_rewritten_onto_the_topic_is_read_and_kept() -> None:
 
     assert second.off_topic == 1
     assert [entry.item.guid for entry in second.items] == ["harvest-2"]
+
+
+def test_only_entries_that_match_a_topic_have_their_language_detected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Language detection is most of what normalising an entry costs; an entry dropped for
+    matching no topic (most of a wire service's) skips it, and a kept one gets the language
+    the plain path gives it."""
+    body = rss([off_topic_story(1), kant_story(0), off_topic_story(2)])
+    plain, _, _ = read_in_full(body, KnownKeys())
+    detected: list[str] = []
+
+    def counting(text: str, hint: str | None = None) -> str | None:
+        detected.append(text.split("\n", 1)[0])
+        return detect_language(text, hint)
+
+    monkeypatch.setattr(watcher.normalize, "detect_language", counting)
+    batch = prepared_for_topics(body, KnownKeys())
+
+    assert batch.off_topic == 2
+    [kept] = [entry.item for entry in batch.items]
+    assert detected == [kept.title]
+    assert kept.lang == "en"
+    assert kept == next(item for item in plain if item.guid == kept.guid)
 
 
 def test_keeping_unmatched_entries_reads_them_all() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
@@ -333,8 +334,12 @@ def make_item(
     lang_hint: str | None = None,
     source: str | None = None,
     external_id: str | None = None,
+    detect: bool = True,
 ) -> Item | None:
-    """Assemble an Item from already-extracted text; None when there is no title, link or text."""
+    """Assemble an Item from already-extracted text; None when there is no title, link or text.
+
+    ``detect`` False leaves the language to :func:`with_language` (an entry that may be
+    dropped for matching no topic need not pay for it): ``lang`` is the hint until then."""
     title = short_title(clean_text(title))
     summary = clean_text(summary)
     content = clean_text(content)
@@ -358,17 +363,29 @@ def make_item(
         canonical_url=canonical_url(link),
         guid=guid.strip() if guid and guid.strip() else None,
         published_at=to_utc_iso(published, now),
-        lang=detect_language(f"{title}\n{body}", lang_hint),
+        lang=detect_language(f"{title}\n{body}", lang_hint) if detect else lang_hint,
         content_hash=content_hash(title, body),
         source=source,
         external_id=external_id,
     )
 
 
+def with_language(item: Item, hint: str | None) -> Item:
+    """``item`` with the language :func:`make_item` detects (``hint``: the feed's)."""
+    body = item.content or item.summary
+    return replace(item, lang=detect_language(f"{item.title}\n{body}", hint))
+
+
 def normalize_entry(
-    entry: RawEntry, *, now: datetime, feed_language: str | None = None, source: str | None = None
+    entry: RawEntry,
+    *,
+    now: datetime,
+    feed_language: str | None = None,
+    source: str | None = None,
+    detect: bool = True,
 ) -> Item | None:
-    """A feed entry as a clean Item; None for an entry with no title, link or text."""
+    """A feed entry as a clean Item; None for an entry with no title, link or text
+    (``detect``: see :func:`make_item`)."""
     return make_item(
         title=html_to_text(entry.title),
         summary=html_to_text(entry.summary_html),
@@ -379,4 +396,5 @@ def normalize_entry(
         now=now,
         lang_hint=feed_language,
         source=source,
+        detect=detect,
     )

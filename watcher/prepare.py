@@ -18,7 +18,13 @@ from watcher.dedupe import batch_identities, guids_are_trustworthy
 from watcher.errors import FeedError
 from watcher.match import TopicMatcher
 from watcher.models import Item, KnownKeys, RawEntry, Tag
-from watcher.normalize import canonical_url, is_http_url, normalize_entry, primary_language
+from watcher.normalize import (
+    canonical_url,
+    is_http_url,
+    normalize_entry,
+    primary_language,
+    with_language,
+)
 from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
 from watcher.story_vectors import OTHER_SCRIPT, lead_vectors, script_of, vector_bytes
@@ -77,32 +83,55 @@ def prepare_items(
 ) -> tuple[list[PreparedItem], list[int]]:
     """Match and tag clean items; drop those matching no topic unless ``keep_unmatched``.
 
+    Returns the prepared items (:func:`prepare_matched`) and the positions in ``items`` of
+    those dropped for matching no topic.
+    """
+    matched, dropped = match_items(items, topics, keep_unmatched=keep_unmatched)
+    return prepare_matched(matched, topics, scripts_seen=scripts_seen), dropped
+
+
+def match_items(
+    items: Sequence[Item], topics: Sequence[TopicConfig], *, keep_unmatched: bool
+) -> tuple[list[tuple[Item, tuple[str, ...]]], list[int]]:
+    """Each item kept with the names of the topics it matches, and the positions in
+    ``items`` of those dropped for matching none (none dropped if ``keep_unmatched``)."""
+    queries = tuple((topic.name, topic.query) for topic in topics)
+    matches = _matcher(queries).match([(item.title, item.text) for item in items])
+    kept: list[tuple[Item, tuple[str, ...]]] = []
+    dropped: list[int] = []
+    for position, (item, names) in enumerate(zip(items, matches, strict=True)):
+        if names or keep_unmatched:
+            kept.append((item, names))
+        else:
+            dropped.append(position)
+    return kept, dropped
+
+
+def prepare_matched(
+    matched: Sequence[tuple[Item, tuple[str, ...]]],
+    topics: Sequence[TopicConfig],
+    *,
+    scripts_seen: frozenset[int] = frozenset(),
+) -> list[PreparedItem]:
+    """Tag, fingerprint and vectorise items with the topics they matched.
+
     ``scripts_seen``: the scripts of the items the store holds within the story window
     (:func:`watcher.store.stories.scripts_seen`): an item's lead is encoded when that
     window or the item's own batch holds the other script, or no topic is configured (an
     import, whose corpus is the user's); the window's earlier items get theirs late
-    (:mod:`watcher.late_leads`). Returns the prepared items and the positions in
-    ``items`` of those dropped for matching no topic.
+    (:mod:`watcher.late_leads`).
     """
     topic_tuple = tuple(topics)
-    queries = tuple((topic.name, topic.query) for topic in topic_tuple)
-    matches = _matcher(queries).match([(item.title, item.text) for item in items])
-    prepared: list[PreparedItem] = []
-    dropped: list[int] = []
-    for position, (item, matched) in enumerate(zip(items, matches, strict=True)):
-        if not matched and not keep_unmatched:
-            dropped.append(position)
-            continue
-        tags = tag_item(item.title, item.text, topic_tuple, matched, item.lang)
-        prepared.append(
-            PreparedItem(
-                item=item,
-                topics=matched,
-                tags=tuple(tags),
-                fingerprint=fingerprint(item.title, item.text, item.published_at),
-                story_vector=vector_bytes(item.title, item.text),
-            )
+    prepared = [
+        PreparedItem(
+            item=item,
+            topics=names,
+            tags=tuple(tag_item(item.title, item.text, topic_tuple, names, item.lang)),
+            fingerprint=fingerprint(item.title, item.text, item.published_at),
+            story_vector=vector_bytes(item.title, item.text),
         )
+        for item, names in matched
+    ]
     scripts = [script_of(f"{entry.item.title}\n{entry.item.text}") for entry in prepared]
     present = scripts_seen | set(scripts)
     wanted = [
@@ -114,7 +143,7 @@ def prepare_items(
         leads = lead_vectors([(prepared[n].item.title, prepared[n].item.text) for n in wanted])
         for number, lead in zip(wanted, leads, strict=True):
             prepared[number] = replace(prepared[number], story_lead=lead)
-    return prepared, dropped
+    return prepared
 
 
 ENCODE_LEADS = True
@@ -134,13 +163,14 @@ def _normalized(
     source: str | None,
 ) -> tuple[list[tuple[int, Item]], int]:
     """The entries not ``skipped`` as clean items, each with its index, and how many were
-    empty (no title, link or text)."""
+    empty (no title, link or text). Their language is the feed's until :func:`prepare_feed`
+    detects it for those that match a topic."""
     items: list[tuple[int, Item]] = []
     empty = 0
     for index, entry in enumerate(entries):
         if index in skipped:
             continue
-        item = normalize_entry(entry, now=now, feed_language=language, source=source)
+        item = normalize_entry(entry, now=now, feed_language=language, source=source, detect=False)
         if item is None:
             empty += 1
         else:
@@ -269,8 +299,11 @@ def prepare_feed(
             fresh_indexes.append(index)
         else:
             recognised[how] += 1
-    prepared, dropped = prepare_items(
-        fresh, topics, keep_unmatched=keep_unmatched, scripts_seen=scripts_seen
+    matched, dropped = match_items(fresh, topics, keep_unmatched=keep_unmatched)
+    prepared = prepare_matched(
+        [(with_language(item, language), names) for item, names in matched],
+        topics,
+        scripts_seen=scripts_seen,
     )
     off_topic_indexes = sorted(skip.off_topic | {fresh_indexes[p] for p in dropped})
     return PreparedBatch(
