@@ -757,6 +757,29 @@ def test_story_vector_counts_every_occurrence_once_and_the_lead_again(
     assert to_bytes(vector) == to_bytes(expected)
 
 
+@given(
+    st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=sv.MEMBERS_COMPARED + 1),
+    st.lists(
+        st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=sv.MEMBERS_COMPARED), max_size=4
+    ),
+)
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_links_to_several_stories_are_each_the_link_to_that_story_alone(
+    one: list[tuple[str, str]], others: list[list[tuple[str, str]]]
+) -> None:
+    """A new item above the join threshold of several stories is linked to all of them by
+    one matrix; each link is, to the last bit, the mean of that story's block alone."""
+    joined = [story_vector(title, text) for title, text in one]
+    stories = [[story_vector(title, text) for title, text in members] for members in others]
+    df = {key: 1 + key % 5 for v in joined for key in v.keys.tolist()}
+    weights = sv.Weights(df, 20)
+    alone = [
+        float(similarity_matrix([*joined, *members], df, 20, 0.6, split=len(joined)).mean())
+        for members in stories
+    ]
+    assert story_grouping._links(joined, stories, weights, 0.6) == alone
+
+
 def _kant_feeds() -> tuple[bytes, bytes]:
     """An English feed of three items about the Kant base, a Russian one of two."""
     from tests.conftest import kant_story, rss, rss_item

@@ -207,25 +207,41 @@ def match_story(
     if not scored or scored[0][0] < settings.story_threshold:
         return StoryMatch(None, candidates=candidates)
     best_score, best, joined = scored[0]
-    joined = [vector, *joined]
-    also = tuple(
-        story_id
+    above = [
+        (story_id, members)
         for score, story_id, members in scored[1:]
         if score >= settings.story_threshold
-        and _linked(joined, members, weights, share) >= settings.story_merge_threshold
+    ]
+    links = _links([vector, *joined], [members for _, members in above], weights, share)
+    also = tuple(
+        story_id
+        for (story_id, _), link in zip(above, links, strict=True)
+        if link >= settings.story_merge_threshold
     )
     return StoryMatch(best, best_score, also, candidates=candidates)
 
 
-def _linked(
-    one: list[StoryVector], other: list[StoryVector], weights: Weights, names_share: float
-) -> float:
-    """The mean similarity over all pairs of two stories' members (average link), from one
-    :func:`similarity_matrix` of both."""
+def _links(
+    one: list[StoryVector],
+    others: list[list[StoryVector]],
+    weights: Weights,
+    names_share: float,
+) -> list[float]:
+    """The mean similarity over all pairs of ``one``'s members and each of ``others``'
+    (average link), from one :func:`similarity_matrix` of all of them: in a store about
+    one topic a new item can pass the join threshold of several stories at once."""
+    if not others:
+        return []
+    every = [member for members in others for member in members]
     block = similarity_matrix(
-        [*one, *other], weights.df, weights.documents, names_share, split=len(one)
+        [*one, *every], weights.df, weights.documents, names_share, split=len(one)
     )
-    return float(block.mean())
+    links = []
+    start = 0
+    for members in others:
+        links.append(float(block[:, start : start + len(members)].mean()))
+        start += len(members)
+    return links
 
 
 def remember(
