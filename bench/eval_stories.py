@@ -63,9 +63,11 @@ from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
 from watcher.poll import PASS_PART_ITEMS
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported, cluster_part, items_after, parts, regroup
+from watcher.regroup import cluster_imported, cluster_part, regroup
+from watcher.regroup import pending as pending_parts
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
+from watcher.store.stories import mark_clustered
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ECB = SHARED / "eval" / "stories" / "ecbplus-dev.jsonl"
@@ -200,7 +202,6 @@ def group(
                 writer = worker = 0.0
                 _corrections[0] = 0.0
                 stored: list[int] = []
-                mark = store.last_item_id()
                 # a pass, and an import, hold the corrections until their end
                 story_grouping.hold_corrections(store, held=True)
                 for start in range(0, len(part), batch):
@@ -223,11 +224,14 @@ def group(
                     writer += time.perf_counter() - started
                 started = time.perf_counter()
                 story_grouping.hold_corrections(store, held=False)
-                if POLL:  # as a pass ends (Poller.poll, cluster_since)
-                    for chunk in parts(store, items_after(store, mark), PASS_PART_ITEMS):
+                if POLL:  # as a pass ends (Poller.poll, cluster_pending)
+                    chunks, last = pending_parts(store, PASS_PART_ITEMS)
+                    for chunk in chunks:
                         cluster_part(
                             store, chunk, settings, now=seen_at, members=PASS_PART_ITEMS // 2
                         )
+                    with store.transaction():
+                        mark_clustered(store, last)
                 else:  # as `watcher corpus import` ends
                     cluster_imported(store, stored, settings, now=seen_at)
                 writer += time.perf_counter() - started

@@ -40,6 +40,31 @@ def test_every_migration_is_applied_and_reopening_applies_none(tmp_path: Path) -
     assert store.db.execute("PRAGMA cache_size").fetchone()[0] < 0
 
 
+def test_a_store_upgraded_to_the_clustering_mark_counts_as_clustered(tmp_path: Path) -> None:
+    """Migration 0023 sets the mark at the last stored item: what passes before it stored
+    was clustered by them (or is ``watcher regroup``'s to redo), so the first pass after
+    the upgrade clusters only its own items."""
+    from sqlite_utils import Database
+
+    from watcher.store import stories
+
+    path = tmp_path / "w.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="0023_story_clustered")
+    old.conn.execute(
+        "INSERT INTO items(id, title, summary, content, content_hash, first_seen_at, story_id) "
+        "VALUES (7, 't', '', 'x', 'h', '2026-11-22T00:00:00Z', 7)"
+    )
+    old.conn.commit()
+    old.close()
+    store = Store.open(path)
+    assert stories.clustered_through(store) == 7
+    with store.transaction():
+        stories.mark_clustered(store, 5)  # another process, behind: the mark stays
+    assert stories.clustered_through(store) == 7
+    store.close()
+
+
 def test_fts_index_follows_text_changes_but_not_story_changes(tmp_path: Path) -> None:
     """Setting an item's story leaves the search index alone; editing its text re-indexes it."""
     store, item_id = _store_with_item(tmp_path / "w.db")

@@ -939,6 +939,79 @@ def test_a_poll_pass_clusters_its_items_once_at_its_end(
     assert sizes == [4]
 
 
+def test_what_an_interrupted_pass_stored_is_clustered_by_the_next_one(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after a pass stored its items and before its clustering leaves them to the
+    next pass (the mark of migration 0023 stays where it was), which clusters them with
+    its own."""
+    sizes = _record_corrections(monkeypatch)
+    watcher = _interrupted_pass(httpserver, make_watcher, monkeypatch)
+    assert sizes == []
+
+    httpserver.clear()
+    items = [kant_story(900 + n, "https://later.example") for n in range(4)]
+    httpserver.expect_request("/f0").respond_with_data(
+        rss(items), content_type="application/rss+xml"
+    )
+    assert watcher("poll", "--all").exit_code == 0
+    assert sizes == [79]
+    assert _clustered_through(watcher.db) == _items_and_leads(watcher.db)[0] == 79
+    assert watcher("poll", "--all").exit_code == 0  # nothing new, nothing left over
+    assert sizes == [79]
+
+
+def test_what_an_interrupted_pass_stored_is_clustered_by_the_next_import(
+    httpserver: HTTPServer,
+    make_watcher: Callable[..., Watcher],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    sizes = _record_corrections(monkeypatch)
+    watcher = _interrupted_pass(httpserver, make_watcher, monkeypatch)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"title": row["title"], "text": row["text"]}, ensure_ascii=False) + "\n"
+            for row in rows()[:10]
+        ),
+        encoding="utf-8",
+    )
+    assert watcher("corpus", "import", str(corpus)).exit_code == 0
+    stored = _items_and_leads(watcher.db)[0]
+    assert stored == 85
+    assert sizes == [stored]
+    assert _clustered_through(watcher.db) == stored
+
+
+def _interrupted_pass(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> Watcher:
+    """A ``watcher poll`` over :func:`_three_feeds` interrupted (Ctrl-C) once it stored
+    its 75 items, before their clustering."""
+    from watcher.poll import Poller
+
+    watcher = make_watcher(_three_feeds(httpserver))
+
+    async def interrupted(self: Poller, *, everything: bool = False) -> int:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Poller, "tidy_stories", interrupted)
+        assert watcher("poll", "--all").exit_code != 0
+    assert _items_and_leads(watcher.db)[0] == 75
+    assert _clustered_through(watcher.db) == 0
+    return watcher
+
+
+def _clustered_through(db: Path) -> int:
+    store = Store.open(db)
+    try:
+        return story_store.clustered_through(store)
+    finally:
+        store.close()
+
+
 def test_an_import_is_clustered_once_at_its_end(
     tmp_path: Path, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,9 +14,9 @@ from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported
+from watcher.regroup import cluster_imported, items_after
 from watcher.store import Store
-from watcher.store.stories import scripts_seen
+from watcher.store.stories import clustered_through, mark_clustered, scripts_seen
 from watcher.story_grouping import hold_corrections
 from watcher.story_vectors import script_of
 
@@ -94,6 +94,11 @@ def import_paths(
             flush()
     finally:
         hold_corrections(store, held=False)
-    if summary.new_item_ids:
-        cluster_imported(store, summary.new_item_ids, dedupe_settings(config.dedupe), now=seen_at)
+    # the import's items, and any an interrupted pass or import left unclustered
+    last = store.last_item_id()
+    waiting = items_after(store, clustered_through(store))
+    if waiting:
+        cluster_imported(store, waiting, dedupe_settings(config.dedupe), now=seen_at)
+    with store.transaction():
+        mark_clustered(store, last)
     return summary

@@ -28,9 +28,10 @@ from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
 from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
-from watcher.regroup import cluster_part, items_after, parts
+from watcher.regroup import cluster_part, pending
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
+from watcher.store.stories import mark_clustered
 from watcher.story_grouping import correct_waiting, hold_corrections
 from watcher.story_vectors import lead_vectors
 from watcher.workers import JobRunner, PreparePool
@@ -47,11 +48,10 @@ of 1,000, 120 MB in one (an import's parts hold 2,000); the stories of the evalu
 sets, whose passes hold fewer than 500 items, are those of one part."""
 
 
-def _begin_pass(store: Store) -> int:
+def _begin_pass(store: Store) -> None:
     """Hold the per-batch corrections for a pass (:meth:`Poller.poll` clusters its items
-    at its end); the highest item id before it."""
+    at its end)."""
     hold_corrections(store, held=True)
-    return store.last_item_id()
 
 
 @dataclass(slots=True)
@@ -243,7 +243,7 @@ class Poller:
         writer = self._writer
         if writer is None:
             raise RuntimeError("the poller is not open")
-        mark = await writer.run(_begin_pass)
+        await writer.run(_begin_pass)
 
         async def one(feed: FeedState) -> None:
             outcome = await self.refresh(feed)
@@ -264,24 +264,19 @@ class Poller:
                 await writer.run(functools.partial(hold_corrections, held=False))
         if summary.new_items:
             await self.tidy_stories(everything=True)
-            await self.cluster_since(mark)
+        await self.cluster_pending()
         return summary
 
-    async def cluster_since(self, mark: int) -> int:
-        """Cluster the items stored after item ``mark`` (a pass's, or a window's of the
-        daemon), part by part in the writer (:func:`watcher.regroup.parts`), as an import
-        ends; returns the highest item id clustered (``mark`` when nothing was new)."""
+    async def cluster_pending(self) -> None:
+        """Cluster the items no clustering has taken yet (a pass's, a daemon window's, and
+        any an interrupted pass left: :func:`watcher.regroup.pending`), part by part in the
+        writer, as an import ends; then move the mark past them."""
         writer = self._writer
         if writer is None:
-            return mark
+            return
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
-
-        def window(store: Store) -> tuple[list[list[tuple[int, str | None]]], int]:
-            ids = items_after(store, mark)
-            return parts(store, ids, PASS_PART_ITEMS), max(ids, default=mark)
-
-        found, last = await writer.run(window)
+        found, last = await writer.run(functools.partial(pending, size=PASS_PART_ITEMS))
         for part in found:
             job = functools.partial(
                 cluster_part,
@@ -291,7 +286,7 @@ class Poller:
                 members=PASS_PART_ITEMS // 2,
             )
             await writer.run(job, size=len(part))
-        return last
+        await writer.run(functools.partial(mark_clustered, item_id=last))
 
     async def tidy_stories(self, *, everything: bool = False) -> int:
         """What the story step leaves for later: the correction of the items still waiting

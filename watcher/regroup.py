@@ -62,6 +62,7 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
     """Forget every story and group the stored items again, in batches of one transaction
     each; returns how many items were regrouped. ``on_batch`` gets each batch's size."""
     settings = dedupe_settings(config.dedupe)
+    last = store.last_item_id()  # what is stored meanwhile is clustered by its own pass
     with store.transaction():
         story_store.clear(store)
         store.db.conn.execute("UPDATE items SET story_id = id")
@@ -106,6 +107,8 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
         if on_batch is not None:
             on_batch(len(rows))
     cluster_windows(store, settings, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    with store.transaction():
+        story_store.mark_clustered(store, last)
     return done
 
 
@@ -173,6 +176,15 @@ def parts(
         [(item_id, at or None) for item_id, at in rows[start : start + size]]
         for start in range(0, len(rows), size)
     ]
+
+
+def pending(store: Store, size: int) -> tuple[list[list[tuple[int, str | None]]], int]:
+    """The items no clustering has taken yet (stored after the mark of migration 0023:
+    a pass's, an import's, a daemon window's, or one that was interrupted) as
+    :func:`parts` of ``size``, and the item id the mark moves to once they are clustered
+    (:func:`~watcher.store.stories.mark_clustered`)."""
+    last = store.last_item_id()
+    return parts(store, items_after(store, story_store.clustered_through(store)), size), last
 
 
 def items_after(store: Store, item_id: int) -> list[int]:

@@ -166,8 +166,6 @@ class Daemon:
         )
         self._store: Store | None = None
         self._poller: Poller | None = None
-        self._clustered_to = 0
-        """The highest item id the stories job has clustered (:meth:`Poller.cluster_since`)."""
         self._leases: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refreshing: set[int] = set()
@@ -201,7 +199,6 @@ class Daemon:
         self._store = Store.open(self.db_path, check=True)
         try:
             self.store.sync_config(self.config, utc_iso(_now()))
-            self._clustered_to = self.store.last_item_id()
             self._poller = await self._open_poller(self.config)
             self.scheduler.start()
             self._sync_feed_jobs()
@@ -232,7 +229,7 @@ class Daemon:
         await asyncio.to_thread(self._cron_threads.shutdown, True)
         if self._poller is not None:
             try:  # what the last window stored gets its clustering before the writer stops
-                self._clustered_to = await self._poller.cluster_since(self._clustered_to)
+                await self._poller.cluster_pending()
             except DatabaseFault:
                 pass  # reported where it was found; nothing more can be written
             except Exception:
@@ -458,15 +455,15 @@ class Daemon:
     async def _tidy_stories(self) -> None:
         """Correct the stories of the items still waiting for it and encode the story leads
         the window lacks once it holds both scripts (:meth:`Poller.tidy_stories`), then
-        cluster what was stored since the last time, as a ``watcher poll`` pass ends
-        (:meth:`Poller.cluster_since`). Unlike a pass, the daemon keeps correcting each
+        cluster what no clustering has taken yet, as a ``watcher poll`` pass ends
+        (:meth:`Poller.cluster_pending`). Unlike a pass, the daemon keeps correcting each
         batch as it is stored: alerts go out right after a refresh, on the stories it
         leaves (docs/alerts.md)."""
         self._track()
         try:
             async with self._lease() as poller:
                 done = await poller.tidy_stories()
-                self._clustered_to = await poller.cluster_since(self._clustered_to)
+                await poller.cluster_pending()
         except asyncio.CancelledError:
             return
         except DatabaseFault as fault:

@@ -655,3 +655,18 @@ def _story_merges_into(db: Database) -> None:
     absorbs, which scanned the whole table (a cold pass of 19,000 items made 19,000 merges
     over a table of 10,000 rows)."""
     db.execute("CREATE INDEX story_merges_into ON story_merges(merged_into)")
+
+
+@migrations(name="0023_story_clustered")
+def _story_clustered(db: Database) -> None:
+    """The highest item id up to which every item with a story vector has been through an
+    end-of-pass, import or daemon clustering (one row). A pass that is interrupted
+    leaves its items after it, and the next pass, import or stories job clusters them
+    with its own (docs/dedupe.md, "Round 9"). A store upgraded here counts as clustered:
+    ``watcher regroup`` covers what older passes may have left."""
+    db.executescript(
+        """
+        CREATE TABLE story_clustered (item_id INTEGER NOT NULL);
+        INSERT INTO story_clustered (item_id) SELECT COALESCE(MAX(id), 0) FROM items;
+        """
+    )

@@ -184,6 +184,17 @@ def clear(store: Store) -> None:
     forget_frequencies(store)  # story_encodings stay: they depend on the text alone
 
 
+def clustered_through(store: Store) -> int:
+    """The item id up to which every stored item has been clustered (migration 0023)."""
+    return int(store.db.conn.execute("SELECT item_id FROM story_clustered").fetchone()[0])
+
+
+def mark_clustered(store: Store, item_id: int) -> None:
+    """Record that every item up to ``item_id`` has been clustered; the mark never moves
+    back (two processes clustering at once)."""
+    store.db.conn.execute("UPDATE story_clustered SET item_id = MAX(item_id, ?)", [item_id])
+
+
 class _Frequencies:
     """Document frequencies read or written through one Store, valid while no other
     connection has committed (``PRAGMA data_version``)."""
