@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +106,26 @@ def test_without_a_writable_cache_folder_the_package_files_are_read(
     vectors = np.asarray(lead_encoder.encoder().encode(LEADS))
     assert vectors.shape == (3, 512)
     assert not_a_folder.read_text() == "a file where the cache folder would be"
+
+
+def test_a_half_written_cache_left_by_a_killed_process_is_removed(
+    cache_home: Path,
+) -> None:
+    folder = lead_encoder.cache_path()
+    folder.parent.mkdir(parents=True)
+    abandoned = folder.parent / f".{folder.name}-killed"
+    abandoned.mkdir()
+    (abandoned / "table.npy").write_bytes(b"half")
+    recent = folder.parent / f".{folder.name}-writing"
+    recent.mkdir()
+    old = time.time() - lead_encoder.ABANDONED_AFTER - 60
+    os.utime(abandoned, (old, old))
+
+    lead_encoder.encoder()
+
+    assert folder.is_dir()
+    assert not abandoned.exists()
+    assert recent.exists()  # perhaps another process, writing now
 
 
 def test_the_cache_name_changes_with_the_package_version(

