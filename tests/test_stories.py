@@ -998,7 +998,10 @@ def _interrupted_pass(
 
     with monkeypatch.context() as patched:
         patched.setattr(Poller, "tidy_stories", interrupted)
-        assert watcher("poll", "--all").exit_code != 0
+        result = watcher("poll", "--all")
+    assert result.exit_code == 130
+    assert "interrupted: what was stored is kept" in result.output
+    assert "Traceback" not in result.output
     assert _items_and_leads(watcher.db)[0] == 75
     assert _clustered_through(watcher.db) == 0
     return watcher

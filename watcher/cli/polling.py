@@ -16,6 +16,9 @@ from watcher.display import terminal_safe
 from watcher.normalize import utc_iso
 from watcher.poll import poll_feeds, prune_fetch_log
 
+INTERRUPTED = 130
+"""The exit status of a pass stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+
 
 @click.command()
 @click.option("--all", "poll_all", is_flag=True, help="Poll every enabled feed, due or not.")
@@ -35,11 +38,19 @@ def poll(obj: Context, poll_all: bool, feed_urls: tuple[str, ...]) -> None:
                 )
         else:
             feeds = store.feed_states(now=now, due_only=not poll_all)
-        with progress_bar(console) as progress:
-            task = progress.add_task("polling", total=len(feeds))
-            summary = asyncio.run(
-                poll_feeds(obj.config, store, feeds, on_done=lambda _o: progress.advance(task))
+        try:
+            with progress_bar(console) as progress:
+                task = progress.add_task("polling", total=len(feeds))
+                summary = asyncio.run(
+                    poll_feeds(obj.config, store, feeds, on_done=lambda _o: progress.advance(task))
+                )
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: what was stored is kept (the next pass or 'watcher run' "
+                "completes its stories); the feeds not reached are polled next time",
+                err=True,
             )
+            raise SystemExit(INTERRUPTED) from None
         try:
             pruned = prune_fetch_log(store, obj.config, datetime.now(UTC))
         except sqlite3.Error as error:  # housekeeping: the pass itself is written
