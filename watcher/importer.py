@@ -99,6 +99,6 @@ def import_paths(
     waiting = items_after(store, clustered_through(store))
     if waiting:
         cluster_imported(store, waiting, dedupe_settings(config.dedupe), now=seen_at)
-    with store.transaction():
-        mark_clustered(store, last)
+        with store.transaction():
+            mark_clustered(store, last)
     return summary

@@ -277,6 +277,8 @@ class Poller:
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
         found, last = await writer.run(functools.partial(pending, size=PASS_PART_ITEMS))
+        if not found:  # a pass of 304s writes nothing here
+            return
         for part in found:
             job = functools.partial(
                 cluster_part,
