@@ -135,6 +135,7 @@ def test_regroup_gives_the_grouping_of_a_fresh_import(tmp_path: Path) -> None:
     assert stories(store) == before
     lead = store.db.execute("SELECT COUNT(*) FROM story_leads").fetchone()[0]
     assert lead == len(set(before.values()))
+    assert story_store.clustered_through(store) == store.last_item_id()  # nothing left over
 
 
 _FLOOD_SENTENCES = (
