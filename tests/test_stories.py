@@ -10,6 +10,7 @@ import random
 import re
 import struct
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -803,13 +804,10 @@ def _kant_feeds() -> tuple[bytes, bytes]:
 
 
 def _items_and_leads(db: Path) -> tuple[int, int]:
-    store = Store.open(db)
-    try:
+    with closing(Store.open(db)) as store:
         items = store.db.execute("SELECT count(*) FROM items").fetchone()[0]
         leads = store.db.execute("SELECT count(*) FROM story_encodings").fetchone()[0]
         return int(items), int(leads)
-    finally:
-        store.close()
 
 
 def test_a_poll_that_brings_the_other_script_encodes_the_earlier_items(
@@ -1009,11 +1007,8 @@ def _interrupted_pass(
 
 
 def _clustered_through(db: Path) -> int:
-    store = Store.open(db)
-    try:
+    with closing(Store.open(db)) as store:
         return story_store.clustered_through(store)
-    finally:
-        store.close()
 
 
 def test_an_import_is_clustered_once_at_its_end(
