@@ -41,6 +41,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import os
 import random
 import statistics
@@ -57,17 +58,16 @@ from common import ROOT, SEED_STORIES, SEEDS, bcubed, prf, seed_articles
 
 sys.path.insert(0, str(ROOT))
 
-from watcher import prepare, story_grouping, story_vectors
-from watcher.config import Config, DedupeConfig
+from watcher import late_leads, prepare, story_grouping, story_vectors
+from watcher.config import Config, DedupeConfig, TopicConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
 from watcher.poll import PASS_PART_ITEMS
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported, cluster_part, regroup
-from watcher.regroup import pending as pending_parts
+from watcher.regroup import cluster_imported, cluster_pending, regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
-from watcher.store.stories import mark_clustered
+from watcher.store import stories as story_store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ECB = SHARED / "eval" / "stories" / "ecbplus-dev.jsonl"
@@ -174,6 +174,14 @@ story_grouping.correct = _timed_correct  # type: ignore[assignment] # timed wher
 
 REGROUP = False
 """``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
+EVAL_TOPIC = TopicConfig(name="eval", title="Eval", query="zzzevalnothing")
+"""With ``--poll``: a topic that matches nothing (every document is kept all the same), so
+leads are encoded as in a pass, only once the story window holds both scripts."""
+PASS_SINCE = "2000-01-01T00:00:00Z"
+"""Every eval document is first seen inside the story window of its pass."""
+PASSES = 1
+"""``--passes``: with ``--poll``, the documents stored over this many passes in a row, as a
+store in use meets a story: later passes' items join the stories earlier passes left."""
 POLL = False
 """``--poll``: store the documents as a ``watcher poll`` pass does (feed items, first seen
 now, no correction per batch, one clustering of the pass's items at its end)."""
@@ -196,6 +204,32 @@ def group(
         if POLL:
             store.add_feed("http://127.0.0.1/eval.xml", now=seen_at)
             feed_id = int(store.db.execute("SELECT id FROM feeds").fetchone()[0])
+        pass_size = math.ceil(len(docs) / PASSES)
+
+        def end_pass() -> None:  # as a pass ends (Poller.poll: tidy_stories, cluster_pending)
+            story_grouping.hold_corrections(store, held=False)
+            story_grouping.defer_matching(store, deferred=False)
+            while waiting := late_leads.pending(store, since=PASS_SINCE):
+                with store.transaction():
+                    applied = late_leads.apply(
+                        store,
+                        waiting,
+                        story_vectors.lead_vectors(late_leads.documents(waiting)),
+                        settings,
+                        now=seen_at,
+                    )
+                if not applied.items:
+                    break
+            cluster_pending(
+                store,
+                settings,
+                now=seen_at,
+                size=PASS_PART_ITEMS,
+                members=PASS_PART_ITEMS // 2,
+            )
+            story_grouping.hold_corrections(store, held=True)
+            story_grouping.defer_matching(store, deferred=True)
+
         try:
             items = {}
             for part, scored in ((background, False), (docs, True)):
@@ -204,7 +238,15 @@ def group(
                 stored: list[int] = []
                 # a pass, and an import, hold the corrections until their end
                 story_grouping.hold_corrections(store, held=True)
+                story_grouping.defer_matching(store, deferred=POLL)
                 for start in range(0, len(part), batch):
+                    if (
+                        POLL
+                        and scored
+                        and start
+                        and start // pass_size != (start - batch) // pass_size
+                    ):
+                        end_pass()  # a new pass starts
                     pending = []
                     for doc in part[start : start + batch]:
                         document = Document(doc.title, doc.text, external_id=doc.id, lang=doc.lang)
@@ -214,7 +256,13 @@ def group(
                             items[doc.id] = item
                         pending.append(item)
                     started = time.perf_counter()
-                    prepared, _ = prepare_items(pending, (), keep_unmatched=True)
+                    if POLL:  # a topic is configured: leads once both scripts are in
+                        seen = story_store.scripts_seen(store, since=PASS_SINCE)
+                        prepared, _ = prepare_items(
+                            pending, (EVAL_TOPIC,), keep_unmatched=True, scripts_seen=seen
+                        )
+                    else:  # an import: every lead
+                        prepared, _ = prepare_items(pending, (), keep_unmatched=True)
                     worker += time.perf_counter() - started
                     started = time.perf_counter()
                     outcome = ingest_batch(
@@ -223,16 +271,10 @@ def group(
                     stored.extend(outcome.new_item_ids)
                     writer += time.perf_counter() - started
                 started = time.perf_counter()
-                story_grouping.hold_corrections(store, held=False)
-                if POLL:  # as a pass ends (Poller.poll, cluster_pending)
-                    chunks, last = pending_parts(store, PASS_PART_ITEMS)
-                    for chunk in chunks:
-                        cluster_part(
-                            store, chunk, settings, now=seen_at, members=PASS_PART_ITEMS // 2
-                        )
-                    with store.transaction():
-                        mark_clustered(store, last)
+                if POLL:
+                    end_pass()
                 else:  # as `watcher corpus import` ends
+                    story_grouping.hold_corrections(store, held=False)
                     cluster_imported(store, stored, settings, now=seen_at)
                 writer += time.perf_counter() - started
             if REGROUP:
@@ -395,10 +437,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="store the documents as `watcher poll` does (feed items first seen now, the "
         "pass's correction at the end) instead of as `watcher corpus import`",
     )
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="with --poll: store each set over this many passes in a row (default 1)",
+    )
     args = parser.parse_args(argv)
-    global REGROUP, POLL
+    global REGROUP, POLL, PASSES
     REGROUP = args.regroup
     POLL = args.poll
+    PASSES = max(1, args.passes)
     overrides: dict[str, object] = {}
     fields = DedupeSettings.__dataclass_fields__
     for pair in args.set:

@@ -21,7 +21,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import Watcher, drive_daemon, kant_story, rss
+from tests.conftest import Watcher, drive_daemon, kant_story, rss, rss_item
 from watcher import story_grouping
 from watcher import story_vectors as sv
 from watcher.config import Config
@@ -1099,3 +1099,149 @@ def test_the_daemon_clusters_what_each_window_stored(
     assert seen["before"] == [25, 25, 25]  # each batch corrected as it was stored
     assert seen["job"] == [25, 25, 25, 75]
     assert sizes == [25, 25, 25, 75]  # the second job, and the stop, found nothing new
+
+
+def _ids(docs: list[dict[str, str]]) -> list[str]:
+    return [doc["id"] for doc in docs]
+
+
+@pytest.mark.parametrize("part_size", [1000, 2])
+def test_a_pass_leaves_its_items_stories_to_its_clustering_which_finds_their_old_stories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part_size: int
+) -> None:
+    """Items a pass stores once the store holds enough vectors are not matched one by one
+    (:func:`story_grouping.matching_deferred`): each waits alone in a story of its own, and
+    the clustering at the pass's end puts it into the old story its index terms point to,
+    with the signal ``story`` and a score, recording no merge or split. In parts of two
+    items, later parts find the stories earlier parts joined (the settled items)."""
+    from watcher import ingest as ingest_module
+    from watcher import poll, regroup
+
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    a = _flood_reports(6, _A, 0, 0)
+    b = _flood_reports(6, _B, 3, 1)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    ingest(store, a[:3])  # stored by earlier runs, each item matched as it came
+    ingest(store, b[:3])
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t0", size=1000, members=500)
+    old_a, old_b = _group_of(store, _ids(a[:3])), _group_of(store, _ids(b[:3]))
+    assert len(old_a) == len(old_b) == 1
+    assert old_a != old_b
+    records = "SELECT (SELECT COUNT(*) FROM story_merges), (SELECT COUNT(*) FROM story_splits)"
+    before = store.db.execute(records).fetchone()
+
+    matched: list[str] = []
+    real_match = ingest_module.match_story
+
+    def spy(store: Store, vector: Any, *args: Any, **kwargs: Any) -> Any:
+        matched.append("match")
+        return real_match(store, vector, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "match_story", spy)
+    poll._begin_pass(store)
+    new = [*a[3:], *b[3:]]
+    random.Random(part_size).shuffle(new)
+    for doc in new:  # one item a feed
+        ingest(store, [doc])
+    assert matched == []
+    alone = store.db.execute(
+        f"SELECT COUNT(*) FROM items WHERE story_id = id AND dedupe_signal IS NULL "
+        f"AND external_id IN ({','.join('?' for _ in new)})",
+        _ids(new),
+    ).fetchone()[0]
+    assert alone == len(new)
+
+    poll._end_pass(store)
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t1", size=part_size, members=50)
+    assert _group_of(store, _ids(a)) == old_a
+    assert _group_of(store, _ids(b)) == old_b
+    signals = store.db.execute(
+        f"SELECT dedupe_signal, dedupe_score FROM items "
+        f"WHERE external_id IN ({','.join('?' for _ in new)})",
+        _ids(new),
+    ).fetchall()
+    assert {signal for signal, _ in signals} == {"story"}
+    assert all(score > story_grouping.CLUSTER_THRESHOLD for _, score in signals)
+    assert store.db.execute(records).fetchone() == before
+    assert story_grouping.take_deferred(store, range(10_000)) == {}  # all decided
+    store.close()
+
+
+def _partition(db: Path) -> set[frozenset[str]]:
+    """The stories of ``db``, each as the content hashes of its items (the same text from
+    two feeds is one item, whichever feed brought it first)."""
+    with closing(Store.open(db)) as store:
+        groups: dict[int, set[str]] = {}
+        for digest, story_id in store.db.execute("SELECT content_hash, story_id FROM items"):
+            groups.setdefault(story_id, set()).add(digest)
+    return {frozenset(group) for group in groups.values()}
+
+
+def _flood_feeds(httpserver: HTTPServer) -> list[str]:
+    """Three feeds of invented flood reports near the Kant base (two events, nine reports
+    each, some the same text again; long enough to be compared), served on 127.0.0.1; their
+    URLs."""
+    near = " Helicopters from the Kant air base in Kyrgyzstan joined the rescue."
+    reports = {
+        "a": _flood_reports(9, _A, 0, 0),
+        "b": _flood_reports(9, _B, 3, 1),
+    }
+    feeds = (
+        [("a", n) for n in range(6)],
+        [("b", n) for n in range(6)],
+        [(event, n) for n in range(6, 9) for event in "ab"],
+    )
+    urls = []
+    for number, entries in enumerate(feeds):
+        items = [
+            rss_item(
+                reports[event][n]["title"],
+                f"https://floods.example/{event}/{n}",
+                reports[event][n]["text"] + near,
+                guid=f"{event}-{n}",
+            )
+            for event, n in entries
+        ]
+        httpserver.expect_request(f"/floods{number}").respond_with_data(
+            rss(items), content_type="application/rss+xml"
+        )
+        urls.append(httpserver.url_for(f"/floods{number}"))
+    return urls
+
+
+def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_does_not(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``watcher poll`` over three feeds of flood reports, with the worker pool: once the
+    store holds the vectors the clustering needs, the writer matches no item, and the pass
+    ends with the same stories as when every item is matched as it is stored (one part
+    holds the whole pass)."""
+    from watcher import ingest as ingest_module
+
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 6)
+    calls: list[int] = []
+    real_match = ingest_module.match_story
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_match(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "match_story", spy)
+    watcher = make_watcher(_flood_feeds(httpserver))
+    assert watcher("poll", "--all").exit_code == 0
+    assert len(calls) <= 6  # the items stored before the store held 6 vectors
+
+    monkeypatch.setattr(ingest_module, "matching_deferred", lambda store, vector: False)
+    calls.clear()
+    matching = Watcher(watcher.directory, watcher.config)
+    matching.db = watcher.directory / "matching.db"
+    assert matching("poll", "--all").exit_code == 0
+    with closing(Store.open(matching.db)) as store:
+        originals = store.db.execute(
+            "SELECT COUNT(*) FROM items WHERE duplicate_of IS NULL"
+        ).fetchone()[0]
+    assert len(calls) == originals > 6  # each matched as it was stored
+    deferred = _partition(watcher.db)
+    assert deferred == _partition(matching.db)
+    assert len(deferred) < sum(len(group) for group in deferred)  # reports grouped together

@@ -32,9 +32,12 @@ from watcher.store.stories import flush_frequencies, forget_frequencies
 from watcher.story_grouping import (
     StoryMatch,
     correct_soon,
+    corrections_held,
     forget_waiting,
     match_story,
+    matching_deferred,
     merge,
+    note_deferred,
     remember,
 )
 from watcher.story_vectors import StoryVector, story_vector
@@ -164,6 +167,7 @@ def ingest_batch(
     # the end (story_grouping.correct), so a wrong join or merge is undone
     grouped: list[tuple[int, str | None]] = []
     neighbours: list[tuple[int, float]] = []
+    deferred: dict[int, list[int]] = {}  # items whose story the pass's clustering decides
     try:
         with store.transaction():
             for entry in prepared:
@@ -189,9 +193,13 @@ def ingest_batch(
                 lead = story_vectors.lead_from_bytes(entry.story_lead)
                 if lead is not None:
                     vector = replace(vector, lead=lead)
-                story_id, signal, score, joined = choose_story(
-                    store, decision, vector, at, settings
-                )
+                defer = decision.duplicate_of is None and matching_deferred(store, vector)
+                if defer:  # the pass's clustering decides its story
+                    story_id, signal, score, joined = None, None, None, None
+                else:
+                    story_id, signal, score, joined = choose_story(
+                        store, decision, vector, at, settings
+                    )
                 store.pause_text_index()  # the first new item pauses it; the rest find it so
                 item_id = store.insert_item(
                     item,
@@ -202,7 +210,7 @@ def ingest_batch(
                     dedupe_signal=signal,
                     dedupe_score=score,
                 )
-                remember(
+                index_terms = remember(
                     store,
                     item_id,
                     vector,
@@ -212,9 +220,11 @@ def ingest_batch(
                     deferred=True,
                     lead=entry.story_lead if lead is not None else None,
                 )
+                if defer:
+                    deferred[item_id] = index_terms
                 if joined is not None and joined.also and story_id is not None:
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
-                if decision.duplicate_of is None:
+                if decision.duplicate_of is None and not corrections_held(store):
                     grouped.append((item_id, at))
                     if joined is None:  # a short item: its neighbours all the same
                         joined = match_story(store, vector, at, settings)
@@ -244,4 +254,5 @@ def ingest_batch(
         forget_frequencies(store)
         forget_waiting(store, outcome.new_item_ids)
         raise
+    note_deferred(store, deferred)
     return outcome

@@ -14,7 +14,8 @@ Undated items (imports without dates) pass every window and are clustered togeth
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,21 @@ from watcher.prepare import ENCODE_LEADS
 from watcher.similarity import Decision, DedupeSettings, decide, from_bytes
 from watcher.store import Store
 from watcher.store import stories as story_store
-from watcher.story_grouping import correct, forget_waiting, merge, remember
-from watcher.story_vectors import MIN_DOCUMENTS, StoryVector, lead_vectors, story_vector
+from watcher.story_grouping import (
+    CANDIDATE_STORIES,
+    correct,
+    forget_waiting,
+    merge,
+    remember,
+    story_window,
+    take_deferred,
+)
+from watcher.story_vectors import (
+    MIN_DOCUMENTS,
+    StoryVector,
+    lead_vectors,
+    story_vector,
+)
 
 BATCH_SIZE = 500
 WINDOW_ITEMS = 2000
@@ -178,13 +192,41 @@ def parts(
     ]
 
 
-def pending(store: Store, size: int) -> tuple[list[list[tuple[int, str | None]]], int]:
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What :func:`pending` found."""
+
+    parts: list[list[tuple[int, str | None]]]
+    through: int
+    """The clustering mark they come after."""
+    last: int
+    """The item id the mark moves to once they are clustered."""
+
+
+def pending(store: Store, size: int) -> Pending:
     """The items no clustering has taken yet (stored after the mark of migration 0023:
     a pass's, an import's, a daemon window's, or one that was interrupted) as
     :func:`parts` of ``size``, and the item id the mark moves to once they are clustered
     (:func:`~watcher.store.stories.mark_clustered`)."""
     last = store.last_item_id()
-    return parts(store, items_after(store, story_store.clustered_through(store)), size), last
+    through = story_store.clustered_through(store)
+    return Pending(parts(store, items_after(store, through), size), through, last)
+
+
+def cluster_pending(
+    store: Store, settings: DedupeSettings, *, now: str, size: int, members: int
+) -> int:
+    """Cluster every pending part (:func:`cluster_pending_part`, a transaction each) and
+    move the mark past them; returns how many parts were clustered. The writer's jobs
+    (:meth:`watcher.poll.Poller.cluster_pending`) do the same one part at a time."""
+    found = pending(store, size)
+    done = sum(
+        cluster_pending_part(store, part, settings, through=found.through, now=now, members=members)
+        for part in found.parts
+    )
+    with store.transaction():
+        story_store.mark_clustered(store, found.last)
+    return done
 
 
 def items_after(store: Store, item_id: int) -> list[int]:
@@ -211,6 +253,73 @@ def cluster_part(
     with store.transaction():
         correct(store, part, (), settings, now=now, limit=len(part) + members)
     return 1
+
+
+def cluster_pending_part(
+    store: Store,
+    part: list[tuple[int, str | None]],
+    settings: DedupeSettings,
+    *,
+    through: int,
+    now: str,
+    members: int,
+) -> int:
+    """:func:`cluster_part` for one of :func:`pending`'s parts (``through``: the clustering
+    mark they were taken after). The items ingest left undecided
+    (:func:`~watcher.story_grouping.matching_deferred`) are in no story yet, so the stories
+    they could join come from the index: for each, the candidate stories of its index
+    terms among the items already clustered (up to ``through``, or in an earlier part),
+    every item's best candidate first, then every item's second, and so on."""
+    if len(part) < 2:
+        return 0
+    fresh = take_deferred(store, [item_id for item_id, _ in part])
+    neighbours = _index_neighbours(store, fresh, part, through, settings) if fresh else []
+    with store.transaction():
+        correct(store, part, neighbours, settings, now=now, limit=len(part) + members, fresh=fresh)
+    return 1
+
+
+def _index_neighbours(
+    store: Store,
+    fresh: Mapping[int, list[int]],
+    part: list[tuple[int, str | None]],
+    through: int,
+    settings: DedupeSettings,
+) -> list[tuple[int, float]]:
+    """(story id, 1 - rank / CANDIDATE_STORIES) of the candidate stories of each ``fresh``
+    item's index terms among the settled items, in rank order:
+    :func:`~watcher.story_grouping.correct` takes the members of the best ranked first."""
+    first_id, first_at = part[0]
+    settled = (through, first_at or "", first_id)
+    if not _any_settled(store, settled):  # the first part of a first pass
+        return []
+    time_of = dict(part)
+    ranked = [
+        story_store.candidate_stories(
+            store,
+            keys,
+            story_window(time_of.get(item_id), settings.story_window),
+            CANDIDATE_STORIES,
+            settled=settled,
+        )
+        for item_id, keys in fresh.items()
+    ]
+    return [
+        (stories[rank], 1.0 - rank / CANDIDATE_STORIES)
+        for rank in range(CANDIDATE_STORIES)
+        for stories in ranked
+        if rank < len(stories)
+    ]
+
+
+def _any_settled(store: Store, settled: tuple[int, str, int]) -> bool:
+    through, first_at, first_id = settled
+    row = store.db.conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM story_vectors WHERE item_id <= ?) "
+        "OR EXISTS (SELECT 1 FROM story_vectors WHERE (at, item_id) < (?, ?))",
+        [through, first_at, first_id],
+    ).fetchone()
+    return bool(row[0])
 
 
 def _after(at: str, seconds: float) -> str:

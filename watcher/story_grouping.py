@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +65,8 @@ def _moment(at: str) -> datetime | None:
         return None
 
 
-def _window(at: str | None, seconds: float) -> tuple[str, str] | None:
+def story_window(at: str | None, seconds: float) -> tuple[str, str] | None:
+    """The story window around ``at`` (None: undated, no bound)."""
     moment = _moment(at) if at else None
     if moment is None:
         return None
@@ -154,7 +155,7 @@ def match_story(
     documents = df[story_store.DOCUMENTS_KEY]
     if documents < sv.MIN_DOCUMENTS:
         return StoryMatch(None, compared=False)
-    span = _window(at, settings.story_window)
+    span = story_window(at, settings.story_window)
     share = settings.story_names_share
     weights = Weights(df, documents)
     index = top_keys(vector, df, documents, sv.INDEX_TERMS, weights.of(vector))
@@ -254,8 +255,9 @@ def remember(
     blob: bytes | None = None,
     deferred: bool = False,
     lead: bytes | None = None,
-) -> None:
-    """Keep ``vector`` as item ``item_id``'s, with its index terms and frequencies. A near-
+) -> list[int]:
+    """Keep ``vector`` as item ``item_id``'s, with its index terms (returned) and
+    frequencies. A near-
         duplicate (``copy``) is not counted in the frequencies: ten copies of one wire story
         would make its own words look common. ``blob``: ``vector``'s bytes where the caller has
     them (from the pool worker); ``lead``: the bytes of its lead encoder vector, kept with
@@ -277,6 +279,7 @@ def remember(
     story_store.counted(store, counted, pending=deferred)
     if lead is not None:
         story_store.save_lead(store, item_id, script=vector.script, at=at, vector=lead)
+    return index
 
 
 def merge(store: Store, story_id: int, others: tuple[int, ...], *, item_id: int, at: str) -> int:
@@ -316,6 +319,8 @@ class Correction:
     split: int = 0
     moved: int = 0
     """Items put into another story (merges not counted)."""
+    joined: int = 0
+    """Deferred items (``fresh``) that joined a story with other items."""
 
 
 def similarity_matrix(
@@ -470,7 +475,7 @@ def decoded_vectors(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVec
 
 def _span(times: Sequence[str | None], seconds: float) -> tuple[str, str] | None:
     """The story window around every one of ``times`` (None: an undated item, no bound)."""
-    spans = [_window(at, seconds) for at in times]
+    spans = [story_window(at, seconds) for at in times]
     if not spans or any(span is None for span in spans):
         return None
     bounded = [span for span in spans if span is not None]
@@ -485,6 +490,7 @@ def correct(
     *,
     now: str = "",
     limit: int = CORRECTION_ITEMS,
+    fresh: Collection[int] = (),
 ) -> Correction:
     """Make the stories around a batch what average-link clustering of them gives.
 
@@ -497,6 +503,12 @@ def correct(
     claimed by several stories merges them into the oldest (``story_merges``), a cluster
     no story claims is split off as a new story whose id is its first item's
     (``story_splits``); near-duplicates follow their originals.
+
+    ``fresh``: items of the batch whose story a pass left undecided (:func:`defer_matching`):
+    each is alone in a story of its own that claims no cluster, so it joins the story of the
+    cluster it falls in (no merge recorded), or starts one with other fresh items (no split
+    recorded); one that joins others gets the signal ``story`` and, as its score, its mean
+    similarity to the others of its cluster.
     """
     result = Correction()
     documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY]
@@ -505,14 +517,16 @@ def correct(
     batch_ids = [item_id for item_id, _ in batch]
     span = _span([at for _, at in batch], settings.story_window)
     own = story_store.current_stories(store, batch_ids)
+    unclaimed = {item_id for item_id in fresh if own.get(item_id) == item_id}
     best: dict[int, float] = {}
     for story_id, score in neighbours:
         if score >= NEIGHBOUR_FLOOR:
             best[story_id] = max(score, best.get(story_id, 0.0))
     now_of = story_store.current_stories(store, best)
     ranked: list[int] = []
-    for story_id in [*dict.fromkeys(own[item_id] for item_id in batch_ids if item_id in own)]:
-        ranked.append(story_id)
+    for story_id in dict.fromkeys(own[item_id] for item_id in batch_ids if item_id in own):
+        if story_id not in unclaimed:  # nothing else is in it
+            ranked.append(story_id)
     for story_id in sorted(best, key=lambda sid: best[sid], reverse=True):
         if story_id in now_of and now_of[story_id] not in ranked:
             ranked.append(now_of[story_id])
@@ -538,6 +552,8 @@ def correct(
         [vectors[item_id] for item_id in members], df, documents, settings.story_names_share
     )
     _apart(similarity, [times[item_id] for item_id in members], settings.story_window)
+    rows = [row for row, item_id in enumerate(members) if item_id in unclaimed]
+    fresh_rows = similarity[rows] if rows else None  # a copy: the clustering overwrites it
     labels = average_link(similarity, CLUSTER_THRESHOLD, in_place=True)
     del similarity
     _apply(
@@ -548,8 +564,32 @@ def correct(
         result,
         item_id=batch_ids[-1],
         now=now,
+        unclaimed=unclaimed,
     )
+    if fresh_rows is not None:
+        result.joined = _score_joined(store, members, rows, fresh_rows, labels)
     return result
+
+
+def _score_joined(
+    store: Store,
+    members: Sequence[int],
+    rows: Sequence[int],
+    similarity: npt.NDArray[np.float64],
+    labels: Sequence[int],
+) -> int:
+    """Give each fresh member (``rows`` of ``members``, their ``similarity`` rows) that
+    shares its cluster with others the signal ``story`` and its mean similarity to them;
+    returns how many did."""
+    label_of = np.asarray(labels)
+    scored: list[tuple[float, int]] = []
+    for row, values in zip(rows, similarity, strict=True):
+        others = label_of == label_of[row]
+        others[row] = False
+        if others.any():
+            scored.append((float(values[others].mean()), members[row]))
+    story_store.set_signals(store, "story", scored)
+    return len(scored)
 
 
 CORRECT_EVERY = 20
@@ -579,6 +619,58 @@ def hold_corrections(store: Store, held: bool) -> None:
         _held.add(store)
     else:
         _held.discard(store)
+
+
+def corrections_held(store: Store) -> bool:
+    """Whether :func:`hold_corrections` holds ``store``'s corrections (a batch's
+    neighbours are then not needed)."""
+    return store in _held
+
+
+_deferring: weakref.WeakSet[Store] = weakref.WeakSet()
+_deferred: weakref.WeakKeyDictionary[Store, dict[int, list[int]]] = weakref.WeakKeyDictionary()
+
+
+def defer_matching(store: Store, deferred: bool) -> None:
+    """Leave (``deferred``) or stop leaving the story of a new item undecided at ingest
+    while a ``watcher poll`` pass stores into ``store``, where the clustering at the pass's
+    end (:func:`watcher.regroup.cluster_pending_part`) decides it anyway: the match against
+    the candidate stories (:func:`match_story`) is what most of the story step cost in a
+    pass. See :func:`matching_deferred` for which items."""
+    if deferred:
+        _deferring.add(store)
+    else:
+        _deferring.discard(store)
+
+
+def note_deferred(store: Store, index_terms: Mapping[int, list[int]]) -> None:
+    """Remember the items ingest left undecided (item id: its index terms, as
+    :func:`remember` returned them) once their batch committed."""
+    _deferred.setdefault(store, {}).update(index_terms)
+
+
+def take_deferred(store: Store, item_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Those of ``item_ids`` ingest left undecided in this process, with their index terms,
+    forgotten as they are returned (the clustering decides them). A pass interrupted before
+    its end leaves them to the next clustering as items alone in their stories, which it
+    clusters all the same, without the stories their index terms point to."""
+    deferred = _deferred.get(store)
+    if not deferred:
+        return {}
+    return {item_id: deferred.pop(item_id) for item_id in item_ids if item_id in deferred}
+
+
+def matching_deferred(store: Store, vector: StoryVector) -> bool:
+    """Whether ingest leaves the story of an item with ``vector`` (no near-duplicate) to the
+    clustering: in a pass that defers (:func:`defer_matching`), once the store holds enough
+    vectors for that clustering to run (:data:`CORRECTION_MIN_DOCUMENTS`), for an item long
+    enough to compare (:data:`~watcher.story_vectors.MIN_KEYS`) without a lead vector. An
+    item with one is matched still: its candidates in another script come from the lead
+    encoder (:func:`_across_candidates`), which the clustering's neighbours do not ask."""
+    if store not in _deferring or vector.lead is not None or len(vector) < sv.MIN_KEYS:
+        return False
+    documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY]
+    return documents >= CORRECTION_MIN_DOCUMENTS
 
 
 def correct_soon(
@@ -629,12 +721,15 @@ def _apply(
     *,
     item_id: int,
     now: str,
+    unclaimed: Collection[int] = (),
 ) -> None:
-    """Make the stories of ``members`` (now in ``stories``) follow the cluster ``labels``."""
+    """Make the stories of ``members`` (now in ``stories``) follow the cluster ``labels``;
+    the ``unclaimed`` stories (a deferred item's own) claim no cluster."""
     label_of = dict(zip(members, labels, strict=True))
     by_story: dict[int, list[int]] = {}
     for member, story_id in zip(members, stories, strict=True):
-        by_story.setdefault(story_id, []).append(member)
+        if story_id not in unclaimed:
+            by_story.setdefault(story_id, []).append(member)
     target: dict[int, int] = {}  # old story -> the cluster it claims
     for story_id, own in by_story.items():
         if story_id in label_of:
@@ -664,17 +759,21 @@ def _apply(
     moves: list[tuple[int, int]] = []
     for member, story_id in zip(members, stories, strict=True):
         wanted = cluster_id[label_of[member]]
-        if wanted != cluster_id[target[story_id]]:
+        now_in = story_id if story_id in unclaimed else cluster_id[target[story_id]]
+        if wanted != now_in:
             moves.append((member, wanted))
+            if story_id not in unclaimed:
+                result.moved += 1
     story_store.move_items(store, moves)
-    result.moved = len(moves)
     for label, story_id in cluster_id.items():
         if label in claims:
             continue
         origins: dict[int, int] = {}
         for member, old in zip(members, stories, strict=True):
-            if label_of[member] == label:
+            if label_of[member] == label and old not in unclaimed:
                 origins[old] = origins.get(old, 0) + 1
+        if not origins:  # deferred items only: a new story, split off nothing
+            continue
         came_from = cluster_id[target[max(origins, key=lambda old: (origins[old], -old))]]
         story_store.record_split(store, story_id, came_from, item_id=item_id, at=now)
         result.split += 1

@@ -117,15 +117,23 @@ def without_leads(store: Store, *, since: str, limit: int) -> list[tuple[int, st
 
 
 def candidate_stories(
-    store: Store, keys: Sequence[int], window: tuple[str, str] | None, limit: int
+    store: Store,
+    keys: Sequence[int],
+    window: tuple[str, str] | None,
+    limit: int,
+    *,
+    settled: tuple[int, str, int] | None = None,
 ) -> list[int]:
     """Stories with items that share an index term with ``keys`` within ``window``
-    (undated items pass every window), the most shared terms first."""
+    (undated items pass every window), the most shared terms first. ``settled`` (item id,
+    at, item id): only items up to the first id, or before the (at, item id) pair, count:
+    those a clustering has already taken (:func:`watcher.regroup.cluster_pending_part`)."""
     if not keys:
         return []
     per_key = (
         "SELECT item_id FROM (SELECT item_id FROM story_terms WHERE key = ?"
         + (" AND (at BETWEEN ? AND ? OR at = '')" if window is not None else "")
+        + (" AND (item_id <= ? OR (at, item_id) < (?, ?))" if settled is not None else "")
         + f" ORDER BY at DESC LIMIT {HITS_PER_TERM})"
     )
     params: list[object] = []
@@ -133,6 +141,8 @@ def candidate_stories(
         params.append(key)
         if window is not None:
             params.extend(window)
+        if settled is not None:
+            params.extend(settled)
     sql = (
         f"WITH hits AS ({' UNION ALL '.join(per_key for _ in keys)}) "
         "SELECT items.story_id FROM hits JOIN items ON items.id = hits.item_id "
@@ -374,6 +384,14 @@ def vectors_of(store: Store, item_ids: Sequence[int]) -> list[tuple[int, bytes]]
         "WHERE item_id IN (SELECT value FROM json_each(?))",
         [json.dumps(list(item_ids))],
     ).fetchall()
+
+
+def set_signals(store: Store, signal: str, scored: Sequence[tuple[float, int]]) -> None:
+    """Record ``signal`` and the score as what put each (score, item id) item in its story."""
+    store.db.conn.executemany(
+        "UPDATE items SET dedupe_signal = ?, dedupe_score = ? WHERE id = ?",
+        [(signal, score, item_id) for score, item_id in scored],
+    )
 
 
 def move_items(store: Store, moves: Sequence[tuple[int, int]]) -> None:
