@@ -27,7 +27,9 @@ from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_grouping import (
     CANDIDATE_STORIES,
+    across_candidates,
     correct,
+    decoded_vectors,
     forget_waiting,
     merge,
     remember,
@@ -268,11 +270,13 @@ def cluster_pending_part(
     mark they were taken after). The items ingest left undecided
     (:func:`~watcher.story_grouping.matching_deferred`) are in no story yet, so the stories
     they could join come from the index: for each, the candidate stories of its index
-    terms among the items already clustered (up to ``through``, or in an earlier part),
-    every item's best candidate first, then every item's second, and so on."""
-    if len(part) < 2:
-        return 0
+    terms among the items already clustered (up to ``through``, or in an earlier part), and
+    for one that got its lead late (:mod:`watcher.late_leads`) the stories across scripts
+    that lead is near; every item's best candidate first, then every item's second, and so
+    on."""
     fresh = take_deferred(store, [item_id for item_id, _ in part])
+    if len(part) < 2 and not fresh:  # one undecided item may still join an old story
+        return 0
     neighbours = _index_neighbours(store, fresh, part, through, settings) if fresh else []
     with store.transaction():
         correct(store, part, neighbours, settings, now=now, limit=len(part) + members, fresh=fresh)
@@ -294,19 +298,25 @@ def _index_neighbours(
     if not _any_settled(store, settled):  # the first part of a first pass
         return []
     time_of = dict(part)
-    ranked = [
-        story_store.candidate_stories(
-            store,
-            keys,
-            story_window(time_of.get(item_id), settings.story_window),
-            CANDIDATE_STORIES,
-            settled=settled,
+    encoded = {
+        item_id: vector
+        for item_id, vector in decoded_vectors(store, list(fresh)).items()
+        if vector.lead is not None
+    }
+    ranked: list[list[int]] = []
+    for item_id, keys in fresh.items():
+        span = story_window(time_of.get(item_id), settings.story_window)
+        stories = story_store.candidate_stories(
+            store, keys, span, CANDIDATE_STORIES, settled=settled
         )
-        for item_id, keys in fresh.items()
-    ]
+        if item_id in encoded:  # and the stories across scripts its lead is near
+            across = across_candidates(store, encoded[item_id], span, settled=settled)
+            stories = list(dict.fromkeys([*stories, *across]))
+        ranked.append(stories)
+    longest = max(map(len, ranked), default=0)
     return [
-        (stories[rank], 1.0 - rank / CANDIDATE_STORIES)
-        for rank in range(CANDIDATE_STORIES)
+        (stories[rank], 1.0 - rank / longest)
+        for rank in range(longest)
         for stories in ranked
         if rank < len(stories)
     ]

@@ -82,20 +82,28 @@ def leads_of(store: Store, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
 
 
 def other_script_items(
-    store: Store, script: int, window: tuple[str, str] | None, items: int
+    store: Store,
+    script: int,
+    window: tuple[str, str] | None,
+    items: int,
+    *,
+    settled: tuple[int, str, int] | None = None,
 ) -> list[tuple[int, int]]:
     """(item id, story id) of the ``items`` most recent items with a lead vector in
     ``script`` (the other one than the new item's) inside ``window`` (undated items pass),
     the most recent first: where candidates across scripts come from, since they share too
     few index terms to be found. An equality on ``script`` walks the (script, at) index
-    backwards and stops at ``items``; ``script != ?`` sorted every encoding at every item."""
+    backwards and stops at ``items``; ``script != ?`` sorted every encoding at every item.
+    ``settled``: as for :func:`candidate_stories`."""
     bound = " AND (story_encodings.at BETWEEN ? AND ? OR story_encodings.at = '')" if window else ""
+    if settled is not None:
+        bound += " AND (item_id <= ? OR (at, item_id) < (?, ?))"
     rows = store.db.conn.execute(
         "SELECT items.id, items.story_id FROM (SELECT item_id FROM story_encodings "
         f"WHERE script = ?{bound} ORDER BY at DESC, item_id DESC LIMIT ?) AS recent "
         "JOIN items ON items.id = recent.item_id "
         "WHERE items.duplicate_of IS NULL AND items.story_id IS NOT NULL",
-        [script, *(window or ()), items],
+        [script, *(window or ()), *(settled or ()), items],
     ).fetchall()
     return [(int(item_id), int(story_id)) for item_id, story_id in rows]
 
