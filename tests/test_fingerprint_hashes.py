@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher import similarity
-from watcher.similarity import fingerprint, to_bytes
+from watcher import fingerprints
+from watcher.fingerprints import fingerprint, to_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dedupe" / "labelled.jsonl"
 
@@ -28,17 +28,17 @@ def test_fingerprints_survive_an_emptied_or_tiny_word_cache(
     """Warm, emptied, and emptied again every few words: the same bytes and keys."""
     warm = _fingerprints()
     assert _fingerprints() == warm
-    similarity._WORD_HASHES.clear()
+    fingerprints._WORD_HASHES.clear()
     assert _fingerprints() == warm
-    monkeypatch.setattr(similarity, "_WORD_HASHES_MAX", 50)
+    monkeypatch.setattr(fingerprints, "_WORD_HASHES_MAX", 50)
     assert _fingerprints() == warm
-    assert len(similarity._WORD_HASHES) < 1000
+    assert len(fingerprints._WORD_HASHES) < 1000
 
 
 def test_word_hash_is_blake2b_of_the_word() -> None:
     """The stored hashes are BLAKE2b-64 of the UTF-8 word, little-endian, cached or not."""
     expected = int.from_bytes(hashlib.blake2b("заречье".encode(), digest_size=8).digest(), "little")
-    similarity._WORD_HASHES.clear()
-    assert similarity._word_hash("заречье") == expected
-    assert similarity._word_hash("заречье") == expected
-    assert similarity._word_hashes(["заречье", "kant"])[0] == expected
+    fingerprints._WORD_HASHES.clear()
+    assert fingerprints._word_hash("заречье") == expected
+    assert fingerprints._word_hash("заречье") == expected
+    assert fingerprints._word_hashes(["заречье", "kant"])[0] == expected

@@ -12,21 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.similarity import (
+from watcher.fingerprints import (
     _MINHASH_SEED,
     MAX_SHINGLES,
-    Candidate,
     Fingerprint,
     _permutations,
     _shingle_hashes,
     _signature,
     _tokens,
     band_keys,
-    compare,
-    compare_many,
-    decide,
     fingerprint,
 )
+from watcher.overlap import compare, compare_many
+from watcher.similarity import Candidate, decide
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dedupe" / "labelled.jsonl"
 VOCABULARY = [f"w{n}" for n in range(400)] + ["Kant", "Bishkek", "Kyrgyzstan", "base", "air"]

@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from watcher.dedupe_settings import DEFAULT_SETTINGS as _SIMILARITY
 from watcher.errors import ConfigError, QueryError
-from watcher.similarity import DEFAULT_SETTINGS as _SIMILARITY
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -15,18 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from watcher import story_vectors
 from watcher.config import DedupeConfig
+from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
+from watcher.fingerprints import Fingerprint, from_bytes
+from watcher.fingerprints import to_bytes as fingerprint_bytes
 from watcher.models import BatchOutcome, Tag
 from watcher.prepare import PreparedItem
-from watcher.similarity import (
-    DEFAULT_SETTINGS,
-    Candidate,
-    Decision,
-    DedupeSettings,
-    Fingerprint,
-    decide,
-    from_bytes,
-)
-from watcher.similarity import to_bytes as fingerprint_bytes
+from watcher.similarity import Candidate, Decision, decide
 from watcher.store import Store
 from watcher.store.stories import flush_frequencies, forget_frequencies
 from watcher.story_grouping import (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from watcher.similarity import DedupeSettings
+from watcher.dedupe_settings import DedupeSettings
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_grouping import Correction, correct, decoded_vectors, match_story

@@ -16,6 +16,7 @@ from functools import lru_cache
 from watcher.config import TopicConfig
 from watcher.dedupe import batch_identities, guids_are_trustworthy
 from watcher.errors import FeedError
+from watcher.fingerprints import Fingerprint, fingerprint
 from watcher.match import TopicMatcher
 from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import (
@@ -25,7 +26,6 @@ from watcher.normalize import (
     primary_language,
     with_language,
 )
-from watcher.similarity import Fingerprint, fingerprint
 from watcher.sources.parse import parse_feed
 from watcher.story_vectors import OTHER_SCRIPT, lead_vectors, script_of, vector_bytes
 from watcher.tagging import tag_item

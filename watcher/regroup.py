@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
+from watcher.dedupe_settings import DedupeSettings
+from watcher.fingerprints import from_bytes
 from watcher.ingest import choose_story, dedupe_settings, story_candidates
 from watcher.prepare import ENCODE_LEADS
-from watcher.similarity import Decision, DedupeSettings, decide, from_bytes
+from watcher.similarity import Decision, decide
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_grouping import (

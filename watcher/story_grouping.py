@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from watcher import story_vectors as sv
-from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
+from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_vectors import (

@@ -26,8 +26,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from watcher.fingerprints import STOPWORDS
 from watcher.lead_encoder import encoder
-from watcher.similarity import STOPWORDS
 
 STEM_LENGTH: Final = 5
 LEAD_WEIGHT: Final = 5
