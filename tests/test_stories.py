@@ -1245,3 +1245,59 @@ def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_
     deferred = _partition(watcher.db)
     assert deferred == _partition(matching.db)
     assert len(deferred) < sum(len(group) for group in deferred)  # reports grouped together
+
+
+@pytest.mark.parametrize("across", [True, False])
+def test_an_undecided_item_given_its_lead_late_finds_its_story_across_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, across: bool
+) -> None:
+    """An English report a pass left undecided, whose lead is encoded only at the pass's end
+    (the window had no Russian item yet when it was stored), meets the Russian report of its
+    event stored before: the pass's clustering takes the stories across scripts its lead is
+    near as neighbours (without them, ``across`` False, it stays alone: the index terms of
+    two scripts do not meet)."""
+    from watcher import poll, prepare, regroup
+
+    monkeypatch.setattr(prepare, "ENCODE_LEADS", True)
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    if not across:
+        monkeypatch.setattr(regroup, "across_candidates", lambda *args, **kwargs: [])
+    halves = [json.loads(line) for line in HALVES.read_text(encoding="utf-8").splitlines()]
+    events = ("quake-malatya", "election-moldova")
+    russian = [row for row in halves if row["event"] in events and row["lang"] == "ru"]
+    english = [row for row in halves if row["event"] in events and row["lang"] == "en"]
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    items = [
+        to_item(Document(row["title"], row["text"], external_id=row["id"]), NOW) for row in russian
+    ]
+    prepared, _ = prepare_items(
+        [item for item in items if item is not None], (), keep_unmatched=True
+    )
+    ingest_batch(store, prepared, feed_id=None, now="2024-05-01T12:00:00Z")
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t0", size=1000, members=500)
+
+    poll._begin_pass(store)
+    ingest(store, english)  # no lead: the pass leaves their stories undecided
+    ids = {
+        row["id"]: store.db.execute(
+            "SELECT id FROM items WHERE external_id = ?", [row["id"]]
+        ).fetchone()[0]
+        for row in english
+    }
+    assert all(story_store.current_stories(store, [i])[i] == i for i in ids.values())
+    leads = sv.lead_vectors([(row["title"], row["text"]) for row in english])
+    with store.transaction():  # as watcher.late_leads keeps them at the pass's end
+        for row, lead in zip(english, leads, strict=True):
+            item_id = ids[row["id"]]
+            story_store.save_lead(store, item_id, script=sv.LATIN, at=None, vector=lead)
+            story_store.vector_cache(store).pop(item_id, None)
+    poll._end_pass(store)
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t1", size=1000, members=500)
+
+    found = stories(store)
+    for event in events:
+        pair = [found[f"{event}-{lang}"] for lang in ("ru", "en")]
+        assert (pair[0] == pair[1]) is across, event
+    assert found["quake-malatya-ru"] != found["election-moldova-ru"]
+    store.close()
