@@ -15,7 +15,6 @@ median and the slowest time per page as a Markdown table, with the facets that g
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -26,9 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, machine, table, timed, workdir
-
-sys.path.insert(0, str(ROOT))
+from common import ROOT, arguments, machine, query, table, timed, workdir
 
 from watcher.browse import build_datasette, load_metadata
 from watcher.store import Store
@@ -140,7 +137,7 @@ async def measure(db: Path, repeat: int) -> list[tuple[str, str, float, float, s
         for table, spec in tables.items()
         if "facets" in spec
     }
-    story = sqlite3.connect(db).execute("SELECT max(story_id) FROM items").fetchone()[0]
+    story = query(db, "SELECT max(story_id) FROM items")[0][0]
     results = []
     for label, template in PAGES:
         path = template.format(db=name, story=story)
@@ -160,10 +157,9 @@ async def measure(db: Path, repeat: int) -> list[tuple[str, str, float, float, s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__, work=True)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     with workdir(args.workdir, "bench-browse-") as work:  # a temporary one is removed
         db = work / f"browse{args.items}.db"

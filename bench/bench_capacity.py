@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -32,31 +31,39 @@ from pathlib import Path
 
 from common import (
     Memory,
-    Sampler,
-    check_alive,
-    cpu_seconds_reaped,
+    arguments,
+    cpu_seconds,
     daemon,
     machine,
     measured_with,
     percentile,
     published_by,
+    query,
     remove_db,
+    sampling,
     stop,
     stored_guid_counts,
     table,
-    tree_cpu_reaped,
+    tree_cpu,
     tree_memory,
     wait_stored,
+    watch,
     workdir,
 )
 from feedserver import TOPICS_TOML, GrowingSpec, serving_growing, write_config
 
 SAMPLE_EVERY = 5.0
+ROUND_HEADER = ["round", "polls", "polls/s", "changed (ok)", "lag p50 s", "lag p95 s",
+                "lag max s", "writer queue max"]  # fmt: skip
 LAG_GOAL_SECONDS = 60.0
 ONE_TOPIC = TOPICS_TOML.split("\n[[topics]]", 2)[1]
 TOPIC = "\n[[topics]]" + ONE_TOPIC
 """Only the Kant air base topic: the generator writes about it on purpose (``topic_share``)
 and nothing else matches it, so the server knows which entries must be stored."""
+
+
+FetchRow = tuple[str, str, int | None, int | None, int]
+"""started_at, outcome, lag_ms, writer_queue, new_items of one poll (the fetch log)."""
 
 
 @dataclass
@@ -66,6 +73,26 @@ class Sample:
     main_cpu: float
     tree_cpu: float
     server_cpu: float
+
+
+@dataclass
+class Capacity:
+    """One size's run: the fetch log, the samples, the on-topic items against those stored."""
+
+    feeds: int
+    interval: float
+    start: dt.datetime
+    rows: list[FetchRow]
+    samples: list[Sample]
+    published: int
+    on_topic: int
+    stored: int
+    missed: int
+    doubled: int
+    unexpected: int
+    returncode: int
+    drain_seconds: float
+    lag_warnings: int
 
 
 def capacity_config(path: Path, urls: list[str], interval: float, args: argparse.Namespace) -> None:
@@ -108,16 +135,12 @@ def spread_due_times(config: Path, db: Path, start: dt.datetime, interval: float
         store.close()
 
 
-def fetch_rows(db: Path) -> list[tuple[str, str, int | None, int | None, int]]:
-    with sqlite3.connect(db, timeout=30) as connection:
-        return connection.execute(
-            "SELECT started_at, outcome, lag_ms, writer_queue, new_items FROM fetches ORDER BY id"
-        ).fetchall()
+def fetch_rows(db: Path) -> list[FetchRow]:
+    columns = "started_at, outcome, lag_ms, writer_queue, new_items"
+    return query(db, f"SELECT {columns} FROM fetches ORDER BY id")
 
 
-def run_size(
-    feeds: int, interval: float, args: argparse.Namespace, work: Path
-) -> dict[str, object]:
+def run_size(feeds: int, interval: float, args: argparse.Namespace, work: Path) -> Capacity:
     rounds = args.rounds
     spec = GrowingSpec(
         feeds=feeds,
@@ -140,39 +163,32 @@ def run_size(
         spread_due_times(config, db, start, interval)
         with daemon(config, db, log) as process:
             began = time.monotonic()
-            server_before = cpu_seconds_reaped(server.pid)
-            samples: list[Sample] = []
+            server_before = cpu_seconds(server.pid, reaped=True)
 
             def reading(pid: int = process.pid, server_pid: int = server.pid) -> Sample:
                 return Sample(
                     time.monotonic() - began,
                     tree_memory(pid),
-                    cpu_seconds_reaped(pid),
-                    tree_cpu_reaped(pid),
-                    cpu_seconds_reaped(server_pid) - server_before,
+                    cpu_seconds(pid, reaped=True),
+                    tree_cpu(pid, reaped=True),
+                    cpu_seconds(server_pid, reaped=True) - server_before,
                 )
 
-            sampler = Sampler(lambda: samples.append(reading()), SAMPLE_EVERY)
-            next_report = 60.0
-            end = start + dt.timedelta(seconds=rounds * interval)
-            while dt.datetime.now(dt.UTC) < end:
-                check_alive(process, log)
-                if time.monotonic() - began >= next_report:
-                    next_report += 60
-                    rows = fetch_rows(db)
-                    recent = [r[2] / 1000 for r in rows[-500:] if r[2] is not None]
-                    print(
-                        f"  {(time.monotonic() - began) / 60:4.1f} min: {len(rows):,} polls, "
-                        f"lag p95 of the last 500 {percentile(recent, 95):.1f} s, tree RSS "
-                        f"{samples[-1].memory.rss_mb:.0f} MB",
-                        file=sys.stderr,
-                    )
-                time.sleep(2)
-            publishing_ended = time.monotonic() - began
-            wait_stored(set(published_by(port, "/_stop")["on_topic"]), db, args.drain)
-            drained = time.monotonic() - began - publishing_ended
-            samples.append(reading())
-            sampler.stop()
+            def progress(minutes: float) -> str:
+                rows = fetch_rows(db)
+                recent = [r[2] / 1000 for r in rows[-500:] if r[2] is not None]
+                return (
+                    f"  {minutes:4.1f} min: {len(rows):,} polls, lag p95 of the last 500 "
+                    f"{percentile(recent, 95):.1f} s, tree RSS {samples[-1].memory.rss_mb:.0f} MB"
+                )
+
+            with sampling(reading, SAMPLE_EVERY) as samples:
+                end = start + dt.timedelta(seconds=rounds * interval)
+                watch(process, log, lambda: dt.datetime.now(dt.UTC) < end, progress)
+                on_topic = set(published_by(port, "/_stop")["on_topic"])  # publishing stops
+                drained = wait_stored(on_topic, db, args.drain)
+                last = reading()
+            samples.append(last)
             returncode = stop(process)
             final = published_by(port)
     stored = stored_guid_counts(db)
@@ -180,37 +196,33 @@ def run_size(
     lag_warnings = sum(
         1 for line in log.read_text(errors="replace").splitlines() if "feeds running late" in line
     )
-    return {
-        "feeds": feeds,
-        "interval": interval,
-        "start": start,
-        "rows": fetch_rows(db),
-        "samples": samples,
-        "published": len(final["guids"]),
-        "on_topic": len(on_topic),
-        "stored": sum(stored.values()),
-        "missed": len(on_topic - set(stored)),
-        "doubled": sum(1 for count in stored.values() if count > 1),
-        "unexpected": len(set(stored) - on_topic),
-        "returncode": returncode,
-        "drain_seconds": drained,
-        "lag_warnings": lag_warnings,
-    }
+    return Capacity(
+        feeds=feeds,
+        interval=interval,
+        start=start,
+        rows=fetch_rows(db),
+        samples=samples,
+        published=len(final["guids"]),
+        on_topic=len(on_topic),
+        stored=sum(stored.values()),
+        missed=len(on_topic - set(stored)),
+        doubled=sum(1 for count in stored.values() if count > 1),
+        unexpected=len(set(stored) - on_topic),
+        returncode=returncode,
+        drain_seconds=drained,
+        lag_warnings=lag_warnings,
+    )
 
 
 def _stamp(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
-def report(result: dict[str, object]) -> tuple[list[str], dict[str, float]]:
-    feeds = int(result["feeds"])  # type: ignore[call-overload]
-    interval = float(result["interval"])  # type: ignore[arg-type]
-    start: dt.datetime = result["start"]  # type: ignore[assignment]
-    rows: list[tuple[str, str, int | None, int | None, int]] = result["rows"]  # type: ignore[assignment]
-    samples: list[Sample] = result["samples"]  # type: ignore[assignment]
-    by_round: dict[int, list[tuple[str, str, int | None, int | None, int]]] = {}
+def report(result: Capacity) -> tuple[list[str], dict[str, float]]:
+    feeds, interval, rows, samples = result.feeds, result.interval, result.rows, result.samples
+    by_round: dict[int, list[FetchRow]] = {}
     for row in rows:
-        index = int((_stamp(row[0]) - start).total_seconds() // interval)
+        index = int((_stamp(row[0]) - result.start).total_seconds() // interval)
         by_round.setdefault(max(0, index), []).append(row)
     lines = []
     steady_lags: list[float] = []
@@ -220,18 +232,12 @@ def report(result: dict[str, object]) -> tuple[list[str], dict[str, float]]:
         queues = [r[3] for r in chunk if r[3] is not None]
         if index >= 1:
             steady_lags.extend(lags)
-        lines.append(
-            [
-                f"{index + 1}" + (" (cold)" if index == 0 else ""),
-                f"{len(chunk):,}",
-                f"{len(chunk) / interval:.1f}",
-                f"{sum(1 for r in chunk if r[1] == 'ok'):,}",
-                f"{percentile(lags, 50):.1f}",
-                f"{percentile(lags, 95, nearest_rank=True):.1f}",
-                f"{max(lags) if lags else float('nan'):.1f}",
-                f"{max(queues) if queues else 0}",
-            ]
-        )
+        lines.append([
+            f"{index + 1}" + (" (cold)" if index == 0 else ""), f"{len(chunk):,}",
+            f"{len(chunk) / interval:.1f}", f"{sum(1 for r in chunk if r[1] == 'ok'):,}",
+            f"{percentile(lags, 50):.1f}", f"{percentile(lags, 95, nearest_rank=True):.1f}",
+            f"{max(lags) if lags else float('nan'):.1f}", f"{max(queues) if queues else 0}",
+        ])  # fmt: skip
     first, last = samples[0], samples[-1]
     wall = last.seconds - first.seconds
     main_cpu = last.main_cpu - first.main_cpu
@@ -258,19 +264,7 @@ def report(result: dict[str, object]) -> tuple[list[str], dict[str, float]]:
         f"### {feeds:,} feeds every {interval:g} s ({feeds / interval:.1f} polls/s asked, "
         f"as {feeds * 900 / interval:,.0f} feeds every 15 minutes)",
         "",
-        *table(
-            [
-                "round",
-                "polls",
-                "polls/s",
-                "changed (ok)",
-                "lag p50 s",
-                "lag p95 s",
-                "lag max s",
-                "writer queue max",
-            ],
-            lines,
-        ),
+        *table(ROUND_HEADER, lines),
         "",
         f"- CPU over {wall / 60:.1f} minutes, in cores: daemon main process "
         f"{figures['main_cores']:.2f} (event loop + writer thread), parsing workers "
@@ -278,11 +272,11 @@ def report(result: dict[str, object]) -> tuple[list[str], dict[str, float]]:
         f"main {figures['main_ms_per_poll']:.1f} ms, workers {figures['workers_ms_per_poll']:.1f} ms",
         f"- tree memory by minute, RSS/PSS MB: {memory}; peak RSS "
         f"{max(s.memory.rss_mb for s in samples):.0f} MB",
-        f"- items: {result['on_topic']:,} of {result['published']:,} published entries were "
-        f"on the topic; stored {result['stored']:,}: missed {result['missed']}, doubled "
-        f"{result['doubled']}, not on the topic {result['unexpected']}; caught up "
-        f"{float(result['drain_seconds']):.0f} s after publishing stopped; exit "  # type: ignore[arg-type]
-        f"{result['returncode']}; 'feeds running late' warnings: {result['lag_warnings']}",
+        f"- items: {result.on_topic:,} of {result.published:,} published entries were "
+        f"on the topic; stored {result.stored:,}: missed {result.missed}, doubled "
+        f"{result.doubled}, not on the topic {result.unexpected}; caught up "
+        f"{result.drain_seconds:.0f} s after publishing stopped; exit "
+        f"{result.returncode}; 'feeds running late' warnings: {result.lag_warnings}",
         f"- steady rounds (2 on): lag p95 {figures['steady_p95']:.1f} s — "
         + ("keeps up" if figures["steady_p95"] < LAG_GOAL_SECONDS else "falls behind")
         + f" (goal p95 < {LAG_GOAL_SECONDS:g} s)",
@@ -356,19 +350,13 @@ def overhead(args: argparse.Namespace) -> list[str]:
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as dask_cluster:
         dask_figures = asyncio.run(cluster(str(dask_cluster.scheduler_address)))
+    (local_one, local_many), (dask_one, dask_many) = local_figures, dask_figures
     rows = [
-        ["local pool (2 processes, pebble)", f"{local_figures[0]:.1f}", f"{local_figures[1]:.1f}"],
-        [
-            "Dask LocalCluster (2 worker processes × 1 thread)",
-            f"{dask_figures[0]:.1f}",
-            f"{dask_figures[1]:.1f}",
-        ],
-        [
-            "difference: the per-task overhead",
-            f"{dask_figures[0] - local_figures[0]:+.1f}",
-            f"{dask_figures[1] - local_figures[1]:+.1f}",
-        ],
-    ]
+        ["local pool (2 processes, pebble)", f"{local_one:.1f}", f"{local_many:.1f}"],
+        ["Dask LocalCluster (2 worker processes × 1 thread)", f"{dask_one:.1f}", f"{dask_many:.1f}"],
+        ["difference: the per-task overhead", f"{dask_one - local_one:+.1f}",
+         f"{dask_many - local_many:+.1f}"],
+    ]  # fmt: skip
     return [
         f"### Per-task overhead ({args.overhead_feeds} feeds of {args.initial} entries, "
         f"{args.topic_share:.0%} on the topic)",
@@ -381,7 +369,7 @@ def overhead(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = arguments(__doc__, work=True)
     parser.add_argument("--feeds", default="2000", help="feed counts, comma-separated")
     parser.add_argument("--interval", default="90", help="seconds per round, one or one per size")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of publishing (first: cold)")
@@ -394,9 +382,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=24)
     parser.add_argument("--overhead", action="store_true", help="only the per-task overhead")
     parser.add_argument("--overhead-feeds", type=int, default=200)
-    parser.add_argument("--workdir", type=Path, help="work folder, kept (default: temporary)")
     args = parser.parse_args()
-    print(measured_with("bench_capacity.py", sys.argv[1:], f"; {machine()}") + "\n")
+    print(measured_with("bench_capacity.py", args.argv, f"; {machine()}") + "\n")
     if args.overhead:
         print("\n".join(overhead(args)))
         return
@@ -410,33 +397,15 @@ def main() -> None:
         text, figures = report(result)
         print("\n".join(text), flush=True)
         summary.append(figures)
-    print(
-        "\n".join(
-            table(
-                [
-                    "feeds",
-                    "interval s",
-                    "polls/s asked",
-                    "as feeds / 15 min",
-                    "steady lag p95 s",
-                    "main cores",
-                    "worker cores",
-                ],
-                [
-                    [
-                        f"{f['feeds']:,.0f}",
-                        f"{f['interval']:g}",
-                        f"{f['demand']:.1f}",
-                        f"{f['equivalent_15min']:,.0f}",
-                        f"{f['steady_p95']:.1f}",
-                        f"{f['main_cores']:.2f}",
-                        f"{f['workers_cores']:.2f}",
-                    ]
-                    for f in summary
-                ],
-            )
-        )
-    )
+    header = ["feeds", "interval s", "polls/s asked", "as feeds / 15 min", "steady lag p95 s",
+              "main cores", "worker cores"]  # fmt: skip
+    rows = [
+        [f"{f['feeds']:,.0f}", f"{f['interval']:g}", f"{f['demand']:.1f}",
+         f"{f['equivalent_15min']:,.0f}", f"{f['steady_p95']:.1f}", f"{f['main_cores']:.2f}",
+         f"{f['workers_cores']:.2f}"]
+        for f in summary
+    ]  # fmt: skip
+    print("\n".join(table(header, rows)))
 
 
 if __name__ == "__main__":

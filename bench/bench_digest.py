@@ -12,14 +12,13 @@ a full send to an aiosmtpd server on 127.0.0.1, and the empty run after it.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from aiosmtpd.controller import Controller
-from common import machine, table, timed, workdir
+from common import arguments, machine, query, table, timed, workdir
 
 from watcher.config import config_from_dict
 from watcher.digest import preview_digest, send_digest
@@ -82,7 +81,7 @@ def fill(store: Store, items: int, window: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--window", type=int, default=2_000)
     args = parser.parse_args(argv)
@@ -127,8 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert empty.status == "empty", empty
         store.close()
         size_mb = path.stat().st_size / 1e6
-        with sqlite3.connect(path) as connection:
-            items = connection.execute("SELECT count(*) FROM items").fetchone()[0]
+        items = query(path, "SELECT count(*) FROM items")[0][0]
     controller.stop()
 
     print(

@@ -18,25 +18,29 @@ from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler
+from itertools import cycle
 from pathlib import Path
 
 from common import (
+    Run,
+    arguments,
     machine,
     measure,
     measured_with,
     percentile,
+    publish,
+    query,
     remove_db,
     table,
     timed,
-    update_doc,
     watcher,
     workdir,
 )
@@ -235,59 +239,54 @@ def extraction_cost(pages: int, seed: int) -> dict[str, float]:
     return figures
 
 
+@dataclass
+class Poll:
+    """One ``watcher poll --all`` with full text ``mode`` at a server ``latency`` (seconds),
+    and what it stored (words and tags per item)."""
+
+    latency: float
+    mode: str
+    run: Run
+    items: int
+    copies: int
+    words: float
+    tags: float
+    pages: dict[str, int]
+
+    @property
+    def summary(self) -> str:
+        """The line ``watcher poll`` ends with."""
+        return (self.run.stdout.strip().splitlines() or [""])[-1]
+
+
 def poll_once(
-    directory: Path, sites: list[tuple[str, int]], feeds: int, mode: str
-) -> dict[str, object]:
-    urls = [
-        f"http://{sites[i % len(sites)][0]}:{sites[i % len(sites)][1]}/feed/{i}"
-        for i in range(feeds)
-    ]
+    directory: Path, sites: list[tuple[str, int]], feeds: int, mode: str, latency: float
+) -> Poll:
+    urls = [f"http://{host}:{port}/feed/{i}" for i, (host, port) in zip(range(feeds), cycle(sites))]
     config = directory / f"{mode}.toml"
     db = remove_db(directory / f"{mode}.db")
     settings = f'[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "{mode}"\n'
     write_config(config, settings, urls, TOPIC_TOML)
     # other load: everything else the machine did meanwhile, the page server's share too
     run = measure(mode, watcher(config, db, "poll", "--all"))
-    output = run.stdout
-    if run.returncode != 0:
-        raise SystemExit(f"poll failed: {output}{run.stderr}")
-    with sqlite3.connect(db) as connection:
-        items, words = connection.execute(
-            "SELECT count(*), avg(length(CASE WHEN content != '' THEN content ELSE summary END)"
-            " - length(replace(CASE WHEN content != '' THEN content ELSE summary END, ' ', '')) + 1)"
-            " FROM items"
-        ).fetchone()
-        tags = connection.execute(
-            "SELECT count(*) * 1.0 / (SELECT count(*) FROM items) FROM item_tags"
-        ).fetchone()[0]
-        pages = dict(connection.execute("SELECT status, count(*) FROM article_pages GROUP BY 1"))
-        copies = connection.execute(
-            "SELECT count(*) FROM items WHERE duplicate_of IS NOT NULL"
-        ).fetchone()[0]
-    return {
-        "seconds": run.seconds,
-        "cpu": run.cpu_seconds,
-        "others": run.other_load,
-        "copies": copies,
-        "items": items,
-        "words": words or 0,
-        "tags": tags or 0,
-        "pages": pages,
-        "summary": output.strip().splitlines()[-1] if output.strip() else "",
-    }
+    text = "CASE WHEN content != '' THEN content ELSE summary END"
+    ((items, words, copies),) = query(
+        db,
+        f"SELECT count(*), avg(length({text}) - length(replace({text}, ' ', '')) + 1), "
+        "count(duplicate_of) FROM items",
+    )
+    tags = query(db, "SELECT count(*) * 1.0 / (SELECT count(*) FROM items) FROM item_tags")[0][0]
+    pages = dict(query(db, "SELECT status, count(*) FROM article_pages GROUP BY 1"))
+    return Poll(latency, mode, run, items, copies, words or 0, tags or 0, pages)
 
 
-def report(
-    extraction: dict[str, float],
-    polls: list[tuple[float, str, dict[str, object]]],
-    args: argparse.Namespace,
-) -> str:
+def report(extraction: dict[str, float], polls: list[Poll], args: argparse.Namespace) -> str:
     import trafilatura
 
     lines = [
         SECTION,
         "",
-        measured_with("bench_fulltext.py", sys.argv[1:]),
+        measured_with("bench_fulltext.py", args.argv),
         "",
         f"- machine: {machine(f'trafilatura {trafilatura.__version__}')}",
         f"- extraction: {extraction['pages']:.0f} generated article pages, median "
@@ -315,33 +314,27 @@ def report(
         ),
         "",
     ]
-    rows = []
-    for latency, mode, run in polls:
-        pages = run["pages"]
-        assert isinstance(pages, dict)
-        rows.append([
-            f"{latency * 1000:.0f} ms", f"`{mode}`", f"{run['seconds']:.1f}", f"{run['cpu']:.1f}",
-            f"{run['others']:.2f}", run["items"], run["copies"], sum(pages.values()),
-            f"{run['words']:.0f}", f"{run['tags']:.1f}",
-        ])  # fmt: skip
+    rows = [
+        [f"{p.latency * 1000:.0f} ms", f"`{p.mode}`", f"{p.run.seconds:.1f}",
+         f"{p.run.cpu_seconds:.1f}", f"{p.run.other_load:.2f}", p.items, p.copies,
+         sum(p.pages.values()), f"{p.words:.0f}", f"{p.tags:.1f}"]
+        for p in polls
+    ]  # fmt: skip
     lines += table(
         ["server latency", "`[full_text] mode`", "wall s", "CPU s (all processes)",
          "other load, cores", "items stored", "near-duplicates", "pages fetched",
          "words per item", "tags per item"],
         rows, "rl" + "r" * 8,
     )  # fmt: skip
-    by_latency: dict[float, dict[str, dict[str, object]]] = {}
-    for latency, mode, run in polls:
-        by_latency.setdefault(latency, {})[mode] = run
+    by_mode = {(p.latency, p.mode): p for p in polls}
     lines.append("")
-    for latency, runs in by_latency.items():
-        off, on = runs["never"], runs["auto"]
-        extra = float(on["seconds"]) - float(off["seconds"])  # type: ignore[arg-type]
-        cpu = float(on["cpu"]) - float(off["cpu"])  # type: ignore[arg-type]
-        pages = max(1, sum(on["pages"].values()))  # type: ignore[union-attr]
+    for latency in dict.fromkeys(p.latency for p in polls):
+        off, on = by_mode[latency, "never"].run, by_mode[latency, "auto"].run
+        extra, cpu = on.seconds - off.seconds, on.cpu_seconds - off.cpu_seconds
+        pages = max(1, sum(by_mode[latency, "auto"].pages.values()))
         lines.append(
             f"- at {latency * 1000:.0f} ms latency, full text adds {extra:.1f} s of wall time "
-            f"({float(on['seconds']) / float(off['seconds']):.1f}× the poll without it) and "  # type: ignore[arg-type]
+            f"({on.seconds / off.seconds:.1f}× the poll without it) and "
             f"{cpu:.1f} CPU-s: {cpu / pages * 1000:.0f} ms of CPU per fetched page."
         )
     lines += [
@@ -357,14 +350,14 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(
+        __doc__, quick="20 feeds, 40 pages; writes no docs", write="docs/benchmarks.md"
+    )
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--pages", type=int, default=200, help="pages for the extraction cost")
     parser.add_argument("--latency", type=float, default=None, help="server delay, seconds")
     parser.add_argument("--seed", type=int, default=10)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -376,7 +369,7 @@ def main() -> None:
 
     extraction = extraction_cost(args.pages, args.seed)
     print(f"extraction: median {extraction['median']:.1f} ms, p95 {extraction['p95']:.1f} ms")
-    polls: list[tuple[float, str, dict[str, object]]] = []
+    polls: list[Poll] = []
     with workdir(None, "bench-fulltext-") as work:
         for latency in latencies:
             command = [sys.executable, __file__, "--serve", "--seed", str(args.seed),
@@ -385,15 +378,13 @@ def main() -> None:
                 lines = [stdout.readline().split() for _ in range(HOSTS)]
                 sites = [(host, int(port)) for host, port in lines]
                 for mode in ("never", "auto"):
-                    run = poll_once(work, sites, args.feeds, mode)
+                    poll = poll_once(work, sites, args.feeds, mode, latency)
                     print(
-                        f"latency {latency * 1000:.0f} ms, {mode}: {run['seconds']:.1f} s; {run['summary']}"
+                        f"latency {latency * 1000:.0f} ms, {mode}: {poll.run.seconds:.1f} s; "
+                        f"{poll.summary}"
                     )
-                    polls.append((latency, mode, run))
-    text = report(extraction, polls, args)
-    print(text)
-    if not args.no_write:
-        update_doc(SECTION, text)
+                    polls.append(poll)
+    publish(SECTION, report(extraction, polls, args), write=not args.no_write)
 
 
 if __name__ == "__main__":

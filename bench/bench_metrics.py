@@ -12,21 +12,17 @@ fresh collector (also a full pass), and a scrape over HTTP after one more poll p
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import sqlite3
 import statistics
-import sys
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import ROOT, machine, measured_with, table, timed, update_doc, workdir
+from common import arguments, machine, measured_with, publish, table, timed, workdir
 from prometheus_client import CollectorRegistry, generate_latest
-
-sys.path.insert(0, str(ROOT))
 
 from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server
 from watcher.store import Store
@@ -116,28 +112,23 @@ def render(results: list[dict[str, float]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100k rows, print only")
-    options = parser.parse_args()
+    options = arguments(__doc__, quick="100k rows; writes no docs").parse_args()
     sizes = [100_000] if options.quick else [1_000_000, 5_000_000]
     load = os.getloadavg()[0]
     with workdir(None, "bench-metrics-") as work:
         results = [measure(rows, work) for rows in sizes]
-    rendered = render(results)
-    print(rendered)
-    if options.quick:
-        return
-    update_doc(
+    publish(
         SECTION,
-        f"{SECTION}\n\n{measured_with('bench_metrics.py', [])[:-1]} ({FEEDS} feeds; "
+        f"{SECTION}\n\n{measured_with('bench_metrics.py', options.argv)[:-1]} ({FEEDS} feeds; "
         f"median of 5; load average {load:.1f} at the start; machine: "
-        f"{machine(f'SQLite {sqlite3.sqlite_version}')}).\n\n{rendered}\n\n"
+        f"{machine(f'SQLite {sqlite3.sqlite_version}')}).\n\n{render(results)}\n\n"
         "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "
         "write 720,000 rows a month); the metrics server keeps running totals and reads "
         "only the rows added since the previous scrape, so a scrape stays flat. "
         "`watcher status --json` is a one-off and does the full pass. The first scrape "
         "after a start is a full pass too; the server starts it in the background at "
         "once.\n",
+        write=not options.quick,
     )
 
 

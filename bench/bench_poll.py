@@ -44,14 +44,15 @@ from pathlib import Path
 from statistics import median
 
 from common import (
-    DOC,
-    ROOT,
     Run,
+    arguments,
     machine,
     measure,
     measured_with,
+    publish,
+    query,
     remove_db,
-    update_doc,
+    table,
     watcher,
     workdir,
 )
@@ -251,18 +252,9 @@ class Setup:
     advanced_feeds: int
     advanced_items: int
 
-    @property
-    def server_pid(self) -> int:
-        return self.server.pid
-
     def run(self, label: str, command: list[str]) -> Run:
-        """:func:`measure` ``command`` against the feed server; exit if it fails."""
-        run = measure(label, command, server_pid=self.server_pid)
-        if run.returncode != 0:
-            sys.exit(
-                f"{run.label} failed with exit status {run.returncode}:\n{run.stdout}\n{run.stderr}"
-            )
-        return run
+        """:func:`measure` ``command`` against the feed server (exits if it fails)."""
+        return measure(label, command, server_pid=self.server.pid)
 
     def serve(self, directory: Path) -> None:
         """Have the feed server answer with the files of ``directory`` from now on."""
@@ -320,8 +312,7 @@ def run_round(setup: Setup, k: int) -> Round:
     step("cold poll")
     cold = setup.run("cold poll", poll)
     cold_summary = poll_summary(cold)
-    with sqlite3.connect(db) as connection:
-        stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
+    stored = query(db, "SELECT count(*) FROM items")[0][0]
     if cold_summary["failed"]:
         # The warm pass is about every feed answering 304: fetch the failed ones first.
         step(f"{cold_summary['failed']} feeds failed; one more pass to fetch them")
@@ -398,8 +389,7 @@ def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
         db = remove_db(setup.work / f"scale-{feeds}.db")
         print(f"scale {feeds} feeds: cold poll …", file=sys.stderr)
         cold = part.run(f"cold poll {feeds}", watcher(config, db, "poll", "--all"))
-        with sqlite3.connect(db) as connection:
-            stored = connection.execute("SELECT count(*) FROM items").fetchone()[0]
+        stored = query(db, "SELECT count(*) FROM items")[0][0]
         print(
             f"  {feeds} feeds: bound {lower.seconds:.1f} s, cold {cold.seconds:.1f} s, "
             f"main {cold.main_peak_mb:.0f} MB, tree {cold.tree_peak_mb:.0f} MB",
@@ -410,37 +400,34 @@ def run_scale(setup: Setup, sizes: list[int]) -> list[ScalePoint]:
 
 
 def scale_report(args: argparse.Namespace, points: list[ScalePoint]) -> str:
-    lines = [
-        SCALE_SECTION,
-        "",
-        measured_with(
-            "bench_poll.py", args.argv, " (one cold pass per size, each on a fresh database)"
-        ),
-        "",
-        f"- machine: {machine()}",
-        f"- workload: the first N of bench_poll's generated feeds × {args.items} items; "
-        f"concurrency {args.concurrency}, {args.pool_workers} parsing processes",
-        "",
-        "| feeds | entries | lower bound s | cold s | × bound | stored items/s "
-        "| CPU s main + pool | peak RSS main MB | peak PSS tree MB | other load, cores |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for point in points:
-        cold = point.cold
-        lines.append(
-            f"| {point.feeds:,} | {point.feeds * args.items:,} | {point.lower.seconds:.2f} "
-            f"| {cold.seconds:.2f} | {cold.seconds / point.lower.seconds:.2f}× "
-            f"| {point.stored / cold.seconds:,.0f} "
-            f"| {cold.main_cpu_seconds:.1f} + {cold.pool_cpu_seconds:.1f} "
-            f"| {cold.main_peak_mb:.0f} | {cold.tree_peak_mb:.0f} | {cold.other_load:.2f} |"
-        )
-    lines += [
-        "",
-        "Columns as in the Poll table above; stored items/s counts the items the pass "
-        "stored (matched, not duplicates) over its wall time.",
-        "",
-    ]
-    return "\n".join(lines)
+    header = ["feeds", "entries", "lower bound s", "cold s", "× bound", "stored items/s",
+              "CPU s main + pool", "peak RSS main MB", "peak PSS tree MB", "other load, cores"]  # fmt: skip
+    rows = [
+        [f"{p.feeds:,}", f"{p.feeds * args.items:,}", f"{p.lower.seconds:.2f}",
+         f"{p.cold.seconds:.2f}", f"{p.cold.seconds / p.lower.seconds:.2f}×",
+         f"{p.stored / p.cold.seconds:,.0f}",
+         f"{p.cold.main_cpu_seconds:.1f} + {p.cold.pool_cpu_seconds:.1f}",
+         f"{p.cold.main_peak_mb:.0f}", f"{p.cold.tree_peak_mb:.0f}", f"{p.cold.other_load:.2f}"]
+        for p in points
+    ]  # fmt: skip
+    note = " (one cold pass per size, each on a fresh database)"
+    return "\n".join(
+        [
+            SCALE_SECTION,
+            "",
+            measured_with("bench_poll.py", args.argv, note),
+            "",
+            f"- machine: {machine()}",
+            f"- workload: the first N of bench_poll's generated feeds × {args.items} items; "
+            f"concurrency {args.concurrency}, {args.pool_workers} parsing processes",
+            "",
+            *table(header, rows, "r" * 10),
+            "",
+            "Columns as in the Poll table above; stored items/s counts the items the pass "
+            "stored (matched, not duplicates) over its wall time.",
+            "",
+        ]
+    )
 
 
 # --------------------------------------------------------------------- report
@@ -459,110 +446,77 @@ def _versions() -> str:
 
 def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> str:
     entries = args.feeds * args.items
-    lower = median([r.lower.seconds for r in rounds])
-    cold = median([r.cold.seconds for r in rounds])
-    cold_entries = median([float(r.cold_summary["entries"]) for r in rounds])
-    warm = median([r.warm.seconds for r in rounds])
-    lower_warm = median([r.lower_warm.seconds for r in rounds])
-    lower_advance = median([r.lower_advance.seconds for r in rounds])
-    advance = median([r.advance.seconds for r in rounds])
-    advance_ratio = advance / lower_advance
-    advance_new = median([float(r.advance_summary["entries"]) for r in rounds])
-    ratio = cold / lower
     cores = len(os.sched_getaffinity(0))
 
-    def row(name: str, runs: list[Run], rate: str, versus: str) -> str:
-        seconds = median([r.seconds for r in runs])
-        main_cpu = median([r.main_cpu_seconds for r in runs])
-        pool_cpu = median([r.pool_cpu_seconds for r in runs])
-        main = max(r.main_peak_mb for r in runs)
-        largest = max(r.largest_peak_mb for r in runs)
-        tree = max(r.tree_peak_mb for r in runs)
-        procs = max(r.processes for r in runs)
-        other = median([r.other_load for r in runs])
-        cpu = f"{main_cpu:.1f} + {pool_cpu:.1f}" if procs > 1 else f"{main_cpu:.1f}"
-        return (
-            f"| {name} | {seconds:.2f} | {rate} | {versus} | {cpu} | {main:.0f} | {largest:.0f} "
-            f"| {tree:.0f} ({procs}) | {other:.2f} |"
-        )
+    def runs(key: str) -> list[Run]:
+        """The runs of one kind (a field of :class:`Round`), from the rounds that have one."""
+        return [run for r in rounds if (run := getattr(r, key)) is not None]
 
-    lines = [
-        "| run | wall s | rate | vs lower bound | CPU s main + pool | peak RSS main MB "
-        "| peak RSS largest process MB | peak PSS total MB (processes) | other load, cores |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        row(
-            "lower bound: download + feedparser, nothing stored",
-            [r.lower for r in rounds],
-            f"{entries / lower:,.0f} items/s",
-            "1.00×",
-        ),
-        row(
-            "lower bound, warm: the same with conditional GET, every feed 304",
-            [r.lower_warm for r in rounds],
-            f"{args.feeds / lower_warm:,.0f} feeds/s",
-            "",
-        ),
-        row(
-            "lower bound, advance: conditional GET, the changed feeds parsed",
-            [r.lower_advance for r in rounds],
-            f"{args.feeds / lower_advance:,.0f} feeds/s",
-            "",
-        ),
-    ]
-    prepares = [r.prepare for r in rounds if r.prepare is not None]
-    if prepares:
-        seconds = median([run.seconds for run in prepares])
-        lines.append(
-            row(
-                "download + `prepare_feed` (parse, normalize, match, tag), nothing stored",
-                prepares,
-                f"{entries / seconds:,.0f} items/s",
-                f"{seconds / lower:.2f}×",
-            )
-        )
-    lines += [
-        row(
-            "**cold** `watcher poll --all`, fresh db",
-            [r.cold for r in rounds],
-            f"{cold_entries / cold:,.0f} items/s",
-            f"**{ratio:.2f}×** (goal ≤ {COLD_GOAL}×)",
-        ),
-        row(
-            "**warm** `watcher poll --all`, all 304",
-            [r.warm for r in rounds],
-            f"{args.feeds / warm:,.0f} feeds/s",
-            f"**{warm:.2f} s** (goal < {WARM_GOAL:g} s); {warm / lower_warm:.2f}× the warm bound",
-        ),
-        row(
-            "**advance** `watcher poll --all`, 20 % of the feeds with 1–5 new items",
-            [r.advance for r in rounds],
+    def wall(key: str) -> float:
+        return median([run.seconds for run in runs(key)])
+
+    lower, lower_warm, lower_advance = wall("lower"), wall("lower_warm"), wall("lower_advance")
+    cold, warm, advance = wall("cold"), wall("warm"), wall("advance")
+    cold_entries = median([float(r.cold_summary["entries"]) for r in rounds])
+    advance_new = median([float(r.advance_summary["entries"]) for r in rounds])
+    ratio, advance_ratio = cold / lower, advance / lower_advance
+    peer_seconds = wall("peer_cold") if runs("peer_cold") else None
+
+    def row(name: str, key: str, rate: str, versus: str) -> list[str]:
+        done = runs(key)
+        main_cpu = median([r.main_cpu_seconds for r in done])
+        procs = max(r.processes for r in done)
+        cpu = f"{main_cpu:.1f}"
+        if procs > 1:
+            cpu += f" + {median([r.pool_cpu_seconds for r in done]):.1f}"
+        return [
+            name, f"{wall(key):.2f}", rate, versus, cpu,
+            f"{max(r.main_peak_mb for r in done):.0f}",
+            f"{max(r.largest_peak_mb for r in done):.0f}",
+            f"{max(r.tree_peak_mb for r in done):.0f} ({procs})",
+            f"{median([r.other_load for r in done]):.2f}",
+        ]  # fmt: skip
+
+    rows = [
+        row("lower bound: download + feedparser, nothing stored", "lower",
+            f"{entries / lower:,.0f} items/s", "1.00×"),
+        row("lower bound, warm: the same with conditional GET, every feed 304", "lower_warm",
+            f"{args.feeds / lower_warm:,.0f} feeds/s", ""),
+        row("lower bound, advance: conditional GET, the changed feeds parsed", "lower_advance",
+            f"{args.feeds / lower_advance:,.0f} feeds/s", ""),
+    ]  # fmt: skip
+    if runs("prepare"):
+        rows.append(
+            row("download + `prepare_feed` (parse, normalize, match, tag), nothing stored",
+                "prepare", f"{entries / wall('prepare'):,.0f} items/s",
+                f"{wall('prepare') / lower:.2f}×")
+        )  # fmt: skip
+    rows += [
+        row("**cold** `watcher poll --all`, fresh db", "cold",
+            f"{cold_entries / cold:,.0f} items/s", f"**{ratio:.2f}×** (goal ≤ {COLD_GOAL}×)"),
+        row("**warm** `watcher poll --all`, all 304", "warm", f"{args.feeds / warm:,.0f} feeds/s",
+            f"**{warm:.2f} s** (goal < {WARM_GOAL:g} s); {warm / lower_warm:.2f}× the warm bound"),
+        row("**advance** `watcher poll --all`, 20 % of the feeds with 1–5 new items", "advance",
             f"{args.feeds / advance:,.0f} feeds/s",
-            f"**{advance_ratio:.2f}×** the advance bound (goal ≤ {ADVANCE_GOAL}×)",
-        ),
-    ]
-    peer_cold = [r.peer_cold for r in rounds if r.peer_cold is not None]
-    peer_advance = [r.peer_advance for r in rounds if r.peer_advance is not None]
-    peer_seconds = median([run.seconds for run in peer_cold]) if peer_cold else None
-    if peer_cold:
-        lines.append(
-            row(
-                "feed-to-sqlite, cold (httpx + feedparser + sqlite-utils, one feed at a time, "
-                "no dedupe, no conditional GET)",
-                peer_cold,
-                f"{entries / (peer_seconds or 1):,.0f} items/s",
-                f"{(peer_seconds or 0) / lower:.2f}×",
-            )
-        )
-    if peer_advance:
-        seconds = median([run.seconds for run in peer_advance])
-        lines.append(
-            row(
-                "feed-to-sqlite, advance",
-                peer_advance,
-                f"{args.feeds / seconds:,.0f} feeds/s",
-                f"{seconds / lower_advance:.2f}× the advance bound",
-            )
-        )
+            f"**{advance_ratio:.2f}×** the advance bound (goal ≤ {ADVANCE_GOAL}×)"),
+    ]  # fmt: skip
+    if peer_seconds is not None:
+        rows.append(
+            row("feed-to-sqlite, cold (httpx + feedparser + sqlite-utils, one feed at a time, "
+                "no dedupe, no conditional GET)", "peer_cold",
+                f"{entries / peer_seconds:,.0f} items/s", f"{peer_seconds / lower:.2f}×")
+        )  # fmt: skip
+    if runs("peer_advance"):
+        rows.append(
+            row("feed-to-sqlite, advance", "peer_advance",
+                f"{args.feeds / wall('peer_advance'):,.0f} feeds/s",
+                f"{wall('peer_advance') / lower_advance:.2f}× the advance bound")
+        )  # fmt: skip
+    lines = table(
+        ["run", "wall s", "rate", "vs lower bound", "CPU s main + pool", "peak RSS main MB",
+         "peak RSS largest process MB", "peak PSS total MB (processes)", "other load, cores"],
+        rows,
+    )  # fmt: skip
     last = rounds[-1]
     cold_cpu = median([r.cold.cpu_seconds for r in rounds])
     floor = cold_cpu / cores
@@ -602,10 +556,7 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
                 f"- ⚠ round {k}: only {not_modified} of {args.feeds} feeds answered 304 in the "
                 "warm pass."
             )
-    other = max(
-        median([run.other_load for run in runs])
-        for runs in ([r.lower for r in rounds], [r.cold for r in rounds], [r.warm for r in rounds])
-    )
+    other = max(median([run.other_load for run in runs(key)]) for key in ("lower", "cold", "warm"))
     if other > 0.2:
         verdict.append(
             f"- ⚠ other processes kept {other:.1f} cores busy on average while this ran: "
@@ -642,10 +593,11 @@ def report(args: argparse.Namespace, rounds: list[Round], feed_bytes: int) -> st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = arguments(
+        __doc__, quick="50 feeds; writes no docs", write="docs/benchmarks.md", work=True
+    )
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=50, help="items per feed")
-    parser.add_argument("--quick", action="store_true", help="50 feeds; writes no docs")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=0, help="[poll] workers; 0 = one per core")
@@ -675,10 +627,7 @@ def main() -> None:
     parser.add_argument(
         "--no-peer", action="store_true", help="skip feed-to-sqlite even when it is installed"
     )
-    parser.add_argument("--workdir", type=Path, help="work folder, kept (default: a temporary one)")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
-    args.argv = sys.argv[1:]
     if args.scale:
         args.feeds = max(args.scale)
     if args.quick:
@@ -719,10 +668,7 @@ def main() -> None:
         if args.scale
         else (SECTION, report(args, rounds, feed_bytes))
     )
-    print(section)
-    if not (args.quick or args.no_write):
-        update_doc(title, section)
-        print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
+    publish(title, section, write=not (args.quick or args.no_write))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import time
@@ -31,26 +30,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import (
-    DOC,
-    ROOT,
     Load,
     Memory,
-    Sampler,
-    check_alive,
+    arguments,
     cpu_seconds,
     daemon,
     machine,
     measured_with,
     percentile,
+    publish,
     published_by,
+    query,
     remove_db,
+    sampling,
     stop,
     stored_guid_counts,
     table,
     tree_cpu,
     tree_memory,
-    update_doc,
     wait_stored,
+    watch,
     workdir,
 )
 from feedserver import GrowingSpec, serving_growing, write_config
@@ -61,6 +60,7 @@ from watcher.workers import TASKS_PER_WORKER
 SECTION = "## Soak (issue 8)"
 GROWTH_GOAL_MB = 5.0
 SAMPLE_EVERY = 5.0
+POLL_STATUSES = ("ok", "not_modified", "unchanged", "failed")
 
 
 @dataclass
@@ -69,6 +69,30 @@ class Sample:
     memory: Memory
     cpu: float
     db_mb: float = 0.0
+
+
+@dataclass
+class Soak:
+    """What one run gave: the items against what was published, polls, memory samples."""
+
+    returncode: int
+    published: int
+    stored: int
+    missed: list[str]
+    doubled: list[str]
+    unexpected: list[str]
+    fetches: int
+    polls: Counter[str]
+    samples: list[Sample]
+    publishing_seconds: float
+    drain_seconds: float
+    total_seconds: float
+    other_load: float
+    latency: list[float]
+    intervals: list[float]
+
+    def at(self, seconds: float) -> Sample:
+        return min(self.samples, key=lambda sample: abs(sample.seconds - seconds))
 
 
 def db_size_mb(db: Path) -> float:
@@ -97,17 +121,6 @@ def soak_config(path: Path, urls: list[str], args: argparse.Namespace) -> None:
     write_config(path, settings, urls)
 
 
-def latencies(db: Path, started: str) -> list[float]:
-    """Seconds from an entry's pubDate (its publication by the server) to its storing."""
-    with sqlite3.connect(db, timeout=30) as connection:
-        rows = connection.execute(
-            "SELECT (julianday(first_seen_at) - julianday(published_at)) * 86400 FROM items "
-            "WHERE published_at > ?",
-            [started],
-        ).fetchall()
-    return [max(0.0, float(row[0])) for row in rows]
-
-
 def poll_lines(log: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -123,11 +136,7 @@ def poll_lines(log: Path) -> Counter[str]:
     return counts
 
 
-def at(samples: list[Sample], seconds: float) -> Sample:
-    return min(samples, key=lambda sample: abs(sample.seconds - seconds))
-
-
-def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
+def run(args: argparse.Namespace, work: Path) -> Soak:
     spec = GrowingSpec(
         feeds=args.feeds,
         initial=args.initial,
@@ -140,96 +149,81 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
     with serving_growing(spec) as (server, port, urls):
         soak_config(config, urls, args)
         load = Load()
-        server_before = cpu_seconds(server.pid) or 0.0
+        server_before = cpu_seconds(server.pid)
         started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         started = time.monotonic()
-        samples: list[Sample] = []
         with daemon(config, db, log) as process:
 
             def reading(pid: int = process.pid) -> Sample:
                 seconds = time.monotonic() - started
                 return Sample(seconds, tree_memory(pid), tree_cpu(pid), db_size_mb(db))
 
-            sampler = Sampler(lambda: samples.append(reading()), SAMPLE_EVERY)
-            last_report = 0.0
-            while published_by(port)["publishing"]:
-                check_alive(process, log)
-                elapsed = time.monotonic() - started
-                if elapsed - last_report >= 60:
-                    last_report = elapsed
-                    print(
-                        f"{elapsed / 60:4.1f} min: {sum(stored_guid_counts(db).values()):,} items, "
-                        f"tree RSS {samples[-1].memory.rss_mb:.0f} MB",
-                        file=sys.stderr,
-                    )
-                time.sleep(2)
-            publishing_ended = time.monotonic() - started
-            wait_stored(set(published_by(port)["guids"]), db, args.drain)
-            drained = time.monotonic() - started - publishing_ended
-            end_sample = reading()
-            sampler.stop()
-            samples.append(end_sample)
-            daemon_cpu = end_sample.cpu
+            with sampling(reading, SAMPLE_EVERY) as samples:
+                watch(
+                    process,
+                    log,
+                    lambda: bool(published_by(port)["publishing"]),
+                    lambda minutes: (
+                        f"{minutes:4.1f} min: "
+                        f"{sum(stored_guid_counts(db).values()):,} items, "
+                        f"tree RSS {samples[-1].memory.rss_mb:.0f} MB"
+                    ),
+                )
+                publishing_ended = time.monotonic() - started
+                drained = wait_stored(set(published_by(port)["guids"]), db, args.drain)
+                end = reading()
+            samples.append(end)
             returncode = stop(process)
             total_seconds = time.monotonic() - started
             server_cpu = (cpu_seconds(server.pid) or server_before) - server_before
-            other_load = load.others(daemon_cpu, server_cpu, seconds=total_seconds)
+            other_load = load.others(end.cpu, server_cpu, seconds=total_seconds)
             stored = stored_guid_counts(db)
-            final = published_by(port)
+            published = set(published_by(port)["guids"])
 
-    published_guids = set(final["guids"])  # type: ignore[arg-type]
-    warmup = min(120.0, publishing_ended / 5)
-    with sqlite3.connect(db) as connection:
-        fetches = connection.execute("SELECT count(*) FROM fetches").fetchone()[0]
-        intervals = [
-            row[0]
-            for row in connection.execute(
-                "SELECT COALESCE(poll_interval, interval_seconds) FROM feeds"
-            ).fetchall()
-        ]
-    delays = latencies(db, started_at)
-    return {
-        "returncode": returncode,
-        "published": len(published_guids),
-        "stored": sum(stored.values()),
-        "missed": sorted(published_guids - set(stored)),
-        "doubled": sorted(guid for guid, count in stored.items() if count > 1),
-        "unexpected": sorted(set(stored) - published_guids),
-        "fetches": fetches,
-        "polls": poll_lines(log),
-        "start": samples[0],
-        "warm": at(samples, warmup),
-        "end": samples[-1],
-        "peak_rss": max(sample.memory.rss_mb for sample in samples),
-        "by_minute": [
-            at(samples, 60.0 * minute) for minute in range(int(samples[-1].seconds // 60) + 1)
+    return Soak(
+        returncode=returncode,
+        published=len(published),
+        stored=sum(stored.values()),
+        missed=sorted(published - set(stored)),
+        doubled=sorted(guid for guid, count in stored.items() if count > 1),
+        unexpected=sorted(set(stored) - published),
+        fetches=query(db, "SELECT count(*) FROM fetches")[0][0],
+        polls=poll_lines(log),
+        samples=samples,
+        publishing_seconds=publishing_ended,
+        drain_seconds=drained,
+        total_seconds=total_seconds,
+        other_load=max(0.0, other_load),
+        # from an entry's pubDate (its publication by the server) to its storing
+        latency=[
+            max(0.0, float(seconds))
+            for (seconds,) in query(
+                db,
+                "SELECT (julianday(first_seen_at) - julianday(published_at)) * 86400 "
+                "FROM items WHERE published_at > ?",
+                started_at,
+            )
         ],
-        "half": at(samples, samples[-1].seconds / 2),
-        "publishing_seconds": publishing_ended,
-        "drain_seconds": drained,
-        "total_seconds": total_seconds,
-        "daemon_cpu": daemon_cpu,
-        "other_load": max(0.0, other_load),
-        "latency": delays,
-        "intervals": intervals,
-    }
+        intervals=[
+            row[0]
+            for row in query(db, "SELECT COALESCE(poll_interval, interval_seconds) FROM feeds")
+        ],
+    )
 
 
-def report(args: argparse.Namespace, result: dict[str, object]) -> str:
-    start: Sample = result["start"]  # type: ignore[assignment]
-    warm: Sample = result["warm"]  # type: ignore[assignment]
-    end: Sample = result["end"]  # type: ignore[assignment]
-    missed: list[str] = result["missed"]  # type: ignore[assignment]
-    doubled: list[str] = result["doubled"]  # type: ignore[assignment]
-    unexpected: list[str] = result["unexpected"]  # type: ignore[assignment]
-    polls: Counter[str] = result["polls"]  # type: ignore[assignment]
-    delays: list[float] = sorted(result["latency"])  # type: ignore[arg-type]
-    intervals: list[float] = sorted(result["intervals"])  # type: ignore[arg-type]
-    half: Sample = result["half"]  # type: ignore[assignment]
+def report(args: argparse.Namespace, result: Soak) -> str:
+    start, end = result.samples[0], result.samples[-1]
+    warm = result.at(
+        min(120.0, result.publishing_seconds / 5)
+    )  # the warm-up: a fifth, 2 min at most
+    half = result.at(end.seconds / 2)
+    missed, doubled, unexpected = result.missed, result.doubled, result.unexpected
+    polls = result.polls
+    delays, intervals = sorted(result.latency), sorted(result.intervals)
     growth_main = end.memory.main_rss_mb - warm.memory.main_rss_mb
     growth_half = end.memory.main_rss_mb - half.memory.main_rss_mb
     growth_pss = end.memory.pss_mb - warm.memory.pss_mb
-    minutes = float(result["publishing_seconds"]) / 60  # type: ignore[arg-type]
+    minutes = result.publishing_seconds / 60
     poll_count = sum(count for status, count in polls.items() if status in POLL_STATUSES)
 
     def memory_row(name: str, sample: Sample) -> list[str]:
@@ -246,10 +240,10 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     )  # fmt: skip
     items_table = table(
         ["items", "published", "stored", "missed", "doubled", "not published"],
-        [["all feeds", f"{result['published']:,}", f"{result['stored']:,}", len(missed),
+        [["all feeds", f"{result.published:,}", f"{result.stored:,}", len(missed),
           len(doubled), len(unexpected)]],
     )  # fmt: skip
-    ok = not missed and not doubled and not unexpected and result["returncode"] == 0
+    ok = not missed and not doubled and not unexpected and result.returncode == 0
     lines = [
         SECTION,
         "",
@@ -264,7 +258,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         "`keep_unmatched = true`, so every entry is stored",
         f"- polls: {poll_count:,} ({poll_count / max(minutes, 1e-9):,.0f} a minute): "
         + ", ".join(f"{count:,} {status}" for status, count in sorted(polls.items()))
-        + f"; {result['fetches']:,} rows in `fetches`",
+        + f"; {result.fetches:,} rows in `fetches`",
         f"- adapted intervals at the end: median {statistics.median(intervals):.0f} s, "
         f"range {intervals[0]:.0f}–{intervals[-1]:.0f} s"
         if intervals
@@ -272,8 +266,8 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"- from publication to stored: median {statistics.median(delays) if delays else 0:.1f} s, "
         f"p95 {percentile(delays, 95) if delays else 0:.1f} s, max {delays[-1] if delays else 0:.1f} s "
         f"({len(delays):,} entries published during the run)",
-        f"- daemon CPU: {result['daemon_cpu']:.0f} s over {float(result['total_seconds']) / 60:.1f} "  # type: ignore[arg-type]
-        f"minutes; other processes kept {result['other_load']:.2f} cores busy on average "
+        f"- daemon CPU: {end.cpu:.0f} s over {result.total_seconds / 60:.1f} "
+        f"minutes; other processes kept {result.other_load:.2f} cores busy on average "
         "(the machine is shared with other work: figures are pessimistic)",
         "",
         *memory_table,
@@ -284,7 +278,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         + ", ".join(
             f"{sample.seconds / 60:.0f}: {sample.memory.main_rss_mb:.0f} / "
             f"{sample.memory.pss_mb:.0f} / {sample.db_mb:.0f}"
-            for sample in result["by_minute"]  # type: ignore[attr-defined]
+            for sample in map(result.at, range(0, int(end.seconds) + 1, 60))
         ),
         f"- memory after warm-up: daemon process {growth_main:+.1f} MB RSS over "
         f"{(end.seconds - warm.seconds) / 60:.1f} minutes, of which {growth_half:+.1f} MB in "
@@ -294,12 +288,13 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"store gives each connection a {PAGE_CACHE_KIB // 1024} MB page cache (`PAGE_CACHE_KIB` in "
         f"`watcher/store/database.py`): until the pages written pass {PAGE_CACHE_KIB // 1024} MB it fills (about "
         "+70 MB of RSS, measured alone), then stays. The whole tree: "
-        f"{growth_pss:+.1f} MB PSS after warm-up (peak tree RSS {result['peak_rss']:.0f} MB); "
+        f"{growth_pss:+.1f} MB PSS after warm-up (peak tree RSS "
+        f"{max(sample.memory.rss_mb for sample in result.samples):.0f} MB); "
         f"the parsing workers are replaced every {TASKS_PER_WORKER} feeds by design (`watcher/workers.py`), "
         "so the tree's figures move with their age.",
         f"- items: {'every published entry stored exactly once' if ok else '⚠ see the table'}; "
-        f"the daemon caught up {float(result['drain_seconds']):.0f} s after publishing stopped "  # type: ignore[arg-type]
-        f"and exited {result['returncode']} on SIGTERM.",
+        f"the daemon caught up {result.drain_seconds:.0f} s after publishing stopped "
+        f"and exited {result.returncode} on SIGTERM.",
         "",
         "RSS and PSS are summed over the daemon and its parsing workers (PSS counts pages "
         "shared after fork once), sampled every 5 s; warm-up is the first fifth of the run, "
@@ -314,14 +309,12 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-POLL_STATUSES = ("ok", "not_modified", "unchanged", "failed")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = arguments(
+        __doc__, quick="one minute; writes no docs", write="docs/benchmarks.md", work=True
+    )
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10.0, help="how long feeds publish")
-    parser.add_argument("--quick", action="store_true", help="one minute; writes no docs")
     parser.add_argument("--interval", default="5s", help="default_interval and min_interval")
     parser.add_argument("--max-interval", default="20s", help="[daemon] max_interval")
     parser.add_argument("--jitter", default="1s", help="[daemon] jitter")
@@ -331,10 +324,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="[poll] workers; 0 = one per core")
     parser.add_argument("--drain", type=float, default=300.0, help="longest catch-up, seconds")
     parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--workdir", type=Path, help="work folder, kept (default: temporary)")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
-    args.argv = sys.argv[1:]
     if args.quick:
         args.minutes = min(args.minutes, 1.0)
     with workdir(args.workdir, "bench-soak-") as work:
@@ -342,11 +332,8 @@ def main() -> None:
         print(f"soak: {args.feeds} feeds for {args.minutes:g} minutes in {work} …", file=sys.stderr)
         result = run(args, work)
         section = report(args, result)
-    print(section)
-    if not (args.quick or args.no_write):
-        update_doc(SECTION, section)
-        print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
-    if result["missed"] or result["doubled"] or result["returncode"] != 0:  # the goal on items
+    publish(SECTION, section, write=not (args.quick or args.no_write))
+    if result.missed or result.doubled or result.returncode != 0:  # the goal on items
         sys.exit(1)
 
 

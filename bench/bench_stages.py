@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib
 import json
 import os
 import shutil
@@ -32,20 +33,21 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from common import (
-    DOC,
     ROOT,
+    Tally,
+    arguments,
     machine,
     measured_with,
+    publish,
     remove_db,
     revision,
     table,
-    update_doc,
+    time_calls,
     workdir,
 )
 from feedserver import TOPICS_TOML, generate_feeds
@@ -89,7 +91,9 @@ INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
         ("watcher.ingest", "story_candidates"),
     ],
     "ingest_decide": [("watcher.ingest", "decide")],
-    "ingest_story": [("watcher.ingest", name) for name in ("choose_story", "remember", "correct")],
+    "ingest_story": [
+        ("watcher.ingest", name) for name in ("choose_story", "remember", "correct", "correct_soon")
+    ],
     "ingest_writes": [
         ("watcher.store.database:Store", name)
         for name in (
@@ -113,41 +117,23 @@ def _topics() -> tuple[Any, ...]:
     return tuple(TopicConfig(**topic) for topic in data["topics"])
 
 
-class Clock:
-    """CPU seconds accumulated per part."""
-
-    def __init__(self) -> None:
-        self.spent: dict[str, float] = defaultdict(float)
-
-    def wrap(self, part: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.process_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.spent[part] += time.process_time() - start
-
-        return timed
+def _owner(where: str) -> Any:
+    """The module ("watcher.ingest") or class ("watcher.store.database:Store") named."""
+    module_name, _, class_name = where.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name) if class_name else module
 
 
 @contextlib.contextmanager
-def _patched(clock: Clock) -> Iterator[None]:
-    import importlib
-
-    undo: list[tuple[Any, str, Any]] = []
-    for part, places in INGEST_PARTS.items():
-        for where, name in places:
-            module_name, _, class_name = where.partition(":")
-            owner: Any = importlib.import_module(module_name)
-            if class_name:
-                owner = getattr(owner, class_name)
-            original = owner.__dict__.get(name) if class_name else getattr(owner, name, None)
-            if original is None:
-                continue
-            undo.append((owner, name, original))
-            setattr(owner, name, clock.wrap(part, original))
+def _patched(spent: Tally) -> Iterator[None]:
+    """CPU seconds of each part of :data:`INGEST_PARTS` inside ``ingest_batch``, and of its
+    commits, added to ``spent`` while the block runs."""
     from watcher.store.database import Store
 
+    places = [
+        (_owner(where), name, part) for part, at in INGEST_PARTS.items() for where, name in at
+    ]
+    undo = time_calls(places, spent.add, time.process_time)
     transaction = Store.transaction
 
     @contextlib.contextmanager
@@ -161,15 +147,14 @@ def _patched(clock: Clock) -> Iterator[None]:
             raise
         start = time.process_time()
         manager.__exit__(None, None, None)
-        clock.spent["ingest_commit"] += time.process_time() - start
+        spent.add("ingest_commit", time.process_time() - start)
 
     Store.transaction = timed_transaction  # type: ignore[method-assign]
-    undo.append((Store, "transaction", transaction))
     try:
         yield
     finally:
-        for owner, name, original in reversed(undo):
-            setattr(owner, name, original)
+        Store.transaction = transaction  # type: ignore[method-assign]
+        undo()
 
 
 def _feed_bodies(directory: Path) -> list[tuple[str, bytes]]:
@@ -218,59 +203,53 @@ def measure_round(
     from watcher.tagging.options import DEFAULT_OPTIONS as options
     from watcher.tagging.text import language_code, stopwords_for, strip_boilerplate, truncate
 
-    spent: dict[str, float] = defaultdict(float)
+    spent = Tally(time.process_time)
     counts = {"entry": 0, "tagged item": 0, "ingested item": 0}
-    clock = time.process_time
     queries = tuple((topic.name, topic.query) for topic in topics)
-    batches = []
-    for url, body in feeds:
-        start = clock()
-        parsed = parse_feed(body, HEADERS, url)
-        spent["parse_feed"] += clock() - start
-        language = primary_language(parsed.language)
-        items = []
-        start = clock()
-        for entry in parsed.entries:
-            item = normalize_entry(entry, now=NOW, feed_language=language, source=parsed.title)
-            if item is not None:
-                items.append(item)
-        spent["normalize_entry"] += clock() - start
-        counts["entry"] += len(parsed.entries)
-        start = clock()
+
+    def normalize_all(parsed: Any, language: str | None) -> list[Any]:
+        items = (normalize_entry(entry, now=NOW, feed_language=language, source=parsed.title)
+                 for entry in parsed.entries)  # fmt: skip
+        return [item for item in items if item is not None]
+
+    def languages(items: list[Any], language: str | None) -> None:
         for item in items:
             detect_language(f"{item.title}\n{item.content or item.summary}", language)
-        spent["language"] += clock() - start
+
+    def match(items: list[Any]) -> list[Any]:
+        return _matcher(queries).match([(item.title, item.text) for item in items])
+
+    def keywords(title: str, text: str) -> None:
+        build_keyword_matcher(topics).find(f"{title}\n{text}", None)
+
+    def names(title: str, text: str, lang: str) -> None:
+        find_names(f"{title}\n{text}", stopwords_for(language_code(lang)), orgs=True)
+
+    batches = []
+    for url, body in feeds:
+        parsed = spent.timed("parse_feed", parse_feed, body, HEADERS, url)
+        language = primary_language(parsed.language)
+        items = spent.timed("normalize_entry", normalize_all, parsed, language)
+        counts["entry"] += len(parsed.entries)
+        spent.timed("language", languages, items, language)
         items = batch_identities(items)
-        start = clock()
-        matches = _matcher(queries).match([(item.title, item.text) for item in items])
-        spent["match"] += clock() - start
-        for item, matched in zip(items, matches, strict=True):
+        for item, matched in zip(items, spent.timed("match", match, items), strict=True):
             if not matched:
                 continue
             counts["tagged item"] += 1
-            start = clock()
-            tag_item(item.title, item.text, topics, matched, item.lang)
-            spent["tag_item"] += clock() - start
+            spent.timed("tag_item", tag_item, item.title, item.text, topics, matched, item.lang)
             title = " ".join(item.title.split())
-            start = clock()
-            build_keyword_matcher(topics).find(f"{title}\n{item.text}", None)
-            spent["tag_keywords"] += clock() - start
+            spent.timed("tag_keywords", keywords, title, item.text)
             clean_title = strip_boilerplate(title[: options.max_chars])
             clean_text = strip_boilerplate(truncate(item.text, options.max_chars))
-            start = clock()
-            find_names(
-                f"{clean_title}\n{clean_text}", stopwords_for(language_code(item.lang)), orgs=True
+            spent.timed("tag_names", names, clean_title, clean_text, item.lang)
+            spent.timed(
+                "tag_keyphrases", select_keyphrases, clean_title, clean_text, item.lang, options, ()
             )
-            spent["tag_names"] += clock() - start
-            start = clock()
-            select_keyphrases(clean_title, clean_text, item.lang, options, ())
-            spent["tag_keyphrases"] += clock() - start
-            start = clock()
-            fingerprint(item.title, item.text, item.published_at)
-            spent["fingerprint"] += clock() - start
-        start = clock()
-        batch = prepare_feed(body, HEADERS, url, topics, keep_unmatched=False, now=NOW)
-        spent["prepare_feed"] += clock() - start
+            spent.timed("fingerprint", fingerprint, item.title, item.text, item.published_at)
+        batch = spent.timed(
+            "prepare_feed", prepare_feed, body, HEADERS, url, topics, keep_unmatched=False, now=NOW
+        )
         batches.append((url, batch))
     db = remove_db(workdir / "round.db")
     shutil.copyfile(corpus, db)
@@ -280,26 +259,14 @@ def measure_round(
     for url, _ in batches:
         store.add_feed(url, now=now)
         ids[url] = int(store._one("SELECT id FROM feeds WHERE url = ?", [url]))
-    parts = Clock()
+    parts = Tally(time.process_time)
     with _patched(parts):
         for url, batch in batches:
             counts["ingested item"] += len(batch.items)
-            start = clock()
-            ingest_batch(store, batch.items, feed_id=ids[url], now=now)
-            spent["ingest_batch"] += clock() - start
+            spent.timed("ingest_batch", ingest_batch, store, batch.items, feed_id=ids[url], now=now)
     store.close()
-    spent.update(parts.spent)
-    spent["ingest_rest"] = spent["ingest_batch"] - sum(
-        parts.spent.get(key, 0.0)
-        for key in (
-            "ingest_find_exact",
-            "ingest_candidates",
-            "ingest_decide",
-            "ingest_story",
-            "ingest_writes",
-            "ingest_commit",
-        )
-    )
+    spent.update(parts)
+    spent["ingest_rest"] = spent["ingest_batch"] - sum(parts.values())
     denominators = {key: counts[unit] for key, _, unit in ROWS}
     result = {key: 1000 * spent.get(key, 0.0) / max(1, denominators[key]) for key, _, _ in ROWS}
     result.update({f"count:{unit}": float(n) for unit, n in counts.items()})
@@ -432,15 +399,15 @@ def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(
+        __doc__, quick="10 + 20 feeds, 2 rounds", write="the section of docs/benchmarks.md"
+    )
     parser.add_argument("--feeds", type=int, default=40, help="feeds measured (default 40)")
     parser.add_argument("--corpus-feeds", type=int, default=80, help="feeds stored first (80)")
     parser.add_argument("--items", type=int, default=50, help="items per feed (50)")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (5)")
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--compare", metavar="REV", help="also measure git revision REV")
-    parser.add_argument("--quick", action="store_true", help="10 + 20 feeds, 2 rounds")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--feeds-dir", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
@@ -463,11 +430,7 @@ def main() -> None:
                 runner.next_round()
         for runner in runners:
             runner.close()
-    section = report(args, runners, load)
-    print(section)
-    if not args.no_write:
-        update_doc(SECTION, section)
-        print(f"wrote the section {SECTION!r} of {DOC.relative_to(ROOT)}")
+    publish(SECTION, report(args, runners, load), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,13 @@ gives the median and 95th percentile of wall-clock time per item, the median CPU
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
 import sys
 from collections.abc import Callable, Sequence
 
-from common import ROOT, cpu_timed, machine, percentile, seed_articles, table, table_row, timed
-
-sys.path.insert(0, str(ROOT))
+from common import arguments, cpu_timed, machine, percentile, seed_articles, table, table_row, timed
 
 from watcher.config import TopicConfig
 from watcher.tagging import TaggingOptions, tag_item, warm_up
@@ -133,7 +130,7 @@ def row(label: str, words: int, count: int, walls: list[float], cpus: list[float
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--items", type=int, default=40, help="synthetic items per size")
     parser.add_argument("--repeat", type=int, default=5, help="passes over each item set")
     parser.add_argument("--yake", action="store_true", help="also time the yake-package engine")

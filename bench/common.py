@@ -1,13 +1,16 @@
-"""What every benchmark shares: readings of a process tree's memory and CPU from /proc (and
-a thread that samples them), how busy the rest of the machine was, the machine line, the
-revision measured, percentiles, Markdown tables and the section writer of docs/benchmarks.md.
+"""What every benchmark shares: the command line, readings of a process tree's memory and
+CPU from /proc (and a thread that samples them), how busy the rest of the machine was, the
+machine line, the revision measured, percentiles, Markdown tables, the section writer of
+docs/benchmarks.md, daemon runs and the evaluations' scores.
 
 The scripts run as ``python bench/<script>.py``, so this folder is on ``sys.path`` and they
-``import common``.
+``import common``, which puts the checkout first on ``sys.path``: the ``watcher`` measured is
+the one beside bench/, wherever the script runs from.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import itertools
 import math
@@ -16,6 +19,7 @@ import platform
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -24,14 +28,38 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 TICK = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
+
+sys.path.insert(0, str(ROOT))
+
+# --------------------------------------------------------------------- the command line
+
+
+def arguments(
+    doc: str | None, *, quick: str = "", write: str = "", work: bool = False
+) -> argparse.ArgumentParser:
+    """A benchmark's parser, described by the first paragraph of ``doc``: with ``quick`` a
+    ``--quick`` option (``quick`` its help), with ``write`` (what the script rewrites) a
+    ``--no-write`` option, with ``work`` a ``--workdir``. ``args.argv`` is the command line,
+    for the report's first line."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0].strip())
+    parser.set_defaults(argv=sys.argv[1:])
+    if quick:
+        parser.add_argument("--quick", action="store_true", help=quick)
+    if write:
+        parser.add_argument("--no-write", action="store_true", help=f"do not update {write}")
+    if work:
+        parser.add_argument("--workdir", type=Path, help="work folder, kept (default: temporary)")
+    return parser
+
 
 # --------------------------------------------------------------------- processes
 
@@ -83,32 +111,20 @@ def pss_kb(pid: int) -> int:
     return status_kb(pid, "VmRSS")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of one process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def tree_cpu(pid: int) -> float:
-    return sum(cpu_seconds(one) or 0.0 for one in tree(pid))
-
-
-def cpu_seconds_reaped(pid: int) -> float:
-    """User + system CPU time of one process and of its children it has waited for (a pool
-    worker replaced after its tasks is gone from the tree, its time counted here)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU time of one process so far; with ``reaped``, also of the children it
+    has waited for (a pool worker replaced after its tasks is gone from the tree, its time
+    counted here). 0 when unreadable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return 0.0
-    return sum(int(fields[index]) for index in (11, 12, 13, 14)) / TICK
+    return sum(int(fields[index]) for index in ((11, 12, 13, 14) if reaped else (11, 12))) / TICK
 
 
-def tree_cpu_reaped(pid: int) -> float:
-    """CPU time of everything that ran in ``pid``'s tree so far, live or reaped."""
-    return sum(cpu_seconds_reaped(one) for one in tree(pid))
+def tree_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU time of ``pid``'s tree so far (with ``reaped``, of everything that ran in it)."""
+    return sum(cpu_seconds(one, reaped=reaped) for one in tree(pid))
 
 
 @dataclass(frozen=True)
@@ -175,10 +191,10 @@ def measure(label: str, command: list[str], *, server_pid: int | None = None) ->
     """Run ``command`` to completion: wall time, CPU time and memory of it and its children
     (sampled every 50 ms: peak VmHWM of the main process, peak PSS of the tree), and how busy
     the machine was with anything but the command, the server ``server_pid`` and this script,
-    in cores, averaged over the run."""
+    in cores, averaged over the run. Exits with its output if the command fails."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         load = Load()
-        server_before = cpu_seconds(server_pid) or 0.0 if server_pid else 0.0
+        server_before = cpu_seconds(server_pid) if server_pid else 0.0
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err)
         peaks = {"main": 0, "tree": 0, "processes": 1}
@@ -204,7 +220,7 @@ def measure(label: str, command: list[str], *, server_pid: int | None = None) ->
         server_cpu = (cpu_seconds(server_pid) or server_before) - server_before if server_pid else 0
         out.seek(0)
         err.seek(0)
-        return Run(
+        run = Run(
             label=label,
             seconds=seconds,
             cpu_seconds=cpu,
@@ -218,6 +234,9 @@ def measure(label: str, command: list[str], *, server_pid: int | None = None) ->
             stderr=err.read().decode(errors="replace"),
             returncode=os.waitstatus_to_exitcode(status),
         )
+    if run.returncode != 0:
+        sys.exit(f"{label} failed with exit status {run.returncode}:\n{run.stdout}\n{run.stderr}")
+    return run
 
 
 def watcher(config: Path, db: Path, *argv: str) -> list[str]:
@@ -319,6 +338,59 @@ def cpu_timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[fl
     return wall, time.process_time() - cpu, result
 
 
+class Tally(dict[str, float]):
+    """Seconds (or any amounts) by label, adding up; ``clock`` times :meth:`timed`."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def add(self, label: str, amount: float) -> None:
+        self[label] = self.get(label, 0.0) + amount
+
+    def timed(self, label: str, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``action(*args, **kwargs)``, the ``clock`` seconds it took added to ``label``."""
+        start = self.clock()
+        try:
+            return action(*args, **kwargs)
+        finally:
+            self.add(label, self.clock() - start)
+
+
+def time_calls(
+    places: Iterable[tuple[Any, str, str]],
+    add: Callable[[str, float], None],
+    clock: Callable[[], float] = time.perf_counter,
+) -> Callable[[], None]:
+    """Time every call of ``owner.name`` for each (owner, name, label) of ``places`` (a
+    module's function, a class's method or one object's), handing its ``clock`` seconds to
+    ``add(label, seconds)``; a name the owner lacks is skipped. Returns what undoes it."""
+    saved: list[tuple[Any, str, Any]] = []  # owner, name, what the owner itself held
+    for owner, name, label in places:
+        original = getattr(owner, name, None)
+        if original is None:
+            continue
+
+        def timed_call(*args: Any, _call: Any = original, _label: str = label, **kw: Any) -> Any:
+            start = clock()
+            try:
+                return _call(*args, **kw)
+            finally:
+                add(_label, clock() - start)
+
+        saved.append((owner, name, vars(owner).get(name)))
+        setattr(owner, name, timed_call)
+
+    def undo() -> None:
+        for owner, name, own in reversed(saved):
+            if own is None:  # an object's method: its class's shows again
+                delattr(owner, name)
+            else:
+                setattr(owner, name, own)
+
+    return undo
+
+
 def percentile(values: Sequence[float], q: float, *, nearest_rank: bool = False) -> float:
     """The ``q`` th percentile (0-100): the sorted value at index floor(q/100 · n), or with
     ``nearest_rank`` the ceil(q/100 · n)-th value (one rank lower at most); nan if empty."""
@@ -358,6 +430,12 @@ def table_row(cells: Sequence[object]) -> str:
 # --------------------------------------------------------------------- files
 
 
+def query(db: Path, sql: str, *params: object) -> list[Any]:
+    """The rows of one read of a database (its connection closed afterwards)."""
+    with closing(sqlite3.connect(db, timeout=30)) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
 def remove_db(path: Path, *suffixes: str) -> Path:
     """Delete a database with its -wal and -shm files (and ``path + suffix`` for each of
     ``suffixes``); returns ``path``."""
@@ -376,6 +454,14 @@ def workdir(path: Path | None, prefix: str) -> Iterator[Path]:
     finally:
         if path is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def publish(title: str, section: str, write: bool) -> None:
+    """Print a report section and, with ``write``, put it into docs/benchmarks.md."""
+    print(section)
+    if write:
+        update_doc(title, section)
+        print(f"updated the section {title!r} of {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
 def update_doc(title: str, section: str) -> None:
@@ -413,6 +499,36 @@ def seed_articles(folder: Path = SEEDS) -> list[tuple[str, str, str]]:
         title = lines[0].strip().lstrip("#").strip()
         articles.append((path.name[:3], title, "\n".join(lines[1:])))
     return articles
+
+
+def dedupe_settings(pairs: Iterable[str], *modules: Any) -> Any:
+    """The default ``DedupeSettings`` with each ``NAME=VALUE`` of ``pairs`` (an evaluation's
+    ``--set``) applied: a field of the settings, else a constant of the first of ``modules``
+    that has it (set in place). A value takes the type of the one it replaces; "None" is
+    None. Exits on a name that neither has."""
+    import dataclasses
+
+    from watcher.similarity import DEFAULT_SETTINGS
+
+    def typed(text: str, like: object) -> object:
+        if text == "None":
+            return None
+        if isinstance(like, bool):
+            return text == "True"
+        return type(like)(text) if isinstance(like, int | str) else float(text)
+
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        owner = next((module for module in modules if hasattr(module, name)), None)
+        if name in {field.name for field in dataclasses.fields(DEFAULT_SETTINGS)}:
+            fields[name] = typed(text, getattr(DEFAULT_SETTINGS, name))
+        elif owner is not None:
+            setattr(owner, name, typed(text, getattr(owner, name)))
+        else:
+            where = ", ".join(module.__name__ for module in modules) or "no module"
+            sys.exit(f"--set {name}: neither a [dedupe] setting nor a constant of {where}")
+    return dataclasses.replace(DEFAULT_SETTINGS, **fields)
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -561,24 +677,11 @@ def published_by(port: int, path: str = "/_published") -> dict[str, Any]:
 
 def stored_guid_counts(db: Path) -> dict[str, int]:
     """How many items of a watcher database carry each GUID (empty while it cannot be read)."""
-    import sqlite3
-
     try:
-        with sqlite3.connect(db, timeout=30) as connection:
-            rows = connection.execute("SELECT guid, count(*) FROM items GROUP BY guid").fetchall()
+        rows = query(db, "SELECT guid, count(*) FROM items GROUP BY guid")
     except sqlite3.OperationalError:
         return {}
     return {str(guid): int(count) for guid, count in rows}
-
-
-def wait_for_log(log: Path, needle: bytes, process: subprocess.Popen[Any], timeout: float) -> None:
-    """Wait until ``needle`` appears in ``log``; exit with the log when ``process`` ends or
-    ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while needle not in log.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"the process did not start:\n{log.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.2)
 
 
 @contextmanager
@@ -590,23 +693,54 @@ def daemon(config: Path, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes
             watcher(config, db, "run"), stdout=sink, stderr=subprocess.STDOUT
         )
     try:
-        wait_for_log(log, b'"started"', process, 120)  # "started": a daemon that has loaded
+        deadline = time.monotonic() + 120
+        while b'"started"' not in log.read_bytes():  # "started": a daemon that has loaded
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the daemon did not start:\n{log.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.2)
         yield process
     finally:
         if process.poll() is None:
             process.kill()
 
 
-def check_alive(process: subprocess.Popen[bytes], log: Path) -> None:
-    if process.poll() is not None:
-        sys.exit(f"the daemon exited with {process.returncode}:\n{log.read_text()}")
+@contextmanager
+def sampling(reading: Callable[[], T], every: float) -> Iterator[list[T]]:
+    """The readings ``reading()`` gives every ``every`` seconds while the block runs."""
+    samples: list[T] = []
+    sampler = Sampler(lambda: samples.append(reading()), every)
+    try:
+        yield samples
+    finally:
+        sampler.stop()
 
 
-def wait_stored(expected: set[str], db: Path, seconds: float) -> None:
-    """Wait (at most ``seconds``) until every GUID of ``expected`` is stored in ``db``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not expected <= set(stored_guid_counts(db)):
+def watch(
+    process: subprocess.Popen[bytes],
+    log: Path,
+    running: Callable[[], bool],
+    progress: Callable[[float], str],
+) -> None:
+    """Wait while ``running()`` holds, exiting with the log if the daemon ``process`` ends
+    first; ``progress(minutes)`` is printed on stderr once a minute."""
+    began = time.monotonic()
+    minutes = 0
+    while running():
+        if process.poll() is not None:
+            sys.exit(f"the daemon exited with {process.returncode}:\n{log.read_text()}")
+        if time.monotonic() - began >= 60 * (minutes + 1):
+            minutes += 1
+            print(progress((time.monotonic() - began) / 60), file=sys.stderr)
         time.sleep(2)
+
+
+def wait_stored(expected: set[str], db: Path, seconds: float) -> float:
+    """Wait (at most ``seconds``) until every GUID of ``expected`` is stored in ``db``; the
+    seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds and not expected <= set(stored_guid_counts(db)):
+        time.sleep(2)
+    return time.monotonic() - began
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

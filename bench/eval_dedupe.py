@@ -11,21 +11,27 @@ stories, B-cubed for stories, timings, and the seed check when the seeds are pre
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import random
 import statistics
-import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, SEED_STORIES, SEEDS, bcubed, pairwise, seed_articles, timed
-
-sys.path.insert(0, str(ROOT))
+from common import (
+    ROOT,
+    SEED_STORIES,
+    SEEDS,
+    arguments,
+    bcubed,
+    dedupe_settings,
+    pairwise,
+    seed_articles,
+    timed,
+)
 
 from watcher.similarity import (
     Candidate,
@@ -256,14 +262,6 @@ def sweep(rows: Sequence[dict[str, Any]], settings: DedupeSettings) -> dict[str,
     return results
 
 
-def _parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        out[key] = None if value == "None" else (int(value) if value.isdigit() else float(value))
-    return out
-
-
 def seed_check(settings: DedupeSettings, show: bool = True) -> dict[str, Any] | None:
     if not SEEDS.is_dir():
         print(f"\nseeds: {SEEDS} not found, skipped")
@@ -287,13 +285,9 @@ def seed_check(settings: DedupeSettings, show: bool = True) -> dict[str, Any] | 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a DedupeSettings field",
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a [dedupe] setting"
     )
     parser.add_argument(
         "--oracle",
@@ -303,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true", help="list wrong decisions")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     args = parser.parse_args(argv)
-    settings = DedupeSettings(**_parse_overrides(args.set))
+    settings = dedupe_settings(args.set)
     rows = load_fixtures(args.fixtures)
     stored, stats = run(rows, settings, oracle=args.oracle, now=NOW + timedelta(days=3650))
     report("fixtures" + (" (oracle candidates)" if args.oracle else ""), stored, stats)

@@ -37,7 +37,6 @@ constant of :mod:`watcher.story_vectors`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import json
@@ -45,18 +44,26 @@ import math
 import os
 import random
 import statistics
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, SEED_STORIES, SEEDS, bcubed, prf, seed_articles
-
-sys.path.insert(0, str(ROOT))
+from common import (
+    ROOT,
+    SEED_STORIES,
+    SEEDS,
+    Tally,
+    arguments,
+    bcubed,
+    dedupe_settings,
+    prf,
+    seed_articles,
+    time_calls,
+    timed,
+)
 
 from watcher import late_leads, prepare, story_grouping, story_vectors
 from watcher.config import Config, DedupeConfig, TopicConfig
@@ -156,21 +163,11 @@ def load_background(path: Path = BACKGROUND) -> list[Doc]:
     return docs
 
 
-_corrections = [0.0]
-
-
-_correct = story_grouping.correct
-
-
-def _timed_correct(*args: Any, **kwargs: Any) -> story_grouping.Correction:
-    started = time.perf_counter()
-    try:
-        return _correct(*args, **kwargs)
-    finally:
-        _corrections[0] += time.perf_counter() - started
-
-
-story_grouping.correct = _timed_correct  # type: ignore[assignment] # timed where ingest runs it
+SPENT = Tally()
+"""Seconds spent on the documents :func:`group` scored last: "worker" (prepare_items),
+"writer" (ingest_batch and the clustering at the end) and, of the writer's, "correction"
+(story_grouping.correct, timed wherever it runs)."""
+time_calls([(story_grouping, "correct", "correction")], SPENT.add)
 
 REGROUP = False
 """``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
@@ -193,10 +190,10 @@ def group(
     batch: int,
     background: Sequence[Doc] = (),
     settings: DedupeSettings = DEFAULT_SETTINGS,
-) -> tuple[dict[str, int], float, float]:
+) -> dict[str, int]:
     """Import ``background`` then ``docs`` in this order into a fresh store; each document's
-    story id, and the seconds spent preparing (worker) and ingesting (writer) ``docs``
-    (with ``--regroup``: the stories and the seconds of the regroup that follows)."""
+    story id (with ``--regroup``: after the regroup that follows). :data:`SPENT` holds the
+    seconds ``docs`` took (with ``--regroup``: the regroup's as the writer's)."""
     seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
@@ -230,11 +227,21 @@ def group(
             story_grouping.hold_corrections(store, held=True)
             story_grouping.defer_matching(store, deferred=True)
 
+        def end_import(stored: list[int]) -> None:  # as `watcher corpus import` ends
+            story_grouping.hold_corrections(store, held=False)
+            cluster_imported(store, stored, settings, now=seen_at)
+
+        def prepare(pending: list[Any]) -> list[Any]:
+            if POLL:  # a topic is configured: leads once both scripts are in
+                seen = story_store.scripts_seen(store, since=PASS_SINCE)
+                topics: tuple[TopicConfig, ...] = (EVAL_TOPIC,)
+                return prepare_items(pending, topics, keep_unmatched=True, scripts_seen=seen)[0]
+            return prepare_items(pending, (), keep_unmatched=True)[0]  # an import: every lead
+
         try:
             items = {}
             for part, scored in ((background, False), (docs, True)):
-                writer = worker = 0.0
-                _corrections[0] = 0.0
+                SPENT.clear()
                 stored: list[int] = []
                 # a pass, and an import, hold the corrections until their end
                 story_grouping.hold_corrections(store, held=True)
@@ -255,39 +262,26 @@ def group(
                         if scored:
                             items[doc.id] = item
                         pending.append(item)
-                    started = time.perf_counter()
-                    if POLL:  # a topic is configured: leads once both scripts are in
-                        seen = story_store.scripts_seen(store, since=PASS_SINCE)
-                        prepared, _ = prepare_items(
-                            pending, (EVAL_TOPIC,), keep_unmatched=True, scripts_seen=seen
-                        )
-                    else:  # an import: every lead
-                        prepared, _ = prepare_items(pending, (), keep_unmatched=True)
-                    worker += time.perf_counter() - started
-                    started = time.perf_counter()
-                    outcome = ingest_batch(
-                        store, prepared, feed_id=feed_id, now=seen_at, settings=settings
-                    )
+                    prepared = SPENT.timed("worker", prepare, pending)
+                    outcome = SPENT.timed(
+                        "writer", ingest_batch, store, prepared, feed_id=feed_id, now=seen_at,
+                        settings=settings,
+                    )  # fmt: skip
                     stored.extend(outcome.new_item_ids)
-                    writer += time.perf_counter() - started
-                started = time.perf_counter()
                 if POLL:
-                    end_pass()
-                else:  # as `watcher corpus import` ends
-                    story_grouping.hold_corrections(store, held=False)
-                    cluster_imported(store, stored, settings, now=seen_at)
-                writer += time.perf_counter() - started
+                    SPENT.timed("writer", end_pass)
+                else:
+                    SPENT.timed("writer", end_import, stored)
             if REGROUP:
-                started = time.perf_counter()
-                regroup(Config.model_validate({"dedupe": _dedupe_section(settings)}), store)
-                writer, worker = time.perf_counter() - started, 0.0
+                config = Config.model_validate({"dedupe": _dedupe_section(settings)})
+                SPENT["writer"], SPENT["worker"] = timed(regroup, config, store)[0], 0.0
             story_of = dict(store.db.execute("SELECT id, story_id FROM items").fetchall())
             result = {}
             for doc_id, item in items.items():
                 found = store.find_exact(item, None)  # the same text twice: one item
                 assert found is not None
-                result[doc_id] = _resolved(store, story_of[found[0]])
-            return result, writer, worker
+                result[doc_id] = story_store.resolve_story(store, story_of[found[0]])
+            return result
         finally:
             store.close()
 
@@ -296,14 +290,6 @@ def _dedupe_section(settings: DedupeSettings) -> dict[str, object]:
     """The ``[dedupe]`` section that gives ``settings`` (the fields the config knows)."""
     known = DedupeConfig.model_fields
     return {name: value for name, value in dataclasses.asdict(settings).items() if name in known}
-
-
-def _resolved(store: Store, story_id: int) -> int:
-    try:
-        from watcher.store.stories import resolve_story
-    except ImportError:  # before issue 21: no merges
-        return story_id
-    return resolve_story(store, story_id)
 
 
 def score(
@@ -365,12 +351,9 @@ def evaluate(
     for seed in range(orders):
         shuffled = list(docs)
         random.Random(seed).shuffle(shuffled)
-        story, writer, worker = group(
-            shuffled, batch=batch, background=background, settings=settings
-        )
-        results.append(
-            dataclasses.replace(score(docs, story, writer, worker), correct_seconds=_corrections[0])
-        )
+        story = group(shuffled, batch=batch, background=background, settings=settings)
+        scores = score(docs, story, SPENT["writer"], SPENT.get("worker", 0.0))
+        results.append(dataclasses.replace(scores, correct_seconds=SPENT.get("correction", 0.0)))
         print(_line(f"order {seed}", results[-1]))
     f1s = [s.pairwise[2] for s in results]
     print(
@@ -397,7 +380,7 @@ def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
     ]
     right = 0
     for order in itertools.permutations(docs):
-        story, _, _ = group(order, batch=batch, settings=settings)
+        story = group(order, batch=batch, settings=settings)
         right += all(
             (story[a.id] == story[b.id]) == (a.event == b.event)
             for a, b in itertools.combinations(docs, 2)
@@ -407,7 +390,7 @@ def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--sets", default="ecb,cross,seeds")
     parser.add_argument("--orders", type=int, default=5)
     parser.add_argument("--batch", type=int, default=25)
@@ -448,30 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     REGROUP = args.regroup
     POLL = args.poll
     PASSES = max(1, args.passes)
-    overrides: dict[str, object] = {}
-    fields = DedupeSettings.__dataclass_fields__
-    for pair in args.set:
-        name, _, value = pair.partition("=")
-        if name in fields:
-            default = getattr(DEFAULT_SETTINGS, name)
-            kind = type(default) if default is not None else float
-            overrides[name] = value == "True" if kind is bool else kind(value)
-            continue
-        module = next(
-            (
-                module
-                for module in (story_vectors, story_grouping, prepare)
-                if hasattr(module, name)
-            ),
-            None,
-        )
-        if module is None:
-            parser.error(
-                f"neither DedupeSettings, watcher.story_vectors nor watcher.story_grouping has {name}"
-            )
-        kind = type(getattr(module, name))
-        setattr(module, name, value == "True" if kind is bool else kind(value))
-    settings = dataclasses.replace(DEFAULT_SETTINGS, **overrides)  # type: ignore[arg-type]
+    settings = dedupe_settings(args.set, story_vectors, story_grouping, prepare)
     sets = set(args.sets.split(","))
     if "ecb" in sets:
         if ECB.is_file():

@@ -28,18 +28,14 @@ form (:func:`common.clause_fragment`). CPU per item is the median ``time.process
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, clause_fragment, cpu_timed, machine, stemmed_key, table
-
-sys.path.insert(0, str(ROOT))
+from common import arguments, clause_fragment, cpu_timed, machine, stemmed_key, table
 
 from watcher.corpus import document_from_text
 from watcher.tagging import tag_item, warm_up
@@ -148,7 +144,7 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("folder", nargs="?", type=Path, help=f"500N-KPCrowd (or ${ENVIRONMENT})")
     parser.add_argument("--no-yake", action="store_true", help="skip the yake package")
     args = parser.parse_args(argv)
