@@ -367,3 +367,26 @@ def test_missing_config_exits_1(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert f"{missing}: file not found" in result.output
+
+
+def test_a_command_loads_only_its_own_module(tmp_path: Path) -> None:
+    """``watcher status`` in a fresh interpreter imports neither the digest nor the importer
+    nor the other commands' modules: every command starts without them."""
+    config = write_config(tmp_path)
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from watcher.cli import main\n"
+        f"args = ['--config', {str(config)!r}, '--db', {str(tmp_path / 'w.db')!r}]\n"
+        "assert CliRunner().invoke(main, [*args, 'init']).exit_code == 0\n"
+        "result = CliRunner().invoke(main, [*args, 'status'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "loaded = [m for m in ('watcher.digest', 'watcher.importer', 'watcher.cli.alerts',\n"
+        "          'watcher.cli.digest', 'watcher.cli.corpus') if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

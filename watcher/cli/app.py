@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Final
 
 import click
 
 from watcher import __version__
-from watcher.cli import alerts, corpus, database, digest, feeds, metrics, polling, reading, serve
 from watcher.cli.context import Context, WatcherGroup
 from watcher.paths import locate
 
 CREATING_COMMANDS = frozenset({"init"})
 
+COMMANDS: Final = {
+    "alerts": "alerts",
+    "corpus": "corpus",
+    "digest": "digest",
+    "feeds": "feeds",
+    "init": "database",
+    "metrics": "metrics",
+    "poll": "polling",
+    "regroup": "database",
+    "retag": "database",
+    "run": "polling",
+    "search": "reading",
+    "serve": "serve",
+    "status": "reading",
+    "stories": "reading",
+}
+"""Each command and the module of ``watcher.cli`` that defines it (under its own name)."""
 
-@click.group(cls=WatcherGroup)
+
+class _Commands(WatcherGroup):
+    """Imports a command's module only when that command runs (or help lists it): ``watcher
+    poll`` does not load the alerts, the digest's templates or the importer."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"watcher.cli.{module}"), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_Commands)
 @click.option(
     "--config",
     "config_path",
@@ -50,22 +85,3 @@ def main(ctx: click.Context, config_path: Path | None, db_path: Path | None, ver
         verbose=verbose,
         creating=ctx.invoked_subcommand in CREATING_COMMANDS,
     )
-
-
-for command in (
-    database.init,
-    corpus.corpus,
-    polling.poll,
-    polling.run,
-    feeds.feeds,
-    reading.search,
-    reading.status,
-    alerts.alerts,
-    metrics.metrics,
-    database.retag,
-    database.regroup,
-    reading.stories,
-    digest.digest,
-    serve.serve,
-):
-    main.add_command(command)
