@@ -905,16 +905,26 @@ def _record_corrections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def _three_feeds(httpserver: HTTPServer) -> list[str]:
-    """Three feeds of 25 new Kant items each, served on 127.0.0.1; their URLs."""
-    urls = []
-    for feed in range(3):
-        items = [kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)]
-        httpserver.expect_request(f"/f{feed}").respond_with_data(
+def _served(httpserver: HTTPServer, feeds: dict[str, list[str]]) -> list[str]:
+    """Serve each path's RSS items as a feed on 127.0.0.1; the feeds' URLs."""
+    for path, items in feeds.items():
+        httpserver.expect_request(path).respond_with_data(
             rss(items), content_type="application/rss+xml"
         )
-        urls.append(httpserver.url_for(f"/f{feed}"))
-    return urls
+    return [httpserver.url_for(path) for path in feeds]
+
+
+def _three_feeds(httpserver: HTTPServer) -> list[str]:
+    """Three feeds of 25 new Kant items each, served on 127.0.0.1; their URLs."""
+    return _served(
+        httpserver,
+        {
+            f"/f{feed}": [
+                kant_story(100 * feed + n, f"https://news{feed}.example") for n in range(25)
+            ]
+            for feed in range(3)
+        },
+    )
 
 
 def test_a_poll_pass_clusters_its_items_once_at_its_end(
@@ -1101,6 +1111,21 @@ def test_the_daemon_clusters_what_each_window_stored(
     assert sizes == [25, 25, 25, 75]  # the second job, and the stop, found nothing new
 
 
+def _count_matches(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry per call of ``match_story`` by ingest from now on (the real one runs)."""
+    from watcher import ingest as ingest_module
+
+    counted: list[None] = []
+    real = story_grouping.match_story
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        counted.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "match_story", spy)
+    return counted
+
+
 def _ids(docs: list[dict[str, str]]) -> list[str]:
     return [doc["id"] for doc in docs]
 
@@ -1114,7 +1139,6 @@ def test_a_pass_leaves_its_items_stories_to_its_clustering_which_finds_their_old
     the clustering at the pass's end puts it into the old story its index terms point to,
     with the signal ``story`` and a score, recording no merge or split. In parts of one
     item (a pass that brings one), later parts find the stories earlier parts joined."""
-    from watcher import ingest as ingest_module
     from watcher import poll, regroup
 
     monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
@@ -1131,14 +1155,7 @@ def test_a_pass_leaves_its_items_stories_to_its_clustering_which_finds_their_old
     records = "SELECT (SELECT COUNT(*) FROM story_merges), (SELECT COUNT(*) FROM story_splits)"
     before = store.db.execute(records).fetchone()
 
-    matched: list[str] = []
-    real_match = ingest_module.match_story
-
-    def spy(store: Store, vector: Any, *args: Any, **kwargs: Any) -> Any:
-        matched.append("match")
-        return real_match(store, vector, *args, **kwargs)
-
-    monkeypatch.setattr(ingest_module, "match_story", spy)
+    matched = _count_matches(monkeypatch)
     poll._begin_pass(store)
     new = [*a[3:], *b[3:]]
     random.Random(part_size).shuffle(new)
@@ -1192,22 +1209,21 @@ def _flood_feeds(httpserver: HTTPServer) -> list[str]:
         [("b", n) for n in range(6)],
         [(event, n) for n in range(6, 9) for event in "ab"],
     )
-    urls = []
-    for number, entries in enumerate(feeds):
-        items = [
-            rss_item(
-                reports[event][n]["title"],
-                f"https://floods.example/{event}/{n}",
-                reports[event][n]["text"] + near,
-                guid=f"{event}-{n}",
-            )
-            for event, n in entries
-        ]
-        httpserver.expect_request(f"/floods{number}").respond_with_data(
-            rss(items), content_type="application/rss+xml"
-        )
-        urls.append(httpserver.url_for(f"/floods{number}"))
-    return urls
+    return _served(
+        httpserver,
+        {
+            f"/floods{number}": [
+                rss_item(
+                    reports[event][n]["title"],
+                    f"https://floods.example/{event}/{n}",
+                    reports[event][n]["text"] + near,
+                    guid=f"{event}-{n}",
+                )
+                for event, n in entries
+            ]
+            for number, entries in enumerate(feeds)
+        },
+    )
 
 
 def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_does_not(
@@ -1220,20 +1236,13 @@ def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_
     from watcher import ingest as ingest_module
 
     monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 6)
-    calls: list[int] = []
-    real_match = ingest_module.match_story
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real_match(*args, **kwargs)
-
-    monkeypatch.setattr(ingest_module, "match_story", spy)
+    calls = _count_matches(monkeypatch)
     watcher = make_watcher(_flood_feeds(httpserver))
     assert watcher("poll", "--all").exit_code == 0
     assert len(calls) <= 6  # the items stored before the store held 6 vectors
 
     monkeypatch.setattr(ingest_module, "matching_deferred", lambda store, vector: False)
-    calls.clear()
+    calls = _count_matches(monkeypatch)
     matching = Watcher(watcher.directory, watcher.config)
     matching.db = watcher.directory / "matching.db"
     assert matching("poll", "--all").exit_code == 0
