@@ -292,8 +292,8 @@ def _index_neighbours(
     through: int,
     settings: DedupeSettings,
 ) -> list[tuple[int, float]]:
-    """(story id, 1 - rank / CANDIDATE_STORIES) of the candidate stories of each ``fresh``
-    item's index terms among the settled items, in rank order:
+    """(story id, 1 - rank / the longest list) of the candidate stories of each ``fresh``
+    item among the settled items (its index terms' stories first), in rank order:
     :func:`~watcher.story_grouping.correct` takes the members of the best ranked first."""
     first_id, first_at = part[0]
     settled = (through, first_at or "", first_id)
