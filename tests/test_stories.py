@@ -723,6 +723,20 @@ _TEXT = st.text(
 )
 
 
+_NAMES_LOOKING_BACK_FIRST = re.compile(
+    r"(?<=[\w,;] )[^\W\d_a-zß-öø-ÿα-ωа-яё]\w+|(?<![\w.,])\d[\d.,]*\d(?![\w])"
+)
+"""The names-and-figures pattern of story vectors as first written: the lookbehinds first."""
+
+
+@given(_TEXT | st.text(max_size=60))
+@hypothesis_settings(max_examples=500, deadline=None)
+def test_names_and_figures_are_what_the_lookbehind_first_pattern_found(text: str) -> None:
+    """The faster form of the pattern (each alternative starts with its character) finds
+    the same names and figures, so story vectors do not change."""
+    assert sv._NAME.findall(text) == _NAMES_LOOKING_BACK_FIRST.findall(text)
+
+
 @given(_TEXT)
 @hypothesis_settings(max_examples=300, deadline=None)
 def test_script_of_counts_letters_as_the_letter_pattern_does(text: str) -> None:

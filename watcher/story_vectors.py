@@ -86,7 +86,14 @@ OTHER_SCRIPT: Final = {LATIN: CYRILLIC, CYRILLIC: LATIN}
 different scripts share no ordinary word, only names and figures, so their similarity is
 the cosine of those alone (:func:`similarities`): on the scale of a same-language pair."""
 _WORD = re.compile(r"\w+")
-_NAME = re.compile(r"(?<=[\w,;] )[^\W\d_a-zß-öø-ÿα-ωа-яё]\w+|(?<![\w.,])\d[\d.,]*\d(?![\w])")
+_CAPITAL = r"[^\W\d_a-zß-öø-ÿα-ωа-яё]"
+_NAME = re.compile(
+    # a capitalised word after a word (or a comma) and one space: not a sentence's first;
+    # or a figure of two digits or more. Each alternative starts with the character it
+    # needs and looks back from there, which lets the engine skip to candidates (twice as
+    # fast as lookbehinds first, the same matches: tests/test_stories.py)
+    rf"{_CAPITAL}(?<=[\w,;] {_CAPITAL})\w+|\d(?<![\w.,]\d)[\d.,]*\d(?!\w)"
+)
 _CYRILLIC = dict(
     zip(
         "абвгдеёжзийклмнопрстуфхцчшщъыьэюяі",
