@@ -1324,3 +1324,36 @@ def test_an_undecided_item_given_its_lead_late_finds_its_story_across_scripts(
         assert (pair[0] == pair[1]) is across, event
     assert found["quake-malatya-ru"] != found["election-moldova-ru"]
     store.close()
+
+
+def test_a_pass_clustering_that_fails_leaves_its_undecided_items_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clustering at a pass's end fails (a full disk, say): the items it was to decide
+    stay undecided, with their index terms, and the next clustering puts them into their
+    old story."""
+    from watcher import poll, regroup
+
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    a = _flood_reports(6, _A, 0, 0)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    ingest(store, a[:3])
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t0", size=1000, members=500)
+    old_a = _group_of(store, _ids(a[:3]))
+    poll._begin_pass(store)
+    for doc in a[3:]:
+        ingest(store, [doc])
+    poll._end_pass(store)
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(regroup, "correct", failing)
+        with pytest.raises(RuntimeError):
+            regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t1", size=1000, members=500)
+    assert _group_of(store, _ids(a[3:])) != old_a
+    regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t2", size=1000, members=500)
+    assert _group_of(store, _ids(a)) == old_a
+    store.close()

@@ -34,6 +34,7 @@ from watcher.story_grouping import (
     decoded_vectors,
     forget_waiting,
     merge,
+    note_deferred,
     remember,
     story_window,
     take_deferred,
@@ -279,9 +280,15 @@ def cluster_pending_part(
     fresh = take_deferred(store, [item_id for item_id, _ in part])
     if len(part) < 2 and not fresh:  # one undecided item may still join an old story
         return 0
-    neighbours = _index_neighbours(store, fresh, part, through, settings) if fresh else []
-    with store.transaction():
-        correct(store, part, neighbours, settings, now=now, limit=len(part) + members, fresh=fresh)
+    try:
+        neighbours = _index_neighbours(store, fresh, part, through, settings) if fresh else []
+        with store.transaction():
+            correct(
+                store, part, neighbours, settings, now=now, limit=len(part) + members, fresh=fresh
+            )
+    except BaseException:
+        note_deferred(store, fresh)  # still undecided: the next clustering takes them
+        raise
     return 1
 
 
