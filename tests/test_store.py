@@ -65,6 +65,64 @@ def test_a_store_upgraded_to_the_clustering_mark_counts_as_clustered(tmp_path: P
     store.close()
 
 
+def test_scripts_seen_reads_each_language_once_not_each_item(tmp_path: Path) -> None:
+    """The scripts of the story window, asked once per feed a pass prepares: answered
+    per language (its latest sighting), never by reading the window's items one by one,
+    which made a cold pass's event loop quadratic in feeds times items."""
+    from watcher.store import stories
+    from watcher.story_vectors import CYRILLIC, LATIN
+
+    store = Store.open(tmp_path / "w.db")
+    rows = [
+        (1, "en", "2026-12-01T00:00:00Z"),
+        (2, "de", "2026-12-03T00:00:00Z"),
+        (3, "ru", "2026-12-02T00:00:00Z"),
+        (4, "kk", "2026-11-20T00:00:00Z"),
+        (5, None, "2026-12-05T00:00:00Z"),  # no language detected: no script
+        (6, "", "2026-11-01T00:00:00Z"),
+    ]
+    for item_id, lang, seen in rows:
+        store.db.conn.execute(
+            "INSERT INTO items(id, title, summary, content, content_hash, first_seen_at, lang) "
+            "VALUES (?, 't', '', 'x', ?, ?, ?)",
+            [item_id, f"h{item_id}", seen, lang],
+        )
+    store.db.conn.commit()
+    seen = stories.scripts_seen
+    assert seen(store, since=None) == {LATIN, CYRILLIC}
+    assert seen(store, since="2026-12-02T00:00:00Z") == {LATIN, CYRILLIC}
+    assert seen(store, since="2026-12-02T00:00:01Z") == {LATIN}  # "de" on the 3rd
+    assert seen(store, since="2026-12-04T00:00:00Z") == set()  # only the item without one
+    store.db.conn.execute("DELETE FROM items WHERE lang IS NOT 'ru'")
+    assert seen(store, since=None) == {CYRILLIC}
+    store.db.conn.execute("DELETE FROM items")
+
+    def steps(expected: set[int]) -> int:
+        """SQLite virtual-machine steps (in hundreds) one answer takes."""
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        store.db.conn.set_progress_handler(count, 100)
+        assert seen(store, since="2026-12-01T00:00:00Z") == expected
+        store.db.conn.set_progress_handler(None, 100)
+        return counted[0]
+
+    insert = (
+        "INSERT INTO items(title, summary, content, content_hash, first_seen_at, lang) "
+        "VALUES ('t', '', 'x', ?, '2026-12-06T00:00:00Z', ?)"
+    )
+    for lang, script in (("en", LATIN), ("ru", CYRILLIC)):  # the other script absent
+        store.db.conn.execute("DELETE FROM items")
+        store.db.conn.execute(insert, [f"{lang}-first", lang])
+        few = steps({script})
+        store.db.conn.executemany(insert, [(f"{lang}{n}", lang) for n in range(5000)])
+        assert steps({script}) <= few + 2  # the window's 5,000 items not read
+    store.close()
+
+
 def test_fts_index_follows_text_changes_but_not_story_changes(tmp_path: Path) -> None:
     """Setting an item's story leaves the search index alone; editing its text re-indexes it."""
     store, item_id = _store_with_item(tmp_path / "w.db")

@@ -670,3 +670,13 @@ def _story_clustered(db: Database) -> None:
         INSERT INTO story_clustered (item_id) SELECT COALESCE(MAX(id), 0) FROM items;
         """
     )
+
+
+@migrations(name="0024_items_lang")
+def _items_lang(db: Database) -> None:
+    """Items by language and first sighting: which scripts the story window holds
+    (:func:`watcher.store.stories.scripts_seen`, asked once per feed a pass prepares) is
+    a few index seeks per language. Through ``items_first_seen`` it read every item of
+    the window, and a cold pass stores all of them in it: 0.3 s of a 50-feed pass's
+    event loop, growing with feeds times items."""
+    db.execute("CREATE INDEX items_lang ON items(lang, first_seen_at)")

@@ -431,18 +431,27 @@ CYRILLIC_LANGUAGES = ("ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn"
 def scripts_seen(store: Store, *, since: str | None) -> frozenset[int]:
     """The scripts (:data:`~watcher.story_vectors.LATIN`, :data:`~watcher.story_vectors.
     CYRILLIC`) of the items first seen since ``since`` (None: of any stored item), by their
-    detected language: whether a new item can meet a write-up in the other script."""
+    detected language: whether a new item can meet a write-up in the other script.
+
+    Each language stored is visited once through the index ``items_lang`` (the next
+    language after the last, then its latest sighting), so the cost follows the number
+    of languages, not of items."""
     from watcher.story_vectors import CYRILLIC, LATIN
 
-    marks = ",".join("?" for _ in CYRILLIC_LANGUAGES)
-    window = "" if since is None else "first_seen_at >= ? AND "
-    params: list[object] = [] if since is None else [since]
-    found = set()
-    for script, test in ((CYRILLIC, f"lang IN ({marks})"), (LATIN, f"lang NOT IN ({marks})")):
-        row = store.db.conn.execute(
-            f"SELECT 1 FROM items WHERE {window}{test} LIMIT 1",
-            [*params, *CYRILLIC_LANGUAGES],
-        ).fetchone()
-        if row is not None:
-            found.add(script)
+    found: set[int] = set()
+    rows = store.db.conn.execute(
+        """
+        WITH RECURSIVE languages(lang) AS (
+            SELECT MIN(lang) FROM items
+            UNION ALL
+            SELECT (SELECT MIN(lang) FROM items WHERE lang > languages.lang)
+            FROM languages WHERE languages.lang IS NOT NULL
+        )
+        SELECT lang, (SELECT MAX(first_seen_at) FROM items WHERE items.lang = languages.lang)
+        FROM languages WHERE lang IS NOT NULL
+        """
+    ).fetchall()
+    for lang, latest in rows:
+        if since is None or (latest is not None and latest >= since):
+            found.add(CYRILLIC if lang in CYRILLIC_LANGUAGES else LATIN)
     return frozenset(found)
