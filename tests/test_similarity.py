@@ -346,6 +346,29 @@ def test_whole_fixture_set_scores():
     assert story_r >= 0.85
 
 
+def test_duplicates_only_gives_the_same_near_duplicates_and_no_story():
+    """``decide(..., duplicates_only=True)`` (an item whose story the pass's clustering
+    finds) skips the story signals, never the near-duplicate ones: over the labelled
+    set, each item against every earlier one, the same duplicate, signal, score and
+    similarities as the whole decision, and no story where there is no duplicate."""
+    rows = sorted(ROWS.values(), key=lambda row: (row["published"], row["id"]))
+    earlier: list[Candidate] = []
+    duplicates = stories = 0
+    for number, row in enumerate(rows, 1):
+        new = fingerprint(row["title"], row["text"], row["published"])
+        whole = decide(new, earlier, DEFAULTS, NOW)
+        only = decide(new, earlier, DEFAULTS, NOW, duplicates_only=True)
+        if whole.duplicate_of is not None:
+            duplicates += 1
+            assert only == whole
+        else:
+            stories += whole.story_id is not None
+            assert (only.duplicate_of, only.story_id, only.signal) == (None, None, "none")
+        earlier.append(Candidate(number, new, whole.duplicate_of, number, row["published"]))
+    assert duplicates >= 10  # both kinds of decision were compared
+    assert stories >= 10
+
+
 def _pairwise(truth: list[str], predicted: list[int]) -> tuple[float, float]:
     tp = fp = fn = 0
     for i, j in itertools.combinations(range(len(truth)), 2):

@@ -174,12 +174,6 @@ def ingest_batch(
                     outcome.matches[match] += 1
                     continue
                 at = item.published_at or (now if feed_id is not None else None)
-                decision = decide(
-                    entry.fingerprint,
-                    story_candidates(store, entry.fingerprint, at, settings),
-                    settings,
-                    now=now_moment if feed_id is not None else None,
-                )
                 if entry.story_vector:  # computed in the pool worker (prepare_items)
                     vector = vector_from_bytes(entry.story_vector)
                 else:
@@ -187,7 +181,15 @@ def ingest_batch(
                 lead = story_vectors.lead_from_bytes(entry.story_lead)
                 if lead is not None:
                     vector = replace(vector, lead=lead)
-                defer = decision.duplicate_of is None and matching_deferred(store, vector)
+                deferrable = matching_deferred(store, vector)
+                decision = decide(
+                    entry.fingerprint,
+                    story_candidates(store, entry.fingerprint, at, settings),
+                    settings,
+                    now=now_moment if feed_id is not None else None,
+                    duplicates_only=deferrable,  # the story is the clustering's to find
+                )
+                defer = deferrable and decision.duplicate_of is None
                 if defer:  # the pass's clustering decides its story
                     story_id, signal, score, joined = None, None, None, None
                 else:

@@ -185,16 +185,23 @@ def _containment_many(
 
 
 def overlap_arrays(
-    new: Fingerprint, others: Sequence[Fingerprint]
+    new: Fingerprint, others: Sequence[Fingerprint], *, terms: bool = True
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Shingle Jaccard, containment and term Jaccard of ``new`` with each of ``others``."""
+    """Shingle Jaccard, containment and term Jaccard of ``new`` with each of ``others``
+    (``terms`` False: the term Jaccards left at 0)."""
     shingle_counts = np.fromiter((o.shingle_count for o in others), np.intp, len(others))
-    term_counts = np.fromiter((o.term_count for o in others), np.intp, len(others))
     jaccards = _jaccard_many(
         new.shingles, new.shingle_count, [o.shingles for o in others], shingle_counts
     )
-    terms = _jaccard_many(new.terms, new.term_count, [o.terms for o in others], term_counts)
-    return jaccards, _containment_many(jaccards, new.shingle_count, shingle_counts), terms
+    if not terms:
+        return (
+            jaccards,
+            _containment_many(jaccards, new.shingle_count, shingle_counts),
+            np.zeros(len(others)),
+        )
+    term_counts = np.fromiter((o.term_count for o in others), np.intp, len(others))
+    terms_found = _jaccard_many(new.terms, new.term_count, [o.terms for o in others], term_counts)
+    return jaccards, _containment_many(jaccards, new.shingle_count, shingle_counts), terms_found
 
 
 def _overlaps(new: Fingerprint, others: Sequence[Fingerprint]) -> list[tuple[float, float, float]]:

@@ -198,6 +198,19 @@ def _worth_a_look(
     ]
 
 
+def _duplicate_signs(
+    jaccards: npt.NDArray[np.float64],
+    containments: npt.NDArray[np.float64],
+    settings: DedupeSettings,
+) -> list[int]:
+    """The candidates (indexes) whose overlaps can make a near-duplicate
+    (:func:`_is_duplicate`): the text part of :func:`_worth_a_look`'s test."""
+    return np.flatnonzero(
+        (jaccards >= settings.duplicate_threshold)
+        | (containments >= settings.containment_threshold)
+    ).tolist()
+
+
 def _story_signal(
     sim: Similarity, new: Fingerprint, old: Fingerprint, close: bool, settings: DedupeSettings
 ) -> SignalName | None:
@@ -245,6 +258,8 @@ def decide(
     candidates: Iterable[Candidate],
     settings: DedupeSettings = DEFAULT_SETTINGS,
     now: datetime | None = None,
+    *,
+    duplicates_only: bool = False,
 ) -> Decision:
     """Near-duplicate group and story of ``new`` among ``candidates`` (earlier items).
 
@@ -254,6 +269,10 @@ def decide(
     a tie). Otherwise the best story match within :attr:`DedupeSettings.story_window` gives
     the story: text matches (``phrases``/``terms``) rank above headline matches (``title``).
     Otherwise ``story_id`` is None: the store starts a new story.
+
+    ``duplicates_only``: the story is not asked for (the pass's clustering decides it,
+    :func:`watcher.story_grouping.matching_deferred`): the content-word overlap and the
+    story signals are not worked out, and the near-duplicate decision is the same.
     """
     when = _moment(new.published_at)
     if when is None and now is not None:
@@ -267,16 +286,23 @@ def decide(
         in_story_window = _near(gap, settings.story_window)
         if in_dup_window or in_story_window:
             in_window.append((cand, gap, in_dup_window, in_story_window))
+    if duplicates_only:
+        in_window = [entry for entry in in_window if entry[2]]
     olds = [cand.fingerprint for cand, *_ in in_window]
-    jaccards, containments, terms = overlap_arrays(new, olds)
-    for index in _worth_a_look(new, in_window, jaccards, containments, terms, settings):
+    jaccards, containments, terms = overlap_arrays(new, olds, terms=not duplicates_only)
+    if duplicates_only:
+        looked = _duplicate_signs(jaccards, containments, settings)
+    else:
+        looked = _worth_a_look(new, in_window, jaccards, containments, terms, settings)
+    for index in looked:
         cand, gap, in_dup_window, in_story_window = in_window[index]
         old = olds[index]
         # the headline is only read for a short text near in time; the names never (the
         # winner's full Similarity is computed below)
         close = _near(gap, settings.title_window)
         short = new.words < settings.short_words or old.words < settings.short_words
-        title = title_similarity(new.title, old.title) if close and short else 0.0
+        reads_title = close and short and not duplicates_only
+        title = title_similarity(new.title, old.title) if reads_title else 0.0
         sim = Similarity(
             float(jaccards[index]), float(containments[index]), float(terms[index]), 0.0, title
         )
@@ -286,7 +312,7 @@ def decide(
             if best_dup is None or rank > best_dup[0]:
                 best_dup = (rank, cand, sim, signal)
             continue
-        if best_dup is not None or not in_story_window:
+        if best_dup is not None or not in_story_window or duplicates_only:
             continue
         signal = _story_signal(sim, new, old, close, settings)
         if signal is not None:
@@ -296,7 +322,10 @@ def decide(
                 best_story = (rank, cand, sim, signal)
     if best_dup is not None:
         _, cand, partial, signal = best_dup
-        sim = _completed(partial, new, cand.fingerprint)
+        if duplicates_only:  # its content-word overlap was not worked out
+            sim = compare(new, cand.fingerprint)
+        else:
+            sim = _completed(partial, new, cand.fingerprint)
         return Decision(
             duplicate_of=cand.duplicate_of if cand.duplicate_of is not None else cand.item_id,
             story_id=cand.story_id,
