@@ -520,6 +520,32 @@ def test_lead_vectors_mix_with_names_across_scripts_only() -> None:
         assert block == pytest.approx(matrix[:split, split:], abs=1e-6)
 
 
+def test_the_matrix_multiplies_common_keys_densely_with_the_same_figures() -> None:
+    """Keys most rows hold (a topic's words) are multiplied as dense columns, the rest as
+    sparse ones: the matrix is still :func:`similarities` pair by pair, and its blocks
+    the whole's, on 80 items where both kinds of key occur."""
+    rng = random.Random(7)
+    common = ["Kant", "airbase", "Kyrgyzstan", "Russia", "defence", "ministry", "Bishkek"]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choices(letters, k=8)) for _ in range(400)]  # rare words
+    vectors = []
+    for n in range(80):
+        words = rng.sample(common, 6) + rng.sample(vocabulary, 40)
+        text = ". ".join(" ".join(words[i : i + 8]) for i in range(0, len(words), 8))
+        vectors.append(story_vector(f"Report {n} on {rng.choice(common)}", text))
+    df: dict[int, int] = {}
+    for vector in vectors:
+        for key in vector.keys.tolist():
+            df[key] = df.get(key, 0) + 1
+    held = sorted(df.values())
+    assert held[-1] >= story_grouping.DENSE_SHARE > held[len(held) // 2]  # both kinds of key
+    matrix = similarity_matrix(vectors, df, 200, sv.NAMES_SHARE)
+    for n, vector in enumerate(vectors):
+        assert matrix[n] == pytest.approx(similarities(vector, vectors, df, 200), abs=1e-9)
+    block = similarity_matrix(vectors, df, 200, sv.NAMES_SHARE, split=30)
+    assert block == pytest.approx(matrix[:30, 30:], abs=1e-12)
+
+
 def test_leads_are_encoded_only_where_the_other_script_is_in_sight() -> None:
     """A topic written in both scripts no longer makes every item pay for the encoder: only
     the other script in the store's window or in the item's batch does (or an import that
