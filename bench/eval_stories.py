@@ -65,7 +65,7 @@ from common import (
     timed,
 )
 
-from watcher import late_leads, prepare, story_grouping, story_vectors
+from watcher import late_leads, pass_state, prepare, story_grouping, story_vectors
 from watcher.config import Config, DedupeConfig, TopicConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
@@ -204,8 +204,8 @@ def group(
         pass_size = math.ceil(len(docs) / PASSES)
 
         def end_pass() -> None:  # as a pass ends (Poller.poll: tidy_stories, cluster_pending)
-            story_grouping.hold_corrections(store, held=False)
-            story_grouping.defer_matching(store, deferred=False)
+            pass_state.hold_corrections(store, held=False)
+            pass_state.defer_matching(store, deferred=False)
             while waiting := late_leads.pending(store, since=PASS_SINCE):
                 with store.transaction():
                     applied = late_leads.apply(
@@ -224,11 +224,11 @@ def group(
                 size=PASS_PART_ITEMS,
                 members=PASS_PART_ITEMS // 2,
             )
-            story_grouping.hold_corrections(store, held=True)
-            story_grouping.defer_matching(store, deferred=True)
+            pass_state.hold_corrections(store, held=True)
+            pass_state.defer_matching(store, deferred=True)
 
         def end_import(stored: list[int]) -> None:  # as `watcher corpus import` ends
-            story_grouping.hold_corrections(store, held=False)
+            pass_state.hold_corrections(store, held=False)
             cluster_imported(store, stored, settings, now=seen_at)
 
         def prepare(pending: list[Any]) -> list[Any]:
@@ -244,8 +244,8 @@ def group(
                 SPENT.clear()
                 stored: list[int] = []
                 # a pass, and an import, hold the corrections until their end
-                story_grouping.hold_corrections(store, held=True)
-                story_grouping.defer_matching(store, deferred=POLL)
+                pass_state.hold_corrections(store, held=True)
+                pass_state.defer_matching(store, deferred=POLL)
                 for start in range(0, len(part), batch):
                     if (
                         POLL

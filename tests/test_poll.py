@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -67,6 +69,44 @@ def test_second_poll_of_unchanged_feeds_is_all_304_and_writes_only_fetch_rows(
     }
     statuses = rows(watcher.db, "SELECT http_status, outcome FROM fetches ORDER BY id DESC LIMIT 3")
     assert statuses == [(304, "not_modified")] * 3
+
+
+def test_a_pass_with_nothing_new_loads_neither_the_tagger_nor_the_story_step(
+    httpserver: HTTPServer, make_watcher
+) -> None:
+    """A pass of 304s, in a fresh interpreter as cron runs it, never imports what only new
+    items need (the tagger, feedparser, the comparisons, the story modules): a `watcher
+    poll` that finds nothing new starts that much sooner."""
+    serve_conditional(httpserver, "/feed.xml", rss([kant_story(1), kant_story(2)]), '"v1"')
+    watcher = make_watcher([httpserver.url_for("/feed.xml")])
+    assert "2 new items" in watcher("poll", "--all").output
+    heavy = (
+        "watcher.tagging",
+        "watcher.fingerprints",
+        "watcher.ingest",
+        "watcher.story_grouping",
+        "watcher.story_vectors",
+        "watcher.regroup",
+        "feedparser",
+        "rapidfuzz",
+    )
+    script = (
+        "import sys\n"
+        "from watcher.entry import main\n"
+        f"sys.argv = ['watcher', '--config', {str(watcher.config)!r}, '--db', "
+        f"{str(watcher.db)!r}, 'poll', '--all']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as stop:\n"
+        "    assert not stop.code, stop.code\n"
+        f"print('loaded:', ','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 not modified" in done.stdout
+    assert done.stdout.strip().endswith("loaded:")  # none of them
 
 
 def test_identical_body_without_validators_is_treated_as_not_modified(

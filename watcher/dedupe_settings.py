@@ -6,7 +6,10 @@ See ``docs/dedupe.md`` for every default and the precision and recall measured w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from watcher.config import DedupeConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +100,8 @@ class DedupeSettings:
 
 
 DEFAULT_SETTINGS: Final = DedupeSettings()
+
+
+def from_config(config: DedupeConfig) -> DedupeSettings:
+    """The similarity settings the ``[dedupe]`` config section asks for."""
+    return DedupeSettings(**config.model_dump())

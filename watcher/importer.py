@@ -13,11 +13,11 @@ from watcher.errors import CorpusImportError
 from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import Item
 from watcher.normalize import utc_iso
+from watcher.pass_state import hold_corrections
 from watcher.prepare import prepare_items
 from watcher.regroup import cluster_imported, items_after
 from watcher.store import Store
 from watcher.store.stories import clustered_through, mark_clustered, scripts_seen
-from watcher.story_grouping import hold_corrections
 from watcher.story_vectors import script_of
 
 BATCH_SIZE = 500

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 from watcher import story_vectors
 from watcher.config import DedupeConfig
-from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
+from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings, from_config
 from watcher.fingerprints import Fingerprint, from_bytes
 from watcher.fingerprints import to_bytes as fingerprint_bytes
 from watcher.models import BatchOutcome, Tag
+from watcher.pass_state import corrections_held
 from watcher.prepare import PreparedItem
 from watcher.similarity import Candidate, Decision, decide
 from watcher.store import Store
@@ -26,7 +27,6 @@ from watcher.store.stories import flush_frequencies, forget_frequencies
 from watcher.story_grouping import (
     StoryMatch,
     correct_soon,
-    corrections_held,
     forget_waiting,
     match_story,
     matching_deferred,
@@ -69,7 +69,7 @@ def _moment(at: str) -> datetime:
 
 def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
     """The similarity settings the ``[dedupe]`` config section asks for."""
-    return DedupeSettings(**config.model_dump())
+    return from_config(config)
 
 
 def _range(moment: datetime | None, seconds: float | None) -> tuple[str, str] | None:

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 from watcher.backoff import HISTORY, adaptive_interval, next_due
 from watcher.config import Config, TopicConfig
+from watcher.dedupe_settings import from_config as dedupe_settings
 from watcher.errors import DatabaseFault, FeedError, HTTPStatusError
 from watcher.fulltext import FullText, add_full_text
-from watcher.ingest import dedupe_settings, ingest_batch
 from watcher.models import EntryCounts, FeedState, FetchResult
 from watcher.normalize import utc_iso
 from watcher.off_topic import topics_key
@@ -286,6 +286,8 @@ class _Refresh:
         (``result`` no longer holds the body; ``size`` is its length)."""
 
         def write(store: Store) -> EntryCounts:
+            from watcher.ingest import ingest_batch  # numpy and the comparisons: first body only
+
             outcome = ingest_batch(
                 store,
                 batch.items,

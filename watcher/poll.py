@@ -13,27 +13,26 @@ import functools
 import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from watcher import fork_server, late_leads, prepare
+from watcher import fork_server, prepare
 from watcher.config import Config
 from watcher.dask_pool import open_pool
+from watcher.dedupe_settings import from_config as dedupe_settings
 from watcher.errors import DatabaseFault
 from watcher.fulltext import FullText, enabled_anywhere
-from watcher.ingest import dedupe_settings
 from watcher.models import EntryCounts, FeedState
 from watcher.normalize import utc_iso
+from watcher.pass_state import defer_matching, hold_corrections
 from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_feed
 from watcher.prepare import run_prepare_job
-from watcher.regroup import cluster_pending_part, pending
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
-from watcher.store.stories import mark_clustered
-from watcher.story_grouping import correct_waiting, defer_matching, hold_corrections
-from watcher.story_vectors import lead_vectors
+from watcher.store.stories import clustered_through, mark_clustered
 from watcher.workers import JobRunner, PreparePool
 from watcher.writer import CAPACITY, Writer
 
@@ -60,6 +59,12 @@ def _begin_pass(store: Store) -> None:
 def _end_pass(store: Store) -> None:
     hold_corrections(store, held=False)
     defer_matching(store, deferred=False)
+
+
+def _stored_since_clustered(store: Store) -> bool:
+    """Whether items were stored after the clustering mark (migration 0023), which
+    :meth:`Poller.cluster_pending` then clusters."""
+    return store.last_item_id() > clustered_through(store)
 
 
 @dataclass(slots=True)
@@ -280,8 +285,10 @@ class Poller:
         any an interrupted pass left: :func:`watcher.regroup.pending`), part by part in the
         writer, as an import ends; then move the mark past them."""
         writer = self._writer
-        if writer is None:
-            return
+        if writer is None or not await writer.run(_stored_since_clustered):
+            return  # a pass of 304s: the story modules are never loaded
+        from watcher.regroup import cluster_pending_part, pending
+
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
         found = await writer.run(functools.partial(pending, size=PASS_PART_ITEMS))
@@ -310,6 +317,10 @@ class Poller:
 
     async def _correct_waiting(self, writer: Writer) -> None:
         """:func:`~watcher.story_grouping.correct_waiting` in the writer."""
+        if "watcher.story_grouping" not in sys.modules:
+            return  # nothing was stored in this process, so nothing waits for a correction
+        from watcher.story_grouping import correct_waiting
+
         settings = dedupe_settings(self.config.dedupe)
         now = utc_iso(self.clock())
         await writer.run(lambda store: correct_waiting(store, settings, now=now))
@@ -323,6 +334,9 @@ class Poller:
         the items stay as they were and the next catch-up tries again."""
         if not prepare.ENCODE_LEADS or self._pool is None or self._writer is None:
             return 0
+        from watcher import late_leads
+        from watcher.story_vectors import lead_vectors
+
         pool, writer = self._pool, self._writer
         now = self.clock()
         since = utc_iso(now - timedelta(seconds=self.config.dedupe.story_window))

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from watcher.config import TopicConfig
 from watcher.dedupe import batch_identities, guids_are_trustworthy
 from watcher.errors import FeedError
-from watcher.fingerprints import Fingerprint, fingerprint
 from watcher.match import TopicMatcher
 from watcher.models import Item, KnownKeys, RawEntry, Tag
 from watcher.normalize import (
@@ -26,9 +26,9 @@ from watcher.normalize import (
     primary_language,
     with_language,
 )
-from watcher.sources.parse import parse_feed
-from watcher.story_vectors import OTHER_SCRIPT, lead_vectors, script_of, vector_bytes
-from watcher.tagging import tag_item
+
+if TYPE_CHECKING:
+    from watcher.fingerprints import Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,12 @@ def prepare_matched(
     import, whose corpus is the user's); the window's earlier items get theirs late
     (:mod:`watcher.late_leads`).
     """
+    # imported here: the main process imports this module for its data classes, and a
+    # pass that finds nothing new should not load the tagger, numpy and the encoder
+    from watcher.fingerprints import fingerprint
+    from watcher.story_vectors import OTHER_SCRIPT, lead_vectors, script_of, vector_bytes
+    from watcher.tagging import tag_item
+
     topic_tuple = tuple(topics)
     prepared = [
         PreparedItem(
@@ -267,6 +273,8 @@ def prepare_feed(
     the costly stages, so a feed that changed by one entry costs one entry's work; so are
     the entries its previous fetch dropped for matching no topic, when they are unchanged.
     """
+    from watcher.sources.parse import parse_feed  # feedparser: in the workers
+
     parsed = parse_feed(body, headers, url)
     language = primary_language(parsed.language)
     entries = parsed.entries

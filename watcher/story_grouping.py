@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from watcher import story_vectors as sv
 from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
+from watcher.pass_state import corrections_held, matching_deferrable
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_vectors import (
@@ -630,40 +631,7 @@ class _Waiting:
 
 
 _waiting: weakref.WeakKeyDictionary[Store, _Waiting] = weakref.WeakKeyDictionary()
-_held: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
-def hold_corrections(store: Store, held: bool) -> None:
-    """Stop (``held``) or resume the corrections of :func:`correct_soon` for ``store``: a
-    ``watcher poll`` pass clusters all its items once at its end instead
-    (:func:`watcher.regroup.cluster_part`), which gives the same stories as a correction
-    after every batch followed by that clustering, for less (docs/dedupe.md, round 7)."""
-    if held:
-        _held.add(store)
-    else:
-        _held.discard(store)
-
-
-def corrections_held(store: Store) -> bool:
-    """Whether :func:`hold_corrections` holds ``store``'s corrections (a batch's
-    neighbours are then not needed)."""
-    return store in _held
-
-
-_deferring: weakref.WeakSet[Store] = weakref.WeakSet()
 _deferred: weakref.WeakKeyDictionary[Store, dict[int, list[int]]] = weakref.WeakKeyDictionary()
-
-
-def defer_matching(store: Store, deferred: bool) -> None:
-    """Leave (``deferred``) or stop leaving the story of a new item undecided at ingest
-    while a ``watcher poll`` pass stores into ``store``, where the clustering at the pass's
-    end (:func:`watcher.regroup.cluster_pending_part`) decides it anyway: the match against
-    the candidate stories (:func:`match_story`) is what most of the story step cost in a
-    pass. See :func:`matching_deferred` for which items."""
-    if deferred:
-        _deferring.add(store)
-    else:
-        _deferring.discard(store)
 
 
 def note_deferred(store: Store, index_terms: Mapping[int, list[int]]) -> None:
@@ -691,7 +659,7 @@ def matching_deferred(store: Store, vector: StoryVector) -> bool:
     item with one is matched still: left to the clustering, with the stories its lead is
     near among its neighbours, the RU/EN halves of one event met less often (pairwise F1
     0.830 -> 0.784 in one pass, docs/dedupe.md round 10)."""
-    if store not in _deferring or vector.lead is not None or len(vector) < sv.MIN_KEYS:
+    if not matching_deferrable(store) or vector.lead is not None or len(vector) < sv.MIN_KEYS:
         return False
     documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY]
     return documents >= CORRECTION_MIN_DOCUMENTS
@@ -708,7 +676,7 @@ def correct_soon(
     """Queue ``batch`` and its ``neighbours`` for :func:`correct`, run once at least
     :data:`CORRECT_EVERY` items wait (inside the caller's transaction); nothing while
     :func:`hold_corrections` holds them for ``store``."""
-    if store in _held:
+    if corrections_held(store):
         return Correction()
     waiting = _waiting.setdefault(store, _Waiting())
     waiting.items.extend(batch)

@@ -32,7 +32,6 @@ from watcher import fork_server
 from watcher.errors import FeedError, ParseTimeout, WorkerDied, WorkerError
 from watcher.normalize import warm_up_language
 from watcher.prepare import PreparedBatch, PrepareFailure, PrepareJob, run_prepare_job
-from watcher.tagging import warm_up
 
 JobRunner = Callable[[PrepareJob], PreparedBatch | PrepareFailure]
 A = TypeVar("A")
@@ -93,6 +92,8 @@ the workers take the time it leaves (they also yield to the user's other program
 def warm_up_worker() -> None:
     """Lower the process's priority and load the tagging data and the language model (what a
     worker needs before its first job)."""
+    from watcher.tagging import warm_up  # in the worker: the main process never tags
+
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
     warm_up()
