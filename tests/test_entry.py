@@ -117,6 +117,32 @@ def test_workers_hold_the_lead_encoder_only_when_the_store_encodes(
     assert run.stdout.strip() == loaded
 
 
+STAGES_CHILD = """
+from watcher import fork_server
+fork_server.start(encoder=False)
+from tests.worker_probes import stages_loaded
+with fork_server.context().Pool(1) as pool:
+    print(pool.apply(stages_loaded, (None,)))
+"""
+
+
+def test_workers_get_the_preparation_stages_from_the_fork_server() -> None:
+    """feedparser, the tagger, fingerprints and story vectors are imported by the fork server
+    before it forks (the main process, which never prepares a feed, no longer imports them):
+    every worker shares their pages and starts its first feed without importing them."""
+    if not fork_server_available():
+        pytest.skip("workers come from a fork server on Linux only")
+    run = subprocess.run(
+        [sys.executable, "-c", STAGES_CHILD],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_the_encoder_is_in_use_where_both_scripts_were_encoded_lately(tmp_path: Path) -> None:
     from watcher.fork_server import encoder_in_use
     from watcher.store import Store

@@ -29,3 +29,10 @@ def encoder_loaded(_: object) -> bool:
     from watcher import lead_encoder
 
     return lead_encoder.loaded()
+
+
+def stages_loaded(_: object) -> list[str]:
+    """Which of the preparation's stage modules the worker did not get from its fork
+    server (the fork server imports them before forking, so none)."""
+    stages = ("feedparser", "watcher.fingerprints", "watcher.story_vectors", "watcher.tagging")
+    return [name for name in stages if name not in sys.modules]

@@ -152,6 +152,16 @@ def prepare_matched(
     return prepared
 
 
+def load_stages() -> None:
+    """Import the stages :func:`prepare_feed` runs (feedparser, the tagger, fingerprints,
+    story vectors): the pool's fork server calls this before it forks, so every worker
+    shares their pages instead of importing them at its first feed."""
+    import watcher.fingerprints
+    import watcher.sources.parse
+    import watcher.story_vectors
+    import watcher.tagging  # noqa: F401
+
+
 ENCODE_LEADS = True
 """Whether :func:`prepare_items` computes lead encoder vectors at all (for the items that
 can meet another script). Off, the stories of two scripts meet on names and figures alone:

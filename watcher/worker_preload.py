@@ -11,6 +11,7 @@ from watcher import fork_server, prepare
 from watcher.lead_encoder import encoder
 from watcher.workers import warm_up_worker
 
+prepare.load_stages()
 warm_up_worker()
 if prepare.ENCODE_LEADS and os.environ.get(fork_server.ENCODER) == "1":
     encoder()  # the lead encoder's tokenizer and weights, shared by every worker
