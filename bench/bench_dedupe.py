@@ -948,10 +948,10 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     data = pickle.loads(pickle_path.read_bytes())
     import watcher.ingest as ingest_module
     from watcher.config import load_config
-    from watcher.ingest import dedupe_settings
+    from watcher.dedupe_settings import from_config
     from watcher.store import Store
 
-    settings = dedupe_settings(load_config(CONFIG).dedupe)
+    settings = from_config(load_config(CONFIG).dedupe)
     rss_before_open = own_mb("VmRSS")
     load = Load()
     store = Store.open(db)
@@ -1014,11 +1014,12 @@ def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at
     t0 = time.perf_counter()
     import watcher.cli  # noqa: F401  # everything `watcher poll` imports
     from watcher.config import load_config
-    from watcher.ingest import dedupe_settings, ingest_batch
+    from watcher.dedupe_settings import from_config
+    from watcher.ingest import ingest_batch
     from watcher.store import Store
 
     imports = time.perf_counter() - t0
-    settings = dedupe_settings(load_config(CONFIG).dedupe)
+    settings = from_config(load_config(CONFIG).dedupe)
     first = pickle.loads(pickle_path.read_bytes())["main"][0]
     if cold:
         evict(db)

@@ -211,7 +211,7 @@ def test_stories_command_lists_items_and_sources_per_story(make_watcher, tmp_pat
 def test_dedupe_section_defaults_are_the_similarity_defaults() -> None:
     """An empty [dedupe] section gives exactly the settings docs/dedupe.md explains."""
     from watcher.config import DedupeConfig
-    from watcher.ingest import dedupe_settings
+    from watcher.dedupe_settings import from_config
     from watcher.similarity import DEFAULT_SETTINGS
 
-    assert dedupe_settings(DedupeConfig()) == DEFAULT_SETTINGS
+    assert from_config(DedupeConfig()) == DEFAULT_SETTINGS

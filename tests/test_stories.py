@@ -26,7 +26,8 @@ from watcher import story_grouping
 from watcher import story_vectors as sv
 from watcher.config import Config
 from watcher.corpus import Document, to_item
-from watcher.ingest import dedupe_settings, ingest_batch
+from watcher.dedupe_settings import from_config
+from watcher.ingest import ingest_batch
 from watcher.prepare import PreparedItem, prepare_items
 from watcher.regroup import regroup
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings, fingerprint
@@ -241,7 +242,7 @@ def test_a_later_item_links_two_stories_and_they_merge(tmp_path: Path) -> None:
         ),
     }
     config = Config.model_validate({"dedupe": {"story_merge_threshold": 0.2}})
-    settings = dedupe_settings(config.dedupe)
+    settings = from_config(config.dedupe)
     store = Store.open(tmp_path / "w.db")
     ingest(store, background())
     ingest(store, [one], settings)
@@ -263,7 +264,7 @@ def test_a_later_item_links_two_stories_and_they_merge(tmp_path: Path) -> None:
 
 def test_story_settings_come_from_the_dedupe_section() -> None:
     config = Config.model_validate({"dedupe": {"story_merge_threshold": 1.0}})
-    assert dedupe_settings(config.dedupe).story_merge_threshold == 1.0
+    assert from_config(config.dedupe).story_merge_threshold == 1.0
     with pytest.raises(ValueError, match="story_threshold"):
         Config.model_validate({"dedupe": {"story_threshold": 1.5}})
 
@@ -1084,20 +1085,19 @@ def test_an_import_is_clustered_once_at_its_end(
 
 
 def test_a_pass_is_clustered_in_parts_of_the_size_asked_in_time_order(tmp_path: Path) -> None:
-    from watcher import regroup
 
     store = Store.open(tmp_path / "w.db")
     ingest(store, rows())
-    ids = regroup.items_after(store, 0)
+    ids = story_store.items_after(store, 0)
     assert len(ids) > 25
-    parts = regroup.parts(store, ids, 10)
+    parts = story_store.parts(store, ids, 10)
     assert [len(part) for part in parts[:-1]] == [10] * (len(parts) - 1)
     assert 0 < len(parts[-1]) <= 10
     flat = [item_id for part in parts for item_id, _ in part]
     assert sorted(flat) == sorted(ids)
     times = [at or "" for part in parts for _, at in part]
     assert times == sorted(times)
-    assert regroup.items_after(store, max(ids)) == []
+    assert story_store.items_after(store, max(ids)) == []
 
 
 def test_decoded_vectors_never_evicts_what_it_was_asked_for(

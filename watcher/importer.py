@@ -9,15 +9,16 @@ from pathlib import Path
 
 from watcher.config import Config
 from watcher.corpus import expand_paths, read_documents, to_item
+from watcher.dedupe_settings import from_config
 from watcher.errors import CorpusImportError
-from watcher.ingest import dedupe_settings, ingest_batch
+from watcher.ingest import ingest_batch
 from watcher.models import Item
 from watcher.normalize import utc_iso
 from watcher.pass_state import hold_corrections
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported, items_after
+from watcher.regroup import cluster_imported
 from watcher.store import Store
-from watcher.store.stories import clustered_through, mark_clustered, scripts_seen
+from watcher.store.stories import clustered_through, items_after, mark_clustered, scripts_seen
 from watcher.story_vectors import script_of
 
 BATCH_SIZE = 500
@@ -65,7 +66,7 @@ def import_paths(
         )
         scripts.update(script_of(f"{item.title}\n{item.text}") for item in pending)
         outcome = ingest_batch(
-            store, prepared, feed_id=None, now=seen_at, settings=dedupe_settings(config.dedupe)
+            store, prepared, feed_id=None, now=seen_at, settings=from_config(config.dedupe)
         )
         summary.new_items += outcome.new_items
         summary.near_duplicates += outcome.near_duplicates
@@ -98,7 +99,7 @@ def import_paths(
     last = store.last_item_id()
     waiting = items_after(store, clustered_through(store))
     if waiting:
-        cluster_imported(store, waiting, dedupe_settings(config.dedupe), now=seen_at)
+        cluster_imported(store, waiting, from_config(config.dedupe), now=seen_at)
         with store.transaction():
             mark_clustered(store, last)
     return summary

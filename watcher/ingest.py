@@ -14,8 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from watcher import story_vectors
-from watcher.config import DedupeConfig
-from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings, from_config
+from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
 from watcher.fingerprints import Fingerprint, from_bytes
 from watcher.fingerprints import to_bytes as fingerprint_bytes
 from watcher.models import BatchOutcome, Tag
@@ -65,11 +64,6 @@ def _moment(at: str) -> datetime:
     if _ISO_SHAPE.fullmatch(at):
         return datetime.fromisoformat(at[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(at, _ISO).replace(tzinfo=UTC)
-
-
-def dedupe_settings(config: DedupeConfig) -> DedupeSettings:
-    """The similarity settings the ``[dedupe]`` config section asks for."""
-    return from_config(config)
 
 
 def _range(moment: datetime | None, seconds: float | None) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import sqlite3
@@ -22,7 +23,7 @@ from typing import TypeVar
 
 from watcher.backoff import HISTORY, adaptive_interval, next_due
 from watcher.config import Config, TopicConfig
-from watcher.dedupe_settings import from_config as dedupe_settings
+from watcher.dedupe_settings import from_config
 from watcher.errors import DatabaseFault, FeedError, HTTPStatusError
 from watcher.fulltext import FullText, add_full_text
 from watcher.models import EntryCounts, FeedState, FetchResult
@@ -294,7 +295,7 @@ class _Refresh:
                 batch.items,
                 feed_id=self.feed.id,
                 now=self.started_at,
-                settings=dedupe_settings(self.config.dedupe),
+                settings=from_config(self.config.dedupe),
             )
             counts = EntryCounts(
                 entries=batch.entries,
@@ -355,18 +356,13 @@ class _Refresh:
         )
 
 
-_clustering_loading: list[threading.Thread] = []
-
-
+@functools.cache
 def load_clustering_soon() -> None:
     """Import scipy's clustering (0.3-0.4 CPU-s, scipy.sparse with it) in a thread of its
     own, once per process, as the first feed body of a pass arrives: the end-of-pass
     clustering needs it, and the main process mostly waits on the network and the pool
     meanwhile. A pass of 304s never loads it."""
-    if not _clustering_loading:
-        thread = threading.Thread(target=_load_clustering, name="watcher-preload", daemon=True)
-        _clustering_loading.append(thread)
-        thread.start()
+    threading.Thread(target=_load_clustering, name="watcher-preload", daemon=True).start()
 
 
 def _load_clustering() -> None:

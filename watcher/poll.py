@@ -22,7 +22,7 @@ from types import TracebackType
 from watcher import fork_server, prepare
 from watcher.config import Config
 from watcher.dask_pool import open_pool
-from watcher.dedupe_settings import from_config as dedupe_settings
+from watcher.dedupe_settings import from_config
 from watcher.errors import DatabaseFault
 from watcher.fulltext import FullText, enabled_anywhere
 from watcher.models import EntryCounts, FeedState
@@ -32,7 +32,7 @@ from watcher.pipeline import STORE_FAILED, Clock, FeedOutcome, Stages, refresh_f
 from watcher.prepare import run_prepare_job
 from watcher.sources.fetch import Fetcher, FetchSettings
 from watcher.store import Store
-from watcher.store.stories import clustered_through, mark_clustered
+from watcher.store.stories import mark_clustered, pending
 from watcher.workers import JobRunner, PreparePool
 from watcher.writer import CAPACITY, Writer
 
@@ -59,12 +59,6 @@ def _begin_pass(store: Store) -> None:
 def _end_pass(store: Store) -> None:
     hold_corrections(store, held=False)
     defer_matching(store, deferred=False)
-
-
-def _stored_since_clustered(store: Store) -> bool:
-    """Whether items were stored after the clustering mark (migration 0023), which
-    :meth:`Poller.cluster_pending` then clusters."""
-    return store.last_item_id() > clustered_through(store)
 
 
 @dataclass(slots=True)
@@ -282,18 +276,18 @@ class Poller:
 
     async def cluster_pending(self) -> None:
         """Cluster the items no clustering has taken yet (a pass's, a daemon window's, and
-        any an interrupted pass left: :func:`watcher.regroup.pending`), part by part in the
+        any an interrupted pass left: :func:`watcher.store.stories.pending`), part by part in the
         writer, as an import ends; then move the mark past them."""
         writer = self._writer
-        if writer is None or not await writer.run(_stored_since_clustered):
-            return  # a pass of 304s: the story modules are never loaded
-        from watcher.regroup import cluster_pending_part, pending
-
-        settings = dedupe_settings(self.config.dedupe)
-        now = utc_iso(self.clock())
-        found = await writer.run(functools.partial(pending, size=PASS_PART_ITEMS))
-        if not found.parts:  # a pass of 304s writes nothing here
+        if writer is None:
             return
+        found = await writer.run(functools.partial(pending, size=PASS_PART_ITEMS))
+        if not found.parts:  # a pass of 304s writes nothing here, nor loads the story modules
+            return
+        from watcher.regroup import cluster_pending_part
+
+        settings = from_config(self.config.dedupe)
+        now = utc_iso(self.clock())
         for part in found.parts:
             job = functools.partial(
                 cluster_pending_part,
@@ -321,7 +315,7 @@ class Poller:
             return  # nothing was stored in this process, so nothing waits for a correction
         from watcher.story_grouping import correct_waiting
 
-        settings = dedupe_settings(self.config.dedupe)
+        settings = from_config(self.config.dedupe)
         now = utc_iso(self.clock())
         await writer.run(lambda store: correct_waiting(store, settings, now=now))
 
@@ -340,7 +334,7 @@ class Poller:
         pool, writer = self._pool, self._writer
         now = self.clock()
         since = utc_iso(now - timedelta(seconds=self.config.dedupe.story_window))
-        settings = dedupe_settings(self.config.dedupe)
+        settings = from_config(self.config.dedupe)
         done = 0
         try:
             while True:

@@ -13,16 +13,14 @@ Undated items (imports without dates) pass every window and are clustered togeth
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
-from watcher.dedupe_settings import DedupeSettings
+from watcher.dedupe_settings import DedupeSettings, from_config
 from watcher.fingerprints import from_bytes
-from watcher.ingest import choose_story, dedupe_settings, story_candidates
+from watcher.ingest import choose_story, story_candidates
 from watcher.prepare import ENCODE_LEADS
 from watcher.similarity import Decision, decide
 from watcher.store import Store
@@ -80,7 +78,7 @@ def _add_missing_leads(
 def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | None = None) -> int:
     """Forget every story and group the stored items again, in batches of one transaction
     each; returns how many items were regrouped. ``on_batch`` gets each batch's size."""
-    settings = dedupe_settings(config.dedupe)
+    settings = from_config(config.dedupe)
     last = store.last_item_id()  # what is stored meanwhile is clustered by its own pass
     with store.transaction():
         story_store.clear(store)
@@ -178,53 +176,20 @@ def cluster_imported(
     pairwise F1 0.899-0.908 over ten arrival orders without it, see docs/dedupe.md).
     Returns how many parts were clustered."""
     forget_waiting(store, item_ids)  # clustered here, with the rest of the import
-    return sum(cluster_part(store, part, settings, now=now) for part in parts(store, item_ids))
-
-
-def parts(
-    store: Store, item_ids: Sequence[int], size: int = WINDOW_ITEMS
-) -> list[list[tuple[int, str | None]]]:
-    """``item_ids`` (those with a story vector), as (item id, time: None undated) in time
-    order, undated first, cut into parts of ``size``."""
-    rows = store.db.conn.execute(
-        "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY at, item_id",
-        [json.dumps(list(item_ids))],
-    ).fetchall()
-    return [
-        [(item_id, at or None) for item_id, at in rows[start : start + size]]
-        for start in range(0, len(rows), size)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """What :func:`pending` found."""
-
-    parts: list[list[tuple[int, str | None]]]
-    through: int
-    """The clustering mark they come after."""
-    last: int
-    """The item id the mark moves to once they are clustered."""
-
-
-def pending(store: Store, size: int) -> Pending:
-    """The items no clustering has taken yet (stored after the mark of migration 0023:
-    a pass's, an import's, a daemon window's, or one that was interrupted) as
-    :func:`parts` of ``size``, and the item id the mark moves to once they are clustered
-    (:func:`~watcher.store.stories.mark_clustered`)."""
-    last = store.last_item_id()
-    through = story_store.clustered_through(store)
-    return Pending(parts(store, items_after(store, through), size), through, last)
+    return sum(
+        cluster_part(store, part, settings, now=now)
+        for part in story_store.parts(store, item_ids, WINDOW_ITEMS)
+    )
 
 
 def cluster_pending(
     store: Store, settings: DedupeSettings, *, now: str, size: int, members: int
 ) -> int:
-    """Cluster every pending part (:func:`cluster_pending_part`, a transaction each) and
+    """Cluster every pending part (:func:`cluster_pending_part`, a transaction each, of
+    :func:`~watcher.store.stories.pending`) and
     move the mark past them; returns how many parts were clustered. The writer's jobs
     (:meth:`watcher.poll.Poller.cluster_pending`) do the same one part at a time."""
-    found = pending(store, size)
+    found = story_store.pending(store, size)
     done = sum(
         cluster_pending_part(store, part, settings, through=found.through, now=now, members=members)
         for part in found.parts
@@ -232,15 +197,6 @@ def cluster_pending(
     with store.transaction():
         story_store.mark_clustered(store, found.last)
     return done
-
-
-def items_after(store: Store, item_id: int) -> list[int]:
-    """The items stored after item ``item_id`` (a pass's new items) that have a story
-    vector, near-duplicates included, as an import clusters them."""
-    rows = store.db.conn.execute(
-        "SELECT item_id FROM story_vectors WHERE item_id > ? ORDER BY item_id", [item_id]
-    ).fetchall()
-    return [int(row[0]) for row in rows]
 
 
 def cluster_part(
@@ -269,7 +225,7 @@ def cluster_pending_part(
     now: str,
     members: int,
 ) -> int:
-    """:func:`cluster_part` for one of :func:`pending`'s parts (``through``: the clustering
+    """:func:`cluster_part` for one of :func:`~watcher.store.stories.pending`'s parts (``through``: the clustering
     mark they were taken after). The items ingest left undecided
     (:func:`~watcher.story_grouping.matching_deferred`) are in no story yet, so the stories
     they could join come from the index: for each, the candidate stories of its index

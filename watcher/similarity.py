@@ -181,8 +181,7 @@ def _worth_a_look(
     if not in_window:
         return []
     text = (
-        (jaccards >= settings.duplicate_threshold)
-        | (containments >= settings.containment_threshold)
+        _duplicate_mask(jaccards, containments, settings)
         | (terms >= settings.terms_threshold)
         | ((jaccards >= settings.phrase_threshold) & (terms >= settings.phrase_min_terms))
     ).tolist()
@@ -198,17 +197,16 @@ def _worth_a_look(
     ]
 
 
-def _duplicate_signs(
+def _duplicate_mask(
     jaccards: npt.NDArray[np.float64],
     containments: npt.NDArray[np.float64],
     settings: DedupeSettings,
-) -> list[int]:
-    """The candidates (indexes) whose overlaps can make a near-duplicate
-    (:func:`_is_duplicate`): the text part of :func:`_worth_a_look`'s test."""
-    return np.flatnonzero(
-        (jaccards >= settings.duplicate_threshold)
-        | (containments >= settings.containment_threshold)
-    ).tolist()
+) -> npt.NDArray[np.bool_]:
+    """Which candidates' overlaps can make a near-duplicate (:func:`_is_duplicate`)."""
+    mask: npt.NDArray[np.bool_] = (jaccards >= settings.duplicate_threshold) | (
+        containments >= settings.containment_threshold
+    )
+    return mask
 
 
 def _story_signal(
@@ -291,7 +289,7 @@ def decide(
     olds = [cand.fingerprint for cand, *_ in in_window]
     jaccards, containments, terms = overlap_arrays(new, olds, terms=not duplicates_only)
     if duplicates_only:
-        looked = _duplicate_signs(jaccards, containments, settings)
+        looked = np.flatnonzero(_duplicate_mask(jaccards, containments, settings)).tolist()
     else:
         looked = _worth_a_look(new, in_window, jaccards, containments, terms, settings)
     for index in looked:

@@ -264,11 +264,10 @@ def remember(
     lead: bytes | None = None,
 ) -> list[int]:
     """Keep ``vector`` as item ``item_id``'s, with its index terms (returned) and
-    frequencies. A near-
-        duplicate (``copy``) is not counted in the frequencies: ten copies of one wire story
-        would make its own words look common. ``blob``: ``vector``'s bytes where the caller has
-    them (from the pool worker); ``lead``: the bytes of its lead encoder vector, kept with
-    it. ``deferred``: the frequencies are written by
+    frequencies. A near-duplicate (``copy``) is not counted in the frequencies: ten copies
+    of one wire story would make its own words look common. ``blob``: ``vector``'s bytes
+    where the caller has them (from the pool worker); ``lead``: the bytes of its lead
+    encoder vector, kept with it. ``deferred``: the frequencies are written by
     :func:`~watcher.store.stories.flush_frequencies`, once per batch, before it commits."""
     keys = vector.keys.tolist()
     df = story_store.cached_frequencies(store, keys)

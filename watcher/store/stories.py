@@ -10,6 +10,7 @@ import json
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watcher.store.database import Store
@@ -211,6 +212,50 @@ def mark_clustered(store: Store, item_id: int) -> None:
     """Record that every item up to ``item_id`` has been clustered; the mark never moves
     back (two processes clustering at once)."""
     store.db.conn.execute("UPDATE story_clustered SET item_id = MAX(item_id, ?)", [item_id])
+
+
+def items_after(store: Store, item_id: int) -> list[int]:
+    """The items stored after item ``item_id`` (a pass's new items) that have a story
+    vector, near-duplicates included, as an import clusters them."""
+    rows = store.db.conn.execute(
+        "SELECT item_id FROM story_vectors WHERE item_id > ? ORDER BY item_id", [item_id]
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def parts(store: Store, item_ids: Sequence[int], size: int) -> list[list[tuple[int, str | None]]]:
+    """``item_ids`` (those with a story vector), as (item id, time: None undated) in time
+    order, undated first, cut into parts of ``size``."""
+    rows = store.db.conn.execute(
+        "SELECT item_id, at FROM story_vectors WHERE item_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY at, item_id",
+        [json.dumps(list(item_ids))],
+    ).fetchall()
+    return [
+        [(item_id, at or None) for item_id, at in rows[start : start + size]]
+        for start in range(0, len(rows), size)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What :func:`pending` found."""
+
+    parts: list[list[tuple[int, str | None]]]
+    through: int
+    """The clustering mark they come after."""
+    last: int
+    """The item id the mark moves to once they are clustered."""
+
+
+def pending(store: Store, size: int) -> Pending:
+    """The items no clustering has taken yet (stored after the mark of migration 0023:
+    a pass's, an import's, a daemon window's, or one that was interrupted) as
+    :func:`parts` of ``size``, and the item id the mark moves to once they are clustered
+    (:func:`mark_clustered`)."""
+    last = store.last_item_id()
+    through = clustered_through(store)
+    return Pending(parts(store, items_after(store, through), size), through, last)
 
 
 class _Frequencies:
