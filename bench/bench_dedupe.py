@@ -75,7 +75,7 @@ RESULTS = ROOT / "bench" / "results" / "dedupe"
 DOC = ROOT / "docs" / "benchmarks-dedupe.md"
 CONFIG = ROOT / "config" / "watcher.toml"
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: story vectors, index terms and frequencies
 SEED = 20250630
 END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)  # the corpus ends here; "now" after it
 RATE_PER_DAY = 1370.0  # 1M items = two years
@@ -481,6 +481,7 @@ def _emulated_tags(story: Story, index: int) -> list[tuple[str, str, float]]:
 def _build_chunk(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
     """Rows for items [start, stop): everything ingest_batch would write for each."""
     from watcher.similarity import fingerprint, to_bytes
+    from watcher.story_vectors import vector_bytes
 
     assert _GEN is not None
     assert _PLAN is not None
@@ -504,7 +505,8 @@ def _build_chunk(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
                int(_PLAN.feed[index]), item.source, item.lang, item.content_hash, duplicate_of,
                story_id, signal, score)  # fmt: skip
         tags = _emulated_tags(story, index)
-        rows.append((row, to_bytes(fp), fp.band_keys, fp.story_keys, story.topics, tags))
+        vector = vector_bytes(item.title, item.text)
+        rows.append((row, to_bytes(fp), fp.band_keys, fp.story_keys, story.topics, tags, vector))
     return rows
 
 
@@ -552,6 +554,7 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
     with conn:
         _insert_feeds(conn)
     tag_ids: dict[tuple[str, str], int] = {}
+    frequencies: dict[int, int] = {}  # story_df as ingest would leave it
     chunk = 500
     bounds = [(s, min(s + chunk, size)) for s in range(0, size, chunk)]
     topics = _topic_specs()
@@ -568,7 +571,7 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
             done += len(rows)
             if len(pending) >= 5000 or done == size:
                 t0 = time.perf_counter()
-                _write_rows(conn, pending, tag_ids)
+                _write_rows(conn, pending, tag_ids, frequencies)
                 insert_seconds += time.perf_counter() - t0
                 pending = []
             now = time.perf_counter()
@@ -580,6 +583,9 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
                     f"{size}: {done:,}/{size:,} items, {elapsed:.0f} s, "
                     f"{done / elapsed:.0f} items/s, eta {eta:.0f} s"
                 )
+    with conn:
+        conn.executemany("INSERT INTO story_df(key, df) VALUES (?, ?)", frequencies.items())
+        conn.execute("UPDATE story_clustered SET item_id = ?", [size])  # as after a clustering
     conn.execute("PRAGMA journal_mode = WAL")
     store.close()
     meta = {"size": size, "generator": GENERATOR_VERSION, "seed": seed, "rate_per_day": rate,
@@ -591,12 +597,29 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
 
 
 def _write_rows(
-    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], tag_ids: dict[tuple[str, str], int]
+    conn: sqlite3.Connection,
+    rows: list[tuple[Any, ...]],
+    tag_ids: dict[tuple[str, str], int],
+    frequencies: dict[int, int],
 ) -> None:
+    """Write ``rows`` as ingest would, the story vectors with their index terms chosen under
+    ``frequencies`` as they stand (then counted in them, near-duplicates not)."""
+    from watcher.store.stories import DOCUMENTS_KEY
+    from watcher.story_vectors import INDEX_TERMS, from_bytes, top_keys
+
     items, fps, keys, topics, tags, sightings = [], [], [], [], [], []
-    for item, blob, band_keys, story_keys, item_topics, item_tags in rows:
+    vectors, terms = [], []
+    for item, blob, band_keys, story_keys, item_topics, item_tags, vector_blob in rows:
         item_id = item[0]
         at = item[8] or item[9]  # published, else first seen (feed items)
+        vector = from_bytes(vector_blob)
+        documents = frequencies.get(DOCUMENTS_KEY, 0)
+        index = top_keys(vector, frequencies, documents + 1, INDEX_TERMS)
+        if item[14] is None:  # duplicate_of: a copy's words are not counted
+            for key in (DOCUMENTS_KEY, *vector.keys.tolist()):
+                frequencies[key] = frequencies.get(key, 0) + 1
+        vectors.append((item_id, at, vector_blob))
+        terms.extend((key, at, item_id) for key in index)
         items.append(item)
         fps.append((item_id, blob))
         keys.extend((key, 0, at, item_id) for key in band_keys)
@@ -632,6 +655,10 @@ def _write_rows(
             "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
             "VALUES (?, ?, ?, ?, 'first')",
             sightings,
+        )
+        conn.executemany("INSERT INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)", vectors)
+        conn.executemany(
+            "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)", terms
         )
 
 
@@ -799,11 +826,29 @@ def _marks(conn: sqlite3.Connection) -> dict[str, int]:
         "item": one("SELECT max(id) FROM items"),
         "sighting": one("SELECT max(id) FROM sightings"),
         "tag": one("SELECT max(id) FROM tags"),
+        "clustered": one("SELECT item_id FROM story_clustered"),
     }
 
 
 def _marks_path(db: Path) -> Path:
     return Path(f"{db}.marks.json")
+
+
+def _stories_path(db: Path) -> Path:
+    return Path(f"{db}.stories.pkl")
+
+
+def _save_stories(conn: sqlite3.Connection, db: Path) -> None:
+    """Keep what a measurement's story step may change in the corpus (a correction moves
+    stored items between stories and records merges and splits): cleanup puts it back."""
+    state = {
+        "items": conn.execute(
+            "SELECT id, story_id, dedupe_signal, dedupe_score FROM items"
+        ).fetchall(),
+        "merges": [row[0] for row in conn.execute("SELECT story_id FROM story_merges")],
+        "splits": [row[0] for row in conn.execute("SELECT story_id FROM story_splits")],
+    }
+    _stories_path(db).write_bytes(pickle.dumps(state))
 
 
 def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
@@ -832,6 +877,7 @@ def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
         before = conn.total_changes
         conn.executemany("DELETE FROM dedupe_keys WHERE key = ? AND kind = ? AND item_id = ?", keys)
         removed["dedupe_keys"] = conn.total_changes - before
+        removed.update(_restore_stories(conn, path, m, marks["clustered"]))
         for table, sql, mark in (
             ("dedupe_fingerprints", "DELETE FROM dedupe_fingerprints WHERE item_id > ?", m),
             ("item_topics", "DELETE FROM item_topics WHERE item_id > ?", m),
@@ -847,6 +893,54 @@ def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
         assert left == marks, (left, marks)
     finally:
         conn.close()
+    return removed
+
+
+def _restore_stories(
+    conn: sqlite3.Connection, path: Path, mark: int, clustered: int
+) -> dict[str, int]:
+    """Take a measurement's story rows out again (its items' vectors, index terms and
+    counts in the frequencies) and put back what it changed of the stored items' stories
+    (:func:`_save_stories`); inside cleanup's transaction."""
+    from collections import Counter
+
+    from watcher.store.stories import DOCUMENTS_KEY
+    from watcher.story_vectors import from_bytes as vector_from_bytes
+
+    counted: Counter[int] = Counter()
+    for blob, duplicate_of in conn.execute(
+        "SELECT story_vectors.vector, items.duplicate_of FROM story_vectors "
+        "JOIN items ON items.id = story_vectors.item_id WHERE story_vectors.item_id > ?",
+        [mark],
+    ):
+        if duplicate_of is None:
+            counted.update((DOCUMENTS_KEY, *vector_from_bytes(blob).keys.tolist()))
+    conn.executemany(
+        "UPDATE story_df SET df = df - ? WHERE key = ?", [(n, k) for k, n in counted.items()]
+    )
+    conn.execute("DELETE FROM story_df WHERE df <= 0")
+    removed = {"story_df": len(counted)}
+    for name in ("story_vectors", "story_terms", "story_encodings"):
+        removed[name] = conn.execute(f"DELETE FROM {name} WHERE item_id > ?", [mark]).rowcount
+    conn.execute("UPDATE story_clustered SET item_id = ?", [clustered])
+    saved = _stories_path(path)
+    if saved.exists():
+        state = pickle.loads(saved.read_bytes())
+        now = {row[0]: row for row in conn.execute(
+            "SELECT id, story_id, dedupe_signal, dedupe_score FROM items WHERE id <= ?", [mark]
+        )}  # fmt: skip
+        changed = [row for row in state["items"] if now.get(row[0]) != row]
+        conn.executemany(
+            "UPDATE items SET story_id = ?, dedupe_signal = ?, dedupe_score = ? WHERE id = ?",
+            [(story, signal, score, item_id) for item_id, story, signal, score in changed],
+        )
+        removed["stories_restored"] = len(changed)
+        for name, kept in (("story_merges", state["merges"]), ("story_splits", state["splits"])):
+            removed[name] = conn.execute(
+                f"DELETE FROM {name} WHERE story_id NOT IN (SELECT value FROM json_each(?))",
+                [json.dumps(kept)],
+            ).rowcount
+        saved.unlink()
     return removed
 
 
@@ -961,6 +1055,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         for name in ("cache_size", "page_size", "mmap_size", "journal_mode", "synchronous")
     }
     marks = _marks(conn)
+    _save_stories(conn, db)
     _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
     probe = _instrument(store, ingest_module)
     main = _run_batches(store, probe, data["main"], settings)
@@ -1028,6 +1123,7 @@ def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at
     store = Store.open(db)
     t2 = time.perf_counter()
     marks = _marks(store.db.conn)  # outside the timed span
+    _save_stories(store.db.conn, db)
     _marks_path(db).write_text(json.dumps(marks))
     t3 = time.perf_counter()
     ingest_batch(store, first["items"], feed_id=first["feed"], now=first["now"], settings=settings)
