@@ -182,6 +182,11 @@ store in use meets a story: later passes' items join the stories earlier passes 
 POLL = False
 """``--poll``: store the documents as a ``watcher poll`` pass does (feed items, first seen
 now, no correction per batch, one clustering of the pass's items at its end)."""
+DAEMON = False
+"""``--daemon``: store the documents as ``watcher run``'s refreshes do (feed items first seen
+now, no pass) and score the stories as they leave them: what an instant alert announces,
+before the daemon's story job (the waiting correction, the late leads, the clustering of
+what no clustering took yet) tidies them."""
 
 
 def group(
@@ -198,14 +203,12 @@ def group(
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
         feed_id = None
-        if POLL:
+        if POLL or DAEMON:
             store.add_feed("http://127.0.0.1/eval.xml", now=seen_at)
             feed_id = int(store.db.execute("SELECT id FROM feeds").fetchone()[0])
         pass_size = math.ceil(len(docs) / PASSES)
 
-        def end_pass() -> None:  # as a pass ends (Poller.poll: tidy_stories, cluster_pending)
-            pass_state.hold_corrections(store, held=False)
-            pass_state.defer_matching(store, deferred=False)
+        def tidy() -> None:  # the leads the window lacks, then the pending clustering
             while waiting := late_leads.pending(store, since=PASS_SINCE):
                 with store.transaction():
                     applied = late_leads.apply(
@@ -224,6 +227,11 @@ def group(
                 size=PASS_PART_ITEMS,
                 members=PASS_PART_ITEMS // 2,
             )
+
+        def end_pass() -> None:  # as a pass ends (Poller.poll: tidy_stories, cluster_pending)
+            pass_state.hold_corrections(store, held=False)
+            pass_state.defer_matching(store, deferred=False)
+            tidy()
             pass_state.hold_corrections(store, held=True)
             pass_state.defer_matching(store, deferred=True)
 
@@ -232,7 +240,7 @@ def group(
             cluster_imported(store, stored, settings, now=seen_at)
 
         def prepare(pending: list[Any]) -> list[Any]:
-            if POLL:  # a topic is configured: leads once both scripts are in
+            if POLL or DAEMON:  # a topic is configured: leads once both scripts are in
                 seen = story_store.scripts_seen(store, since=PASS_SINCE)
                 topics: tuple[TopicConfig, ...] = (EVAL_TOPIC,)
                 return prepare_items(pending, topics, keep_unmatched=True, scripts_seen=seen)[0]
@@ -244,7 +252,7 @@ def group(
                 SPENT.clear()
                 stored: list[int] = []
                 # a pass, and an import, hold the corrections until their end
-                pass_state.hold_corrections(store, held=True)
+                pass_state.hold_corrections(store, held=not DAEMON)
                 pass_state.defer_matching(store, deferred=POLL)
                 for start in range(0, len(part), batch):
                     if (
@@ -270,7 +278,7 @@ def group(
                     stored.extend(outcome.new_item_ids)
                 if POLL:
                     SPENT.timed("writer", end_pass)
-                else:
+                elif not DAEMON:  # the daemon's refreshes leave the stories as they are
                     SPENT.timed("writer", end_import, stored)
             if REGROUP:
                 config = Config.model_validate({"dedupe": _dedupe_section(settings)})
@@ -421,15 +429,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pass's correction at the end) instead of as `watcher corpus import`",
     )
     parser.add_argument(
+        "--daemon",
+        action="store_true",
+        help="store the documents as `watcher run`'s refreshes do and score the stories "
+        "they leave (what an instant alert announces)",
+    )
+    parser.add_argument(
         "--passes",
         type=int,
         default=1,
         help="with --poll: store each set over this many passes in a row (default 1)",
     )
     args = parser.parse_args(argv)
-    global REGROUP, POLL, PASSES
+    global REGROUP, POLL, PASSES, DAEMON
     REGROUP = args.regroup
     POLL = args.poll
+    DAEMON = args.daemon and not args.poll
     PASSES = max(1, args.passes)
     settings = dedupe_settings(args.set, story_vectors, story_grouping, prepare)
     sets = set(args.sets.split(","))
