@@ -1225,6 +1225,49 @@ def test_a_pass_leaves_its_items_stories_to_its_clustering_which_finds_their_old
     store.close()
 
 
+@pytest.mark.parametrize("batch", [22, 3])
+def test_a_large_batch_outside_a_pass_is_clustered_as_it_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """Outside a pass (the daemon's refreshes), a batch of at least ``CORRECT_EVERY`` items
+    without a lead is not matched item by item: its items are clustered with the stories
+    their index terms point to before the batch commits, so what is committed (and alerted
+    on) is in its old story already, with the signal ``story``. A smaller batch is matched
+    item by item, as before."""
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
+    a = _flood_reports(14, _A, 0, 0)
+    b = _flood_reports(14, _B, 3, 1)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background())
+    ingest(store, a[:3])
+    ingest(store, b[:3])
+    story_grouping.correct_waiting(store, DEFAULT_SETTINGS, now="t0")
+    old_a, old_b = _group_of(store, _ids(a[:3])), _group_of(store, _ids(b[:3]))
+    assert len(old_a) == len(old_b) == 1
+    assert old_a != old_b
+
+    new = [*a[3:], *b[3:]][:batch]
+    random.Random(batch).shuffle(new)
+    matched = _count_matches(monkeypatch)
+    ingest(store, new)
+    in_a = [doc for doc in new if doc in a]
+    in_b = [doc for doc in new if doc in b]
+    if batch >= story_grouping.CORRECT_EVERY:
+        assert matched == []
+        assert story_grouping.take_deferred(store, range(10_000)) == {}  # none left waiting
+    else:
+        assert len(matched) == batch
+    assert _group_of(store, _ids(in_a)) == old_a
+    assert not in_b or _group_of(store, _ids(in_b)) == old_b
+    signals = store.db.execute(
+        f"SELECT DISTINCT dedupe_signal FROM items WHERE duplicate_of IS NULL "
+        f"AND external_id IN ({','.join('?' for _ in new)})",
+        _ids(new),
+    ).fetchall()
+    assert signals == [("story",)]
+    store.close()
+
+
 def _partition(db: Path) -> set[frozenset[str]]:
     """The stories of ``db``, each as the content hashes of its items (the same text from
     two feeds is one item, whichever feed brought it first)."""
@@ -1281,7 +1324,7 @@ def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_
     assert watcher("poll", "--all").exit_code == 0
     assert len(calls) <= 6  # the items stored before the store held 6 vectors
 
-    monkeypatch.setattr(ingest_module, "matching_deferred", lambda store, vector: False)
+    monkeypatch.setattr(ingest_module, "matching_deferred", lambda store, vector, **_: False)
     calls = _count_matches(monkeypatch)
     matching = Watcher(watcher.directory, watcher.config)
     matching.db = watcher.directory / "matching.db"
@@ -1294,6 +1337,57 @@ def test_a_poll_pass_that_defers_its_matching_ends_with_the_stories_of_one_that_
     deferred = _partition(watcher.db)
     assert deferred == _partition(matching.db)
     assert len(deferred) < sum(len(group) for group in deferred)  # reports grouped together
+
+
+def _fetched_feeds(db: Path) -> int:
+    with closing(Store.open(db)) as store:
+        return int(
+            store.db.execute(
+                "SELECT COUNT(DISTINCT feed_id) FROM fetches WHERE outcome = 'ok'"
+            ).fetchone()[0]
+        )
+
+
+def test_the_daemon_clusters_each_large_batch_as_it_stores_it(
+    httpserver: HTTPServer, make_watcher: Callable[..., Watcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``watcher run`` over three feeds of flood reports, with the worker pool: once the
+    store holds the vectors a clustering needs, a feed's batch (here of 6, with
+    ``CORRECT_EVERY`` 5) is not matched item by item but clustered as it is stored, before
+    the daemon's stories job: each event's reports end in one story of their own, the
+    items of the third feed (both events) in the stories the first two feeds began."""
+    from watcher.config import load_config
+    from watcher.daemon.service import Daemon
+
+    monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 6)
+    monkeypatch.setattr(story_grouping, "CORRECT_EVERY", 5)
+    calls = _count_matches(monkeypatch)
+    watcher = make_watcher(
+        _flood_feeds(httpserver), extra='\n[daemon]\njitter = "0s"\nwatch_config = "off"\n'
+    )
+    daemon = Daemon(load_config(watcher.config), config_path=watcher.config, db_path=watcher.db)
+    partition: set[frozenset[str]] = set()
+
+    async def look() -> None:
+        partition.update(_partition(watcher.db))
+
+    drive_daemon(
+        daemon,
+        until=lambda: _fetched_feeds(watcher.db) == 3,
+        then=look,
+        waiting_for="poll the three feeds",
+    )
+    with closing(Store.open(watcher.db)) as store:
+        event_of = {
+            digest: "a" if "/a/" in url else "b"
+            for digest, url in store.db.execute("SELECT content_hash, url FROM items")
+        }
+    assert len(calls) <= 6  # the items stored before the store held 6 vectors
+    assert len(partition) == 2
+    assert {frozenset(event_of[digest] for digest in story) for story in partition} == {
+        frozenset("a"),
+        frozenset("b"),
+    }
 
 
 @pytest.mark.parametrize("across", [True, False])
@@ -1310,7 +1404,7 @@ def test_an_undecided_item_given_its_lead_late_finds_its_story_across_scripts(
     monkeypatch.setattr(prepare, "ENCODE_LEADS", True)
     monkeypatch.setattr(story_grouping, "CORRECTION_MIN_DOCUMENTS", 50)
     if not across:
-        monkeypatch.setattr(regroup, "across_candidates", lambda *args, **kwargs: [])
+        monkeypatch.setattr(story_grouping, "across_candidates", lambda *args, **kwargs: [])
     halves = [json.loads(line) for line in HALVES.read_text(encoding="utf-8").splitlines()]
     events = ("quake-malatya", "election-moldova")
     russian = [row for row in halves if row["event"] in events and row["lang"] == "ru"]

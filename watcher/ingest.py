@@ -25,6 +25,8 @@ from watcher.store import Store
 from watcher.store.stories import flush_frequencies, forget_frequencies
 from watcher.story_grouping import (
     StoryMatch,
+    cluster_batch,
+    clusters_batch,
     correct_soon,
     forget_waiting,
     match_story,
@@ -155,9 +157,12 @@ def ingest_batch(
     # the end (story_grouping.correct), so a wrong join or merge is undone
     grouped: list[tuple[int, str | None]] = []
     neighbours: list[tuple[int, float]] = []
-    deferred: dict[int, list[int]] = {}  # items whose story the pass's clustering decides
+    deferred: dict[int, list[int]] = {}  # items whose story a clustering decides
+    # outside a pass, a large batch is clustered at its end rather than item by item
+    clustered_here = clusters_batch(store, [entry.story_lead for entry in prepared])
     try:
         with store.transaction():
+            settled = (store.last_item_id(), "", 0)  # the items stored before the batch
             for entry in prepared:
                 item = entry.item
                 existing = store.find_exact(item, feed_id)
@@ -175,7 +180,7 @@ def ingest_batch(
                 lead = story_vectors.lead_from_bytes(entry.story_lead)
                 if lead is not None:
                     vector = replace(vector, lead=lead)
-                deferrable = matching_deferred(store, vector)
+                deferrable = matching_deferred(store, vector, batch=clustered_here)
                 decision = decide(
                     entry.fingerprint,
                     story_candidates(store, entry.fingerprint, at, settings),
@@ -184,7 +189,7 @@ def ingest_batch(
                     duplicates_only=deferrable,  # the story is the clustering's to find
                 )
                 defer = deferrable and decision.duplicate_of is None
-                if defer:  # the pass's clustering decides its story
+                if defer:  # a clustering decides its story
                     story_id, signal, score, joined = None, None, None, None
                 else:
                     story_id, signal, score, joined = choose_story(
@@ -216,9 +221,10 @@ def ingest_batch(
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
                 if decision.duplicate_of is None and not corrections_held(store):
                     grouped.append((item_id, at))
-                    if joined is None:  # a short item: its neighbours all the same
-                        joined = match_story(store, vector, at, settings)
-                    neighbours.extend(joined.candidates)
+                    if not defer:
+                        if joined is None:  # a short item: its neighbours all the same
+                            joined = match_story(store, vector, at, settings)
+                        neighbours.extend(joined.candidates)
                 store.save_fingerprint(
                     item_id,
                     fingerprint=fingerprint_bytes(entry.fingerprint),
@@ -234,7 +240,12 @@ def ingest_batch(
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
             flush_frequencies(store)  # the batch's document frequencies, one row per key
-            correct_soon(store, grouped, neighbours, settings, now=now)
+            if clustered_here:
+                cluster_batch(
+                    store, grouped, neighbours, deferred, settings, now=now, settled=settled
+                )
+            else:
+                correct_soon(store, grouped, neighbours, settings, now=now)
             store.add_topics(topics)
             store.add_tags(tags)
             store.add_sightings(sightings)
@@ -244,5 +255,6 @@ def ingest_batch(
         forget_frequencies(store)
         forget_waiting(store, outcome.new_item_ids)
         raise
-    note_deferred(store, deferred)
+    if not clustered_here:  # the pass's clustering takes them
+        note_deferred(store, deferred)
     return outcome

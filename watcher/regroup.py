@@ -13,7 +13,7 @@ Undated items (imports without dates) pass every window and are clustered togeth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,15 +26,12 @@ from watcher.similarity import Decision, decide
 from watcher.store import Store
 from watcher.store import stories as story_store
 from watcher.story_grouping import (
-    CANDIDATE_STORIES,
-    across_candidates,
     correct,
-    decoded_vectors,
     forget_waiting,
+    index_neighbours,
     merge,
     note_deferred,
     remember,
-    story_window,
     take_deferred,
 )
 from watcher.story_vectors import (
@@ -237,7 +234,11 @@ def cluster_pending_part(
     if len(part) < 2 and not fresh:  # one undecided item may still join an old story
         return 0
     try:
-        neighbours = _index_neighbours(store, fresh, part, through, settings) if fresh else []
+        neighbours = (
+            index_neighbours(store, fresh, part, (through, part[0][1] or "", part[0][0]), settings)
+            if fresh
+            else []
+        )
         with store.transaction():
             correct(
                 store, part, neighbours, settings, now=now, limit=len(part) + members, fresh=fresh
@@ -246,55 +247,6 @@ def cluster_pending_part(
         note_deferred(store, fresh)  # still undecided: the next clustering takes them
         raise
     return 1
-
-
-def _index_neighbours(
-    store: Store,
-    fresh: Mapping[int, list[int]],
-    part: list[tuple[int, str | None]],
-    through: int,
-    settings: DedupeSettings,
-) -> list[tuple[int, float]]:
-    """(story id, 1 - rank / the longest list) of the candidate stories of each ``fresh``
-    item among the settled items (its index terms' stories first), in rank order:
-    :func:`~watcher.story_grouping.correct` takes the members of the best ranked first."""
-    first_id, first_at = part[0]
-    settled = (through, first_at or "", first_id)
-    if not _any_settled(store, settled):  # the first part of a first pass
-        return []
-    time_of = dict(part)
-    encoded = {
-        item_id: vector
-        for item_id, vector in decoded_vectors(store, list(fresh)).items()
-        if vector.lead is not None
-    }
-    ranked: list[list[int]] = []
-    for item_id, keys in fresh.items():
-        span = story_window(time_of.get(item_id), settings.story_window)
-        stories = story_store.candidate_stories(
-            store, keys, span, CANDIDATE_STORIES, settled=settled
-        )
-        if item_id in encoded:  # and the stories across scripts its lead is near
-            across = across_candidates(store, encoded[item_id], span, settled=settled)
-            stories = list(dict.fromkeys([*stories, *across]))
-        ranked.append(stories)
-    longest = max(map(len, ranked), default=0)
-    return [
-        (stories[rank], 1.0 - rank / longest)
-        for rank in range(longest)
-        for stories in ranked
-        if rank < len(stories)
-    ]
-
-
-def _any_settled(store: Store, settled: tuple[int, str, int]) -> bool:
-    through, first_at, first_id = settled
-    row = store.db.conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM story_vectors WHERE item_id <= ?) "
-        "OR EXISTS (SELECT 1 FROM story_vectors WHERE (at, item_id) < (?, ?))",
-        [through, first_at, first_id],
-    ).fetchone()
-    return bool(row[0])
 
 
 def _after(at: str, seconds: float) -> str:

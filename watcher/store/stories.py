@@ -160,6 +160,17 @@ def candidate_stories(
     return [row[0] for row in store.db.conn.execute(sql, [*params, limit]).fetchall()]
 
 
+def any_settled(store: Store, settled: tuple[int, str, int]) -> bool:
+    """Whether any item with a vector is ``settled`` (as for :func:`candidate_stories`)."""
+    through, first_at, first_id = settled
+    row = store.db.conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM story_vectors WHERE item_id <= ?) "
+        "OR EXISTS (SELECT 1 FROM story_vectors WHERE (at, item_id) < (?, ?))",
+        [through, first_at, first_id],
+    ).fetchone()
+    return bool(row[0])
+
+
 def members_of_stories(
     store: Store, story_ids: Sequence[int], limit: int
 ) -> dict[int, list[tuple[int, str]]]:
