@@ -838,9 +838,12 @@ def _stories_path(db: Path) -> Path:
     return Path(f"{db}.stories.pkl")
 
 
-def _save_stories(conn: sqlite3.Connection, db: Path) -> None:
+def _save_stories(db: Path) -> None:
     """Keep what a measurement's story step may change in the corpus (a correction moves
-    stored items between stories and records merges and splits): cleanup puts it back."""
+    stored items between stories and records merges and splits): cleanup puts it back.
+    Run by the parent before a child measures: a million rows in the child would show in
+    its peak memory."""
+    conn = sqlite3.connect(db)
     state = {
         "items": conn.execute(
             "SELECT id, story_id, dedupe_signal, dedupe_score FROM items"
@@ -848,6 +851,7 @@ def _save_stories(conn: sqlite3.Connection, db: Path) -> None:
         "merges": [row[0] for row in conn.execute("SELECT story_id FROM story_merges")],
         "splits": [row[0] for row in conn.execute("SELECT story_id FROM story_splits")],
     }
+    conn.close()
     _stories_path(db).write_bytes(pickle.dumps(state))
 
 
@@ -1055,7 +1059,6 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         for name in ("cache_size", "page_size", "mmap_size", "journal_mode", "synchronous")
     }
     marks = _marks(conn)
-    _save_stories(conn, db)
     _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
     probe = _instrument(store, ingest_module)
     main = _run_batches(store, probe, data["main"], settings)
@@ -1084,6 +1087,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
             slot["right_group"] += duplicate_of == (parent_copy_of or parent)
             slot["right_story"] += story_id == parent_story
     store.close()
+    peak_rss = own_mb("VmHWM")  # before cleanup, which reads the corpus's stories back
     cleanup(db, marks)
     _marks_path(db).unlink()
     result = {
@@ -1094,7 +1098,7 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         "rss_before_open_mb": rss_before_open,
         "rss_after_main_mb": rss_after_main,
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
-        "peak_rss_mb": own_mb("VmHWM"),
+        "peak_rss_mb": peak_rss,
         "sqlite_peak_mb": sqlite_peak,
         "other_load": other_load,
         "filed": filed,
@@ -1123,7 +1127,6 @@ def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at
     store = Store.open(db)
     t2 = time.perf_counter()
     marks = _marks(store.db.conn)  # outside the timed span
-    _save_stories(store.db.conn, db)
     _marks_path(db).write_text(json.dumps(marks))
     t3 = time.perf_counter()
     ingest_batch(store, first["items"], feed_id=first["feed"], now=first["now"], settings=settings)
@@ -1172,14 +1175,17 @@ def measure_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     _progress(f"{size}: measuring ingest_batch")
     # a first pass warms the OS page cache for the corpus (discarded): the measured run
     # starts from the same state at every size; the cold case is the restart test's
+    _save_stories(db)  # for each child's cleanup, kept here: not in the child's memory
     _child("_measure", str(db), str(pkl), str(RESULTS / f"warmup-{size}.json"))
     out = RESULTS / f"measure-{size}.json"
+    _save_stories(db)
     _child("_measure", str(db), str(pkl), str(out))
     measured = json.loads(out.read_text())
     restarts = []
     for cold in [False] * args.restarts + [True] * args.restarts:
         _progress(f"{size}: restart ({'cold' if cold else 'warm'} OS cache)")
         rout = RESULTS / f"restart-{size}.json"
+        _save_stories(db)
         _child(
             "_restart", str(db), str(pkl), str(rout), "cold" if cold else "warm", repr(time.time())
         )

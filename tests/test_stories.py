@@ -1100,6 +1100,78 @@ def test_a_pass_is_clustered_in_parts_of_the_size_asked_in_time_order(tmp_path: 
     assert story_store.items_after(store, max(ids)) == []
 
 
+def _candidate_stories_with_one_or(
+    store: Store,
+    keys: list[int],
+    window: tuple[str, str] | None,
+    limit: int,
+    settled: tuple[int, str, int] | None,
+) -> list[int]:
+    """The candidate query as first written (the window and the undated items in one OR),
+    the reference for the one SQLite answers with two range scans."""
+    per_key = (
+        "SELECT item_id FROM (SELECT item_id FROM story_terms WHERE key = ?"
+        + (" AND (at BETWEEN ? AND ? OR at = '')" if window is not None else "")
+        + (" AND (item_id <= ? OR (at, item_id) < (?, ?))" if settled is not None else "")
+        + f" ORDER BY at DESC, item_id DESC LIMIT {story_store.HITS_PER_TERM})"
+    )
+    params: list[object] = []
+    for key in keys:
+        params.extend((key, *(window or ()), *(settled or ())))
+    sql = (
+        f"WITH hits AS ({' UNION ALL '.join(per_key for _ in keys)}) "
+        "SELECT items.story_id FROM hits JOIN items ON items.id = hits.item_id "
+        "GROUP BY items.story_id ORDER BY COUNT(*) DESC, items.story_id DESC LIMIT ?"
+    )
+    return [row[0] for row in store.db.conn.execute(sql, [*params, limit])]
+
+
+def test_candidate_stories_read_the_window_and_the_undated_items_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidate stories of an item's index terms, in a store of dated and undated
+    items, are those of the query that read both in one OR (which made SQLite read every
+    item of a term, the whole corpus's for a common one), for windows that hold many, few
+    and no dated items, with and without a settled bound, and each term's hits still cut
+    at ``HITS_PER_TERM`` (here 3, so that the cut matters)."""
+    monkeypatch.setattr(story_store, "HITS_PER_TERM", 3)
+    store = Store.open(tmp_path / "w.db")
+    ingest(store, background()[:60])  # undated
+    dated = []
+    for n, doc in enumerate(background()[60:]):
+        day = datetime(2024, 4, 1 + n % 20, 12, tzinfo=UTC)
+        item = to_item(
+            Document(doc["title"], doc["text"], external_id=f"d-{n}", published=day), NOW
+        )
+        assert item is not None
+        fp = fingerprint(item.title, item.text, item.published_at)
+        dated.append(PreparedItem(item=item, topics=(), tags=(), fingerprint=fp))
+    ingest_batch(store, dated, feed_id=None, now="2024-05-01T12:00:00Z")
+    assert store.db.execute("SELECT COUNT(*) FROM story_terms WHERE at = ''").fetchone()[0]
+    assert store.db.execute("SELECT COUNT(*) FROM story_terms WHERE at != ''").fetchone()[0]
+    last = store.last_item_id()
+    windows = [
+        None,
+        ("2024-04-01T00:00:00Z", "2024-04-30T00:00:00Z"),
+        ("2024-04-05T00:00:00Z", "2024-04-06T00:00:00Z"),
+        ("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"),
+    ]
+    compared = 0
+    for item_id in range(1, last + 1, 7):
+        keys = [
+            row[0]
+            for row in store.db.execute("SELECT key FROM story_terms WHERE item_id = ?", [item_id])
+        ]
+        for window in windows:
+            for settled in (None, (item_id - 1, "", 0), (item_id // 2, "2024-04-10T00:00:00Z", 5)):
+                expected = _candidate_stories_with_one_or(store, keys, window, 8, settled)
+                found = story_store.candidate_stories(store, keys, window, 8, settled=settled)
+                assert found == expected, (item_id, window, settled)
+                compared += bool(expected)
+    assert compared > 50
+    store.close()
+
+
 def test_decoded_vectors_never_evicts_what_it_was_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

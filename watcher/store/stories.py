@@ -139,19 +139,27 @@ def candidate_stories(
     those a clustering has already taken (:func:`watcher.regroup.cluster_pending_part`)."""
     if not keys:
         return []
-    per_key = (
-        "SELECT item_id FROM (SELECT item_id FROM story_terms WHERE key = ?"
-        + (" AND (at BETWEEN ? AND ? OR at = '')" if window is not None else "")
-        + (" AND (item_id <= ? OR (at, item_id) < (?, ?))" if settled is not None else "")
-        + f" ORDER BY at DESC LIMIT {HITS_PER_TERM})"
-    )
+    settled_sql = " AND (item_id <= ? OR (at, item_id) < (?, ?))" if settled is not None else ""
+    settled_params: tuple[object, ...] = settled or ()
+    term = f"SELECT item_id FROM story_terms WHERE key = ?{settled_sql}"
+    if window is None:
+        per_key = f"SELECT item_id FROM ({term} ORDER BY at DESC LIMIT {HITS_PER_TERM})"
+    else:
+        # the window's range and the undated items apart, the undated after the dated as
+        # ORDER BY at DESC puts them: one OR made SQLite read every item of the term, the
+        # whole corpus's for a common one
+        per_key = (
+            f"SELECT item_id FROM (SELECT item_id FROM (SELECT item_id FROM ({term} AND at "
+            f"BETWEEN ? AND ? ORDER BY at DESC LIMIT {HITS_PER_TERM}) UNION ALL SELECT item_id "
+            f"FROM ({term} AND at = '' ORDER BY item_id DESC LIMIT {HITS_PER_TERM})) "
+            f"LIMIT {HITS_PER_TERM})"
+        )
     params: list[object] = []
     for key in keys:
-        params.append(key)
-        if window is not None:
-            params.extend(window)
-        if settled is not None:
-            params.extend(settled)
+        if window is None:
+            params.extend((key, *settled_params))
+        else:
+            params.extend((key, *settled_params, *window, key, *settled_params))
     sql = (
         f"WITH hits AS ({' UNION ALL '.join(per_key for _ in keys)}) "
         "SELECT items.story_id FROM hits JOIN items ON items.id = hits.item_id "
