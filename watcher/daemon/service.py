@@ -456,9 +456,10 @@ class Daemon:
         """Correct the stories of the items still waiting for it and encode the story leads
         the window lacks once it holds both scripts (:meth:`Poller.tidy_stories`), then
         cluster what no clustering has taken yet, as a ``watcher poll`` pass ends
-        (:meth:`Poller.cluster_pending`). Unlike a pass, the daemon keeps correcting each
-        batch as it is stored: alerts go out right after a refresh, on the stories it
-        leaves (docs/alerts.md)."""
+        (:meth:`Poller.cluster_pending`). Unlike a pass, the daemon settles each batch's
+        stories as it is stored (a batch of 20 or more clustered, a smaller one matched item
+        by item and corrected every 20 items): alerts go out right after a refresh, on the
+        stories it leaves (docs/alerts.md)."""
         self._track()
         try:
             async with self._lease() as poller:
