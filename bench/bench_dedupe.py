@@ -1451,10 +1451,11 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
     ], "sh")  # fmt: skip
     add(
         "Corpora, prepared batches and raw results are cached in `bench/results/dedupe/` "
-        "(git-ignored; the 1M corpus takes 13 GB and about 35 minutes to build on 2 busy "
-        "cores); `--rebuild` starts over. Each measurement deletes what it added, so the cached "
-        "corpora stay as built (logically: free pages and the FTS segment layout drift a "
-        "little). Other options: `--sizes`, `--new-items`, `--batch`, "
+        "(git-ignored; the 1M corpus takes 18 GB and about 40 minutes to build on 2 busy "
+        "cores); `--rebuild` starts over. Each measurement deletes what it added and puts back "
+        "the stories its corrections moved, so the cached corpora stay as built (logically: "
+        "free pages and the FTS segment layout drift a little). Other options: `--sizes`, "
+        "`--new-items`, `--batch`, "
         "`--restarts`, `--workers`, `--rate`, `--seed`, `--build-only`, `--no-write`, `--out`."
     )
     return "\n".join(add.lines).rstrip("\n") + "\n"
