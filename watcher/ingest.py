@@ -162,7 +162,6 @@ def ingest_batch(
     clustered_here = clusters_batch(store, [entry.story_lead for entry in prepared])
     try:
         with store.transaction():
-            settled = (store.last_item_id(), "", 0)  # the items stored before the batch
             for entry in prepared:
                 item = entry.item
                 existing = store.find_exact(item, feed_id)
@@ -241,8 +240,9 @@ def ingest_batch(
                     outcome.near_duplicates += 1
             flush_frequencies(store)  # the batch's document frequencies, one row per key
             if clustered_here:
+                first = outcome.new_item_ids[0] if outcome.new_item_ids else 1
                 cluster_batch(
-                    store, grouped, neighbours, deferred, settings, now=now, settled=settled
+                    store, grouped, neighbours, deferred, settings, now=now, stored_before=first - 1
                 )
             else:
                 correct_soon(store, grouped, neighbours, settings, now=now)

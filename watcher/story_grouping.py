@@ -716,14 +716,15 @@ def cluster_batch(
     settings: DedupeSettings = DEFAULT_SETTINGS,
     *,
     now: str,
-    settled: tuple[int, str, int],
+    stored_before: int,
 ) -> Correction:
     """:func:`correct` a batch whose ``fresh`` items (item id: index terms) ingest left
     undecided (:func:`clusters_batch`), with the stories their index terms point to among
-    the ``settled`` items (those stored before the batch) beside the ``neighbours`` of the
-    batch's matched items; inside the batch's transaction, so that what is committed (and
-    alerted on) has its stories. Items an earlier batch left waiting for a correction
-    (:func:`correct_soon`) are corrected with it."""
+    the items stored before the batch (item ids up to ``stored_before``), beside the
+    ``neighbours`` of the batch's matched items; inside the batch's transaction, so that
+    what is committed (and alerted on) has its stories. Items an earlier batch left waiting
+    for a correction (:func:`correct_soon`) are corrected with it."""
+    settled = (stored_before, "", 0)
     found = index_neighbours(store, fresh, batch, settled, settings) if fresh else []
     waiting = _waiting.pop(store, None) or _Waiting()
     return correct(
@@ -739,7 +740,8 @@ def cluster_batch(
 
 def matching_deferred(store: Store, vector: StoryVector, *, batch: bool = False) -> bool:
     """Whether ingest leaves the story of an item with ``vector`` (no near-duplicate) to the
-    clustering: in a pass that defers (:func:`defer_matching`) or a batch clustered at its
+    clustering: in a pass that defers (:func:`~watcher.pass_state.defer_matching`) or a
+    batch clustered at its
     end (``batch``, :func:`clusters_batch`), once the store holds enough
     vectors for that clustering to run (:data:`CORRECTION_MIN_DOCUMENTS`), for an item long
     enough to compare (:data:`~watcher.story_vectors.MIN_KEYS`) without a lead vector. An
@@ -764,7 +766,7 @@ def correct_soon(
 ) -> Correction:
     """Queue ``batch`` and its ``neighbours`` for :func:`correct`, run once at least
     :data:`CORRECT_EVERY` items wait (inside the caller's transaction); nothing while
-    :func:`hold_corrections` holds them for ``store``."""
+    :func:`~watcher.pass_state.hold_corrections` holds them for ``store``."""
     if corrections_held(store):
         return Correction()
     waiting = _waiting.setdefault(store, _Waiting())
