@@ -158,10 +158,10 @@ def test_the_encoder_is_in_use_where_both_scripts_were_encoded_lately(tmp_path: 
             [item_id, f"https://e.example/{item_id}", f"h{item_id}"],
         )
     with store.transaction():
-        story_store.save_lead(store, 1, script=0, at="2026-12-06T00:00:00Z", vector=b"x")
+        story_store.save_leads(store, [(1, 0, "2026-12-06T00:00:00Z", b"x")])
     assert not encoder_in_use(db, now=1_796_601_600)  # 2026-12-07: one script only
     with store.transaction():
-        story_store.save_lead(store, 2, script=1, at="2026-12-06T00:00:00Z", vector=b"x")
+        story_store.save_leads(store, [(2, 1, "2026-12-06T00:00:00Z", b"x")])
     store.close()
     assert encoder_in_use(db, now=1_796_601_600)
     assert not encoder_in_use(db, now=1_796_601_600 + 30 * 86400)  # not lately

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -1503,9 +1504,14 @@ def test_an_undecided_item_given_its_lead_late_finds_its_story_across_scripts(
     assert all(story_store.current_stories(store, [i])[i] == i for i in ids.values())
     leads = sv.lead_vectors([(row["title"], row["text"]) for row in english])
     with store.transaction():  # as watcher.late_leads keeps them at the pass's end
-        for row, lead in zip(english, leads, strict=True):
-            item_id = ids[row["id"]]
-            story_store.save_lead(store, item_id, script=sv.LATIN, at=None, vector=lead)
+        story_store.save_leads(
+            store,
+            [
+                (ids[row["id"]], sv.LATIN, None, lead)
+                for row, lead in zip(english, leads, strict=True)
+            ],
+        )
+        for item_id in ids.values():
             story_store.vector_cache(store).pop(item_id, None)
     poll._end_pass(store)
     regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t1", size=1000, members=500)
@@ -1549,3 +1555,35 @@ def test_a_pass_clustering_that_fails_leaves_its_undecided_items_to_the_next(
     regroup.cluster_pending(store, DEFAULT_SETTINGS, now="t2", size=1000, members=500)
     assert _group_of(store, _ids(a)) == old_a
     store.close()
+
+
+def test_a_batch_kept_together_gets_the_index_terms_of_items_kept_one_by_one() -> None:
+    """:func:`story_keeping.running_index_terms` weights each vector of a batch under the
+    frequencies as they stood when it came (the items before it counted, near-duplicates
+    not), as keeping them one at a time did: the same terms, in the same order."""
+    from watcher.story_keeping import running_index_terms
+
+    generator = random.Random(7)
+    vectors = [story_vector(doc["title"], doc["text"]) for doc in background()]
+    vectors.append(dataclasses.replace(vectors[3]))  # a copy of an earlier one
+    vectors.append(story_vector("", ""))  # no keys at all
+    copies = [generator.random() < 0.2 for _ in vectors]
+    every_key = sorted({key for vector in vectors for key in vector.keys.tolist()})
+    stored = {key: generator.randrange(0, 40) for key in generator.sample(every_key, 400)}
+
+    one_by_one = sv.FrequencyTable()
+    one_by_one.set({**dict.fromkeys(every_key, 0), **stored})
+    documents = 350
+    expected = []
+    for vector, copy in zip(vectors, copies, strict=True):
+        expected.append(sv.top_keys(vector, one_by_one, documents + 1, sv.INDEX_TERMS))
+        if not copy:
+            one_by_one.add(vector.keys.tolist())
+            documents += 1
+
+    together = sv.FrequencyTable()
+    together.set({**dict.fromkeys(every_key, 0), **stored})
+    counted = [not copy for copy in copies]
+    found = running_index_terms(vectors, np.array(counted), together, 350 + 1, sv.INDEX_TERMS)
+    assert found == expected
+    assert sum(map(len, found)) > 10 * len(vectors)  # the comparison had terms to compare

@@ -33,8 +33,8 @@ from watcher.story_grouping import (
     matching_deferred,
     merge,
     note_deferred,
-    remember,
 )
+from watcher.story_keeping import Keeping, Kept
 from watcher.story_vectors import StoryVector, story_vector
 from watcher.story_vectors import from_bytes as vector_from_bytes
 
@@ -157,7 +157,8 @@ def ingest_batch(
     # the end (story_grouping.correct), so a wrong join or merge is undone
     grouped: list[tuple[int, str | None]] = []
     neighbours: list[tuple[int, float]] = []
-    deferred: dict[int, list[int]] = {}  # items whose story a clustering decides
+    deferred: list[int] = []  # items whose story a clustering decides
+    keeping = Keeping(store)  # the batch's vectors, kept together where nothing reads them
     # outside a pass, a large batch is clustered at its end rather than item by item
     clustered_here = clusters_batch(store, [entry.story_lead for entry in prepared])
     try:
@@ -179,7 +180,9 @@ def ingest_batch(
                 lead = story_vectors.lead_from_bytes(entry.story_lead)
                 if lead is not None:
                     vector = replace(vector, lead=lead)
-                deferrable = matching_deferred(store, vector, batch=clustered_here)
+                deferrable = matching_deferred(
+                    store, vector, uncounted=keeping.uncounted, batch=clustered_here
+                )
                 decision = decide(
                     entry.fingerprint,
                     story_candidates(store, entry.fingerprint, at, settings),
@@ -187,10 +190,13 @@ def ingest_batch(
                     now=now_moment if feed_id is not None else None,
                     duplicates_only=deferrable,  # the story is the clustering's to find
                 )
-                defer = deferrable and decision.duplicate_of is None
+                copy = decision.duplicate_of is not None
+                defer = deferrable and not copy
                 if defer:  # a clustering decides its story
                     story_id, signal, score, joined = None, None, None, None
                 else:
+                    if not copy:  # compared with the stored stories: those of the batch too
+                        keeping.flush()
                     story_id, signal, score, joined = choose_story(
                         store, decision, vector, at, settings
                     )
@@ -204,18 +210,20 @@ def ingest_batch(
                     dedupe_signal=signal,
                     dedupe_score=score,
                 )
-                index_terms = remember(
-                    store,
-                    item_id,
-                    vector,
-                    at,
-                    copy=decision.duplicate_of is not None,
-                    blob=entry.story_vector or None,
-                    deferred=True,
-                    lead=entry.story_lead if lead is not None else None,
+                keeping.add(
+                    Kept(
+                        item_id,
+                        vector,
+                        at,
+                        copy=copy,
+                        blob=entry.story_vector or None,
+                        lead=entry.story_lead if lead is not None else None,
+                    )
                 )
                 if defer:
-                    deferred[item_id] = index_terms
+                    deferred.append(item_id)
+                elif not copy:
+                    keeping.flush()
                 if joined is not None and joined.also and story_id is not None:
                     merge(store, story_id, joined.also, item_id=item_id, at=now)
                 if decision.duplicate_of is None and not corrections_held(store):
@@ -238,11 +246,19 @@ def ingest_batch(
                 outcome.new_item_ids.append(item_id)
                 if decision.duplicate_of is not None:
                     outcome.near_duplicates += 1
+            keeping.flush()
             flush_frequencies(store)  # the batch's document frequencies, one row per key
+            index_terms = {item_id: keeping.terms[item_id] for item_id in deferred}
             if clustered_here:
                 first = outcome.new_item_ids[0] if outcome.new_item_ids else 1
                 cluster_batch(
-                    store, grouped, neighbours, deferred, settings, now=now, stored_before=first - 1
+                    store,
+                    grouped,
+                    neighbours,
+                    index_terms,
+                    settings,
+                    now=now,
+                    stored_before=first - 1,
                 )
             else:
                 correct_soon(store, grouped, neighbours, settings, now=now)
@@ -256,5 +272,5 @@ def ingest_batch(
         forget_waiting(store, outcome.new_item_ids)
         raise
     if not clustered_here:  # the pass's clustering takes them
-        note_deferred(store, deferred)
+        note_deferred(store, index_terms)
     return outcome

@@ -81,13 +81,15 @@ def apply(
     vectors = decoded_vectors(store, ids)
     cache = story_store.vector_cache(store)
     batch: list[tuple[int, str | None]] = []
+    kept = []
     for item, lead in zip(items, leads, strict=True):
         vector = vectors.get(item.item_id)
         if vector is None:
             continue  # another vector format: a regroup recomputes it
-        story_store.save_lead(store, item.item_id, script=vector.script, at=item.at, vector=lead)
+        kept.append((item.item_id, vector.script, item.at, lead))
         cache.pop(item.item_id, None)  # decoded again below, with its lead
         batch.append((item.item_id, item.at))
+    story_store.save_leads(store, kept)
     with_leads = decoded_vectors(store, [item_id for item_id, _ in batch])
     neighbours: list[tuple[int, float]] = []
     for item_id, at in batch:

@@ -31,9 +31,9 @@ from watcher.story_grouping import (
     index_neighbours,
     merge,
     note_deferred,
-    remember,
     take_deferred,
 )
+from watcher.story_keeping import Keeping, Kept
 from watcher.story_vectors import (
     MIN_DOCUMENTS,
     StoryVector,
@@ -65,11 +65,13 @@ def _add_missing_leads(
         (row, vector) for row, vector in zip(rows, vectors, strict=True) if row[0] not in have
     ]
     leads = lead_vectors([(row[5], row[6]) for row, _ in missing])
+    kept = []
+    for (row, vector), lead in zip(missing, leads, strict=True):
+        _, _, feed_id, published, seen = row[:5]
+        at = published or (seen if feed_id is not None else None)
+        kept.append((row[0], vector.script, at, lead))
     with store.transaction():
-        for (row, vector), lead in zip(missing, leads, strict=True):
-            _, _, feed_id, published, seen = row[:5]
-            at = published or (seen if feed_id is not None else None)
-            story_store.save_lead(store, row[0], script=vector.script, at=at, vector=lead)
+        story_store.save_leads(store, kept)
 
 
 def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | None = None) -> int:
@@ -96,6 +98,7 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
         vectors = [story_vector(row[5], row[6]) for row in rows]  # the batch's vectors first
         if encode:
             _add_missing_leads(store, rows, vectors)
+        keeping = Keeping(store)
         with store.transaction():
             for row, vector in zip(rows, vectors, strict=True):
                 item_id, duplicate_of, feed_id, published, seen, _, _, blob = row
@@ -113,8 +116,10 @@ def regroup(config: Config, store: Store, *, on_batch: Callable[[int], None] | N
                         [_story(store, item_id, duplicate_of, vector, at, blob, settings), item_id],
                     )
                 else:
+                    keeping.flush()  # the story is chosen among the items kept before it
                     _story(store, item_id, duplicate_of, vector, at, blob, settings)
-                remember(store, item_id, vector, at, copy=duplicate_of is not None, deferred=True)
+                keeping.add(Kept(item_id, vector, at, copy=duplicate_of is not None))
+            keeping.flush()
             story_store.flush_frequencies(store)
         last = rows[-1][0]
         done += len(rows)

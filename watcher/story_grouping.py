@@ -31,7 +31,6 @@ from watcher.story_vectors import (
     Weights,
     from_bytes,
     similarities,
-    to_bytes,
     top_keys,
 )
 
@@ -250,42 +249,6 @@ def _links(
         links.append(float(block[:, start : start + len(members)].mean()))
         start += len(members)
     return links
-
-
-def remember(
-    store: Store,
-    item_id: int,
-    vector: StoryVector,
-    at: str | None,
-    *,
-    copy: bool = False,
-    blob: bytes | None = None,
-    deferred: bool = False,
-    lead: bytes | None = None,
-) -> list[int]:
-    """Keep ``vector`` as item ``item_id``'s, with its index terms (returned) and
-    frequencies. A near-duplicate (``copy``) is not counted in the frequencies: ten copies
-    of one wire story would make its own words look common. ``blob``: ``vector``'s bytes
-    where the caller has them (from the pool worker); ``lead``: the bytes of its lead
-    encoder vector, kept with it. ``deferred``: the frequencies are written by
-    :func:`~watcher.store.stories.flush_frequencies`, once per batch, before it commits."""
-    keys = vector.keys.tolist()
-    df = story_store.cached_frequencies(store, keys)
-    index = top_keys(vector, df, df[story_store.DOCUMENTS_KEY] + 1, sv.INDEX_TERMS)
-    counted = [] if copy else keys
-    story_store.save_vector(
-        store,
-        item_id,
-        vector=to_bytes(vector) if blob is None else blob,
-        keys=counted,
-        index_keys=index,
-        at=at,
-        deferred=deferred,
-    )
-    story_store.counted(store, counted, pending=deferred)
-    if lead is not None:
-        story_store.save_lead(store, item_id, script=vector.script, at=at, vector=lead)
-    return index
 
 
 def merge(store: Store, story_id: int, others: tuple[int, ...], *, item_id: int, at: str) -> int:
@@ -738,7 +701,9 @@ def cluster_batch(
     )
 
 
-def matching_deferred(store: Store, vector: StoryVector, *, batch: bool = False) -> bool:
+def matching_deferred(
+    store: Store, vector: StoryVector, *, uncounted: int = 0, batch: bool = False
+) -> bool:
     """Whether ingest leaves the story of an item with ``vector`` (no near-duplicate) to the
     clustering: in a pass that defers (:func:`~watcher.pass_state.defer_matching`) or a
     batch clustered at its
@@ -747,12 +712,13 @@ def matching_deferred(store: Store, vector: StoryVector, *, batch: bool = False)
     enough to compare (:data:`~watcher.story_vectors.MIN_KEYS`) without a lead vector. An
     item with one is matched still: left to the clustering, with the stories its lead is
     near among its neighbours, the RU/EN halves of one event met less often (pairwise F1
-    0.830 -> 0.784 in one pass, docs/dedupe.md round 10)."""
+    0.830 -> 0.784 in one pass, docs/dedupe.md round 10). ``uncounted``: vectors waiting to
+    be kept (:attr:`~watcher.story_keeping.Keeping.uncounted`), not in the frequencies yet."""
     if not (batch or matching_deferrable(store)):
         return False
     if vector.lead is not None or len(vector) < sv.MIN_KEYS:
         return False
-    documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY]
+    documents = story_store.cached_frequencies(store, ())[story_store.DOCUMENTS_KEY] + uncounted
     return documents >= CORRECTION_MIN_DOCUMENTS
 
 

@@ -35,42 +35,29 @@ def document_frequencies(store: Store, keys: Sequence[int]) -> tuple[dict[int, i
     return found, int(documents)
 
 
-def save_vector(
+def save_vectors(
     store: Store,
-    item_id: int,
-    *,
-    vector: bytes,
-    keys: Sequence[int],
-    index_keys: Sequence[int],
-    at: str | None,
-    deferred: bool = False,
+    vectors: Sequence[tuple[int, str | None, bytes]],
+    index_terms: Sequence[tuple[int, str | None, Sequence[int]]],
 ) -> None:
-    """Keep an item's vector, count its keys in the document frequencies and index its
-    ``index_keys``. ``deferred``: the keys are counted in memory only (:func:`counted`
-    with ``pending``), written by :func:`flush_frequencies` before the transaction ends."""
-    stamp = at or ""
+    """Keep items' vectors ((item id, at, bytes)) and index their terms ((item id, at,
+    keys)); their keys are counted by :func:`counted`."""
     conn = store.db.conn
-    conn.execute(
+    conn.executemany(
         "INSERT OR REPLACE INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)",
-        [item_id, stamp, vector],
+        [(item_id, at or "", vector) for item_id, at, vector in vectors],
     )
-    if keys and not deferred:
-        conn.executemany(
-            "INSERT INTO story_df(key, df) VALUES (?, 1) "
-            "ON CONFLICT(key) DO UPDATE SET df = df + 1",
-            [(key,) for key in (DOCUMENTS_KEY, *keys)],
-        )
     conn.executemany(
         "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)",
-        [(key, stamp, item_id) for key in index_keys],
+        [(key, at or "", item_id) for item_id, at, keys in index_terms for key in keys],
     )
 
 
-def save_lead(store: Store, item_id: int, *, script: int, at: str | None, vector: bytes) -> None:
-    """Keep an item's lead encoder vector (migration 0021)."""
-    store.db.conn.execute(
+def save_leads(store: Store, leads: Sequence[tuple[int, int, str | None, bytes]]) -> None:
+    """Keep items' lead encoder vectors ((item id, script, at, bytes); migration 0021)."""
+    store.db.conn.executemany(
         "INSERT OR REPLACE INTO story_encodings(item_id, script, at, vector) VALUES (?, ?, ?, ?)",
-        [item_id, script, at or "", vector],
+        [(item_id, script, at or "", vector) for item_id, script, at, vector in leads],
     )
 
 
@@ -341,22 +328,15 @@ def member_frequencies(store: Store, members: Iterable[tuple[int, StoryVector]])
     return df
 
 
-def counted(store: Store, keys: Iterable[int], *, pending: bool = False) -> None:
-    """Tell the cache that one more vector with ``keys`` was saved; ``pending``: saved
-    with ``deferred`` (:func:`save_vector`), so the count is also kept for
-    :func:`flush_frequencies`."""
+def counted(store: Store, keys: Sequence[int], *, documents: int) -> None:
+    """Count ``documents`` more vectors, with ``keys`` (theirs laid end to end), in the
+    cached frequencies and in those :func:`flush_frequencies` writes."""
     cache = _frequencies.get(store)
     if cache is None:
-        if not pending:
-            return
         cache = _frequencies[store] = _Frequencies()
-    keys = list(keys)
-    if not keys:
-        return
-    keys.append(DOCUMENTS_KEY)
-    cache.df.add(keys)
-    if pending:
-        cache.pending.update(keys)  # Counter: counted in C
+    counts = [*keys, *(DOCUMENTS_KEY,) * documents]
+    cache.df.add(counts)
+    cache.pending.update(counts)  # Counter: counted in C
 
 
 def flush_frequencies(store: Store) -> None:
