@@ -969,16 +969,26 @@ PARTS = [
     ("ingest", "_decode", "decode fingerprints"),
     ("ingest", "decide", "decide"),
     ("ingest", "choose_story", "story step"),
-    ("ingest", "remember", "story step"),
+    ("ingest", "remember", "story step"),  # before story_keeping
+    ("keeping", "flush", "story step"),
     ("store", "insert_item", "insert item"),
     ("store", "save_fingerprint", "fingerprint + keys"),
 ]
 BUCKETS = tuple(dict.fromkeys(label for _, _, label in PARTS))  # the report's columns
 
 
+def _keeping_class() -> Any:
+    """:class:`watcher.story_keeping.Keeping` where the code has it (None: skipped)."""
+    try:
+        from watcher.story_keeping import Keeping
+    except ImportError:
+        return None
+    return Keeping
+
+
 def _instrument(store: Any, ingest_module: Any) -> Probe:
     probe = Probe()
-    owners = {"store": store, "ingest": ingest_module}
+    owners = {"store": store, "ingest": ingest_module, "keeping": _keeping_class()}
     time_calls(
         [(owners[owner], name, label) for owner, name, label in PARTS],
         lambda label, seconds: probe.buckets[-1].add(label, seconds),

@@ -72,7 +72,11 @@ ROWS: list[tuple[str, str, str]] = [
     ("ingest_find_exact", "· `find_exact` (level 1)", "ingested item"),
     ("ingest_candidates", "· candidate lookup (SQL + decoding)", "ingested item"),
     ("ingest_decide", "· `decide`", "ingested item"),
-    ("ingest_story", "· story step (`choose_story`, `remember`, `correct`)", "ingested item"),
+    (
+        "ingest_story",
+        "· story step (`choose_story`, keeping vectors, corrections, `cluster_batch`)",
+        "ingested item",
+    ),
     (
         "ingest_writes",
         "· inserts (item, fingerprint, keys, topics, tags, sightings)",
@@ -92,8 +96,17 @@ INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
     ],
     "ingest_decide": [("watcher.ingest", "decide")],
     "ingest_story": [
-        ("watcher.ingest", name) for name in ("choose_story", "remember", "correct", "correct_soon")
-    ],
+        ("watcher.ingest", name)
+        for name in (
+            "choose_story",
+            "remember",
+            "correct",
+            "correct_soon",
+            "cluster_batch",
+            "flush_frequencies",
+        )
+    ]
+    + [("watcher.story_keeping:Keeping", "flush")],
     "ingest_writes": [
         ("watcher.store.database:Store", name)
         for name in (
@@ -118,9 +131,13 @@ def _topics() -> tuple[Any, ...]:
 
 
 def _owner(where: str) -> Any:
-    """The module ("watcher.ingest") or class ("watcher.store.database:Store") named."""
+    """The module ("watcher.ingest") or class ("watcher.store.database:Store") named (None
+    where the revision measured has no such module)."""
     module_name, _, class_name = where.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
     return getattr(module, class_name) if class_name else module
 
 
