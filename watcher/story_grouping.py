@@ -599,7 +599,7 @@ _deferred: weakref.WeakKeyDictionary[Store, dict[int, list[int]]] = weakref.Weak
 
 def note_deferred(store: Store, index_terms: Mapping[int, list[int]]) -> None:
     """Remember the items ingest left undecided (item id: its index terms, as
-    :func:`remember` returned them) once their batch committed."""
+    :func:`~watcher.story_keeping.keep_vectors` returned them) once their batch committed."""
     _deferred.setdefault(store, {}).update(index_terms)
 
 
