@@ -361,6 +361,15 @@ def test_slack_body_escapes_control_characters_and_links_only_http() -> None:
     assert generic_body(unsafe)["url"] is None
 
 
+def test_alert_links_carry_no_tracking_parameters() -> None:
+    """A feed's ``?utm_source=rss`` is not passed on to the people an alert reaches."""
+    tracked = dataclasses.replace(
+        STORY, url="https://news.example/drones?id=7&utm_source=rss&utm_medium=feed"
+    )
+    assert generic_body(tracked)["url"] == "https://news.example/drones?id=7"
+    assert "utm_" not in str(slack_body(tracked)["text"])
+
+
 def test_generic_body_carries_every_field() -> None:
     """The generic body has the story's id, topic, title, link, source, dates and summary."""
     assert generic_body(STORY) == {

@@ -134,6 +134,11 @@ def test_only_http_links_survive(url: str | None, kept: bool) -> None:
     assert (safe_url(url) is not None) is kept
 
 
+def test_digest_links_carry_no_tracking_parameters() -> None:
+    """The mailed link is the article's as published, less the feed's tracking parameters."""
+    assert safe_url(" https://a.example/x?p=2&utm_source=rss ") == "https://a.example/x?p=2"
+
+
 def test_one_line_removes_every_line_break_and_control_character() -> None:
     """CR, LF, Unicode line separators and NUL become spaces; bidi overrides are dropped."""
     assert one_line(" a\r\nb\u2028c\x00d\te ") == "a b c d e"

@@ -19,6 +19,7 @@ from watcher.normalize import (
     make_item,
     normalize_entry,
     to_utc_iso,
+    without_tracking,
 )
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -289,3 +290,30 @@ def test_entry_without_title_takes_its_first_line() -> None:
         title=" ", summary="", content="", url=None, guid=None, published=None, now=NOW
     )
     assert empty is None
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        (
+            "https://www.news.example/a/?id=5&utm_source=rss&utm_medium=feed#top",
+            "https://www.news.example/a/?id=5#top",
+        ),
+        (
+            "http://news.example/a?fbclid=x1&q=kant+base&gclid=y",
+            "http://news.example/a?q=kant+base",
+        ),
+        ("https://news.example/a?UTM_Campaign=x", "https://news.example/a"),
+        ("https://news.example/a?b=2&a=1", "https://news.example/a?b=2&a=1"),
+        (
+            "https://news.example/a?q=%D0%9A%D0%B0%D0%BD%D1%82",
+            "https://news.example/a?q=%D0%9A%D0%B0%D0%BD%D1%82",
+        ),
+        ("https://news.example/a", "https://news.example/a"),
+    ],
+)
+def test_a_link_loses_its_tracking_parameters_and_nothing_else(url: str, link: str) -> None:
+    """What digests and alerts link to: the URL as published, less ``utm_*``, ``fbclid`` and
+    the like; the other parameters in their order and encoding, ``www.`` and the fragment
+    kept (unlike the canonical URL, an identity)."""
+    assert without_tracking(url) == link

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from w3lib.url import canonicalize_url
@@ -90,6 +90,26 @@ def is_http_url(url: str) -> bool:
 def _is_tracking(name: str) -> bool:
     lowered = name.lower()
     return lowered in TRACKING_PARAMETERS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def without_tracking(url: str) -> str:
+    """``url`` as published less its tracking parameters (``utm_*``, ``fbclid`` ...): the link
+    a digest or an alert gives, where :func:`canonical_url` is an identity not meant to be
+    followed. The other parameters keep their order and encoding; scheme, host, path and
+    fragment are untouched."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    segments = parts.query.split("&")
+    kept = [
+        segment for segment in segments if not _is_tracking(unquote_plus(segment.split("=")[0]))
+    ]
+    if len(kept) == len(segments):
+        return url
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 @lru_cache(maxsize=8192)

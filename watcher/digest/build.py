@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from watcher.models import DigestRow
-from watcher.normalize import is_http_url
+from watcher.normalize import is_http_url, without_tracking
 
 EXCERPT_CHARS = 280
 TAGS_PER_STORY = 8
@@ -142,13 +142,14 @@ def one_line(text: str) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL when it is absolute http(s) and on one line; anything else (javascript:, data:) is dropped."""
+    """The URL when it is absolute http(s) and on one line, less its tracking parameters;
+    anything else (javascript:, data:) is dropped."""
     if not url:
         return None
     url = url.strip()
     if any(unicodedata.category(char) == "Cc" for char in url) or " " in url:
         return None
-    return url if is_http_url(url) else None
+    return without_tracking(url) if is_http_url(url) else None
 
 
 def source_name(row: DigestRow) -> str | None:
