@@ -563,6 +563,7 @@ async def test_item_page_reads_like_an_article_with_its_story_and_copies(corpus:
     assert "Drones moved to Kant air base, ministry says" in text  # the wire copy
     assert 'href="https://steppe-herald.example/2026/kant-drones"' in text
     assert "https://mirror.example/kant-drones?utm_source=feed" in text  # seen again there
+    assert 'href="https://mirror.example/kant-drones"' in text  # linked less its tracking
     assert '<details class="record">' in text
     canonical = db_rows(corpus.db, f"SELECT canonical_url FROM items WHERE id = {original}")[0][0]
     assert canonical

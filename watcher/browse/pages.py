@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from watcher.normalize import is_http_url
+from watcher.normalize import is_http_url, without_tracking
 
 STORIES_PER_TOPIC = 12
 """Stories listed under one topic on the front page; the rest are a link away."""
@@ -79,13 +79,14 @@ def json_list(value: Any) -> list[str]:
 
 
 def http_url(value: Any) -> str | None:
-    """The value when it is an http(s) URL a browser can open as a link, else None."""
+    """The value when it is an http(s) URL a browser can open as a link (less its tracking
+    parameters), else None."""
     if not isinstance(value, str):
         return None
     url = value.strip()
     if not url or any(char.isspace() for char in url):
         return None
-    return url if is_http_url(url) else None
+    return without_tracking(url) if is_http_url(url) else None
 
 
 def one_line(value: Any) -> str:
