@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,61 @@ def test_the_encoder_is_in_use_where_both_scripts_were_encoded_lately(tmp_path: 
     store.close()
     assert encoder_in_use(db, now=1_796_601_600)
     assert not encoder_in_use(db, now=1_796_601_600 + 30 * 86400)  # not lately
+
+
+def test_the_open_takes_the_check_begun_early_instead_of_checking_again(tmp_path: Path) -> None:
+    """:func:`quick_check.begin` checks the file in a thread of its own; ``Store.open``
+    with ``check`` waits for that answer and does not run the check a second time."""
+    import threading
+
+    from watcher import quick_check
+    from watcher.store import Store
+
+    db = tmp_path / "watcher.db"
+    Store.open(db).close()
+    checked_in: list[str] = []
+    original = quick_check.problems
+
+    def counted(connection: Any) -> list[str]:
+        checked_in.append(threading.current_thread().name)
+        return original(connection)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quick_check, "problems", counted)
+        quick_check.begin(db)
+        Store.open(db, check=True).close()
+        assert checked_in == ["watcher-quick-check"]
+        Store.open(db, check=True).close()  # a later open checks for itself
+        assert checked_in == ["watcher-quick-check", "MainThread"]
+        quick_check.begin(tmp_path / "absent.db")  # nothing to check: created by the open
+        Store.open(tmp_path / "absent.db", check=True).close()
+        assert checked_in[-1] == "MainThread"
+
+
+def test_a_poll_process_on_a_damaged_database_writes_nothing(tmp_path: Path) -> None:
+    """Through the real entry point, where the check is begun before the CLI is imported:
+    one line saying the file is damaged, exit status 1, the file untouched."""
+    import hashlib
+
+    from tests.conftest import write_config
+    from tests.test_faults import damage
+    from watcher.store import Store
+
+    db = tmp_path / "watcher.db"
+    store = Store.open(db)
+    store.db["padding"].insert_all({"n": n, "text": "x" * 500} for n in range(2000))
+    store.close()
+    damage(db)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    config = write_config(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "watcher", "--config", str(config), "--db", str(db), "poll"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -3,7 +3,8 @@
 A command that polls starts the pool's fork server first, so the server's start-up (the
 tagging data, the language model) runs on another core while this process imports the CLI,
 loads the configuration and opens the database: the first feed that changed finds its
-worker ready. It also keeps this module the whole "main script" a worker re-runs, as
+worker ready. It, and the daemon, begin the check of the database for damage
+(:mod:`watcher.quick_check`) before anything else, for the same reason. It also keeps this module the whole "main script" a worker re-runs, as
 multiprocessing does, instead of the CLI and its libraries.
 """
 
@@ -15,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from watcher import fork_server, paths
+from watcher import fork_server, paths, quick_check
 
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--db"})
 _COMMANDS_THAT_POLL = frozenset({"poll"})
+_COMMANDS_THAT_CHECK = frozenset({"poll", "run"})
 
 
 def _command(argv: Sequence[str]) -> str | None:
@@ -55,6 +57,9 @@ def _database(argv: Sequence[str]) -> Path:
 
 def main() -> None:
     argv = sys.argv[1:]
+    if _command(argv) in _COMMANDS_THAT_CHECK:
+        with contextlib.suppress(Exception):  # best effort: the open checks the file itself
+            quick_check.begin(_database(argv))
     if _command(argv) in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
         # best effort: the pool starts the server on its first job anyway, and says why
         # it cannot

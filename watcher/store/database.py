@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from watcher import quick_check
 from watcher.backoff import Fetched
 from watcher.config import Config
 from watcher.errors import QueryError, StoreError
@@ -20,7 +21,7 @@ from watcher.models import ArticlePage, EntryCounts, FeedState, Item, KnownKeys,
 from watcher.store.faults import database_fault, fault_reason, faults_raised
 from watcher.store.schema import migrate, migrations
 
-BUSY_TIMEOUT_MS = 15_000
+BUSY_TIMEOUT_MS = quick_check.LOCK_WAIT_MS
 PAGE_CACHE_KIB = 65_536
 WAL_CHECKPOINT_PAGES = 10_000
 """A feed batch writes ~2,000 WAL pages (mostly dedupe keys): checkpoint every few batches,
@@ -157,8 +158,11 @@ def _candidate_sql(
 
 
 def _quick_check(db: Database, path: str) -> None:
-    """Raise :class:`DatabaseFault` unless SQLite's ``quick_check`` finds the file sound."""
-    problems = [row[0] for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+    """Raise :class:`DatabaseFault` unless SQLite's ``quick_check`` finds the file sound: the
+    answer of the check begun early for it (:mod:`watcher.quick_check`), else its own."""
+    problems = quick_check.take(path)
+    if problems is None:
+        problems = quick_check.problems(db.conn)
     if problems != ["ok"]:
         raise database_fault(path, "corrupt", f"quick_check: {'; '.join(problems)[:300]}")
 
