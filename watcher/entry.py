@@ -3,8 +3,8 @@
 A command that polls starts the pool's fork server first, so the server's start-up (the
 tagging data, the language model) runs on another core while this process imports the CLI,
 loads the configuration and opens the database: the first feed that changed finds its
-worker ready. It, and the daemon, begin the check of the database for damage
-(:mod:`watcher.quick_check`) before anything else, for the same reason. It also keeps this module the whole "main script" a worker re-runs, as
+worker ready. The commands that check the database for damage as they open it begin that
+check (:mod:`watcher.quick_check`) before anything else, for the same reason. It also keeps this module the whole "main script" a worker re-runs, as
 multiprocessing does, instead of the CLI and its libraries.
 """
 
@@ -20,7 +20,8 @@ from watcher import fork_server, paths, quick_check
 
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--db"})
 _COMMANDS_THAT_POLL = frozenset({"poll"})
-_COMMANDS_THAT_CHECK = frozenset({"poll", "run"})
+_COMMANDS_THAT_CHECK = frozenset({"poll", "run", "status", "init", "retag", "regroup", "corpus"})
+"""The commands whose database is checked for damage as it opens (``check=True``)."""
 
 
 def _command(argv: Sequence[str]) -> str | None:

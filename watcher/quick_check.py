@@ -19,7 +19,7 @@ from pathlib import Path
 LOCK_WAIT_MS = 15_000
 """How long a connection waits for a lock another process holds (the store's
 ``busy_timeout``, :data:`watcher.store.database.BUSY_TIMEOUT_MS`)."""
-_begun: dict[str, Future[list[str]]] = {}
+_begun: dict[str, Future[list[str] | None]] = {}
 
 
 def problems(connection: sqlite3.Connection) -> list[str]:
@@ -39,24 +39,25 @@ def begin(path: Path) -> None:
     key = _key(path)
     if key in _begun:
         return
-    future: Future[list[str]] = Future()
+    future: Future[list[str] | None] = Future()
     _begun[key] = future
 
     def check() -> None:
-        try:
-            connection = sqlite3.connect(key, timeout=LOCK_WAIT_MS / 1000)
+        try:  # read-only: the command may be one that only reads
+            uri = f"{Path(key).as_uri()}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_MS / 1000)
             try:
                 future.set_result(problems(connection))
             finally:
                 connection.close()
-        except BaseException as error:  # handed to the open, which classifies it
-            future.set_exception(error)
+        except Exception:  # (a read-only folder, a file that is not SQLite ...)
+            future.set_result(None)  # the open checks for itself, and says what is wrong
 
     threading.Thread(target=check, name="watcher-quick-check", daemon=True).start()
 
 
 def take(path: Path | str) -> list[str] | None:
     """The problems the check begun for ``path`` found (waiting for it), or None when none
-    was begun; its error, if it failed, is raised here. Each check is taken once."""
+    was begun or it could not run. Each check is taken once."""
     future = _begun.pop(_key(path), None)
     return None if future is None else future.result()
