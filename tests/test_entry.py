@@ -224,3 +224,15 @@ def test_a_poll_process_on_a_damaged_database_writes_nothing(tmp_path: Path) -> 
     assert "damaged" in result.stderr
     assert "Traceback" not in result.stderr
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_check_that_cannot_run_leaves_the_open_to_check(tmp_path: Path) -> None:
+    """A file SQLite cannot read gives no early answer: the open checks for itself and
+    classifies what is wrong, as when nothing was begun."""
+    from watcher import quick_check
+
+    not_sqlite = tmp_path / "watcher.db"
+    not_sqlite.write_bytes(b"this is not SQLite " * 500)
+    quick_check.begin(not_sqlite)
+    assert quick_check.take(not_sqlite) is None
+    assert quick_check.take(not_sqlite) is None  # taken once, and nothing left behind
