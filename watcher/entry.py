@@ -58,14 +58,17 @@ def _database(argv: Sequence[str]) -> Path:
 
 def main() -> None:
     argv = sys.argv[1:]
-    if _command(argv) in _COMMANDS_THAT_CHECK:
+    command = _command(argv)
+    database: Path | None = None
+    if command in _COMMANDS_THAT_CHECK:
         with contextlib.suppress(Exception):  # best effort: the open checks the file itself
-            quick_check.begin(_database(argv))
-    if _command(argv) in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
+            database = _database(argv)
+            quick_check.begin(database)
+    if command in _COMMANDS_THAT_POLL and fork_server.cores() > 1:
         # best effort: the pool starts the server on its first job anyway, and says why
         # it cannot
         with contextlib.suppress(OSError):
-            fork_server.start(encoder=fork_server.encoder_in_use(_database(argv)))
+            fork_server.start(encoder=fork_server.encoder_in_use(database or _database(argv)))
     from watcher.cli import main as cli
 
     cli()
