@@ -112,6 +112,13 @@ def without_tracking(url: str) -> str:
     return urlunsplit(parts._replace(query="&".join(kept)))
 
 
+def followable(url: str) -> str | None:
+    """The link a digest, an alert or a page gives for ``url``: :func:`without_tracking`
+    of it when it is an absolute http(s) URL, else None (``javascript:``, ``data:``, a
+    relative link)."""
+    return without_tracking(url) if is_http_url(url) else None
+
+
 @lru_cache(maxsize=8192)
 def canonical_url(url: str | None, *, keep_fragment: bool = False) -> str | None:
     """The identity form of a URL: one URL per article however it was linked.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from markupsafe import escape
 
-from watcher.normalize import is_http_url, without_tracking
+from watcher.normalize import followable
 from watcher.store.alerts import StoryRow
 
 SUMMARY_CHARS = 500
@@ -34,7 +34,7 @@ def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
 
 def safe_link(url: str | None) -> str | None:
     """An absolute http(s) link less its tracking parameters; None for anything else."""
-    return without_tracking(url) if url and is_http_url(url) else None
+    return followable(url) if url else None
 
 
 def slack_body(story: StoryRow) -> dict[str, object]:

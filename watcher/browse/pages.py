@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from watcher.normalize import is_http_url, without_tracking
+from watcher.normalize import followable
 
 STORIES_PER_TOPIC = 12
 """Stories listed under one topic on the front page; the rest are a link away."""
@@ -86,7 +86,7 @@ def http_url(value: Any) -> str | None:
     url = value.strip()
     if not url or any(char.isspace() for char in url):
         return None
-    return without_tracking(url) if is_http_url(url) else None
+    return followable(url)
 
 
 def one_line(value: Any) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from watcher.models import DigestRow
-from watcher.normalize import is_http_url, without_tracking
+from watcher.normalize import followable
 
 EXCERPT_CHARS = 280
 TAGS_PER_STORY = 8
@@ -149,7 +149,7 @@ def safe_url(url: str | None) -> str | None:
     url = url.strip()
     if any(unicodedata.category(char) == "Cc" for char in url) or " " in url:
         return None
-    return without_tracking(url) if is_http_url(url) else None
+    return followable(url)
 
 
 def source_name(row: DigestRow) -> str | None:
