@@ -236,3 +236,32 @@ def test_a_check_that_cannot_run_leaves_the_open_to_check(tmp_path: Path) -> Non
     quick_check.begin(not_sqlite)
     assert quick_check.take(not_sqlite) is None
     assert quick_check.take(not_sqlite) is None  # taken once, and nothing left behind
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["init"], ["retag"], ["regroup"], ["corpus", "import", "empty.jsonl"]],
+)
+def test_every_command_the_entry_point_checks_for_takes_that_check(
+    command: list[str], tmp_path: Path
+) -> None:
+    """The entry point begins the check for the commands in ``_COMMANDS_THAT_CHECK``: each
+    of them does open the database with ``check``, so no check is begun for nothing."""
+    from click.testing import CliRunner
+
+    from tests.conftest import write_config
+    from watcher import quick_check
+    from watcher.cli import main
+    from watcher.entry import _COMMANDS_THAT_CHECK
+    from watcher.store import Store
+
+    assert command[0] in _COMMANDS_THAT_CHECK
+    db = tmp_path / "watcher.db"
+    Store.open(db).close()
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    config = write_config(tmp_path)
+    quick_check.begin(db)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        CliRunner().invoke(main, ["--config", str(config), "--db", str(db), *command])
+    assert quick_check.take(db) is None  # taken by the command's open
