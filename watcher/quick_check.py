@@ -11,6 +11,7 @@ before everything else.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from concurrent.futures import Future
@@ -28,7 +29,7 @@ def problems(connection: sqlite3.Connection) -> list[str]:
 
 
 def _key(path: Path | str) -> str:
-    return str(Path(path).resolve())
+    return os.path.abspath(path)  # no file-system access: a path that cannot resolve still keys
 
 
 def begin(path: Path) -> None:
