@@ -82,16 +82,28 @@ def other_script_items(
     the most recent first: where candidates across scripts come from, since they share too
     few index terms to be found. An equality on ``script`` walks the (script, at) index
     backwards and stops at ``items``; ``script != ?`` sorted every encoding at every item.
+    The window's range and the undated items are read apart, the undated after the dated
+    as ``ORDER BY at DESC`` puts them: with one OR SQLite walked every newer encoding of
+    the script to reach the window (twice the time where one script is most of the store).
     ``settled``: as for :func:`candidate_stories`."""
-    bound = " AND (story_encodings.at BETWEEN ? AND ? OR story_encodings.at = '')" if window else ""
-    if settled is not None:
-        bound += " AND (item_id <= ? OR (at, item_id) < (?, ?))"
+    settled_sql = " AND (item_id <= ? OR (at, item_id) < (?, ?))" if settled is not None else ""
+    settled_params: tuple[object, ...] = settled or ()
+    encodings = f"SELECT item_id FROM story_encodings WHERE script = ?{settled_sql}"
+    if window is None:
+        recent = f"{encodings} ORDER BY at DESC, item_id DESC LIMIT ?"
+        params: list[object] = [script, *settled_params, items]
+    else:
+        recent = (
+            f"SELECT item_id FROM (SELECT item_id FROM ({encodings} AND at BETWEEN ? AND ? "
+            f"ORDER BY at DESC, item_id DESC LIMIT ?) UNION ALL SELECT item_id FROM "
+            f"({encodings} AND at = '' ORDER BY item_id DESC LIMIT ?)) LIMIT ?"
+        )
+        params = [script, *settled_params, *window, items, script, *settled_params, items, items]
     rows = store.db.conn.execute(
-        "SELECT items.id, items.story_id FROM (SELECT item_id FROM story_encodings "
-        f"WHERE script = ?{bound} ORDER BY at DESC, item_id DESC LIMIT ?) AS recent "
+        f"SELECT items.id, items.story_id FROM ({recent}) AS recent "
         "JOIN items ON items.id = recent.item_id "
         "WHERE items.duplicate_of IS NULL AND items.story_id IS NOT NULL",
-        [script, *(window or ()), *(settled or ()), items],
+        params,
     ).fetchall()
     return [(int(item_id), int(story_id)) for item_id, story_id in rows]
 
