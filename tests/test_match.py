@@ -71,6 +71,7 @@ def test_each_document_gets_every_topic_it_matches() -> None:
     assert matcher.match(documents) == [("kant", "kyrgyz"), ("kyrgyz",), ()]
     # the scratch index is emptied between batches: nothing carries over
     assert matcher.match([DOCUMENTS["philosopher"]]) == [("kant",)]
+    assert matcher.match([DOCUMENTS["budget"]]) == [("kyrgyz",)]  # row 0 held "Kant" before
     assert matcher.match([]) == []
     matcher.close()
 
