@@ -22,26 +22,129 @@ keyphrase. Precision at k divides the hits among the first k predictions by k (a
 fewer than k tags is not favoured), recall at k divides them by the number of gold
 keyphrases, and F1 at k is averaged over articles (macro). The clause-fragment share is the
 share of the first 10 predicted phrases that start or end on a function word or hold a verb
-form (:func:`common.clause_fragment`). CPU per item is the median ``time.process_time`` of one
+form (:func:`clause_fragment`). CPU per item is the median ``time.process_time`` of one
 ``tag_item`` call (after one warm-up pass).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from common import arguments, clause_fragment, cpu_timed, machine, stemmed_key, table
+from common import arguments, cpu_timed, machine, table
 
 from watcher.corpus import document_from_text
 from watcher.tagging import tag_item, warm_up
 
 ENVIRONMENT = "WATCHER_KPCROWD"
 KS = (5, 10)
+
+
+_PORTER: Any = None
+
+
+def stemmed_key(phrase: str) -> str:
+    """A phrase as stemmed exact matching compares it: lower-case words (letters and
+    digits), each Porter-stemmed (``snowballstemmer``), joined by single spaces."""
+    global _PORTER
+    if _PORTER is None:
+        import snowballstemmer  # only the keyphrase evaluations need it
+
+        _PORTER = snowballstemmer.stemmer("porter")
+    words = re.findall(r"[^\W_]+", phrase.lower().replace("’", "'").replace("'s", ""))
+    return " ".join(_PORTER.stemWords(words))
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Verb forms that make a phrase a clause rather than a name of a thing: auxiliaries and
+# modals, and the inflected forms of verbs common in news headlines. Kept apart from
+# watcher.tagging's own rules so that the measure does not simply restate them.
+# Words that a noun phrase neither starts nor ends with: articles, pronouns, prepositions,
+# conjunctions, and adverbs or adjectives that need a word after them.
+_FUNCTION_WORDS = _wordset(
+    """a an the this that these those my your his her its our their it he she they we you i
+    me him them us of in on at by for from to with without into onto about above below over
+    under after before since during between among against through until upon via as than
+    and or but nor if then so yet because while although though when where which who whom
+    whose what why how not no also very just only even still already more most less least
+    additional further such other another each every some any all both either neither
+    several many much few own same s"""
+)
+_AUXILIARIES = _wordset(
+    """is are was were be been being am has have had having do does did will would shall
+    should can could may might must won't can't isn't aren't wasn't weren't doesn't didn't
+    hasn't haven't"""
+)
+# verbs that are not also common nouns: their -s form is a verb wherever it stands
+_VERBS = _wordset(
+    """accept add admit agree allow announce appear approve argue ask become begin believe
+    bring buy confirm consider continue decide declare defend deny describe die earn expect
+    find give go grow include join keep kill leave lift lose make meet predict prepare
+    propose receive reject remain require reveal say see seek sell send soar spend
+    strengthen suffer suggest take tell threaten try urge warn withdraw"""
+)
+# verbs that are also nouns ("talks", "plans"): a verb only inside a phrase
+_VERB_NOUNS = _wordset(
+    """back ban boost call charge claim cost cut drop end face fall fear file fire force
+    gain halt help hit hold hope host increase launch lead mark move need offer order pass
+    pay plan play post promise push raise reach release report rise rule run set show sign
+    slam spark split start station stay step stop strike support talk top turn vote want
+    win"""
+)
+_IRREGULAR_PAST = _wordset(
+    """became began bought brought came fell gave got grew held kept led lost made met paid
+    ran rose said sent sold spent stood struck took tried won wrote"""
+)
+
+
+def _verb_base(word: str) -> str | None:
+    """The base of an -s or -ed form of a listed verb ("proposes" -> "propose")."""
+    for ending, restore in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ied", "y"),
+        ("ed", ""),
+        ("d", ""),
+    ):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            base = word[: len(word) - len(ending)] + restore
+            if base in _VERBS or base in _VERB_NOUNS:
+                return base
+    return None
+
+
+def clause_fragment(phrase: str) -> bool:
+    """Whether a keyphrase is a piece of a clause rather than a noun phrase: it starts or
+    ends on a function word ("russia will station additional"), holds an auxiliary or modal, or
+    holds an inflected verb: a past form or an -s form after the first word ("fda proposes
+    calorie counts", "move strengthens"). A rule, not a parser: an -s form that is also a
+    plural noun ("talks", "plans") counts only inside the phrase, not as its last word, and
+    a first word is taken as an adjective ("proposed rule")."""
+    words = phrase.lower().replace("’", "'").split()
+    if not words:
+        return False
+    if words[0] in _FUNCTION_WORDS or words[-1] in _FUNCTION_WORDS:
+        return True
+    if any(word in _AUXILIARIES or word in _IRREGULAR_PAST for word in words[1:]):
+        return True
+    last = len(words) - 1
+    for index, word in enumerate(words[1:], start=1):
+        base = _verb_base(word)
+        if base is None:
+            continue
+        if word.endswith("d") or index < last or base in _VERBS:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
