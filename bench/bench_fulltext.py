@@ -28,9 +28,11 @@ from html import escape
 from http.server import BaseHTTPRequestHandler
 from itertools import cycle
 from pathlib import Path
+from typing import cast
 
 from common import (
     Run,
+    Section,
     arguments,
     machine,
     measure,
@@ -39,7 +41,6 @@ from common import (
     publish,
     query,
     remove_db,
-    table,
     timed,
     watcher,
     workdir,
@@ -165,7 +166,7 @@ def serve(seed: int, items: int, latency: float) -> None:
     def answer(request: BaseHTTPRequestHandler) -> Answer:
         if latency:
             time.sleep(latency)
-        host, port = request.server.server_address[:2]
+        host, port = cast(tuple[str, int], request.server.server_address)
         base = f"http://{host}:{port}"
         path, _, query = request.path.partition("?")
         parts = path.strip("/").split("/")
@@ -265,8 +266,8 @@ def poll_once(
     urls = [f"http://{host}:{port}/feed/{i}" for i, (host, port) in zip(range(feeds), cycle(sites))]
     config = directory / f"{mode}.toml"
     db = remove_db(directory / f"{mode}.db")
-    settings = f'[poll]\nconcurrency = 32\nworkers = 0\n\n[full_text]\nmode = "{mode}"\n'
-    write_config(config, settings, urls, TOPIC_TOML)
+    poll = {"concurrency": 32, "workers": 0}
+    write_config(config, urls, TOPIC_TOML, poll=poll, full_text={"mode": mode})
     # other load: everything else the machine did meanwhile, the page server's share too
     run = measure(mode, watcher(config, db, "poll", "--all"))
     text = "CASE WHEN content != '' THEN content ELSE summary END"
@@ -283,11 +284,8 @@ def poll_once(
 def report(extraction: dict[str, float], polls: list[Poll], args: argparse.Namespace) -> str:
     import trafilatura
 
-    lines = [
-        SECTION,
-        "",
-        measured_with("bench_fulltext.py", args.argv),
-        "",
+    section = Section(SECTION, measured_with("bench_fulltext.py", args.argv))
+    section.add(
         f"- machine: {machine(f'trafilatura {trafilatura.__version__}')}",
         f"- extraction: {extraction['pages']:.0f} generated article pages, median "
         f"{extraction['kb']:.0f} KB of HTML and {extraction['words']:.0f} words of story "
@@ -297,67 +295,59 @@ def report(extraction: dict[str, float], polls: list[Poll], args: argparse.Names
         f"summary; their links lead to pages like the above) on {HOSTS} loopback hosts, "
         "`concurrency = 32`, `workers = 0`, fresh database each run; `auto` fetches the "
         "page of every matching item (all summaries are short)",
-        "",
-        *table(
-            ["per page", "median ms", "p95 ms"],
-            [
-                [label, f"{extraction[key + 'median']:.1f}", f"{extraction[key + 'p95']:.1f}"]
-                for label, key in (
-                    ("`extract_article` (trafilatura + cleaning + language)", ""),
-                    (
-                        "`prepare_items` on the extracted text (match, tags, fingerprint)",
-                        "prepare_",
-                    ),
-                    ("for comparison: `prepare_items` on the feed's one-line summary", "feed_"),
-                )
-            ],
-        ),
-        "",
+    )
+    costs = [
+        ("`extract_article` (trafilatura + cleaning + language)", ""),
+        ("`prepare_items` on the extracted text (match, tags, fingerprint)", "prepare_"),
+        ("for comparison: `prepare_items` on the feed's one-line summary", "feed_"),
     ]
+    section.table(
+        ["per page", "median ms", "p95 ms"],
+        [[label, f"{extraction[key + 'median']:.1f}", f"{extraction[key + 'p95']:.1f}"]
+         for label, key in costs],
+    )  # fmt: skip
     rows = [
         [f"{p.latency * 1000:.0f} ms", f"`{p.mode}`", f"{p.run.seconds:.1f}",
          f"{p.run.cpu_seconds:.1f}", f"{p.run.other_load:.2f}", p.items, p.copies,
          sum(p.pages.values()), f"{p.words:.0f}", f"{p.tags:.1f}"]
         for p in polls
     ]  # fmt: skip
-    lines += table(
+    section.table(
         ["server latency", "`[full_text] mode`", "wall s", "CPU s (all processes)",
          "other load, cores", "items stored", "near-duplicates", "pages fetched",
          "words per item", "tags per item"],
         rows, "rl" + "r" * 8,
     )  # fmt: skip
     by_mode = {(p.latency, p.mode): p for p in polls}
-    lines.append("")
+    effects = []
     for latency in dict.fromkeys(p.latency for p in polls):
         off, on = by_mode[latency, "never"].run, by_mode[latency, "auto"].run
         extra, cpu = on.seconds - off.seconds, on.cpu_seconds - off.cpu_seconds
         pages = max(1, sum(by_mode[latency, "auto"].pages.values()))
-        lines.append(
+        effects.append(
             f"- at {latency * 1000:.0f} ms latency, full text adds {extra:.1f} s of wall time "
             f"({on.seconds / off.seconds:.1f}× the poll without it) and "
             f"{cpu:.1f} CPU-s: {cpu / pages * 1000:.0f} ms of CPU per fetched page."
         )
-    lines += [
-        "",
+    section.add(*effects)
+    section.add(
         "Wall time runs from process start to exit (imports, migration included). CPU is "
         "user + system of the poll and its worker processes. Words and tags are averages over "
         "the stored items (the feed text when full text is off). Other load is CPU the rest of "
         "the machine used meanwhile (the page server included), in cores: a figure much above "
-        "0.1 means the run shared the machine and its times are pessimistic.",
-        "",
-    ]
-    return "\n".join(lines)
+        "0.1 means the run shared the machine and its times are pessimistic."
+    )
+    return str(section)
 
 
 def main() -> None:
     parser = arguments(
-        __doc__, quick="20 feeds, 40 pages; writes no docs", write="docs/benchmarks.md"
+        __doc__, quick="20 feeds, 40 pages; writes no docs", write="docs/benchmarks.md", seed=10
     )
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--pages", type=int, default=200, help="pages for the extraction cost")
     parser.add_argument("--latency", type=float, default=None, help="server delay, seconds")
-    parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -44,12 +44,19 @@ sys.path.insert(0, str(ROOT))
 
 
 def arguments(
-    doc: str | None, *, quick: str = "", write: str = "", work: bool = False
+    doc: str | None,
+    *,
+    quick: str = "",
+    write: str = "",
+    work: bool = False,
+    seed: int | None = None,
+    workers: bool = False,
 ) -> argparse.ArgumentParser:
     """A benchmark's parser, described by the first paragraph of ``doc``: with ``quick`` a
     ``--quick`` option (``quick`` its help), with ``write`` (what the script rewrites) a
-    ``--no-write`` option, with ``work`` a ``--workdir``. ``args.argv`` is the command line,
-    for the report's first line."""
+    ``--no-write`` option, with ``work`` a ``--workdir``, with ``seed`` a ``--seed`` of that
+    default, with ``workers`` the ``[poll] workers`` of the runs. ``args.argv`` is the
+    command line, for the report's first line."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0].strip())
     parser.set_defaults(argv=sys.argv[1:])
     if quick:
@@ -58,7 +65,18 @@ def arguments(
         parser.add_argument("--no-write", action="store_true", help=f"do not update {write}")
     if work:
         parser.add_argument("--workdir", type=Path, help="work folder, kept (default: temporary)")
+    if seed is not None:
+        parser.add_argument("--seed", type=int, default=seed)
+    if workers:
+        parser.add_argument(
+            "--workers", type=int, default=0, help="[poll] workers; 0 = one per core"
+        )
     return parser
+
+
+def log(message: str) -> None:
+    """A progress line on stderr, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------- processes
@@ -85,10 +103,11 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def status_kb(pid: int, key: str) -> int:
-    """A field of /proc/PID/status in kB (VmRSS, VmHWM, ...); 0 when unreadable."""
+def status_kb(pid: int, key: str, file: str = "status") -> int:
+    """A field of /proc/PID/status (VmRSS, VmHWM, ...), or of another /proc/PID ``file``
+    in the same form, in kB; 0 when unreadable."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError):
@@ -102,13 +121,7 @@ def own_mb(key: str) -> float:
 
 
 def pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return status_kb(pid, "VmRSS")
+    return status_kb(pid, "Pss", "smaps_rollup") or status_kb(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
@@ -427,6 +440,27 @@ def table_row(cells: Sequence[object]) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
+class Section(list[str]):
+    """The Markdown lines of a report: blocks (a paragraph, a bullet list, a table), each
+    followed by a blank line. ``str()`` joins them."""
+
+    def __init__(self, *opening: str) -> None:
+        super().__init__()
+        for block in opening:
+            self.add(block)
+
+    def add(self, *lines: str) -> None:
+        self.extend([*lines, ""])
+
+    def table(
+        self, header: Sequence[str], rows: Iterable[Sequence[object]], align: str = ""
+    ) -> None:
+        self.add(*table(header, rows, align))
+
+    def __str__(self) -> str:
+        return "\n".join(self)
+
+
 # --------------------------------------------------------------------- files
 
 
@@ -581,54 +615,74 @@ def stored_guid_counts(db: Path) -> dict[str, int]:
     return {str(guid): int(count) for guid, count in rows}
 
 
-@contextmanager
-def daemon(config: Path, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``watcher run`` (output to ``log``), once it has logged that it started; killed on
-    the way out if still running (:func:`stop` ends it the ordinary way)."""
-    with log.open("wb") as sink:
+@dataclass
+class DaemonRun(Generic[T]):
+    """A ``watcher run`` from its start to SIGTERM: the readings taken meanwhile, when
+    publishing stopped (``time.monotonic``), the seconds it then took to store what was
+    published, its exit code."""
+
+    samples: list[T]
+    publishing_ended: float
+    caught_up: float
+    returncode: int
+
+
+def run_daemon(
+    config: Path,
+    db: Path,
+    log_path: Path,
+    *,
+    reading: Callable[[int], T],
+    publishing: Callable[[], bool],
+    progress: Callable[[float, list[T]], str],
+    expected: Callable[[], set[str]],
+    drain: float,
+    every: float,
+) -> DaemonRun[T]:
+    """``watcher run`` (output to ``log_path``) from the moment it logs that it started:
+    ``reading(pid)`` every ``every`` seconds and once at the end, while ``publishing()``
+    holds (``progress(minutes, samples)`` on stderr once a minute; exits with the log if the
+    daemon ends first), then until every GUID of ``expected()`` is stored (at most
+    ``drain`` seconds); then SIGTERM. Killed on the way out if still running."""
+    with log_path.open("wb") as sink:
         process = subprocess.Popen(
             watcher(config, db, "run"), stdout=sink, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 120
-        while b'"started"' not in log.read_bytes():  # "started": a daemon that has loaded
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the daemon did not start:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.2)
-        yield process
+        _wait_started(process, log_path)
+        samples: list[T] = []
+        sampler = Sampler(lambda: samples.append(reading(process.pid)), every)
+        try:
+            began = time.monotonic()
+            minutes = 0
+            while publishing():
+                if process.poll() is not None:
+                    sys.exit(
+                        f"the daemon exited with {process.returncode}:\n{log_path.read_text()}"
+                    )
+                if time.monotonic() - began >= 60 * (minutes + 1):
+                    minutes += 1
+                    print(progress((time.monotonic() - began) / 60, samples), file=sys.stderr)
+                time.sleep(2)
+            publishing_ended = time.monotonic()
+            caught_up = wait_stored(expected(), db, drain)
+            last = reading(process.pid)
+        finally:
+            sampler.stop()
+        samples.append(last)
+        process.send_signal(signal.SIGTERM)
+        return DaemonRun(samples, publishing_ended, caught_up, process.wait(timeout=120))
     finally:
         if process.poll() is None:
             process.kill()
 
 
-@contextmanager
-def sampling(reading: Callable[[], T], every: float) -> Iterator[list[T]]:
-    """The readings ``reading()`` gives every ``every`` seconds while the block runs."""
-    samples: list[T] = []
-    sampler = Sampler(lambda: samples.append(reading()), every)
-    try:
-        yield samples
-    finally:
-        sampler.stop()
-
-
-def watch(
-    process: subprocess.Popen[bytes],
-    log: Path,
-    running: Callable[[], bool],
-    progress: Callable[[float], str],
-) -> None:
-    """Wait while ``running()`` holds, exiting with the log if the daemon ``process`` ends
-    first; ``progress(minutes)`` is printed on stderr once a minute."""
-    began = time.monotonic()
-    minutes = 0
-    while running():
-        if process.poll() is not None:
-            sys.exit(f"the daemon exited with {process.returncode}:\n{log.read_text()}")
-        if time.monotonic() - began >= 60 * (minutes + 1):
-            minutes += 1
-            print(progress((time.monotonic() - began) / 60), file=sys.stderr)
-        time.sleep(2)
+def _wait_started(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while b'"started"' not in log_path.read_bytes():  # "started": a daemon that has loaded
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the daemon did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.2)
 
 
 def wait_stored(expected: set[str], db: Path, seconds: float) -> float:
@@ -638,9 +692,3 @@ def wait_stored(expected: set[str], db: Path, seconds: float) -> float:
     while time.monotonic() - began < seconds and not expected <= set(stored_guid_counts(db)):
         time.sleep(2)
     return time.monotonic() - began
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, then the exit code (at most two minutes' wait)."""
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=120)

@@ -24,10 +24,9 @@ import json
 import random
 import subprocess
 import sys
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -456,10 +455,17 @@ def advance_feeds(source: Path, target: Path, seed: int, *, every: int = 5) -> t
     return changed, added
 
 
-def write_config(path: Path, settings: str, urls: Sequence[str], topics: str = TOPICS_TOML) -> None:
-    """A watcher config: ``settings`` (TOML, dedented), ``topics`` and a feed per URL."""
+def write_config(
+    path: Path, urls: Sequence[str], topics: str = TOPICS_TOML, **sections: Mapping[str, object]
+) -> None:
+    """A watcher config: each of ``sections`` (``poll={"workers": 0}`` is ``[poll]`` with
+    ``workers = 0``), ``topics`` and a feed per URL."""
+    lines = []
+    for name, settings in sections.items():
+        lines += [f"[{name}]", *(f"{key} = {json.dumps(value)}" for key, value in settings.items())]
+        lines.append("")
     feeds = "".join(f'\n[[feeds]]\nurl = "{url}"\n' for url in urls)
-    path.write_text(textwrap.dedent(settings) + topics + feeds, encoding="utf-8")
+    path.write_text("\n".join(lines) + topics + feeds, encoding="utf-8")
 
 
 # --------------------------------------------------------------------- servers
