@@ -4,38 +4,18 @@
     python bench/bench_dedupe.py                         # 10k, 100k and 1M (builds once, cached)
     python bench/bench_dedupe.py --sizes 10000,100000    # any sizes
 
-Synthetic corpora are built once into real SQLite files under ``bench/results/dedupe/`` (git
-ignored) and reused. The base corpus is bulk-loaded: texts are generated and fingerprinted with
-the real :func:`watcher.similarity.fingerprint` in a process pool, then written through the
-Store's connection in big transactions with exactly the rows :func:`watcher.ingest.ingest_batch`
-writes (items, FTS via the triggers, dedupe_fingerprints, dedupe_keys with the same ``at``,
-item_topics, tags/item_tags, sightings); near-duplicate groups and stories come from the
-generator's labels instead of :func:`decide`, and tags are emulated (the real tagger would
-take 2-3 ms per item).
-
-Texts: 150-600 words from a 30k-word vocabulary with Zipfian frequencies (function words at
-the top), invented capitalised names (Zipfian popularity, a few real topical names at the
-top) and story themes; items arrive at a fixed rate (default 1,370 a day: 1M items span two
-years; 10k span a week), so the time windows hold the same number of items at every size and
-only the corpus behind them grows. 55 % of items start a story, 25 % are other write-ups of a
-recent story, 20 % near-duplicates (wire copies: words changed, paragraph cut, dateline or
-footer added) of a recent item.
-
-Measured at each size, in a fresh process per size: ``ingest_batch`` for 2,000 new items in
-batches of 50 (half new stories, half copies or write-ups of stored items; "now" just after
-the corpus ends), per item (median, p95, p99, with each batch's closing writes — topics, tags,
-sightings, the text index — and commit spread over its items), broken down into level-1
-lookup, candidate query, decoding, ``decide``, writes and commit; candidate-set sizes; 500
-level-1 repeats (sightings); peak RSS and SQLite's own heap. Restart: a fresh process opening
-the database (migrations check) and ingesting one batch, with the OS page cache warm and with
-the database file evicted from it. Every measured run removes what it added afterwards, so
-the cached corpora stay as built. The cost of ``fingerprint`` itself (parse workers) is
-bench_stages.py's.
+Synthetic corpora are bulk-loaded once into real SQLite files under ``bench/results/dedupe/``
+(git-ignored) with the rows :func:`watcher.ingest.ingest_batch` writes, texts fingerprinted by
+the real code in a process pool; near-duplicate groups and stories come from the generator's
+labels, tags are emulated. Items arrive at a fixed rate (1M items span two years, 10k a week),
+so the time windows hold the same number of items at every size and only the corpus behind
+them grows. Each size is measured in fresh processes: ``ingest_batch`` for 2,000 new items in
+batches of 50, per item and by part; memory; a restart up to the first batch stored, with the
+OS cache warm and cold. Every measurement removes what it added, so the corpora stay as built.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import datetime as dt
 import json
@@ -50,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -59,15 +40,17 @@ from typing import Any
 from common import (
     ROOT,
     Load,
+    Section,
     Tally,
     arguments,
+    log,
     machine,
     own_mb,
     percentile,
+    query,
     remove_db,
     revision,
     summary,
-    table,
     time_calls,
 )
 
@@ -81,6 +64,7 @@ END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)  # the corpus ends here; "n
 RATE_PER_DAY = 1370.0  # 1M items = two years
 FEEDS = 400
 SHARE_HEAD, SHARE_SIBLING = 0.55, 0.25  # the rest (0.20) are near-duplicates
+NEW_ITEMS, BATCH = 2000, 50
 GOAL_MEDIAN_MS = 2.0
 GOAL_RESTART_S = 1.0
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -186,7 +170,6 @@ class Generator:
         self.names = names
         nweights = 1.0 / (np.arange(len(names)) + 1.0)
         self.ncum = np.cumsum(nweights) / nweights.sum()
-        self.content_from = len(FUNCTION_WORDS)
 
     # -- pieces
 
@@ -348,7 +331,7 @@ class Plan:
     delay: Any  # float32: seconds from published to first seen
 
     @classmethod
-    def build(cls, size: int, rate: float, seed: int) -> Plan:
+    def build(cls, size: int, seed: int) -> Plan:
         import numpy as np
 
         rng = random.Random(_mix(seed, 4, size))
@@ -356,25 +339,22 @@ class Plan:
         story = np.arange(size, dtype=np.int64)
         parent = np.full(size, -1, dtype=np.int64)
         root = np.arange(size, dtype=np.int64)
-        per_hour = rate / 24.0
+        per_hour = RATE_PER_DAY / 24.0
         for i in range(size):
             x = rng.random()
             if i < 200 or x < SHARE_HEAD:
                 continue
-            if x < SHARE_HEAD + SHARE_SIBLING:
-                p = i - 1 - int(rng.expovariate(1.0 / (per_hour * 10)))
-                if p < 0:
-                    continue
-                role[i], parent[i], story[i] = SIBLING, p, story[p]
-            else:
-                p = i - 1 - int(rng.expovariate(1.0 / (per_hour * 6)))
-                if p < 0:
-                    continue
-                role[i], parent[i], story[i], root[i] = COPY, p, story[p], root[p]
+            sibling = x < SHARE_HEAD + SHARE_SIBLING
+            p = i - 1 - int(rng.expovariate(1.0 / (per_hour * (10 if sibling else 6))))
+            if p < 0:
+                continue
+            role[i], parent[i], story[i] = (SIBLING if sibling else COPY), p, story[p]
+            if not sibling:
+                root[i] = root[p]
         nrng = np.random.default_rng(_mix(seed, 5, size))
         feed_weights = 1.0 / (np.arange(FEEDS) + 5.0)
         feed = nrng.choice(np.arange(1, FEEDS + 1), size=size, p=feed_weights / feed_weights.sum())
-        step = 86400.0 / rate
+        step = 86400.0 / RATE_PER_DAY
         seconds = (size - np.arange(size)) * step - nrng.uniform(0, step, size)
         delay = nrng.uniform(60, 1800, size).astype(np.float32)
         return cls(size, role, story, parent, root, feed.astype(np.int16), seconds, delay)
@@ -412,8 +392,7 @@ def _summary(text: str) -> str:
 def _topic_specs() -> list[tuple[str, tuple[str, ...]]]:
     from watcher.config import load_config
 
-    config = load_config(CONFIG)
-    return [(topic.name, tuple(topic.keywords)) for topic in config.topics]
+    return [(topic.name, tuple(topic.keywords)) for topic in load_config(CONFIG).topics]
 
 
 # ---------------------------------------------------------------- worker side of the build
@@ -422,10 +401,12 @@ _GEN: Generator | None = None
 _PLAN: Plan | None = None
 
 
-def _init_worker(plan_path: str, seed: int, topics: list[tuple[str, tuple[str, ...]]]) -> None:
+def _init_worker(plan_path: Path, seed: int) -> tuple[Generator, Plan]:
     global _GEN, _PLAN
-    _GEN = Generator(seed, topics)
-    _PLAN = Plan.load(Path(plan_path))
+    _text.cache_clear()  # texts of another plan, when a process builds or prepares a second
+    _GEN = Generator(seed, _topic_specs())
+    _PLAN = Plan.load(plan_path)
+    return _GEN, _PLAN
 
 
 @lru_cache(maxsize=30_000)
@@ -438,17 +419,17 @@ def _text(index: int) -> tuple[str, str]:
     return _GEN.writeup(int(_PLAN.story[index]), index)
 
 
-def _stored_item(index: int, feed: int | None = None) -> tuple[Any, dt.datetime, dt.datetime]:
-    """The Item a feed gave for corpus item ``index`` (fields as make_item sets them)."""
+def _stored_item(plan: Plan, index: int) -> tuple[Any, dt.datetime]:
+    """The Item a feed gave for corpus item ``index`` (fields as make_item sets them), and
+    when it was first seen."""
     from watcher.models import Item
     from watcher.normalize import canonical_url, content_hash
 
-    assert _PLAN is not None
     title, text = _text(index)
-    published = END - dt.timedelta(seconds=float(_PLAN.seconds[index]))
+    published = END - dt.timedelta(seconds=float(plan.seconds[index]))
     published = published.replace(microsecond=0)
-    first_seen = published + dt.timedelta(seconds=int(_PLAN.delay[index]))
-    feed = int(_PLAN.feed[index]) if feed is None else feed
+    first_seen = published + dt.timedelta(seconds=int(plan.delay[index]))
+    feed = int(plan.feed[index])
     url = f"https://outlet{feed:03d}.example/news/{published:%Y/%m/%d}/{_slug(title)}-{index + 1}"
     item = Item(
         title=title,
@@ -462,17 +443,16 @@ def _stored_item(index: int, feed: int | None = None) -> tuple[Any, dt.datetime,
         content_hash=content_hash(title, text),
         source=f"Outlet {feed:03d}",
     )
-    return item, published, first_seen
+    return item, first_seen
 
 
-def _emulated_tags(story: Story, index: int) -> list[tuple[str, str, float]]:
+def _emulated_tags(generator: Generator, story: Story, index: int) -> list[tuple[str, str, float]]:
     """Tags shaped like tag_item's on these texts: topics, 0-2 keywords, 6 keyphrases (3 of
     the story, 3 words of the item), the real place names among the story's names."""
-    assert _GEN is not None
     rng = random.Random(_mix(SEED, 6, index))
     tags = [(name, "topic", 1.0) for name in story.topics]
     tags += [(kw.casefold(), "keyword", 0.75) for kw in story.keywords]
-    phrases = list(story.keyphrases[:3]) + [_GEN._content_word(rng) for _ in range(3)]
+    phrases = list(story.keyphrases[:3]) + [generator._content_word(rng) for _ in range(3)]
     tags += [(kp, "keyphrase", round(0.9 - 0.1 * j, 3)) for j, kp in enumerate(phrases)]
     tags += [(place.casefold(), "place", 0.875) for place in story.places]
     return tags
@@ -485,26 +465,23 @@ def _build_chunk(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
 
     assert _GEN is not None
     assert _PLAN is not None
-    start, stop = bounds
+    plan = _PLAN
     rows = []
-    for index in range(start, stop):
-        item, _published, first_seen = _stored_item(index)
+    for index in range(*bounds):
+        item, first_seen = _stored_item(plan, index)
         fp = fingerprint(item.title, item.text, item.published_at)
-        role = int(_PLAN.role[index])
-        story_id = int(_PLAN.story[index]) + 1
+        role = int(plan.role[index])
+        story_id = int(plan.story[index]) + 1
+        duplicate_of: int | None = None
+        signal, score = {COPY: ("shingles", 0.8), SIBLING: ("terms", 0.2)}.get(role, (None, None))
         if role == COPY:
-            duplicate_of: int | None = int(_PLAN.root[int(_PLAN.parent[index])]) + 1
-            signal, score = "shingles", 0.8
-        elif role == SIBLING:
-            duplicate_of, signal, score = None, "terms", 0.2
-        else:
-            duplicate_of, signal, score = None, None, None
-        story = _GEN.story(int(_PLAN.story[index]))
+            duplicate_of = int(plan.root[int(plan.parent[index])]) + 1
+        story = _GEN.story(int(plan.story[index]))
         row = (index + 1, item.url, item.canonical_url, item.guid, item.external_id, item.title,
                item.summary, item.content, item.published_at, _iso(first_seen),
-               int(_PLAN.feed[index]), item.source, item.lang, item.content_hash, duplicate_of,
+               int(plan.feed[index]), item.source, item.lang, item.content_hash, duplicate_of,
                story_id, signal, score)  # fmt: skip
-        tags = _emulated_tags(story, index)
+        tags = _emulated_tags(_GEN, story, index)
         vector = vector_bytes(item.title, item.text)
         rows.append((row, to_bytes(fp), fp.band_keys, fp.story_keys, story.topics, tags, vector))
     return rows
@@ -517,21 +494,11 @@ def corpus_path(size: int) -> Path:
     return RESULTS / f"corpus-{size}.db"
 
 
-def _progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+def _plan_path(size: int) -> Path:
+    return RESULTS / f"plan-{size}.npz"
 
 
-def _insert_feeds(conn: sqlite3.Connection) -> None:
-    conn.executemany(
-        "INSERT INTO feeds(id, url, title, origin, created_at) VALUES (?, ?, ?, 'config', ?)",
-        [
-            (f, f"https://outlet{f:03d}.example/rss", f"Outlet {f:03d}", "2023-01-01T00:00:00Z")
-            for f in range(1, FEEDS + 1)
-        ],
-    )
-
-
-def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any]:
+def build_bulk(size: int, seed: int) -> dict[str, Any]:
     """Bulk-load a corpus of ``size`` items; returns its metadata (also written as JSON)."""
     import multiprocessing as mp
 
@@ -541,29 +508,32 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
     remove_db(path, ".json")
     RESULTS.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    plan = Plan.build(size, rate, seed)
-    plan_path = RESULTS / f"plan-{size}.npz"
-    plan.save(plan_path)
-    _progress(f"{size}: plan ready ({time.perf_counter() - t_start:.1f} s)")
+    Plan.build(size, seed).save(_plan_path(size))
+    log(f"{size}: plan ready ({time.perf_counter() - t_start:.1f} s)")
     store = Store.open(path)
     conn = store.db.conn
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA cache_size = -4000000")  # 4 GB while building only
-    conn.execute("PRAGMA temp_store = MEMORY")
+    for pragma in (
+        "journal_mode = OFF",
+        "synchronous = OFF",
+        "temp_store = MEMORY",
+        "cache_size = -4000000",
+    ):  # 4 GB while building only
+        conn.execute(f"PRAGMA {pragma}")  # fmt: skip
     with conn:
-        _insert_feeds(conn)
+        conn.executemany(
+            "INSERT INTO feeds(id, url, title, origin, created_at) VALUES (?, ?, ?, 'config', ?)",
+            [(f, f"https://outlet{f:03d}.example/rss", f"Outlet {f:03d}", "2023-01-01T00:00:00Z")
+             for f in range(1, FEEDS + 1)],
+        )  # fmt: skip
     tag_ids: dict[tuple[str, str], int] = {}
     frequencies: dict[int, int] = {}  # story_df as ingest would leave it
-    chunk = 500
-    bounds = [(s, min(s + chunk, size)) for s in range(0, size, chunk)]
-    topics = _topic_specs()
+    bounds = [(s, min(s + 500, size)) for s in range(0, size, 500)]
     done = 0
     insert_seconds = 0.0
     last_report = time.perf_counter()
-    ctx = mp.get_context("fork")
-    with ctx.Pool(
-        workers, initializer=_init_worker, initargs=(str(plan_path), seed, topics)
+    workers = len(os.sched_getaffinity(0))
+    with mp.get_context("fork").Pool(
+        workers, initializer=_init_worker, initargs=(_plan_path(size), seed)
     ) as pool:
         pending: list[tuple[Any, ...]] = []
         for rows in pool.imap(_build_chunk, bounds):
@@ -574,22 +544,20 @@ def build_bulk(size: int, rate: float, workers: int, seed: int) -> dict[str, Any
                 _write_rows(conn, pending, tag_ids, frequencies)
                 insert_seconds += time.perf_counter() - t0
                 pending = []
-            now = time.perf_counter()
-            if now - last_report > 30 or done == size:
-                last_report = now
-                elapsed = now - t_start
-                eta = elapsed / done * (size - done)
-                _progress(
-                    f"{size}: {done:,}/{size:,} items, {elapsed:.0f} s, "
-                    f"{done / elapsed:.0f} items/s, eta {eta:.0f} s"
+            if time.perf_counter() - last_report > 30 or done == size:
+                last_report = time.perf_counter()
+                elapsed = last_report - t_start
+                log(
+                    f"{size}: {done:,}/{size:,} items, {elapsed:.0f} s, {done / elapsed:.0f} "
+                    f"items/s, eta {elapsed / done * (size - done):.0f} s"
                 )
     with conn:
         conn.executemany("INSERT INTO story_df(key, df) VALUES (?, ?)", frequencies.items())
         conn.execute("UPDATE story_clustered SET item_id = ?", [size])  # as after a clustering
     conn.execute("PRAGMA journal_mode = WAL")
     store.close()
-    meta = {"size": size, "generator": GENERATOR_VERSION, "seed": seed, "rate_per_day": rate,
-            "build_seconds": round(time.perf_counter() - t_start, 1),
+    meta = {"size": size, "generator": GENERATOR_VERSION, "seed": seed,
+            "rate_per_day": RATE_PER_DAY, "build_seconds": round(time.perf_counter() - t_start, 1),
             "insert_seconds": round(insert_seconds, 1), "workers": workers,
             "built_at": dt.datetime.now(dt.UTC).strftime(_ISO), **_db_stats(path)}  # fmt: skip
     Path(f"{path}.json").write_text(json.dumps(meta, indent=1))
@@ -607,8 +575,7 @@ def _write_rows(
     from watcher.store.stories import DOCUMENTS_KEY
     from watcher.story_vectors import INDEX_TERMS, from_bytes, top_keys
 
-    items, fps, keys, topics, tags, sightings = [], [], [], [], [], []
-    vectors, terms = [], []
+    table_rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _BULK_INSERTS}
     for item, blob, band_keys, story_keys, item_topics, item_tags, vector_blob in rows:
         item_id = item[0]
         at = item[8] or item[9]  # published, else first seen (feed items)
@@ -618,13 +585,13 @@ def _write_rows(
         if item[14] is None:  # duplicate_of: a copy's words are not counted
             for key in (DOCUMENTS_KEY, *vector.keys.tolist()):
                 frequencies[key] = frequencies.get(key, 0) + 1
-        vectors.append((item_id, at, vector_blob))
-        terms.extend((key, at, item_id) for key in index)
-        items.append(item)
-        fps.append((item_id, blob))
-        keys.extend((key, 0, at, item_id) for key in band_keys)
-        keys.extend((key, 1, at, item_id) for key in story_keys)
-        topics.extend((item_id, topic) for topic in item_topics)
+        table_rows["story_vectors"].append((item_id, at, vector_blob))
+        table_rows["story_terms"].extend((key, at, item_id) for key in index)
+        table_rows["items"].append(item)
+        table_rows["dedupe_fingerprints"].append((item_id, blob))
+        table_rows["dedupe_keys"].extend((key, 0, at, item_id) for key in band_keys)
+        table_rows["dedupe_keys"].extend((key, 1, at, item_id) for key in story_keys)
+        table_rows["item_topics"].extend((item_id, topic) for topic in item_topics)
         for name, kind, score in item_tags:
             tag_id = tag_ids.get((name, kind))
             if tag_id is None:
@@ -632,131 +599,106 @@ def _write_rows(
                 conn.execute(
                     "INSERT INTO tags(id, name, kind) VALUES (?, ?, ?)", (tag_id, name, kind)
                 )
-            tags.append((item_id, tag_id, score))
-        sightings.append((item_id, item[10], item[1], item[9]))
-    keys.sort()  # B-tree locality; the rows are the same
+            table_rows["item_tags"].append((item_id, tag_id, score))
+        table_rows["sightings"].append((item_id, item[10], item[1], item[9]))
+    table_rows["dedupe_keys"].sort()  # B-tree locality; the rows are the same
     with conn:
-        conn.executemany(
-            "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, content, "
-            "published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
-            "story_id, dedupe_signal, dedupe_score) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            items,
-        )
-        conn.executemany("INSERT INTO dedupe_fingerprints(item_id, fingerprint) VALUES (?, ?)", fps)
-        conn.executemany(
-            "INSERT OR IGNORE INTO dedupe_keys(key, kind, at, item_id) VALUES (?, ?, ?, ?)", keys
-        )
-        conn.executemany("INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)", topics)
-        conn.executemany(
-            "INSERT OR IGNORE INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)", tags
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
-            "VALUES (?, ?, ?, ?, 'first')",
-            sightings,
-        )
-        conn.executemany("INSERT INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)", vectors)
-        conn.executemany(
-            "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)", terms
-        )
+        for name, sql in _BULK_INSERTS.items():
+            conn.executemany(sql, table_rows[name])
+
+
+_BULK_INSERTS = {
+    "items": "INSERT INTO items(id, url, canonical_url, guid, external_id, title, summary, "
+    "content, published_at, first_seen_at, feed_id, source, lang, content_hash, duplicate_of, "
+    "story_id, dedupe_signal, dedupe_score) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "dedupe_fingerprints": "INSERT INTO dedupe_fingerprints(item_id, fingerprint) VALUES (?, ?)",
+    "dedupe_keys": "INSERT OR IGNORE INTO dedupe_keys(key, kind, at, item_id) VALUES (?, ?, ?, ?)",
+    "item_topics": "INSERT OR IGNORE INTO item_topics(item_id, topic) VALUES (?, ?)",
+    "item_tags": "INSERT OR IGNORE INTO item_tags(item_id, tag_id, score) VALUES (?, ?, ?)",
+    "sightings": "INSERT OR IGNORE INTO sightings(item_id, feed_id, url, seen_at, match) "
+    "VALUES (?, ?, ?, ?, 'first')",
+    "story_vectors": "INSERT INTO story_vectors(item_id, at, vector) VALUES (?, ?, ?)",
+    "story_terms": "INSERT OR IGNORE INTO story_terms(key, at, item_id) VALUES (?, ?, ?)",
+}
+"""The rows ingest writes for an item, table by table, in the order they are written."""
 
 
 def _db_stats(path: Path) -> dict[str, Any]:
-    conn = sqlite3.connect(path)
-    try:
-        one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
-        first, last = one("SELECT min(published_at), max(published_at) FROM items")
-        return {
-            "file_mb": round(path.stat().st_size / 1e6, 1),
-            "items": one("SELECT max(id) FROM items")[0] or 0,
-            "tags": one("SELECT count(*) FROM tags")[0],
-            "dedupe_keys": one("SELECT count(*) FROM dedupe_keys")[0],
-            "published_from": first,
-            "published_to": last,
-        }
-    finally:
-        conn.close()
+    ((first, last, items),) = query(
+        path, "SELECT min(published_at), max(published_at), max(id) FROM items"
+    )
+    return {
+        "file_mb": round(path.stat().st_size / 1e6, 1),
+        "items": items or 0,
+        "tags": query(path, "SELECT count(*) FROM tags")[0][0],
+        "dedupe_keys": query(path, "SELECT count(*) FROM dedupe_keys")[0][0],
+        "published_from": first,
+        "published_to": last,
+    }
 
 
 # ============================================================================ new items
 
 
-def prepare_new(size: int, args: argparse.Namespace) -> Path:
-    """Pickle the feed batches a measurement ingests: PreparedItems as the workers hand them over."""
+def _new_path(size: int) -> Path:
+    return RESULTS / f"new-{size}-{NEW_ITEMS}-{BATCH}.pkl"
+
+
+def prepare_new(size: int, seed: int, rebuild: bool) -> Path:
+    """Pickle the feed batches a measurement ingests: PreparedItems as the workers hand them
+    over, each with what its items were made as (kind, the stored item made from)."""
     from watcher.config import load_config
     from watcher.normalize import content_hash, make_item
     from watcher.prepare import prepare_items
 
-    out = RESULTS / f"new-{size}-{args.new_items}-{args.batch}.pkl"
-    if out.exists() and not args.rebuild:
+    out = _new_path(size)
+    if out.exists() and not rebuild:
         return out
-    plan_path = RESULTS / f"plan-{size}.npz"
-    _init_worker(str(plan_path), args.seed, _topic_specs())
-    _text.cache_clear()
-    assert _GEN is not None
-    assert _PLAN is not None
+    generator, plan = _init_worker(_plan_path(size), seed)
     config = load_config(CONFIG)
-    rng = random.Random(_mix(args.seed, 7, size))
-    per_hour = args.rate / 24.0
-    batch = args.batch
-    total = args.new_items
+    rng = random.Random(_mix(seed, 7, size))
+    per_hour = RATE_PER_DAY / 24.0
     batches = []
     serial = size
-    for k in range(math.ceil(total / batch)):
-        n = min(batch, total - k * batch)
+    for k in range(math.ceil(NEW_ITEMS / BATCH)):
+        n = min(BATCH, NEW_ITEMS - k * BATCH)
         now = END + dt.timedelta(seconds=60 * (k + 1))
         feed = rng.randint(1, FEEDS)
         kinds = ["fresh"] * (n // 2) + ["copy"] * ((n - n // 2) // 2)
         kinds += ["sibling"] * (n - len(kinds))
         rng.shuffle(kinds)
         items = []
-        expect: list[tuple[str, int | None]] = []  # kind, the stored item it was made from
+        expect: list[tuple[str, int | None]] = []
         for kind in kinds:
             serial += 1
             if kind == "fresh":
-                title, text = _GEN.writeup(serial, serial)
+                title, text = generator.writeup(serial, serial)
                 expect.append((kind, None))
             elif kind == "copy":
                 parent = max(0, size - 1 - int(rng.expovariate(1.0 / (per_hour * 6))))
-                title, text = _GEN.copy(*_text(parent), serial)
+                title, text = generator.copy(*_text(parent), serial)
                 salt = 0
                 while content_hash(title, text) == content_hash(*_text(parent)):
                     salt += 1  # an unchanged body would be the same item again (level 1)
-                    title, text = _GEN.copy(*_text(parent), serial + salt * 10_000_000)
+                    title, text = generator.copy(*_text(parent), serial + salt * 10_000_000)
                 expect.append((kind, parent + 1))  # a corpus item's id is its index + 1
             else:
                 parent = max(0, size - 1 - int(rng.expovariate(1.0 / (per_hour * 10))))
-                title, text = _GEN.writeup(int(_PLAN.story[parent]), serial)
+                title, text = generator.writeup(int(plan.story[parent]), serial)
                 expect.append((kind, parent + 1))
             published = (now - dt.timedelta(seconds=rng.uniform(0, 6 * 3600))).replace(
                 microsecond=0
             )
             url = f"https://outlet{feed:03d}.example/news/{published:%Y/%m/%d}/{_slug(title)}-n{serial}"
-            item = make_item(
-                title=title,
-                summary=_summary(text),
-                content=text,
-                url=url,
-                guid=url,
-                published=published,
-                now=now,
-                source=f"Outlet {feed:03d}",
-            )
+            item = make_item(title=title, summary=_summary(text), content=text, url=url,
+                             guid=url, published=published, now=now,
+                             source=f"Outlet {feed:03d}")  # fmt: skip
             assert item is not None
             items.append(item)
         prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
         batches.append({"feed": feed, "now": _iso(now), "items": prepared, "expect": expect})
-    repeats = []
-    recent = list(range(max(0, size - int(per_hour * 48)), size))
-    chosen = rng.sample(recent, min(len(recent), 10 * batch))
-    for k in range(0, len(chosen), batch):
-        items = [_stored_item(index)[0] for index in chosen[k : k + batch]]
-        prepared, _ = prepare_items(items, config.topics, keep_unmatched=True)
-        now = END + dt.timedelta(seconds=60 * (len(batches) + k // batch + 1))
-        repeats.append({"feed": int(_PLAN.feed[chosen[k]]), "now": _iso(now), "items": prepared})
-    data = {"main": batches, "repeats": repeats}
-    out.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    out.write_bytes(pickle.dumps({"main": batches}, protocol=pickle.HIGHEST_PROTOCOL))
     return out
 
 
@@ -820,18 +762,33 @@ def evict(path: Path) -> None:
             os.close(fd)
 
 
+_MARKS = {
+    "item": "SELECT max(id) FROM items",
+    "sighting": "SELECT max(id) FROM sightings",
+    "tag": "SELECT max(id) FROM tags",
+    "clustered": "SELECT item_id FROM story_clustered",
+}
+
+
 def _marks(conn: sqlite3.Connection) -> dict[str, int]:
-    one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
-    return {
-        "item": one("SELECT max(id) FROM items"),
-        "sighting": one("SELECT max(id) FROM sightings"),
-        "tag": one("SELECT max(id) FROM tags"),
-        "clustered": one("SELECT item_id FROM story_clustered"),
-    }
+    return {name: conn.execute(sql).fetchone()[0] or 0 for name, sql in _MARKS.items()}
 
 
 def _marks_path(db: Path) -> Path:
     return Path(f"{db}.marks.json")
+
+
+def _mark(db: Path, conn: sqlite3.Connection) -> dict[str, int]:
+    """Where the corpus ends before a measurement adds to it, also kept on disk until
+    :func:`_remove_added`: after a crash, :func:`ensure_corpus` cleans up."""
+    marks = _marks(conn)
+    _marks_path(db).write_text(json.dumps(marks))
+    return marks
+
+
+def _remove_added(db: Path, marks: dict[str, int]) -> None:
+    cleanup(db, marks)
+    _marks_path(db).unlink()
 
 
 def _stories_path(db: Path) -> Path:
@@ -843,19 +800,15 @@ def _save_stories(db: Path) -> None:
     stored items between stories and records merges and splits): cleanup puts it back.
     Run by the parent before a child measures: a million rows in the child would show in
     its peak memory."""
-    conn = sqlite3.connect(db)
     state = {
-        "items": conn.execute(
-            "SELECT id, story_id, dedupe_signal, dedupe_score FROM items"
-        ).fetchall(),
-        "merges": [row[0] for row in conn.execute("SELECT story_id FROM story_merges")],
-        "splits": [row[0] for row in conn.execute("SELECT story_id FROM story_splits")],
+        "items": query(db, "SELECT id, story_id, dedupe_signal, dedupe_score FROM items"),
+        "merges": [row[0] for row in query(db, "SELECT story_id FROM story_merges")],
+        "splits": [row[0] for row in query(db, "SELECT story_id FROM story_splits")],
     }
-    conn.close()
     _stories_path(db).write_bytes(pickle.dumps(state))
 
 
-def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
+def cleanup(path: Path, marks: dict[str, int]) -> None:
     """Remove every row a measurement added, so that the cached corpus stays as built.
 
     Foreign keys are off for this: ON DELETE CASCADE into dedupe_keys would scan the whole
@@ -865,7 +818,6 @@ def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
     from watcher.similarity import from_bytes
 
     conn = sqlite3.connect(path, isolation_level=None)
-    removed: dict[str, int] = {}
     try:
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
@@ -875,39 +827,31 @@ def cleanup(path: Path, marks: dict[str, int]) -> dict[str, int]:
             "SELECT item_id, fingerprint FROM dedupe_fingerprints WHERE item_id > ?", [m]
         ).fetchall():
             fp = from_bytes(blob)
-            keys += [(k, 0, item_id) for k in fp.band_keys] + [
-                (k, 1, item_id) for k in fp.story_keys
-            ]
-        before = conn.total_changes
+            keys += [(k, 0, item_id) for k in fp.band_keys]
+            keys += [(k, 1, item_id) for k in fp.story_keys]
         conn.executemany("DELETE FROM dedupe_keys WHERE key = ? AND kind = ? AND item_id = ?", keys)
-        removed["dedupe_keys"] = conn.total_changes - before
-        removed.update(_restore_stories(conn, path, m, marks["clustered"]))
-        for table, sql, mark in (
-            ("dedupe_fingerprints", "DELETE FROM dedupe_fingerprints WHERE item_id > ?", m),
-            ("item_topics", "DELETE FROM item_topics WHERE item_id > ?", m),
-            ("item_tags", "DELETE FROM item_tags WHERE item_id > ?", m),
-            ("sightings", "DELETE FROM sightings WHERE id > ?", marks["sighting"]),
-            ("items", "DELETE FROM items WHERE id > ?", m),
-            ("tags", "DELETE FROM tags WHERE id > ?", marks["tag"]),
+        _restore_stories(conn, path, m, marks["clustered"])
+        for sql, mark in (
+            ("DELETE FROM dedupe_fingerprints WHERE item_id > ?", m),
+            ("DELETE FROM item_topics WHERE item_id > ?", m),
+            ("DELETE FROM item_tags WHERE item_id > ?", m),
+            ("DELETE FROM sightings WHERE id > ?", marks["sighting"]),
+            ("DELETE FROM items WHERE id > ?", m),
+            ("DELETE FROM tags WHERE id > ?", marks["tag"]),
         ):
-            removed[table] = conn.execute(sql, [mark]).rowcount
+            conn.execute(sql, [mark])
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         left = _marks(conn)
         assert left == marks, (left, marks)
     finally:
         conn.close()
-    return removed
 
 
-def _restore_stories(
-    conn: sqlite3.Connection, path: Path, mark: int, clustered: int
-) -> dict[str, int]:
+def _restore_stories(conn: sqlite3.Connection, path: Path, mark: int, clustered: int) -> None:
     """Take a measurement's story rows out again (its items' vectors, index terms and
     counts in the frequencies) and put back what it changed of the stored items' stories
     (:func:`_save_stories`); inside cleanup's transaction."""
-    from collections import Counter
-
     from watcher.store.stories import DOCUMENTS_KEY
     from watcher.story_vectors import from_bytes as vector_from_bytes
 
@@ -923,29 +867,28 @@ def _restore_stories(
         "UPDATE story_df SET df = df - ? WHERE key = ?", [(n, k) for k, n in counted.items()]
     )
     conn.execute("DELETE FROM story_df WHERE df <= 0")
-    removed = {"story_df": len(counted)}
     for name in ("story_vectors", "story_terms", "story_encodings"):
-        removed[name] = conn.execute(f"DELETE FROM {name} WHERE item_id > ?", [mark]).rowcount
+        conn.execute(f"DELETE FROM {name} WHERE item_id > ?", [mark])
     conn.execute("UPDATE story_clustered SET item_id = ?", [clustered])
     saved = _stories_path(path)
-    if saved.exists():
-        state = pickle.loads(saved.read_bytes())
-        now = {row[0]: row for row in conn.execute(
-            "SELECT id, story_id, dedupe_signal, dedupe_score FROM items WHERE id <= ?", [mark]
-        )}  # fmt: skip
-        changed = [row for row in state["items"] if now.get(row[0]) != row]
-        conn.executemany(
-            "UPDATE items SET story_id = ?, dedupe_signal = ?, dedupe_score = ? WHERE id = ?",
-            [(story, signal, score, item_id) for item_id, story, signal, score in changed],
+    if not saved.exists():
+        return
+    state = pickle.loads(saved.read_bytes())
+    now = {row[0]: row for row in conn.execute(
+        "SELECT id, story_id, dedupe_signal, dedupe_score FROM items WHERE id <= ?", [mark]
+    )}  # fmt: skip
+    conn.executemany(
+        "UPDATE items SET story_id = ?, dedupe_signal = ?, dedupe_score = ? WHERE id = ?",
+        [(story, signal, score, item_id)
+         for item_id, story, signal, score in state["items"]
+         if now.get(item_id) != (item_id, story, signal, score)],
+    )  # fmt: skip
+    for name, kept in (("story_merges", state["merges"]), ("story_splits", state["splits"])):
+        conn.execute(
+            f"DELETE FROM {name} WHERE story_id NOT IN (SELECT value FROM json_each(?))",
+            [json.dumps(kept)],
         )
-        removed["stories_restored"] = len(changed)
-        for name, kept in (("story_merges", state["merges"]), ("story_splits", state["splits"])):
-            removed[name] = conn.execute(
-                f"DELETE FROM {name} WHERE story_id NOT IN (SELECT value FROM json_each(?))",
-                [json.dumps(kept)],
-            ).rowcount
-        saved.unlink()
-    return removed
+    saved.unlink()
 
 
 @dataclass
@@ -1051,9 +994,33 @@ def _run_batches(
     }
 
 
+def _filed(conn: sqlite3.Connection, batches: Sequence[dict[str, Any]], new_ids: list[int]) -> Any:
+    """What the new items were filed as, by kind, against the stored item each was made
+    from: near-duplicates of its group, joined to its story, new stories attached."""
+
+    def filed_as(item_id: int) -> tuple[Any, ...]:  # (duplicate_of, story_id)
+        sql = "SELECT duplicate_of, story_id FROM items WHERE id = ?"
+        return tuple(conn.execute(sql, [item_id]).fetchone())
+
+    expect = [e for entry in batches for e in entry["expect"]]
+    filed: dict[str, dict[str, int]] = {}
+    for (kind, parent), item_id in zip(expect, new_ids, strict=True):
+        duplicate_of, story_id = filed_as(item_id)
+        slot = filed.setdefault(
+            kind, dict.fromkeys(("n", "right_group", "in_story", "right_story"), 0)
+        )
+        slot["n"] += 1
+        slot["in_story"] += story_id != item_id
+        if parent is not None:
+            parent_copy_of, parent_story = filed_as(parent)
+            slot["right_group"] += duplicate_of == (parent_copy_of or parent)
+            slot["right_story"] += story_id == parent_story
+    return filed
+
+
 def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
     """One size, in a fresh process: timings, candidate sets, memory; then clean up."""
-    data = pickle.loads(pickle_path.read_bytes())
+    batches = pickle.loads(pickle_path.read_bytes())["main"]
     import watcher.ingest as ingest_module
     from watcher.config import load_config
     from watcher.dedupe_settings import from_config
@@ -1068,43 +1035,20 @@ def measure_child(db: Path, pickle_path: Path, out: Path) -> None:
         name: conn.execute(f"PRAGMA {name}").fetchone()[0]
         for name in ("cache_size", "page_size", "mmap_size", "journal_mode", "synchronous")
     }
-    marks = _marks(conn)
-    _marks_path(db).write_text(json.dumps(marks))  # for a crash: ensure_corpus cleans up
+    marks = _mark(db, conn)
     probe = _instrument(store, ingest_module)
-    main = _run_batches(store, probe, data["main"], settings)
+    main = _run_batches(store, probe, batches, settings)
     rss_after_main = own_mb("VmRSS")
-    candidates = list(probe.candidates)
-    repeats = _run_batches(store, probe, data["repeats"], settings)
     other_load = load.others()
     sqlite_peak = _sqlite_peak_mb()
-
-    def filed_as(item_id: int) -> tuple[Any, ...]:  # (duplicate_of, story_id)
-        sql = "SELECT duplicate_of, story_id FROM items WHERE id = ?"
-        return tuple(conn.execute(sql, [item_id]).fetchone())
-
-    # what the new items were filed as, against the stored item each was made from
-    expect = [e for entry in data["main"] for e in entry["expect"]]
-    filed: dict[str, dict[str, int]] = {}
-    for (kind, parent, *_), item_id in zip(expect, main["new_ids"], strict=True):
-        duplicate_of, story_id = filed_as(item_id)
-        slot = filed.setdefault(
-            kind, dict.fromkeys(("n", "right_group", "in_story", "right_story"), 0)
-        )
-        slot["n"] += 1
-        slot["in_story"] += story_id != item_id
-        if parent is not None:
-            parent_copy_of, parent_story = filed_as(parent)
-            slot["right_group"] += duplicate_of == (parent_copy_of or parent)
-            slot["right_story"] += story_id == parent_story
+    filed = _filed(conn, batches, main["new_ids"])
     store.close()
     peak_rss = own_mb("VmHWM")  # before cleanup, which reads the corpus's stories back
-    cleanup(db, marks)
-    _marks_path(db).unlink()
+    _remove_added(db, marks)
     result = {
         "pragmas": pragmas,
         "main": main,
-        "candidates": candidates,
-        "repeats": {"per_item_ms": repeats["per_item_ms"]},
+        "candidates": probe.candidates,
         "rss_before_open_mb": rss_before_open,
         "rss_after_main_mb": rss_after_main,
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
@@ -1136,14 +1080,12 @@ def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at
     t1 = time.perf_counter()
     store = Store.open(db)
     t2 = time.perf_counter()
-    marks = _marks(store.db.conn)  # outside the timed span
-    _marks_path(db).write_text(json.dumps(marks))
+    marks = _mark(db, store.db.conn)  # outside the timed span
     t3 = time.perf_counter()
     ingest_batch(store, first["items"], feed_id=first["feed"], now=first["now"], settings=settings)
     t4 = time.perf_counter()
     store.close()
-    cleanup(db, marks)
-    _marks_path(db).unlink()
+    _remove_added(db, marks)
     figures = {"interpreter_s": started - spawned_at, "imports_s": imports, "open_s": t2 - t1,
                "first_batch_s": t4 - t3, "resident_before": resident, "cold": cold}  # fmt: skip
     out.write_text(json.dumps(figures))
@@ -1152,61 +1094,52 @@ def restart_child(db: Path, pickle_path: Path, out: Path, cold: bool, spawned_at
 # ============================================================================ orchestration
 
 
-def _child(*argv: str) -> None:
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"child {argv[0]} failed with exit code {proc.returncode}")
+def _in_child(name: str, size: int, *argv: str) -> Any:
+    """A measurement of ``size`` in a fresh process of this script, told when it was
+    started; what it wrote."""
+    db, out = corpus_path(size), RESULTS / f"{name.strip('_')}-{size}.json"
+    _save_stories(db)  # for the child's cleanup, kept here: not in its memory
+    command = [sys.executable, str(Path(__file__).resolve()), name, str(db), str(_new_path(size))]
+    if subprocess.run([*command, str(out), repr(time.time()), *argv], check=False).returncode:
+        sys.exit(f"child {name} of {size} failed")
+    return json.loads(out.read_text())
 
 
-def ensure_corpus(size: int, args: argparse.Namespace) -> dict[str, Any]:
+def ensure_corpus(size: int, seed: int, rebuild: bool) -> dict[str, Any]:
     path = corpus_path(size)
     meta_path = Path(f"{path}.json")
-    if path.exists() and meta_path.exists() and not args.rebuild:
+    if path.exists() and meta_path.exists() and not rebuild:
         if _marks_path(path).exists():  # a measurement died before removing its rows
-            _progress(f"{path.name}: removing the rows of an interrupted measurement")
-            cleanup(path, json.loads(_marks_path(path).read_text()))
-            _marks_path(path).unlink()
+            log(f"{path.name}: removing the rows of an interrupted measurement")
+            _remove_added(path, json.loads(_marks_path(path).read_text()))
         meta = json.loads(meta_path.read_text())
-        if (meta.get("generator"), meta.get("seed"), meta.get("rate_per_day")) == (
-            GENERATOR_VERSION,
-            args.seed,
-            args.rate,
-        ):
-            _progress(f"{size}: reusing {path.name}")
-            return meta
-    _progress(f"{size}: building {path.name}")
-    return build_bulk(size, args.rate, args.workers, args.seed)
+        built = meta.get("generator"), meta.get("seed"), meta.get("rate_per_day")
+        if built == (GENERATOR_VERSION, seed, RATE_PER_DAY):
+            log(f"{size}: reusing {path.name}")
+            return dict(meta)
+    log(f"{size}: building {path.name}")
+    return build_bulk(size, seed)
 
 
-def measure_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
-    meta = ensure_corpus(size, args)
-    db = corpus_path(size)
-    pkl = prepare_new(size, args)
-    _progress(f"{size}: measuring ingest_batch")
+def measure_size(size: int, seed: int, restarts: int, rebuild: bool) -> dict[str, Any]:
+    meta = ensure_corpus(size, seed, rebuild)
+    prepare_new(size, seed, rebuild)
+    log(f"{size}: measuring ingest_batch")
     # a first pass warms the OS page cache for the corpus (discarded): the measured run
     # starts from the same state at every size; the cold case is the restart test's
-    _save_stories(db)  # for each child's cleanup, kept here: not in the child's memory
-    _child("_measure", str(db), str(pkl), str(RESULTS / f"warmup-{size}.json"))
-    out = RESULTS / f"measure-{size}.json"
-    _save_stories(db)
-    _child("_measure", str(db), str(pkl), str(out))
-    measured = json.loads(out.read_text())
-    restarts = []
-    for cold in [False] * args.restarts + [True] * args.restarts:
-        _progress(f"{size}: restart ({'cold' if cold else 'warm'} OS cache)")
-        rout = RESULTS / f"restart-{size}.json"
-        _save_stories(db)
-        _child(
-            "_restart", str(db), str(pkl), str(rout), "cold" if cold else "warm", repr(time.time())
-        )
-        restarts.append(json.loads(rout.read_text()))
-    new = pickle.loads(pkl.read_bytes())
+    _in_child("_measure", size)
+    measured = _in_child("_measure", size)
+    runs = []
+    for cold in [False] * restarts + [True] * restarts:
+        log(f"{size}: restart ({'cold' if cold else 'warm'} OS cache)")
+        runs.append(_in_child("_restart", size, "cold" if cold else "warm"))
+    batches = pickle.loads(_new_path(size).read_bytes())["main"]
     return {
         "size": size,
         "meta": meta,
         "measure": measured,
-        "restarts": restarts,
-        "categories": [e[0] for entry in new["main"] for e in entry["expect"]],
+        "restarts": runs,
+        "categories": [kind for entry in batches for kind, _ in entry["expect"]],
     }
 
 
@@ -1235,12 +1168,12 @@ def _median_p95(values: Sequence[float]) -> str:
 
 def _median_of(runs: Sequence[dict[str, Any]], *keys: str) -> float:
     """The median over ``runs`` of the sum of ``keys`` (a missing figure counts 0)."""
-    return statistics.median(sum(run[key] or 0.0 for key in keys) for run in runs)
+    return float(statistics.median(sum(run[key] or 0.0 for key in keys) for run in runs))
 
 
 def _bucket_ms(main: dict[str, Any], label: str) -> float:
     """Mean ms per item spent in one part of ingest_batch (one of :data:`BUCKETS`)."""
-    spent = sum(buckets.get(label, 0.0) for buckets in main["buckets"])
+    spent = float(sum(buckets.get(label, 0.0) for buckets in main["buckets"]))
     return spent * 1000 / len(main["per_item_ms"])
 
 
@@ -1259,32 +1192,13 @@ def _size_label(result: dict[str, Any]) -> str:
     return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
 
 
-class _Doc:
-    """The report's lines: paragraphs, tables and code blocks, each followed by a blank line."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, *lines: str) -> None:
-        self.lines += [*lines, ""]
-
-    def table(self, header: str, rows: list[list[Any]], align: str = "") -> None:
-        """``header``: the column names separated by " | "."""
-        self.lines += [*table(header.split(" | "), rows, align), ""]
-
-    def code(self, lines: Sequence[str], language: str = "") -> None:
-        self.lines += ["```" + language, *lines, "```", ""]
-
-
-def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: str) -> str:
-    add = _Doc()
-    first = results[0]["measure"]
+def render(results: list[dict[str, Any]], argv: Sequence[str], findings: str) -> str:
     head, dirty = revision("%h %s")
     code = f"watcher at `{head[:80]}`" + (" with uncommitted changes" if dirty else "")
     loads = [max(0.0, r["measure"]["other_load"]) for r in results]
-    add("# Dedupe + store at scale (issue 3)")
-    add(
-        f"Measured with `python bench/bench_dedupe.py {' '.join(args.argv)}`".rstrip()
+    doc = Section("# Dedupe + store at scale (issue 3)")
+    doc.add(
+        f"Measured with `python bench/bench_dedupe.py {' '.join(argv)}`".rstrip()
         + f" on {dt.date.today().isoformat()}.",
         f"Code: {code if head else 'unknown revision'}. "
         f"Machine: {machine(f'SQLite {sqlite3.sqlite_version}')}.",
@@ -1294,20 +1208,45 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         "measurements (the machine was shared): wall-clock figures include waiting for a "
         "core; the CPU columns do not.",
     )
-    add(
+    doc.add(
         f"Goal: median under {GOAL_MEDIAN_MS:g} ms per item at 1M items, memory not growing with "
         f"the corpus beyond the SQLite page cache, first poll after a restart under "
         f"{GOAL_RESTART_S:g} s."
     )
-    # ---------------------------------------------------------------- per item
-    add("## Per item: `ingest_batch` (dedupe + store)")
-    add(
-        f"{len(first['main']['per_item_ms']):,} new items in feed batches of {args.batch} (half "
-        "new stories, a quarter near-duplicates and a quarter other write-ups of stored items "
-        "from the last days), one transaction per batch; per item = its own time plus its share "
-        "of the batch's commit. Fingerprints come precomputed, as from the parse workers. Wall "
-        "clock, and CPU time of the process (user + system; what the item costs without "
-        "waiting for a core or a disk)."
+    _per_item(doc, results)
+    _memory(doc, results)
+    _restarts(doc, results)
+    _corpora(doc, results)
+    if findings:
+        doc.add(findings.strip())
+    doc.add("## How to run")
+    doc.add(
+        "```sh",
+        ". .venv/bin/activate",
+        "python bench/bench_dedupe.py --quick             # 10k only, about a minute",
+        "python bench/bench_dedupe.py                     # 10k, 100k, 1M; builds the corpora once",
+        "```",
+    )
+    doc.add(
+        "Corpora, prepared batches and raw results are cached in `bench/results/dedupe/` "
+        "(git-ignored; the 1M corpus takes 18 GB and about 40 minutes to build on 2 busy "
+        "cores); `--rebuild` starts over. Each measurement deletes what it added and puts back "
+        "the stories its corrections moved, so the cached corpora stay as built (logically: "
+        "free pages and the FTS segment layout drift a little). Other options: `--sizes`, "
+        "`--restarts`, `--seed`, `--no-write`."
+    )
+    return str(doc).rstrip("\n") + "\n"
+
+
+def _per_item(doc: Section, results: list[dict[str, Any]]) -> None:
+    doc.add("## Per item: `ingest_batch` (dedupe + store)")
+    doc.add(
+        f"{len(results[0]['measure']['main']['per_item_ms']):,} new items in feed batches of "
+        f"{BATCH} (half new stories, a quarter near-duplicates and a quarter other write-ups of "
+        "stored items from the last days), one transaction per batch; per item = its own time "
+        "plus its share of the batch's commit. Fingerprints come precomputed, as from the parse "
+        "workers. Wall clock, and CPU time of the process (user + system; what the item costs "
+        "without waiting for a core or a disk)."
     )
     rows = []
     for r in results:
@@ -1325,14 +1264,13 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
             _stats(candidates, digits=0), f"{capped:.1%} of {m['cap']}",
             goal + (" (goal is for 1M)" if r["size"] < 1_000_000 else ""),
         ])  # fmt: skip
-    add.table(
-        "stored items | corpus span | db size | median ms | p95 ms | p99 ms | max ms | "
-        "CPU ms median / p95 / p99 | batch writes + commit ms/batch (median, max) | "
-        "candidates median / p95 / max | at the cap | goal",
+    doc.table(
+        ["stored items", "corpus span", "db size", "median ms", "p95 ms", "p99 ms", "max ms",
+         "CPU ms median / p95 / p99", "batch writes + commit ms/batch (median, max)",
+         "candidates median / p95 / max", "at the cap", "goal"],
         rows, "l" + "r" * 10 + "l",
     )  # fmt: skip
-    # ---------------------------------------------------------------- breakdown
-    add("Where the time goes (mean ms per item; commit per item = batch commit / batch size):")
+    doc.add("Where the time goes (mean ms per item; commit per item = batch commit / batch size):")
     rows = []
     for r in results:
         m = r["measure"]["main"]
@@ -1341,10 +1279,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         total = statistics.fmean(m["per_item_ms"])
         other = total - sum(means) - commit_ms
         rows.append([_size_label(r), *(_fmt(x, 3) for x in [*means, commit_ms, other, total])])
-    add.table(
-        " | ".join(["stored items", *BUCKETS, "batch writes + commit", "other", "total"]), rows
-    )
-    add("By kind of item (median / p95 ms; median candidates; how `decide` filed them):")
+    doc.table(["stored items", *BUCKETS, "batch writes + commit", "other", "total"], rows)
+    doc.add("By kind of item (median / p95 ms; median candidates; how `decide` filed them):")
     rows = []
     for r in results:
         m, kinds = r["measure"], r["categories"]
@@ -1355,27 +1291,28 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
             cells.append(f"{_median_p95(times)} ({statistics.median(cands):.0f} cand.)")
         filed = m["filed"]
         cells += [
-            _median_p95(m["repeats"]["per_item_ms"]),
             f"{filed['copy']['right_group']}/{filed['copy']['n']}",
             f"{filed['sibling']['right_story']}/{filed['sibling']['n']}",
             f"{filed['fresh']['in_story']}/{filed['fresh']['n']}",
         ]
         rows.append(cells)
-    add.table(
-        "stored items | new story | near-duplicate | other write-up | level-1 repeat (sighting) | "
-        "copies filed as copies of the right group | write-ups joined to the story | "
-        "new stories attached to a stored one",
+    doc.table(
+        ["stored items", "new story", "near-duplicate", "other write-up",
+         "copies filed as copies of the right group", "write-ups joined to the story",
+         "new stories attached to a stored one"],
         rows,
-    )
-    # ---------------------------------------------------------------- memory
-    add("## Memory")
-    pr = first["pragmas"]
+    )  # fmt: skip
+
+
+def _memory(doc: Section, results: list[dict[str, Any]]) -> None:
+    doc.add("## Memory")
+    pr = results[0]["measure"]["pragmas"]
     cache = (
         f"{-pr['cache_size'] / 1024:.0f} MB"
         if pr["cache_size"] < 0
         else f"{pr['cache_size']} pages"
     )
-    add(
+    doc.add(
         f"After `Store.open`: `PRAGMA cache_size` = {pr['cache_size']} ({cache} per connection), "
         f"page size {pr['page_size']} B, `mmap_size` {pr['mmap_size']}, "
         f"journal {pr['journal_mode']}, synchronous {pr['synchronous']} (1 = NORMAL).",
@@ -1387,29 +1324,30 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
         m = r["measure"]
         growth = m["peak_rss_mb"] - m["rss_before_open_mb"]
         figures = [m["rss_before_open_mb"], m["rss_after_main_mb"], m["peak_rss_mb"], growth]
-        figures.append(m["sqlite_peak_mb"])
-        rows.append([_size_label(r), *(_fmt(x, 1) for x in figures)])
-    add.table(
-        "stored items | RSS before open MB | RSS after 2,000 items MB | peak RSS MB | "
-        "growth over baseline MB | SQLite heap high-water MB",
+        rows.append([_size_label(r), *(_fmt(x, 1) for x in [*figures, m["sqlite_peak_mb"]])])
+    doc.table(
+        ["stored items", "RSS before open MB", "RSS after 2,000 items MB", "peak RSS MB",
+         "growth over baseline MB", "SQLite heap high-water MB"],
         rows,
-    )
-    # ---------------------------------------------------------------- restart
-    add("## Restart: a fresh process up to the first batch stored")
-    add(
+    )  # fmt: skip
+
+
+def _restarts(doc: Section, results: list[dict[str, Any]]) -> None:
+    doc.add("## Restart: a fresh process up to the first batch stored")
+    doc.add(
         "Each run is a new process: interpreter start, `import watcher.cli` (what `watcher poll` "
         "imports), `Store.open` (connect, pragmas, migrations check), then `ingest_batch` of the "
-        f'first feed batch ({args.batch} new items). "Cold": the database files evicted from the '
+        f'first feed batch ({BATCH} new items). "Cold": the database files evicted from the '
         'OS page cache first (`posix_fadvise(DONTNEED)` on those files only); "warm": right after '
         "other runs. Median of the runs; goal: open + first batch under 1 s."
     )
+    parts = ("interpreter_s", "imports_s", "open_s", "first_batch_s")
     rows = []
     for r in results:
         for cold in (False, True):
             runs = [x for x in r["restarts"] if x["cold"] == cold]
             if not runs:
                 continue
-            parts = ("interpreter_s", "imports_s", "open_s", "first_batch_s")
             total = _median_of(runs, "open_s", "first_batch_s")
             resident = _median_of(runs, "resident_before")
             rows.append([
@@ -1418,23 +1356,26 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
                 _fmt(_median_of(runs, *parts), 3),
                 "met" if total < GOAL_RESTART_S else "**missed**",
             ])  # fmt: skip
-    add.table(
-        "stored items | OS cache | runs | interpreter start s | imports s | Store.open s | "
-        "first batch s | open + first batch s | all, from process start s | goal",
+    doc.table(
+        ["stored items", "OS cache", "runs", "interpreter start s", "imports s", "Store.open s",
+         "first batch s", "open + first batch s", "all, from process start s", "goal"],
         rows, "ll" + "r" * 7 + "l",
     )  # fmt: skip
-    # ---------------------------------------------------------------- corpora
-    add("## The corpora")
-    add(
-        f"Synthetic, deterministic (seed {args.seed}), at {args.rate:,.0f} items a day, ending "
-        f"{_iso(END)}; {FEEDS} feeds. 55 % of items start a story, 25 % are other write-ups of a "
-        "recent story, 20 % near-duplicates of a recent item. Texts of 150-600 words: a "
-        "30,000-word vocabulary with Zipfian frequencies (function words at the top, a few real "
-        "topical words), 20,000 invented capitalised names with Zipfian popularity (a few real "
-        "ones such as Russia, Kyrgyzstan, Kant at the top) and story themes. Bulk-loaded "
-        "corpora: fingerprints by the real code in a process pool, rows written in big "
-        "transactions with what `ingest_batch` writes; groups and stories from the generator's "
-        "labels; tags emulated (about 8 per item, as the tagger gives on these texts)."
+
+
+def _corpora(doc: Section, results: list[dict[str, Any]]) -> None:
+    doc.add("## The corpora")
+    doc.add(
+        f"Synthetic, deterministic (seed {results[0]['meta']['seed']}), at {RATE_PER_DAY:,.0f} "
+        f"items a day, ending {_iso(END)}; {FEEDS} feeds. 55 % of items start a story, 25 % are "
+        "other write-ups of a recent story, 20 % near-duplicates of a recent item. Texts of "
+        "150-600 words: a 30,000-word vocabulary with Zipfian frequencies (function words at "
+        "the top, a few real topical words), 20,000 invented capitalised names with Zipfian "
+        "popularity (a few real ones such as Russia, Kyrgyzstan, Kant at the top) and story "
+        "themes. Bulk-loaded corpora: fingerprints by the real code in a process pool, rows "
+        "written in big transactions with what `ingest_batch` writes; groups and stories from "
+        "the generator's labels; tags emulated (about 8 per item, as the tagger gives on these "
+        "texts)."
     )
     rows = []
     for r in results:
@@ -1447,72 +1388,38 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, findings: st
             _size_label(r), f"{meta['items']:,}", f"{_span_days(meta):.0f} days",
             _gb(meta["file_mb"]), f"{meta['dedupe_keys']:,}", f"{meta['tags']:,}", how,
         ])  # fmt: skip
-    add.table(
-        "corpus | items | span | file | dedupe_keys rows | distinct tags | build",
+    doc.table(
+        ["corpus", "items", "span", "file", "dedupe_keys rows", "distinct tags", "build"],
         rows, "l" + "r" * 5 + "l",
     )  # fmt: skip
-    if findings:
-        add(findings.strip())
-    add("## How to run")
-    add.code([
-        ". .venv/bin/activate",
-        "python bench/bench_dedupe.py --quick             # 10k only, about a minute",
-        "python bench/bench_dedupe.py                     # 10k, 100k, 1M; builds the corpora once",
-    ], "sh")  # fmt: skip
-    add(
-        "Corpora, prepared batches and raw results are cached in `bench/results/dedupe/` "
-        "(git-ignored; the 1M corpus takes 18 GB and about 40 minutes to build on 2 busy "
-        "cores); `--rebuild` starts over. Each measurement deletes what it added and puts back "
-        "the stories its corrections moved, so the cached corpora stay as built (logically: "
-        "free pages and the FTS segment layout drift a little). Other options: `--sizes`, "
-        "`--new-items`, `--batch`, "
-        "`--restarts`, `--workers`, `--rate`, `--seed`, `--build-only`, `--no-write`, `--out`."
-    )
-    return "\n".join(add.lines).rstrip("\n") + "\n"
 
 
 _FINDINGS = re.compile(r"<!-- findings -->.*?<!-- /findings -->", re.S)
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "_measure":
-        measure_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    if sys.argv[1:2] == ["_measure"]:
+        measure_child(*map(Path, sys.argv[2:5]))
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "_restart":
-        restart_child(
-            Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] == "cold",
-            float(sys.argv[6]),
-        )  # fmt: skip
+    if sys.argv[1:2] == ["_restart"]:
+        db, pkl, out, spawned_at, cache = sys.argv[2:7]
+        restart_child(Path(db), Path(pkl), Path(out), cache == "cold", float(spawned_at))
         return
-    parser = arguments(__doc__, quick="10k only", write="the report (--out)")
+    parser = arguments(__doc__, quick="10k only", write=str(DOC.relative_to(ROOT)), seed=SEED)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--new-items", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--restarts", type=int, default=3, help="runs per OS cache state")
-    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0))))
-    parser.add_argument("--rate", type=float, default=RATE_PER_DAY, help="items per day")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--build-only", action="store_true", help="build the corpora, no runs")
-    parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument("--rebuild", action="store_true", help="build corpora and batches anew")
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [int(x) for x in args.sizes.split(",")]
     results = []
-    if args.build_only:
-        for size in sizes:
-            print(json.dumps(ensure_corpus(size, args), indent=1))
-        return
     for size in sizes:
-        results.append(measure_size(size, args))
+        results.append(measure_size(size, args.seed, args.restarts, args.rebuild))
         (RESULTS / "results.json").write_text(json.dumps(results))
-    findings = ""
-    if args.out.exists():
-        found = _FINDINGS.search(args.out.read_text(encoding="utf-8"))
-        findings = found.group(0) if found else ""
-    report = render(results, args, findings)
+    found = _FINDINGS.search(DOC.read_text(encoding="utf-8")) if DOC.exists() else None
+    report = render(results, args.argv, found.group(0) if found else "")
     print(report)
     if not args.no_write:
-        args.out.write_text(report, encoding="utf-8")
+        DOC.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":
