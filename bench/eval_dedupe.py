@@ -6,7 +6,7 @@ keys in memory the way the store does in SQLite (band keys within the duplicate 
 keys within the story window). Prints pairwise precision/recall/F1 for duplicates and for
 stories, B-cubed for stories, timings, and the seed check when the seeds are present.
 
-    python bench/eval_dedupe.py [--set story_threshold=0.2 ...] [--oracle] [--errors]
+    python bench/eval_dedupe.py [--set story_threshold=0.2 ...] [--errors]
 """
 
 from __future__ import annotations
@@ -64,11 +64,7 @@ def _when(value: str | None, now: datetime) -> datetime:
 
 
 def run(
-    items: Sequence[dict[str, Any]],
-    settings: DedupeSettings,
-    *,
-    oracle: bool = False,
-    now: datetime = NOW,
+    items: Sequence[dict[str, Any]], settings: DedupeSettings, *, now: datetime = NOW
 ) -> tuple[list[Stored], dict[str, float]]:
     """Process ``items`` in order; return what each became and timing/candidate statistics."""
     stored: list[Stored] = []
@@ -82,22 +78,13 @@ def run(
         )
         fp_times.append(seconds)
         at = _when(fp.published_at, now)
-        if oracle:
-            found = set(range(len(stored)))
-        else:
-            found = set()
-            for key in fp.band_keys:
-                found.update(index.get(key, ()))
-            dup_found = {
-                pos for pos in found if _close(stored[pos].at, at, settings.duplicate_window)
-            }
-            story_found: set[int] = set()
-            for key in fp.story_keys:
-                story_found.update(index.get(key, ()))
-            story_found = {
-                pos for pos in story_found if _close(stored[pos].at, at, settings.story_window)
-            }
-            found = dup_found | story_found
+        found = set()
+        for keys, window in (
+            (fp.band_keys, settings.duplicate_window),
+            (fp.story_keys, settings.story_window),
+        ):
+            hits = {pos for key in keys for pos in index.get(key, ())}
+            found |= {pos for pos in hits if _close(stored[pos].at, at, window)}
         candidates = [
             Candidate(
                 item_id=stored[pos].item_id,
@@ -143,12 +130,13 @@ def load_fixtures(path: Path = FIXTURES) -> list[dict[str, Any]]:
     return rows
 
 
-def report(name: str, stored: Sequence[Stored], stats: dict[str, float] | None) -> dict[str, Any]:
+def report(
+    name: str, stored: Sequence[Stored], stats: dict[str, float] | None
+) -> dict[str, tuple[float, float, float]]:
     dup_pred, story_pred = groups(stored)
     dup_true = [s.label["dup_group"] for s in stored]
     story_true = [s.label["story"] for s in stored]
     result = {
-        "items": len(stored),
         "duplicates_pairwise": pairwise(dup_true, dup_pred),
         "stories_pairwise": pairwise(story_true, story_pred),
         "stories_bcubed": bcubed(story_true, story_pred),
@@ -157,8 +145,7 @@ def report(name: str, stored: Sequence[Stored], stats: dict[str, float] | None) 
         f"\n{name}: {len(stored)} items, {len(set(dup_true))} near-duplicate groups, "
         f"{len(set(story_true))} stories"
     )
-    for key in ("duplicates_pairwise", "stories_pairwise", "stories_bcubed"):
-        p, r, f = result[key]
+    for key, (p, r, f) in result.items():
         print(f"  {key:22s} precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}")
     if stats:
         print(
@@ -262,26 +249,24 @@ def sweep(rows: Sequence[dict[str, Any]], settings: DedupeSettings) -> dict[str,
     return results
 
 
-def seed_check(settings: DedupeSettings, show: bool = True) -> dict[str, Any] | None:
+def seed_check(settings: DedupeSettings) -> None:
     if not SEEDS.is_dir():
         print(f"\nseeds: {SEEDS} not found, skipped")
-        return None
+        return
     rows = [
         {"id": number, "title": title, "text": text, "published": None, "dup_group": number,
          "story": SEED_STORIES.get(number, number), "kind": "seed"}
         for number, title, text in seed_articles()
     ]  # fmt: skip
     stored, _ = run(rows, settings, now=NOW)
-    result = report("seeds (no dates: content only, all within the story window)", stored, None)
-    if show:
-        for s in stored:
-            print(
-                f"  seed {s.label['id']}: story of seed "
-                f"{stored[s.story_id - 1].label['id']}, duplicate_of "
-                f"{None if s.duplicate_of is None else stored[s.duplicate_of - 1].label['id']}"
-                f" - {s.decision.reason}"
-            )
-    return result
+    report("seeds (no dates: content only, all within the story window)", stored, None)
+    for s in stored:
+        print(
+            f"  seed {s.label['id']}: story of seed "
+            f"{stored[s.story_id - 1].label['id']}, duplicate_of "
+            f"{None if s.duplicate_of is None else stored[s.duplicate_of - 1].label['id']}"
+            f" - {s.decision.reason}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,18 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="a [dedupe] setting"
     )
-    parser.add_argument(
-        "--oracle",
-        action="store_true",
-        help="compare with every earlier item (ignores the key lookup)",
-    )
     parser.add_argument("--errors", action="store_true", help="list wrong decisions")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     args = parser.parse_args(argv)
     settings = dedupe_settings(args.set)
-    rows = load_fixtures(args.fixtures)
-    stored, stats = run(rows, settings, oracle=args.oracle, now=NOW + timedelta(days=3650))
-    report("fixtures" + (" (oracle candidates)" if args.oracle else ""), stored, stats)
+    rows = load_fixtures()
+    stored, stats = run(rows, settings, now=NOW + timedelta(days=3650))
+    report("fixtures", stored, stats)
     signals(stored)
     if args.errors:
         errors(stored)
