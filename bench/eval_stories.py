@@ -28,7 +28,7 @@ Sets:
   rest in English, each half's first sentence its title. See bench/README.md.
 
     python bench/eval_stories.py [--sets ecb,cross,seeds,halves] [--orders 5] [--batch 25]
-        [--halves PATH]
+        [--halves PATH] [--poll [--passes N] | --daemon]
         [--set story_threshold=0.3] [--set LEAD_WEIGHT=1]
 
 ``--set`` overrides a ``[dedupe]`` setting (:class:`watcher.similarity.DedupeSettings`) or a
@@ -45,7 +45,7 @@ import os
 import random
 import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,16 +62,15 @@ from common import (
     prf,
     seed_articles,
     time_calls,
-    timed,
 )
 
 from watcher import late_leads, pass_state, prepare, story_grouping, story_vectors
-from watcher.config import Config, DedupeConfig, TopicConfig
+from watcher.config import TopicConfig
 from watcher.corpus import Document, to_item
 from watcher.ingest import ingest_batch
 from watcher.poll import PASS_PART_ITEMS
 from watcher.prepare import prepare_items
-from watcher.regroup import cluster_imported, cluster_pending, regroup
+from watcher.regroup import cluster_imported, cluster_pending
 from watcher.similarity import DEFAULT_SETTINGS, DedupeSettings
 from watcher.store import Store
 from watcher.store import stories as story_store
@@ -105,9 +104,9 @@ class Scores:
     stories: int
     seconds: float
     """Writer time (ingest_batch) for the scored documents."""
-    prepare_seconds: float = 0.0
+    prepare_seconds: float
     """Worker time (prepare_items: fingerprint and story vector) for the scored documents."""
-    correct_seconds: float = 0.0
+    correct_seconds: float
     """Of the writer time, the story correction's (story_grouping.correct)."""
 
 
@@ -169,24 +168,21 @@ SPENT = Tally()
 (story_grouping.correct, timed wherever it runs)."""
 time_calls([(story_grouping, "correct", "correction")], SPENT.add)
 
-REGROUP = False
-"""``--regroup``: after the import, run ``watcher regroup`` and score its stories."""
 EVAL_TOPIC = TopicConfig(name="eval", title="Eval", query="zzzevalnothing")
-"""With ``--poll``: a topic that matches nothing (every document is kept all the same), so
-leads are encoded as in a pass, only once the story window holds both scripts."""
+"""As a pass or the daemon stores them: a topic that matches nothing (every document is
+kept all the same), so leads are encoded as there, only once the story window holds both
+scripts."""
 PASS_SINCE = "2000-01-01T00:00:00Z"
 """Every eval document is first seen inside the story window of its pass."""
-PASSES = 1
-"""``--passes``: with ``--poll``, the documents stored over this many passes in a row, as a
-store in use meets a story: later passes' items join the stories earlier passes left."""
-POLL = False
-"""``--poll``: store the documents as a ``watcher poll`` pass does (feed items, first seen
-now, no correction per batch, one clustering of the pass's items at its end)."""
-DAEMON = False
-"""``--daemon``: store the documents as ``watcher run``'s refreshes do (feed items first seen
-now, no pass) and score the stories as they leave them: what an instant alert announces,
-before the daemon's story job (the waiting correction, the late leads, the clustering of
-what no clustering took yet) tidies them."""
+
+
+MODES = ("import", "poll", "daemon")
+"""How the documents are stored: as ``watcher corpus import`` does (no feed, undated items
+pass every window, one clustering of the import at its end); as ``watcher poll`` passes do
+(feed items first seen now, the corrections held, one clustering of each pass's items at its
+end); as ``watcher run``'s refreshes do (each batch corrected or clustered as it is stored),
+scored as they leave the stories: what an instant alert announces, before the daemon's story
+job tidies them."""
 
 
 def group(
@@ -195,38 +191,31 @@ def group(
     batch: int,
     background: Sequence[Doc] = (),
     settings: DedupeSettings = DEFAULT_SETTINGS,
+    mode: str = "import",
+    passes: int = 1,
 ) -> dict[str, int]:
-    """Import ``background`` then ``docs`` in this order into a fresh store; each document's
-    story id (with ``--regroup``: after the regroup that follows). :data:`SPENT` holds the
-    seconds ``docs`` took (with ``--regroup``: the regroup's as the writer's)."""
+    """Store ``background`` then ``docs`` in this order into a fresh store as ``mode`` does
+    (one of :data:`MODES`; ``poll`` over ``passes`` passes); each document's story id.
+    :data:`SPENT` holds the seconds ``docs`` took."""
     seen_at = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    feeds = mode != "import"
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(Path(folder) / "eval.db")
         feed_id = None
-        if POLL or DAEMON:
+        if feeds:
             store.add_feed("http://127.0.0.1/eval.xml", now=seen_at)
             feed_id = int(store.db.execute("SELECT id FROM feeds").fetchone()[0])
-        pass_size = math.ceil(len(docs) / PASSES)
+        pass_size = math.ceil(len(docs) / passes)
 
         def tidy() -> None:  # the leads the window lacks, then the pending clustering
             while waiting := late_leads.pending(store, since=PASS_SINCE):
                 with store.transaction():
-                    applied = late_leads.apply(
-                        store,
-                        waiting,
-                        story_vectors.lead_vectors(late_leads.documents(waiting)),
-                        settings,
-                        now=seen_at,
-                    )
+                    leads = story_vectors.lead_vectors(late_leads.documents(waiting))
+                    applied = late_leads.apply(store, waiting, leads, settings, now=seen_at)
                 if not applied.items:
                     break
-            cluster_pending(
-                store,
-                settings,
-                now=seen_at,
-                size=PASS_PART_ITEMS,
-                members=PASS_PART_ITEMS // 2,
-            )
+            size = PASS_PART_ITEMS
+            cluster_pending(store, settings, now=seen_at, size=size, members=size // 2)
 
         def end_pass() -> None:  # as a pass ends (Poller.poll: tidy_stories, cluster_pending)
             pass_state.hold_corrections(store, held=False)
@@ -240,11 +229,11 @@ def group(
             cluster_imported(store, stored, settings, now=seen_at)
 
         def prepare(pending: list[Any]) -> list[Any]:
-            if POLL or DAEMON:  # a topic is configured: leads once both scripts are in
-                seen = story_store.scripts_seen(store, since=PASS_SINCE)
-                topics: tuple[TopicConfig, ...] = (EVAL_TOPIC,)
-                return prepare_items(pending, topics, keep_unmatched=True, scripts_seen=seen)[0]
-            return prepare_items(pending, (), keep_unmatched=True)[0]  # an import: every lead
+            if not feeds:  # an import: every lead
+                return prepare_items(pending, (), keep_unmatched=True)[0]
+            # a topic is configured: leads once both scripts are in
+            seen = story_store.scripts_seen(store, since=PASS_SINCE)
+            return prepare_items(pending, (EVAL_TOPIC,), keep_unmatched=True, scripts_seen=seen)[0]
 
         try:
             items = {}
@@ -252,16 +241,12 @@ def group(
                 SPENT.clear()
                 stored: list[int] = []
                 # a pass, and an import, hold the corrections until their end
-                pass_state.hold_corrections(store, held=not DAEMON)
-                pass_state.defer_matching(store, deferred=POLL)
+                pass_state.hold_corrections(store, held=mode != "daemon")
+                pass_state.defer_matching(store, deferred=mode == "poll")
                 for start in range(0, len(part), batch):
-                    if (
-                        POLL
-                        and scored
-                        and start
-                        and start // pass_size != (start - batch) // pass_size
-                    ):
-                        end_pass()  # a new pass starts
+                    new_pass = start and start // pass_size != (start - batch) // pass_size
+                    if mode == "poll" and scored and new_pass:
+                        end_pass()
                     pending = []
                     for doc in part[start : start + batch]:
                         document = Document(doc.title, doc.text, external_id=doc.id, lang=doc.lang)
@@ -276,13 +261,10 @@ def group(
                         settings=settings,
                     )  # fmt: skip
                     stored.extend(outcome.new_item_ids)
-                if POLL:
+                if mode == "poll":
                     SPENT.timed("writer", end_pass)
-                elif not DAEMON:  # the daemon's refreshes leave the stories as they are
+                elif mode == "import":  # the daemon's refreshes leave the stories as they are
                     SPENT.timed("writer", end_import, stored)
-            if REGROUP:
-                config = Config.model_validate({"dedupe": _dedupe_section(settings)})
-                SPENT["writer"], SPENT["worker"] = timed(regroup, config, store)[0], 0.0
             story_of = dict(store.db.execute("SELECT id, story_id FROM items").fetchall())
             result = {}
             for doc_id, item in items.items():
@@ -294,31 +276,25 @@ def group(
             store.close()
 
 
-def _dedupe_section(settings: DedupeSettings) -> dict[str, object]:
-    """The ``[dedupe]`` section that gives ``settings`` (the fields the config knows)."""
-    known = DedupeConfig.model_fields
-    return {name: value for name, value in dataclasses.asdict(settings).items() if name in known}
-
-
-def score(
-    docs: Sequence[Doc], story: dict[str, int], seconds: float, prepare_seconds: float = 0.0
-) -> Scores:
+def score(docs: Sequence[Doc], story: dict[str, int], spent: Tally) -> Scores:
+    """The scores of ``story`` (each document's story) against the events, and the seconds
+    ``spent`` storing them."""
     tp = fp = fn = 0
     ctp = cfp = cfn = 0
     hard = hard_merged = 0
     languages = {doc.lang for doc in docs}
     for a, b in itertools.combinations(docs, 2):
-        truth, predicted = a.event == b.event, story[a.id] == story[b.id]
-        tp += truth and predicted
-        fp += predicted and not truth
-        fn += truth and not predicted
+        truth, merged = a.event == b.event, story[a.id] == story[b.id]
+        tp += truth and merged
+        fp += merged and not truth
+        fn += truth and not merged
         if a.lang != b.lang:
-            ctp += truth and predicted
-            cfp += predicted and not truth
-            cfn += truth and not predicted
+            ctp += truth and merged
+            cfp += merged and not truth
+            cfn += truth and not merged
         if a.topic == b.topic and not truth:
             hard += 1
-            hard_merged += predicted
+            hard_merged += merged
     predicted = [story[doc.id] for doc in docs]
     return Scores(
         pairwise=prf(tp, fp, fn),
@@ -326,8 +302,9 @@ def score(
         hard_merged=hard_merged / hard if hard else 0.0,
         cross=prf(ctp, cfp, cfn) if len(languages) > 1 else None,
         stories=len(set(predicted)),
-        seconds=seconds,
-        prepare_seconds=prepare_seconds,
+        seconds=spent["writer"],
+        prepare_seconds=spent.get("worker", 0.0),
+        correct_seconds=spent.get("correction", 0.0),
     )
 
 
@@ -346,31 +323,30 @@ def _line(label: str, s: Scores) -> str:
 
 
 def evaluate(
-    name: str,
-    docs: Sequence[Doc],
-    orders: int,
-    batch: int,
-    background: Sequence[Doc] = (),
-    settings: DedupeSettings = DEFAULT_SETTINGS,
+    name: str, docs: Sequence[Doc], orders: int, batch: int, **storing: Any
 ) -> list[Scores]:
+    """Scores of ``docs`` stored in ``orders`` random orders by :func:`group` (``storing``:
+    its keyword arguments)."""
     events = len({doc.event for doc in docs})
     print(f"\n{name}: {len(docs)} documents, {events} events, {orders} arrival orders")
     results = []
     for seed in range(orders):
         shuffled = list(docs)
         random.Random(seed).shuffle(shuffled)
-        story = group(shuffled, batch=batch, background=background, settings=settings)
-        scores = score(docs, story, SPENT["writer"], SPENT.get("worker", 0.0))
-        results.append(dataclasses.replace(scores, correct_seconds=SPENT.get("correction", 0.0)))
+        results.append(score(docs, group(shuffled, batch=batch, **storing), SPENT))
         print(_line(f"order {seed}", results[-1]))
     f1s = [s.pairwise[2] for s in results]
+
+    def per_item(seconds: Iterable[float]) -> str:
+        return f"{1000 * statistics.fmean(seconds) / len(docs):.2f}"
+
     print(
         f"  summary    pairwise F1 min {min(f1s):.3f} mean {statistics.fmean(f1s):.3f}"
         f" | B3 F1 mean {statistics.fmean(s.bcubed[2] for s in results):.3f}"
         f" | hard neg. merged max {100 * max(s.hard_merged for s in results):.1f}%"
-        f" | ms per item: writer {1000 * statistics.fmean(s.seconds for s in results) / len(docs):.2f}"
-        f" (correction {1000 * statistics.fmean(s.correct_seconds for s in results) / len(docs):.2f})"
-        f", workers {1000 * statistics.fmean(s.prepare_seconds for s in results) / len(docs):.2f}"
+        f" | ms per item: writer {per_item(s.seconds for s in results)}"
+        f" (correction {per_item(s.correct_seconds for s in results)})"
+        f", workers {per_item(s.prepare_seconds for s in results)}"
         + (
             f" | cross-language F1 min {min(s.cross[2] for s in results if s.cross):.3f}"
             if results[0].cross is not None
@@ -380,7 +356,7 @@ def evaluate(
     return results
 
 
-def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
+def seed_orders(batch: int, **storing: Any) -> int:
     """How many of the 120 arrival orders of the seeds give exactly the expected stories."""
     docs = [
         Doc(number, "seeds", SEED_STORIES[number], title, text)
@@ -388,7 +364,7 @@ def seed_orders(batch: int, settings: DedupeSettings = DEFAULT_SETTINGS) -> int:
     ]
     right = 0
     for order in itertools.permutations(docs):
-        story = group(order, batch=batch, settings=settings)
+        story = group(order, batch=batch, **storing)
         right += all(
             (story[a.id] == story[b.id]) == (a.event == b.event)
             for a, b in itertools.combinations(docs, 2)
@@ -409,12 +385,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the halves set (default $WATCHER_HALVES, else the invented fixture)",
     )
     parser.add_argument(
-        "--regroup",
-        action="store_true",
-        help="score the stories of `watcher regroup` run after each import (writer time: "
-        "the regroup's)",
-    )
-    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -425,59 +395,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--poll",
         action="store_true",
-        help="store the documents as `watcher poll` does (feed items first seen now, the "
-        "pass's correction at the end) instead of as `watcher corpus import`",
+        help="store the documents as `watcher poll` does instead of as `watcher corpus import`",
     )
     parser.add_argument(
-        "--daemon",
-        action="store_true",
-        help="store the documents as `watcher run`'s refreshes do and score the stories "
-        "they leave (what an instant alert announces)",
+        "--daemon", action="store_true", help="store the documents as `watcher run` does"
     )
     parser.add_argument(
-        "--passes",
-        type=int,
-        default=1,
-        help="with --poll: store each set over this many passes in a row (default 1)",
+        "--passes", type=int, default=1, help="with --poll: over this many passes in a row"
     )
     args = parser.parse_args(argv)
-    global REGROUP, POLL, PASSES, DAEMON
-    REGROUP = args.regroup
-    POLL = args.poll
-    DAEMON = args.daemon and not args.poll
-    PASSES = max(1, args.passes)
-    settings = dedupe_settings(args.set, story_vectors, story_grouping, prepare)
+    storing = {
+        "settings": dedupe_settings(args.set, story_vectors, story_grouping, prepare),
+        "mode": "poll" if args.poll else "daemon" if args.daemon else "import",
+        "passes": max(1, args.passes),
+    }
     sets = set(args.sets.split(","))
     if "ecb" in sets:
         if ECB.is_file():
-            evaluate("ECB+ dev", load_jsonl(ECB), args.orders, args.batch, settings=settings)
+            evaluate("ECB+ dev", load_jsonl(ECB), args.orders, args.batch, **storing)
         else:
             print(f"\nECB+ dev: {ECB} not found, skipped")
     # the cross-language sets follow a store in use: with ECB+ dev, 486 English documents,
     # enough for the correction (CORRECTION_MIN_DOCUMENTS); else the 141 dedupe fixtures
     english = load_jsonl(ECB) if ECB.is_file() else load_background()
     background = [dataclasses.replace(doc, id=f"bg-{doc.id}") for doc in english]
+    after = f"after {len(english)} English documents"
     if "cross" in sets:
-        evaluate(
-            f"cross-language translations (RU/EN), after {len(english)} English documents",
-            load_jsonl(CROSS),
-            args.orders,
-            args.batch,
-            background=background,
-            settings=settings,
-        )
+        name = f"cross-language translations (RU/EN), {after}"
+        evaluate(name, load_jsonl(CROSS), args.orders, args.batch, background=background, **storing)
     if "halves" in sets:
-        evaluate(
-            f"RU/EN halves ({args.halves.name}), after {len(english)} English documents",
-            load_halves(args.halves),
-            args.orders,
-            args.batch,
-            background=background,
-            settings=settings,
-        )
+        name = f"RU/EN halves ({args.halves.name}), {after}"
+        docs = load_halves(args.halves)
+        evaluate(name, docs, args.orders, args.batch, background=background, **storing)
     if "seeds" in sets:
         if SEEDS.is_dir():
-            seed_orders(args.batch, settings)
+            seed_orders(args.batch, **storing)
         else:
             print(f"\nseeds: {SEEDS} not found, skipped")
     return 0
