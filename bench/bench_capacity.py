@@ -11,7 +11,6 @@ on-topic entries stored against those the server published.
 
     python bench/bench_capacity.py --feeds 2000 --interval 90        # one size
     python bench/bench_capacity.py --feeds 2000,5000 --interval 90,60
-    python bench/bench_capacity.py --overhead                         # local pool vs Dask
 
 An interval shorter than the issue's 15 minutes scales the load: N feeds every I seconds
 ask N / I polls a second, as N × 900 / I feeds every 15 minutes do. Results: docs/scaling.md
@@ -21,7 +20,6 @@ ask N / I polls a second, as N × 900 / I feeds every 15 minutes do. Results: do
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
 import time
@@ -273,89 +271,6 @@ def report(result: Capacity) -> tuple[list[str], dict[str, float]]:
     return text, figures
 
 
-# --------------------------------------------------------------------- per-task overhead
-
-
-def overhead(args: argparse.Namespace) -> list[str]:
-    """Prepare the same generated feed bodies through the local pool and through a
-    LocalCluster (two worker processes, one thread each): ms per feed one at a time (the
-    round trip) and with 2 × workers in flight (the throughput)."""
-    import distributed
-    from feedserver import Generator
-
-    from watcher.config import config_from_dict
-    from watcher.dask_pool import DaskPool
-    from watcher.prepare import PrepareJob
-    from watcher.workers import PreparePool
-
-    generator = Generator(seed=3, syndicated_share=0.0, topic_share=args.topic_share)
-    topics = config_from_dict(
-        {"topics": [{"name": "kant", "title": "Kant", "query": "Kant AND Kyrgyz*"}]}
-    ).topics
-    now = dt.datetime.now(dt.UTC)
-    jobs = [
-        PrepareJob(
-            body=generator.feed(index, args.initial),
-            headers={"content-type": "application/rss+xml"},
-            url=f"http://127.0.0.1/feed/{index}.xml",
-            topics=topics,
-            keep_unmatched=False,
-            now=now,
-        )
-        for index in range(args.overhead_feeds)
-    ]
-
-    async def measure(pool: PreparePool) -> tuple[float, float]:
-        for job in jobs[:8]:  # warm up: workers started, tagging data loaded
-            await pool.prepare(job)
-        began = time.perf_counter()
-        for job in jobs:
-            await pool.prepare(job)
-        one_at_a_time = (time.perf_counter() - began) / len(jobs)
-        slots = asyncio.Semaphore(2 * pool.workers)
-
-        async def one(job: PrepareJob) -> None:
-            async with slots:
-                await pool.prepare(job)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one(job) for job in jobs))
-        return one_at_a_time * 1000, (time.perf_counter() - began) / len(jobs) * 1000
-
-    async def local() -> tuple[float, float]:
-        with PreparePool(2, timeout=60) as pool:
-            return await measure(pool)
-
-    async def cluster(address: str) -> tuple[float, float]:
-        pool = await DaskPool.connect(address, timeout=60)
-        try:
-            return await measure(pool)
-        finally:
-            await pool.aclose()
-
-    local_figures = asyncio.run(local())
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as dask_cluster:
-        dask_figures = asyncio.run(cluster(str(dask_cluster.scheduler_address)))
-    (local_one, local_many), (dask_one, dask_many) = local_figures, dask_figures
-    rows = [
-        ["local pool (2 processes, pebble)", f"{local_one:.1f}", f"{local_many:.1f}"],
-        ["Dask LocalCluster (2 worker processes × 1 thread)", f"{dask_one:.1f}", f"{dask_many:.1f}"],
-        ["difference: the per-task overhead", f"{dask_one - local_one:+.1f}",
-         f"{dask_many - local_many:+.1f}"],
-    ]  # fmt: skip
-    return [
-        f"### Per-task overhead ({args.overhead_feeds} feeds of {args.initial} entries, "
-        f"{args.topic_share:.0%} on the topic)",
-        "",
-        *table(
-            ["runner", "ms per feed, one at a time", "ms per feed, 2 × workers in flight"], rows
-        ),
-        "",
-    ]
-
-
 def main() -> None:
     parser = arguments(__doc__, work=True, seed=24, workers=True)
     parser.add_argument("--feeds", default="2000", help="feed counts, comma-separated")
@@ -366,13 +281,8 @@ def main() -> None:
     parser.add_argument("--topic-share", type=float, default=0.05, help="share of on-topic entries")
     parser.add_argument("--executor", default="local", help="[poll] executor")
     parser.add_argument("--drain", type=float, default=180.0, help="longest catch-up, seconds")
-    parser.add_argument("--overhead", action="store_true", help="only the per-task overhead")
-    parser.add_argument("--overhead-feeds", type=int, default=200)
     args = parser.parse_args()
     print(measured_with("bench_capacity.py", args.argv, f"; {machine()}") + "\n")
-    if args.overhead:
-        print("\n".join(overhead(args)))
-        return
     sizes = [int(value) for value in args.feeds.split(",")]
     intervals = [float(value) for value in args.interval.split(",")]
     intervals += [intervals[-1]] * (len(sizes) - len(intervals))
