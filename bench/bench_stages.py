@@ -39,6 +39,7 @@ from typing import Any
 
 from common import (
     ROOT,
+    Section,
     Tally,
     arguments,
     machine,
@@ -46,7 +47,6 @@ from common import (
     publish,
     remove_db,
     revision,
-    table,
     time_calls,
     workdir,
 )
@@ -56,8 +56,7 @@ SECTION = "## Poll stages (issue 13)"
 CODE_DIR = os.environ.get("WATCHER_BENCH_CODE")
 sys.path.insert(0, CODE_DIR or str(ROOT))  # the watcher package measured
 
-ROWS: list[tuple[str, str, str]] = [
-    # (key, label, denominator)
+ROWS: list[tuple[str, str, str]] = [  # key, label, what a figure is per
     ("parse_feed", "`parse_feed` (feedparser + raw entries)", "entry"),
     ("normalize_entry", "`normalize_entry`, all of it", "entry"),
     ("language", "· language detection alone", "entry"),
@@ -72,55 +71,29 @@ ROWS: list[tuple[str, str, str]] = [
     ("ingest_find_exact", "· `find_exact` (level 1)", "ingested item"),
     ("ingest_candidates", "· candidate lookup (SQL + decoding)", "ingested item"),
     ("ingest_decide", "· `decide`", "ingested item"),
-    (
-        "ingest_story",
-        "· story step (`choose_story`, keeping vectors, corrections, `cluster_batch`)",
-        "ingested item",
-    ),
-    (
-        "ingest_writes",
-        "· inserts (item, fingerprint, keys, topics, tags, sightings)",
-        "ingested item",
-    ),
+    ("ingest_story", "· story step (`choose_story`, keeping vectors, corrections, `cluster_batch`)",
+     "ingested item"),
+    ("ingest_writes", "· inserts (item, fingerprint, keys, topics, tags, sightings)",
+     "ingested item"),
     ("ingest_commit", "· commit", "ingested item"),
     ("ingest_rest", "· the rest (loop, records)", "ingested item"),
-]
+]  # fmt: skip
 
 # Where each part of ingest_batch lives, old names and new: absent ones are skipped, so one
 # script measures every revision. Only one level per part, so nothing is counted twice.
+STORE = "watcher.store.database:Store"
 INGEST_PARTS: dict[str, list[tuple[str, str]]] = {
-    "ingest_find_exact": [("watcher.store.database:Store", "find_exact")],
-    "ingest_candidates": [
-        ("watcher.ingest", "_candidates"),
-        ("watcher.ingest", "story_candidates"),
-    ],
+    "ingest_find_exact": [(STORE, "find_exact")],
+    "ingest_candidates": [("watcher.ingest", "_candidates"), ("watcher.ingest", "story_candidates")],
     "ingest_decide": [("watcher.ingest", "decide")],
     "ingest_story": [
-        ("watcher.ingest", name)
-        for name in (
-            "choose_story",
-            "remember",
-            "correct",
-            "correct_soon",
-            "cluster_batch",
-            "flush_frequencies",
-        )
-    ]
-    + [("watcher.story_keeping:Keeping", "flush")],
-    "ingest_writes": [
-        ("watcher.store.database:Store", name)
-        for name in (
-            "insert_item",
-            "save_fingerprint",
-            "set_topics",
-            "set_tags",
-            "add_sighting",
-            "add_topics",
-            "add_tags",
-            "add_sightings",
-        )
+        *(("watcher.ingest", name) for name in ("choose_story", "remember", "correct",
+          "correct_soon", "cluster_batch", "flush_frequencies")),
+        ("watcher.story_keeping:Keeping", "flush"),
     ],
-}
+    "ingest_writes": [(STORE, name) for name in ("insert_item", "save_fingerprint", "set_topics",
+                      "set_tags", "add_sighting", "add_topics", "add_tags", "add_sightings")],
+}  # fmt: skip
 
 
 def _topics() -> tuple[Any, ...]:
@@ -371,15 +344,10 @@ def _head() -> str:
 
 def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
     first = runners[-1].rounds[0]
-    lines = [
-        SECTION,
-        "",
-        measured_with(
-            "bench_stages.py",
-            ["--compare", args.compare] if args.compare else [],
-            f" ({args.repeat} rounds, medians; CPU time from `time.process_time`, one process)",
-        ),
-        "",
+    compared = ["--compare", args.compare] if args.compare else []
+    note = f" ({args.repeat} rounds, medians; CPU time from `time.process_time`, one process)"
+    section = Section(SECTION, measured_with("bench_stages.py", compared, note))
+    section.add(
         f"- workload: bench_poll's generator (seed {args.seed}), {args.corpus_feeds} feeds × "
         f"{args.items} items stored first as the corpus ({runners[-1].corpus:,} items in a "
         f"real SQLite file), then {args.feeds} more feeds measured: "
@@ -387,8 +355,7 @@ def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
         f"and tagged, {int(first['count:ingested item']):,} ingested into a copy of the corpus",
         f"- machine: {machine()}; load average {load:.2f} at the start; code: "
         + ", ".join(f"{r.label} = `{r.code}`" for r in runners),
-        "",
-    ]
+    )
     if len(runners) == 2:
         old, new = runners
         header = ["stage", "per", f"before ({old.label}) ms", f"after ({new.label}) ms"]
@@ -398,32 +365,32 @@ def report(args: argparse.Namespace, runners: list[Runner], load: float) -> str:
             rows.append(
                 [label, unit, f"{a:.3f}", f"{b:.3f}", f"{b / a:.2f}×" if a > 0.0005 else "–"]
             )
-        lines += table([*header, "after / before"], rows, "llrrr")
+        section.table([*header, "after / before"], rows, "llrrr")
     else:
         (only,) = runners
         rows = [[label, unit, f"{only.median(key):.3f}"] for key, label, unit in ROWS]
-        lines += table(["stage", "per", f"CPU ms ({only.label})"], rows, "llr")
-    lines += [
-        "",
+        section.table(["stage", "per", f"CPU ms ({only.label})"], rows, "llr")
+    section.add(
         "An entry is one item of a feed; a tagged item one that matched a topic (the others are "
         "dropped after `match`); an ingested item one handed to `ingest_batch`. The parts "
         "marked · are measured alone on the same inputs (the tagging parts with the inputs "
         "`tag_item` gives them; the ingest parts by timing the functions inside one "
-        "`ingest_batch`).",
-        "",
-    ]
-    return "\n".join(lines)
+        "`ingest_batch`)."
+    )
+    return str(section)
 
 
 def main() -> None:
     parser = arguments(
-        __doc__, quick="10 + 20 feeds, 2 rounds", write="the section of docs/benchmarks.md"
+        __doc__,
+        quick="20 + 10 feeds, 2 rounds",
+        write="the section of docs/benchmarks.md",
+        seed=2,
     )
     parser.add_argument("--feeds", type=int, default=40, help="feeds measured (default 40)")
     parser.add_argument("--corpus-feeds", type=int, default=80, help="feeds stored first (80)")
     parser.add_argument("--items", type=int, default=50, help="items per feed (50)")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (5)")
-    parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--compare", metavar="REV", help="also measure git revision REV")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--feeds-dir", help=argparse.SUPPRESS)
