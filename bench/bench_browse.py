@@ -20,12 +20,11 @@ import os
 import random
 import sqlite3
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, arguments, machine, query, table, timed, workdir
+from common import ROOT, arguments, log, machine, query, table, timed, workdir
 
 from watcher.browse import build_datasette, load_metadata
 from watcher.store import Store
@@ -51,12 +50,9 @@ def build(db: Path, items: int, seed: int = 7) -> None:
         connection.executemany(
             "INSERT INTO feeds(id, url, title, created_at, last_fetch_at, last_success_at, "
             "next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (f, f"https://feed{f}.example/rss.xml", f"Feed {f}", "2026-01-01T00:00:00Z")
-                + ("2026-12-01T00:00:00Z",) * 3
-                for f in range(1, 51)
-            ],
-        )
+            [(f, f"https://feed{f}.example/rss.xml", f"Feed {f}", "2026-01-01T00:00:00Z",
+              *["2026-12-01T00:00:00Z"] * 3) for f in range(1, 51)],
+        )  # fmt: skip
         connection.executemany(
             "INSERT INTO tags(id, name, kind) VALUES (?, ?, 'keyphrase')",
             [(t, f"tag {t}") for t in range(1, 2001)],
@@ -75,20 +71,10 @@ def build(db: Path, items: int, seed: int = 7) -> None:
             story = item_id
         story_of[item_id] = story
         text = " ".join([*random.choices(WORDS, k=60), random.choice(RARE)])
-        batch.append(
-            (
-                item_id,
-                f"https://news{item_id % 50}.example/{item_id}",
-                f"Report {item_id}: " + " ".join(random.choices(WORDS, k=7)),
-                text,
-                stamp,
-                stamp,
-                item_id % 50 + 1,
-                f"hash{item_id}",
-                item_id - 1 if copy else None,
-                story,
-            )
-        )
+        title = f"Report {item_id}: " + " ".join(random.choices(WORDS, k=7))
+        batch.append((item_id, f"https://news{item_id % 50}.example/{item_id}", title, text,
+                      stamp, stamp, item_id % 50 + 1, f"hash{item_id}",
+                      item_id - 1 if copy else None, story))  # fmt: skip
         topics.append((item_id, "kant-air-base" if item_id % 3 else "russia-kyrgyzstan-defence"))
         tags.extend((item_id, tag, 0.5) for tag in random.sample(range(1, 2001), 10))
         if len(batch) == 10_000 or item_id == items:
@@ -164,8 +150,8 @@ def main() -> None:
     with workdir(args.workdir, "bench-browse-") as work:  # a temporary one is removed
         db = work / f"browse{args.items}.db"
         if not db.exists():
-            seconds, _ = timed(lambda: build(db, args.items))
-            print(f"built {db} in {seconds:.0f} s", file=sys.stderr)
+            seconds, _ = timed(build, db, args.items)
+            log(f"built {db} in {seconds:.0f} s")
         results = asyncio.run(measure(db, args.repeat))
     print(
         f"{args.items:,} items, median of {args.repeat}; {machine()}; "

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import arguments, machine, measured_with, publish, table, timed, workdir
+from common import Section, arguments, machine, measured_with, publish, timed, workdir
 from prometheus_client import CollectorRegistry, generate_latest
 
 from watcher.metrics import DatabaseCollector, read_snapshot, start_metrics_server
@@ -34,17 +34,10 @@ SECTION = "## Metrics (issue 11)"
 def add_fetches(store: Store, count: int, rng: random.Random) -> None:
     outcomes = ["ok", "not_modified", "unchanged", "error"]
     rows = [
-        (
-            rng.randint(1, FEEDS),
-            "2026-11-20T09:00:00Z",
-            rng.randint(20, 8000),
-            200,
-            rng.choices(outcomes, [3, 5, 1, 1])[0],
-            rng.randint(0, 50),
-            rng.randint(0, 3),
-        )
+        (rng.randint(1, FEEDS), "2026-11-20T09:00:00Z", rng.randint(20, 8000), 200,
+         rng.choices(outcomes, [3, 5, 1, 1])[0], rng.randint(0, 50), rng.randint(0, 3))
         for _ in range(count)
-    ]
+    ]  # fmt: skip
     with store.transaction():
         store.db.conn.executemany(
             "INSERT INTO fetches(feed_id, started_at, duration_ms, http_status, outcome, entries, "
@@ -61,18 +54,11 @@ def measure(rows: int, workdir: Path) -> dict[str, float]:
     rng = random.Random(11)
     path = workdir / f"metrics-{rows}.db"
     store = Store.open(path)
+    times = ("2026-11-01T00:00:00Z", "2026-11-20T09:30:00Z", "2026-11-20T09:00:00Z")
     with store.transaction():
         store.db.conn.executemany(
             "INSERT INTO feeds(url, created_at, next_due_at, last_success_at) VALUES (?, ?, ?, ?)",
-            [
-                (
-                    f"https://f{n}.example/rss",
-                    "2026-11-01T00:00:00Z",
-                    "2026-11-20T09:30:00Z",
-                    "2026-11-20T09:00:00Z",
-                )
-                for n in range(FEEDS)
-            ],
+            [(f"https://f{n}.example/rss", *times) for n in range(FEEDS)],
         )
     for _ in range(rows // 100_000):
         add_fetches(store, 100_000, rng)
@@ -102,13 +88,29 @@ def measure(rows: int, workdir: Path) -> dict[str, float]:
     return {"rows": rows, "full": full, "first": first, "incremental": incremental}
 
 
-def render(results: list[dict[str, float]]) -> str:
-    header = ["fetch rows", "full pass (`status --json`) ms", "first scrape ms"]
-    rows = [
-        [f"{r['rows']:,.0f}", f"{r['full']:,.0f}", f"{r['first']:,.0f}", f"{r['incremental']:,.1f}"]
-        for r in results
-    ]
-    return "\n".join(table([*header, "later scrape over HTTP ms"], rows, "rrrr"))
+def render(results: list[dict[str, float]], argv: list[str], load: float) -> str:
+    measured = measured_with("bench_metrics.py", argv)[:-1]
+    section = Section(
+        SECTION,
+        f"{measured} ({FEEDS} feeds; median of 5; load average {load:.1f} at the start; "
+        f"machine: {machine(f'SQLite {sqlite3.sqlite_version}')}).",
+    )
+    section.table(
+        ["fetch rows", "full pass (`status --json`) ms", "first scrape ms",
+         "later scrape over HTTP ms"],
+        [[f"{r['rows']:,.0f}", f"{r['full']:,.0f}", f"{r['first']:,.0f}",
+          f"{r['incremental']:,.1f}"] for r in results],
+        "rrrr",
+    )  # fmt: skip
+    section.add(
+        "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "
+        "write 720,000 rows a month); the metrics server keeps running totals and reads "
+        "only the rows added since the previous scrape, so a scrape stays flat. "
+        "`watcher status --json` is a one-off and does the full pass. The first scrape "
+        "after a start is a full pass too; the server starts it in the background at "
+        "once."
+    )
+    return str(section)
 
 
 def main() -> None:
@@ -117,19 +119,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     with workdir(None, "bench-metrics-") as work:
         results = [measure(rows, work) for rows in sizes]
-    publish(
-        SECTION,
-        f"{SECTION}\n\n{measured_with('bench_metrics.py', options.argv)[:-1]} ({FEEDS} feeds; "
-        f"median of 5; load average {load:.1f} at the start; machine: "
-        f"{machine(f'SQLite {sqlite3.sqlite_version}')}).\n\n{render(results)}\n\n"
-        "A full pass over the fetch log grows with the log (500 feeds polled every 30 minutes "
-        "write 720,000 rows a month); the metrics server keeps running totals and reads "
-        "only the rows added since the previous scrape, so a scrape stays flat. "
-        "`watcher status --json` is a one-off and does the full pass. The first scrape "
-        "after a start is a full pass too; the server starts it in the background at "
-        "once.\n",
-        write=not options.quick,
-    )
+    publish(SECTION, render(results, options.argv, load), write=not options.quick)
 
 
 if __name__ == "__main__":

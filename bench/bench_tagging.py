@@ -119,12 +119,10 @@ HEADER = ["items", "words/item", "n", "median ms", "p95 ms", "median CPU ms", "i
 def row(label: str, words: int, count: int, walls: list[float], cpus: list[float]) -> list[str]:
     """The cells of one row of :data:`HEADER`, printed to stderr as soon as measured."""
     walls_ms = [w * 1000 for w in walls]
-    p95 = percentile(walls_ms, 95)
-    median = statistics.median(walls_ms)
+    median, p95 = statistics.median(walls_ms), percentile(walls_ms, 95)
     cpu = statistics.median(c * 1000 for c in cpus)
-    rate = len(walls) / sum(walls)
     cells = [label, str(words), str(count), f"{median:.2f}", f"{p95:.2f}", f"{cpu:.2f}"]
-    cells.append(f"{rate:.0f}")
+    cells.append(f"{len(walls) / sum(walls):.0f}")
     print(table_row(cells), file=sys.stderr, flush=True)
     return cells
 
@@ -147,15 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return tag_item(title, text, TOPICS, ["kant-air-base"], "en", options=yake_options)
 
     rng = random.Random(20231012)
-    sets: list[tuple[str, int, list[tuple[str, str]]]] = []
-    for words in (300, 500, 800):
-        sets.append(
-            (
-                f"synthetic {words} words",
-                words,
-                [synthetic_item(rng, words) for _ in range(args.items)],
-            )
-        )
+    sets = [
+        (f"synthetic {words} words", words, [synthetic_item(rng, words) for _ in range(args.items)])
+        for words in (300, 500, 800)
+    ]
     seeds = [(title, text) for _number, title, text in seed_articles()]
     if seeds:
         mean_words = round(statistics.mean(len(f"{t} {x}".split()) for t, x in seeds))
@@ -170,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             walls, cpus = measure(items[:10], 1, with_yake)
             rows.append(row(f"{label}, yake package engine", words, len(items[:10]), walls, cpus))
 
-    try:
-        averages = os.getloadavg()
-    except OSError:
-        averages = (0.0, 0.0, 0.0)
+    averages = os.getloadavg()
     load = ", ".join(f"{value:.2f}" for value in averages)
     notes = [
         "",
