@@ -14,7 +14,7 @@ read.
 The package tokenizes with its own port of SentencePiece in Python (0.44 ms a lead, a
 tenth of the encoding). The compiled ``sentencepiece`` wheel reads the same model file
 and gives the same pieces in 0.02 ms, except that it keeps a run of characters the model
-does not know as one unknown piece, as the library the model was trained with did, where
+does not know as one unknown piece, as the reference C++ library does, where
 the port gives one per character.
 """
 
