@@ -43,6 +43,10 @@ PROBE = "Kant air base, Кант, 2026: a probe sentence."
 _STATE = "state.pickle"
 ABANDONED_AFTER = 600
 """Seconds after which a half-written cache folder (its writer was killed) is removed."""
+SUPERSEDED_AFTER = 30 * 86400
+"""Age in seconds after which another version's cache folder (76-81 MB, left by an upgrade
+of watcher, the package, numpy or Python) is removed when this version writes its own. Not
+at once: two versions in use side by side would remove each other's at every load."""
 
 _loaded: list[Any] = []
 _lock = threading.Lock()
@@ -128,9 +132,7 @@ def _save(model: Any, probe: Any, folder: Path) -> None:
         "probe": probe,
     }
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for left in folder.parent.glob(f".{folder.name}-*"):  # a process killed while writing
-        if time.time() - left.stat().st_mtime > ABANDONED_AFTER:
-            shutil.rmtree(left, ignore_errors=True)
+    _remove_stale(folder)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         for name, array in arrays.items():
@@ -141,6 +143,25 @@ def _save(model: Any, probe: Any, folder: Path) -> None:
         shutil.rmtree(building, ignore_errors=True)
         if not folder.exists():
             raise
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove what earlier writers left beside ``folder``: half-written folders of this
+    version (a process killed while writing) and other versions' folders long written."""
+    now = time.time()
+    stale = [(left, ABANDONED_AFTER) for left in folder.parent.glob(f".{folder.name}-*")]
+    prefix = folder.name.split("-", 1)[0]
+    stale += [
+        (other, SUPERSEDED_AFTER)
+        for other in folder.parent.glob(f"{prefix}-*")
+        if other.name != folder.name
+    ]
+    for path, after in stale:
+        try:
+            if now - path.stat().st_mtime > after:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # removed by another process meanwhile
 
 
 def _cached() -> Any | None:
