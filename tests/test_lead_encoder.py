@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from watcher import lead_encoder
+from watcher import lead_encoder, user_cache
 
 LEADS = [
     "Russia to reinforce its Kant air base in Kyrgyzstan with new drones",
@@ -23,7 +23,7 @@ LEADS = [
 ENCODE_IN_A_NEW_PROCESS = """
 import pickle, sys
 import numpy as np
-from watcher import lead_encoder
+from watcher import lead_encoder, user_cache
 model = lead_encoder.encoder()
 mapped = not model._backend.table.flags.writeable
 vectors = np.asarray(model.encode(pickle.loads(sys.stdin.buffer.read())))
@@ -136,7 +136,7 @@ def test_another_versions_cache_unused_for_a_month_is_removed_when_this_one_is_w
     superseded = parent / "usem3-0123456789abcdef"
     superseded.mkdir()
     (superseded / "table.npy").write_bytes(b"an older version's weights")
-    old = time.time() - lead_encoder.SUPERSEDED_AFTER - 60
+    old = time.time() - user_cache.SUPERSEDED_AFTER - 60
     os.utime(superseded, (old, old))
     side_by_side = parent / "usem3-fedcba9876543210"  # another version, in use lately
     side_by_side.mkdir()

