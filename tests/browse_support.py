@@ -157,15 +157,18 @@ def get(url: str) -> tuple[int, str]:
 
 
 @contextmanager
-def serving(args: list[str], *, cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    """Run ``python -m watcher ARGS`` until it answers on 127.0.0.1:port; stop it afterwards."""
+def serving(
+    args: list[str], *, cwd: Path, port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Run ``python -m watcher ARGS`` (``env``: added to the environment) until it answers
+    on 127.0.0.1:port; stop it afterwards."""
     process = subprocess.Popen(
         [sys.executable, "-m", "watcher", *args],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     try:
         deadline = time.monotonic() + 60

@@ -716,6 +716,23 @@ def test_serve_from_another_folder_uses_the_packaged_metadata(tmp_path: Path) ->
         assert 'class="card"' in body
 
 
+def test_serve_from_another_folder_needs_only_the_database(tmp_path: Path) -> None:
+    """With no config to find, `watcher --db PATH serve` serves the database as it is, with
+    the default [serve] settings but the port."""
+    (tmp_path / "corpus").mkdir()
+    corpus = build_corpus(tmp_path / "corpus")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    no_config = {"XDG_CONFIG_HOME": str(tmp_path / "empty"), "WATCHER_CONFIG": ""}
+    port = free_port()
+    args = ["--db", str(corpus.db), "serve", "--port", str(port)]
+    with serving(args, cwd=elsewhere, port=port, env=no_config):
+        status, body = get(f"http://127.0.0.1:{port}/{corpus.name}/news")
+        assert status == 200
+        assert 'class="card"' in body
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_stories_leave_out_an_off_topic_import(corpus: Corpus, tmp_path: Path) -> None:
     """An item that matched no topic is its own story in the store, not on the Stories page."""
     copy = tmp_path / "offtopic.db"

@@ -163,3 +163,42 @@ def test_the_console_script_finds_the_project_config_in_its_folder(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "db" / "watcher.db").is_file()
+
+
+def test_reading_commands_need_no_config_for_a_named_database(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """From a folder with no config anywhere, the commands that only read answer for a
+    database named with --db (or $WATCHER_DB), as the last command mirrored it; those that
+    need the config (status, digest) and every command without a named database still
+    say where they looked for one."""
+    httpserver.expect_request("/f.xml").respond_with_data(
+        rss([kant_story(1), kant_story(2)]), content_type="application/rss+xml"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "project").mkdir()
+    config = write_config(tmp_path / "project", [httpserver.url_for("/f.xml")])
+    db = tmp_path / "data" / "watcher.db"
+    db.parent.mkdir()
+    polled = run(tmp_path, home, "--config", str(config), "--db", str(db), "poll", "--all")
+    assert polled.returncode == 0, polled.stderr
+    before = db.read_bytes()
+    somewhere = tmp_path / "somewhere"
+    somewhere.mkdir()
+
+    for command in (["stories"], ["search", "Kant"], ["feeds", "list"]):
+        result = run(somewhere, home, "--db", str(db), *command)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+    found = run(somewhere, home, "search", "Kant", WATCHER_DB=str(db))
+    assert "Kant air base report number 1" in found.stdout
+    for command in (["status"], ["digest", "--dry-run"]):
+        result = run(somewhere, home, "--db", str(db), *command)
+        assert result.returncode == 1, command
+        assert "no configuration found" in result.stderr
+    unnamed = run(somewhere, home, "stories")
+    assert unnamed.returncode == 1
+    assert "no configuration found" in unnamed.stderr
+    assert db.read_bytes() == before  # read as it is: nothing mirrored
+    assert list(somewhere.iterdir()) == []

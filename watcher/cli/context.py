@@ -58,6 +58,25 @@ class Context:
                 warn_lowercase_operators(topic.query, f"topic {topic.name!r}")
         return self._config
 
+    @property
+    def has_config(self) -> bool:
+        """Whether there is a config file to read (a named one that is missing is an error
+        when read, not an absence)."""
+        return self.locations.config_given or self.config_path.is_file()
+
+    def _reading_config(self) -> Config | None:
+        """The config a reading command mirrors first; None where there is none to find
+        but the database is named or there: it is read as the last command mirrored it
+        (``watcher --db PATH serve`` from any folder needs no copy of the config)."""
+        if self.has_config:
+            return self.config
+        if self.locations.db_given or self.db_path.is_file():
+            logging.getLogger("watcher").info(
+                "no configuration found; reading %s as it is", self.db_path
+            )
+            return None
+        raise missing_config(self.locations)
+
     def _open(self, *, check: bool) -> Store:
         check_db_folder(self.locations, creating=self.creating)
         return Store.open(self.db_path, check=check)
@@ -81,12 +100,13 @@ class Context:
         """The database for a command that only reads: nothing is written to it, so a
         read-only file or one locked by a writer still answers. The config is mirrored
         first when it changed and the file can be written at once. ``check`` as for
-        :meth:`store`."""
-        config = self.config
+        :meth:`store`. Without a config to find, a named or existing database is read as
+        it is."""
+        config = self._reading_config()
         check_db_folder(self.locations, creating=False)
         store = Store.open_for_reading(self.db_path, check=check)
         try:
-            if not store.mirrors(config):
+            if config is not None and not store.mirrors(config):
                 self._mirror_config()
             yield store
         finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from watcher.cli.context import Context
+from watcher.config import ServeConfig
 
 
 @click.command()
@@ -25,9 +26,9 @@ def serve(obj: Context, host: str | None, port: int | None, metadata_path: Path 
     from watcher.browse import datasette_for
     from watcher.browse import serve as run_server
 
-    settings = obj.config.serve
     with obj.reading() as store:
         items = store.count("items")
+    settings = obj.config.serve if obj.has_config else ServeConfig()
     ds = datasette_for(settings, obj.db_path, metadata_path)
     host = host or settings.host
     port = settings.port if port is None else port
