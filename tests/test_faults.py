@@ -70,6 +70,7 @@ def dated_feed(dates: list[str]) -> bytes:
 IMPOSSIBLE_DATES = [
     "Mon, 01 Jan 0001 00:00:00 +0000",
     "Sat, 01 Jan 0999 00:00:00 +0000",
+    "Thu, 01 Jan 1970 03:00:00 +0300",  # time 0: a content system's empty date field
     "Fri, 20 Nov 2026 09:00:00 +0000",
 ]
 
@@ -88,8 +89,8 @@ def watcher_with(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_a_feed_dated_in_year_1_polls_with_the_others_and_again(
     httpserver: HTTPServer, watcher_with
 ) -> None:
-    """Entries dated in year 1 and 999 are kept undated with a note on the fetch; the pass
-    stores every feed's items, and the next pass runs as well."""
+    """Entries dated in year 1 and 999 and at time 0 of the Unix epoch are kept undated with
+    a note on the fetch; the pass stores every feed's items, and the next pass runs as well."""
     urls = serve_good_feeds(httpserver)
     httpserver.expect_request("/dates.xml").respond_with_data(
         dated_feed(IMPOSSIBLE_DATES), content_type="application/rss+xml"
@@ -98,13 +99,13 @@ def test_a_feed_dated_in_year_1_polls_with_the_others_and_again(
     result = watcher("poll", "--all")
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.output
-    assert rows(watcher.db, "SELECT count(*) FROM items") == [(3 * FEEDS + 3,)]
+    assert rows(watcher.db, "SELECT count(*) FROM items") == [(3 * FEEDS + 4,)]
     assert rows(
         watcher.db,
         "SELECT published_at FROM items WHERE url LIKE 'https://dates.example/%' ORDER BY url",
-    ) == [(None,), (None,), ("2026-11-20T09:00:00Z",)]
+    ) == [(None,), (None,), (None,), ("2026-11-20T09:00:00Z",)]
     [(note,)] = rows(watcher.db, "SELECT error FROM fetches WHERE error IS NOT NULL")
-    assert "2 entries dated before 1900 kept undated" in str(note)
+    assert "3 entries dated before 1900 or at the Unix epoch kept undated" in str(note)
     result = watcher("poll", "--all")
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.output
@@ -141,7 +142,7 @@ def test_the_daemon_does_not_refetch_a_feed_with_impossible_dates(
     wait_for(lambda: query(db, "SELECT count(*) FROM fetches") == [(3,)], "three fetches")
     time.sleep(3)
     assert query(db, "SELECT count(*) FROM fetches") == [(3,)]
-    assert query(db, "SELECT count(*) FROM items") == [(9,)]
+    assert query(db, "SELECT count(*) FROM items") == [(10,)]
     assert daemon.stop() == 0
 
 

@@ -67,6 +67,8 @@ _OTHER_BLANKS = (
 """The same beyond ASCII (Unicode's White_Space characters)."""
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 EARLIEST_DATE = datetime(1900, 1, 1, tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Time 0 of Unix clocks: what a CMS writes for a post whose date field is empty."""
 MAX_TITLE = 500
 """Characters of a clean title; :func:`short_title` cuts longer ones."""
 _MARKUP_HINT = re.compile(r"<[a-zA-Z/!]|&[#a-zA-Z0-9]+;")
@@ -247,13 +249,16 @@ def html_to_text(html: str | None) -> str:
 
 
 def plausible_date(moment: datetime) -> bool:
-    """Whether a publication date can be true of a news item: not before 1900.
+    """Whether a publication date can be true of a news item: not before 1900, and not the
+    first second of the Unix epoch.
 
-    Site generators write ``Mon, 01 Jan 0001`` for a page without a date; such a date is
-    no date at all (and years below 1000 would not even sort as ISO strings)."""
+    Site generators write ``Mon, 01 Jan 0001`` for a page without a date, and content
+    systems ``Thu, 01 Jan 1970 00:00:00`` (a time of 0); such a date is no date at all. Kept,
+    it would put the item decades before its copies, outside every window that finds them
+    (and years below 1000 would not even sort as ISO strings)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment >= EARLIEST_DATE
+    return moment >= EARLIEST_DATE and moment != UNIX_EPOCH
 
 
 def to_utc_iso(moment: datetime | None, now: datetime) -> str | None:

@@ -64,7 +64,8 @@ class _Oddities:
         parts = []
         if self.impossible_dates:
             parts.append(
-                f"{self.impossible_dates} entries dated before {EARLIEST_DATE.year} kept undated"
+                f"{self.impossible_dates} entries dated before {EARLIEST_DATE.year} "
+                "or at the Unix epoch kept undated"
             )
         if self.cut_fields:
             cut = ", ".join(f"{count} {name}" for name, count in sorted(self.cut_fields.items()))
