@@ -4,8 +4,9 @@ A command that polls starts the pool's fork server first, so the server's start-
 tagging data, the language model) runs on another core while this process imports the CLI,
 loads the configuration and opens the database: the first feed that changed finds its
 worker ready. The commands that check the database for damage as they open it begin that
-check (:mod:`watcher.quick_check`) before anything else, for the same reason. It also keeps this module the whole "main script" a worker re-runs, as
-multiprocessing does, instead of the CLI and its libraries.
+check (:mod:`watcher.quick_check`) before anything else, for the same reason. It also
+keeps this module the whole "main script" a worker re-runs, as multiprocessing does,
+instead of the CLI and its libraries.
 """
 
 from __future__ import annotations

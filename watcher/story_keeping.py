@@ -64,8 +64,9 @@ def running_index_terms(
     frequencies = df.lookup(keys) + earlier
     counted_before: npt.NDArray[np.intp] = np.cumsum(counted, dtype=np.intp) - counted
     totals = (counted_before + documents).astype(np.float64)
-    idf = np.log((totals[item] + 1.0) / (frequencies + 1.0)) + 1.0
-    weights = np.concatenate([vector.counts for vector in vectors]) * idf
+    weights = np.concatenate([vector.counts for vector in vectors]) * sv.idf(
+        frequencies, totals[item]
+    )
     ranked = np.lexsort((-weights, item))  # by vector, then weight; ties in key order
     firsts = np.r_[0, np.cumsum(lengths)[:-1]]
     rank = np.arange(len(ranked)) - np.repeat(firsts, lengths)

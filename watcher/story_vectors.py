@@ -349,8 +349,11 @@ def from_bytes(data: bytes) -> StoryVector:
     return StoryVector(keys[order], counts[order].astype(np.float32), flags[order], script)
 
 
-def idf(df: npt.NDArray[np.float64], documents: int) -> npt.NDArray[np.float64]:
-    """Smoothed inverse document frequency (scikit-learn's ``smooth_idf``)."""
+def idf(
+    df: npt.NDArray[np.float64], documents: int | npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Smoothed inverse document frequency (scikit-learn's ``smooth_idf``); ``documents``
+    may be one count per frequency."""
     result: npt.NDArray[np.float64] = np.log((documents + 1.0) / (df + 1.0)) + 1.0
     return result
 
