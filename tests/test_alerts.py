@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import rss, rss_item
 from watcher.alerts import deliver_pending, retry_delay, send_alerts
-from watcher.alerts.messages import generic_body, slack_body
+from watcher.alerts.messages import generic_body, mail_bodies, slack_body
 from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.store import Store
@@ -368,6 +368,14 @@ def test_alert_links_carry_no_tracking_parameters() -> None:
     )
     assert generic_body(tracked)["url"] == "https://news.example/drones?id=7"
     assert "utm_" not in str(slack_body(tracked)["text"])
+
+
+def test_an_alert_links_nothing_after_a_line_break() -> None:
+    """A stored URL with a line break inside is no link: not posted, not mailed."""
+    broken = dataclasses.replace(STORY, url="https://news.example/a\nBcc: b@c.example")
+    assert generic_body(broken)["url"] is None
+    assert "Bcc" not in str(slack_body(broken)["text"])
+    assert all("Bcc" not in part for part in mail_bodies(broken))
 
 
 def test_generic_body_carries_every_field() -> None:

@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from watcher.config import DEFAULT_DIGEST_SUBJECT
-from watcher.digest.build import TopicInfo, build_digest, excerpt, one_line, safe_url
+from watcher.digest.build import TopicInfo, build_digest, excerpt, one_line
 from watcher.digest.render import render_html, render_subject, render_text
 from watcher.digest.send import compose
 from watcher.models import DigestRow, Tag
+from watcher.normalize import followable
 
 NOW = "2026-03-02T07:00:00Z"
 TOPICS = [TopicInfo("harbour", "Harbour news"), TopicInfo("weather", "Weather")]
@@ -126,17 +127,22 @@ def test_source_falls_back_to_feed_title_then_host() -> None:
         ("data:text/html,<script>alert(1)</script>", False),
         ("//a.example/x", False),
         ("https://a.example/x\r\nBcc: b@c.example", False),
+        ("https://a.example/x\x00y", False),
+        ("https://a.example/a b", False),
+        ("https://a.example/a\u2028b", False),
         (None, False),
+        (42, False),
     ],
 )
-def test_only_http_links_survive(url: str | None, kept: bool) -> None:
-    """Links other than absolute http(s) are dropped, so no href carries another scheme."""
-    assert (safe_url(url) is not None) is kept
+def test_only_http_links_survive(url: object, kept: bool) -> None:
+    """Links other than absolute http(s) on one line are dropped, so no href carries
+    another scheme and no header follows a line break (digests, alerts and pages alike)."""
+    assert (followable(url) is not None) is kept
 
 
 def test_digest_links_carry_no_tracking_parameters() -> None:
     """The mailed link is the article's as published, less the feed's tracking parameters."""
-    assert safe_url(" https://a.example/x?p=2&utm_source=rss ") == "https://a.example/x?p=2"
+    assert followable(" https://a.example/x?p=2&utm_source=rss ") == "https://a.example/x?p=2"
 
 
 def test_one_line_removes_every_line_break_and_control_character() -> None:

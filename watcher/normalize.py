@@ -114,10 +114,16 @@ def without_tracking(url: str) -> str:
     return urlunsplit(parts._replace(query="&".join(kept)))
 
 
-def followable(url: str) -> str | None:
-    """The link a digest, an alert or a page gives for ``url``: :func:`without_tracking`
-    of it when it is an absolute http(s) URL, else None (``javascript:``, ``data:``, a
-    relative link)."""
+def followable(url: object) -> str | None:
+    """The link a digest, an alert or a page gives for ``url``: stripped, on one line (no
+    blank or control character inside), absolute http(s), less its tracking parameters
+    (:func:`without_tracking`). None for anything else: ``javascript:``, ``data:``, a
+    relative link, a header smuggled after a line break, a value that is no string."""
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        return None
     return without_tracking(url) if is_http_url(url) else None
 
 

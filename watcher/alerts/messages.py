@@ -32,15 +32,10 @@ def _short(text: str, limit: int = SUMMARY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def safe_link(url: str | None) -> str | None:
-    """An absolute http(s) link less its tracking parameters; None for anything else."""
-    return followable(url) if url else None
-
-
 def slack_body(story: StoryRow) -> dict[str, object]:
     """An incoming-webhook message for Slack and the chat tools that copy its format."""
     title = _slack_escape(_one_line(story.title) or "(untitled)")
-    link = safe_link(story.url)
+    link = followable(story.url)
     headline = f"<{_slack_url(link)}|{title}>" if link else title
     details = " · ".join(
         part for part in (story.source, (story.published_at or "")[:16].replace("T", " ")) if part
@@ -62,7 +57,7 @@ def generic_body(story: StoryRow) -> dict[str, object]:
         "topic": story.topic,
         "topic_title": story.topic_title,
         "title": story.title,
-        "url": safe_link(story.url),
+        "url": followable(story.url),
         "source": story.source,
         "published_at": story.published_at,
         "first_seen_at": story.first_seen_at,
@@ -81,7 +76,7 @@ def mail_subject(story: StoryRow) -> str:
 
 def mail_bodies(story: StoryRow) -> tuple[str, str]:
     """The plain-text and HTML parts of a one-story alert mail; feed text is escaped."""
-    link = safe_link(story.url)
+    link = followable(story.url)
     details = " · ".join(
         part for part in (story.source, (story.published_at or "")[:16].replace("T", " ")) if part
     )

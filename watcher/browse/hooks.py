@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 
 from watcher.browse import pages
 from watcher.browse.metadata import PLUGIN_NAME
+from watcher.normalize import followable
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
@@ -67,7 +68,7 @@ def prepare_jinja2_environment(env: Any, datasette: Any) -> None:
     env.filters["when"] = pages.when
     env.filters["day"] = lambda value: pages.when(value, with_time=False)
     env.filters["json_list"] = pages.json_list
-    env.filters["http_url"] = pages.http_url
+    env.filters["http_url"] = followable
     env.filters["one_line"] = pages.one_line
     env.filters["counted"] = pages.counted
 

@@ -78,17 +78,6 @@ def json_list(value: Any) -> list[str]:
     return [str(entry) for entry in parsed if entry is not None and str(entry) != ""]
 
 
-def http_url(value: Any) -> str | None:
-    """The value when it is an http(s) URL a browser can open as a link (less its tracking
-    parameters), else None."""
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    if not url or any(char.isspace() for char in url):
-        return None
-    return followable(url)
-
-
 def one_line(value: Any) -> str:
     """Text on one line, whitespace runs folded."""
     return " ".join(str(value or "").split())
@@ -365,12 +354,12 @@ class Reader:
                 if name.casefold() in seen:
                     continue
                 seen.add(name.casefold())
-                others.append(SourceLink(name, http_url(row["url"]), int(row["id"])))
+                others.append(SourceLink(name, followable(row["url"]), int(row["id"])))
             languages = {row["lang"] for row in rows if row["lang"]}
             found[story_id] = FrontStory(
                 story_id=story_id,
                 headline=one_line(lead["title"]),
-                url=http_url(lead["url"]),
+                url=followable(lead["url"]),
                 lead_item_id=int(lead["id"]),
                 source=lead_source,
                 # an undated import's import time says nothing of the news
@@ -466,7 +455,7 @@ class Reader:
         return {
             "item": item,
             "title": one_line(item["title"]),
-            "url": http_url(item["url"]),
+            "url": followable(item["url"]),
             "source": one_line(item["source"] or item["feed_title"] or item["feed_url"] or "")
             or "imported document",
             "feed": one_line(item["feed_title"] or item["feed_url"] or ""),

@@ -141,17 +141,6 @@ def one_line(text: str) -> str:
     return _SPACE.sub(" ", cleaned).strip()
 
 
-def safe_url(url: str | None) -> str | None:
-    """The URL when it is absolute http(s) and on one line, less its tracking parameters;
-    anything else (javascript:, data:) is dropped."""
-    if not url:
-        return None
-    url = url.strip()
-    if any(unicodedata.category(char) == "Cc" for char in url) or " " in url:
-        return None
-    return followable(url)
-
-
 def source_name(row: DigestRow) -> str | None:
     """The outlet: the item's own source, else the feed's title, else a host name; None if unknown."""
     for name in (row.source, row.feed_title):
@@ -225,13 +214,13 @@ def story_entry(rows: Sequence[DigestRow]) -> StoryEntry:
         name = source_name(row)
         if name and name.casefold() not in seen:
             seen.add(name.casefold())
-            also.append(SourceRef(name, safe_url(row.url)))
+            also.append(SourceRef(name, followable(row.url)))
     published = [row.published_at for row in unique if row.published_at]
     title = one_line(head.title) or "(untitled)"
     return StoryEntry(
         story_id=head.story_id,
         title=title,
-        url=safe_url(head.url),
+        url=followable(head.url),
         source=head_source or UNKNOWN_SOURCE,
         also=tuple(also),
         date=min(published) if published else _published(head),
