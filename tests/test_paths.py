@@ -200,5 +200,9 @@ def test_reading_commands_need_no_config_for_a_named_database(
     unnamed = run(somewhere, home, "stories")
     assert unnamed.returncode == 1
     assert "no configuration found" in unnamed.stderr
+    mistyped = run(somewhere, home, "--db", str(db.parent / "watcher.bd"), "stories")
+    assert mistyped.returncode == 1
+    assert "no configuration found" in mistyped.stderr
+    assert not (db.parent / "watcher.bd").exists()  # not created without a config
     assert db.read_bytes() == before  # read as it is: nothing mirrored
     assert list(somewhere.iterdir()) == []

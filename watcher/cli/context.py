@@ -66,11 +66,12 @@ class Context:
 
     def _reading_config(self) -> Config | None:
         """The config a reading command mirrors first; None where there is none to find
-        but the database is named or there: it is read as the last command mirrored it
-        (``watcher --db PATH serve`` from any folder needs no copy of the config)."""
+        but the database exists: it is read as the last command mirrored it (``watcher --db
+        PATH serve`` from any folder needs no copy of the config). A database that is not
+        there is not created without one."""
         if self.has_config:
             return self.config
-        if self.locations.db_given or self.db_path.is_file():
+        if self.db_path.is_file():
             logging.getLogger("watcher").info(
                 "no configuration found; reading %s as it is", self.db_path
             )
@@ -100,8 +101,7 @@ class Context:
         """The database for a command that only reads: nothing is written to it, so a
         read-only file or one locked by a writer still answers. The config is mirrored
         first when it changed and the file can be written at once. ``check`` as for
-        :meth:`store`. Without a config to find, a named or existing database is read as
-        it is."""
+        :meth:`store`. Without a config to find, an existing database is read as it is."""
         config = self._reading_config()
         check_db_folder(self.locations, creating=False)
         store = Store.open_for_reading(self.db_path, check=check)
