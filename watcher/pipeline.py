@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import hashlib
 import logging
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -356,24 +354,10 @@ class _Refresh:
         )
 
 
-@functools.cache
-def load_clustering_soon() -> None:
-    """Import scipy's clustering (0.3-0.4 CPU-s, scipy.sparse with it) in a thread of its
-    own, once per process, as the first feed body of a pass arrives: the end-of-pass
-    clustering needs it, and the main process mostly waits on the network and the pool
-    meanwhile. A pass of 304s never loads it."""
-    threading.Thread(target=_load_clustering, name="watcher-preload", daemon=True).start()
-
-
-def _load_clustering() -> None:
-    from scipy.cluster import hierarchy  # type: ignore[import-untyped]  # noqa: F401
-
-
 async def _prepare(
     refresh: _Refresh, result: FetchResult, *, stages: Stages, store: Store, config: Config
 ) -> PreparedBatch | FeedOutcome:
     """The feed's body prepared in the pool (and its full text added), or its failure."""
-    load_clustering_soon()
     feed = refresh.feed
     full_text = stages.full_text
     topics = topics_for(feed, config)

@@ -16,12 +16,12 @@ import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from watcher import story_vectors as sv
+from watcher.clustering import ROWS_AT_ONCE, SparseRows, average_link, gram
 from watcher.dedupe_settings import DEFAULT_SETTINGS, DedupeSettings
 from watcher.pass_state import corrections_held, matching_deferrable
 from watcher.store import Store
@@ -305,8 +305,6 @@ def similarity_matrix(
     length (times the root of its share), so one sparse product gives the weighted sum of
     the two cosines. ``split``: only the block of the first ``split`` vectors against the
     others (the same figures as that block of the whole matrix, a fraction of the work)."""
-    from scipy import sparse  # type: ignore[import-untyped]  # here: a poll with nothing new never needs it
-
     count = len(vectors)
     sizes = np.fromiter((len(vector) for vector in vectors), np.int64, count)
     keys = np.concatenate([vector.keys for vector in vectors])
@@ -323,16 +321,17 @@ def similarity_matrix(
     share = np.where(names, math.sqrt(names_share), math.sqrt(1.0 - names_share))
     data = np.divide(weights * share, norm, out=np.zeros_like(weights), where=norm > 0)
     indptr = np.concatenate(([0], np.cumsum(sizes)))
-    matrix = sparse.csr_matrix((data, column, indptr), shape=(count, len(unique)))
     first = slice(0, count if split is None else split)
     second = slice(0, count) if split is None else slice(split, count)
-    product = _product(matrix, split)
+    product = gram(SparseRows(data, column, indptr, (count, len(unique))), split)
     scripts = np.fromiter((vector.script for vector in vectors), np.int64, count)
-    across = scripts[first, None] != scripts[None, second]
+    one_script = count < 2 or bool((scripts == scripts[0]).all())  # no square mask needed
+    across = (
+        np.zeros((0, 0), np.bool_) if one_script else scripts[first, None] != scripts[None, second]
+    )
     if across.any():  # names and figures alone, as in similarities()
         only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
-        named = sparse.csr_matrix((only, column, indptr), shape=(count, len(unique)))
-        names_cosine = _product(named, split)
+        names_cosine = gram(SparseRows(only, column, indptr, (count, len(unique))), split)
         has_lead = np.fromiter((vector.lead is not None for vector in vectors), np.bool_, count)
         cosine = None
         if has_lead.any():  # both leads encoded: mixed with the encoder cosine (sv.across)
@@ -357,41 +356,9 @@ def similarity_matrix(
     return product
 
 
-PRODUCT_ROWS = 256
-"""Rows of a similarity matrix computed at once: a sparse product of all rows held every
-pair's value twice over (sparse, then dense: 160 MB of peak for the 2,000 items of a pass's
-clustering); by blocks of rows the dense matrix is all that is held."""
-
-
-DENSE_SHARE = 16
-"""A key held by at least this many rows of a similarity matrix (and by at least one row in
-this many) is multiplied as a dense column (BLAS), the rest as sparse ones, block of rows by
-block of rows. A sparse product does work on the order of the square of each key's rows;
-the topic's words are in most rows and made most of it (a pass's 1,329-row part: 0.25-0.31
-CPU-s, split 0.11, the same peak memory; the sparse part in one product instead of by
-blocks was no faster and held 14 MB more)."""
-
-
-def _product(matrix: Any, split: int | None) -> npt.NDArray[np.float64]:
-    """The dense product of ``matrix``'s rows with its rows (``split``: of the rows before
-    ``split`` with those after), block of rows by block of rows: the keys most rows hold
-    by a dense product, the others by a sparse one, the two added."""
-    rows_held = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    common = rows_held >= max(DENSE_SHARE, matrix.shape[0] // DENSE_SHARE)
-    by_column = matrix.tocsc()
-    dense = by_column[:, np.flatnonzero(common)].toarray()
-    rare = by_column[:, np.flatnonzero(~common)].tocsr()
-    first = slice(0, matrix.shape[0] if split is None else split)
-    second = slice(0, matrix.shape[0]) if split is None else slice(split, matrix.shape[0])
-    dense_left, dense_right = dense[first], dense[second]
-    rare_left, rare_right = rare[first], rare[second].T.tocsr()
-    rows = dense_left.shape[0]
-    out = np.empty((rows, dense_right.shape[0]))
-    for start in range(0, rows, PRODUCT_ROWS):
-        block = slice(start, start + PRODUCT_ROWS)
-        np.matmul(dense_left[block], dense_right.T, out=out[block])
-        out[block] += (rare_left[block] @ rare_right).toarray()
-    return out
+PRODUCT_ROWS = ROWS_AT_ONCE
+"""Rows of a similarity matrix mixed or masked at once: by blocks of rows the dense matrix
+is all that is held."""
 
 
 def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: float) -> None:
@@ -407,28 +374,6 @@ def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: f
         apart = np.abs(seconds_of[rows, None] - seconds_of[None, :]) > seconds
         apart &= dated[rows, None] & dated[None, :]
         similarity[rows][apart] = 0.0
-
-
-def average_link(
-    similarity: npt.NDArray[np.float64], threshold: float, *, in_place: bool = False
-) -> list[int]:
-    """Flat clusters of average-link agglomerative clustering, cut where the mean
-    similarity between two clusters falls below ``threshold``: a label per row.
-    ``in_place``: ``similarity`` becomes the distance matrix (no second square matrix: 72
-    MB for the 3,000 items a pass's clustering takes at once)."""
-    count = len(similarity)
-    if count < 2:
-        return [0] * count
-    from scipy.cluster import hierarchy  # type: ignore[import-untyped]
-    from scipy.spatial.distance import squareform  # type: ignore[import-untyped]
-
-    distance = similarity if in_place else similarity.copy()
-    np.subtract(1.0, distance, out=distance)
-    np.clip(distance, 0.0, None, out=distance)
-    np.fill_diagonal(distance, 0.0)
-    tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
-    labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
-    return [int(label) for label in labels]
 
 
 def decoded_vectors(store: Store, item_ids: Sequence[int]) -> dict[int, StoryVector]:
@@ -539,8 +484,6 @@ def correct(
         [vectors[item_id] for item_id in members], df, documents, settings.story_names_share
     )
     _apart(similarity, [times[item_id] for item_id in members], settings.story_window)
-    rows = [row for row, item_id in enumerate(members) if item_id in unclaimed]
-    fresh_rows = similarity[rows] if rows else None  # a copy: the clustering overwrites it
     labels = average_link(similarity, CLUSTER_THRESHOLD, in_place=True)
     del similarity
     _apply(
@@ -553,30 +496,53 @@ def correct(
         now=now,
         unclaimed=unclaimed,
     )
-    if fresh_rows is not None:
-        result.joined = _score_joined(store, members, rows, fresh_rows, labels)
+    if unclaimed:
+        joined = _joined_scores(
+            [vectors[item_id] for item_id in members],
+            [times[item_id] for item_id in members],
+            [item_id in unclaimed for item_id in members],
+            labels,
+            df,
+            documents,
+            settings,
+        )
+        story_store.set_signals(store, "story", [(score, members[row]) for row, score in joined])
+        result.joined = len(joined)
     return result
 
 
-def _score_joined(
-    store: Store,
-    members: Sequence[int],
-    rows: Sequence[int],
-    similarity: npt.NDArray[np.float64],
+def _joined_scores(
+    vectors: Sequence[StoryVector],
+    times: Sequence[str],
+    fresh: Sequence[bool],
     labels: Sequence[int],
-) -> int:
-    """Give each fresh member (``rows`` of ``members``, their ``similarity`` rows) that
-    shares its cluster with others the signal ``story`` and its mean similarity to them;
-    returns how many did."""
+    df: Mapping[int, int],
+    documents: int,
+    settings: DedupeSettings,
+) -> list[tuple[int, float]]:
+    """(row, mean similarity to the others of its cluster) of each ``fresh`` row that shares
+    its cluster with others. The clustering consumed the matrix, so the similarities of
+    those clusters' members are computed again, one matrix for all of them (a copy of the
+    fresh rows, kept instead, was a second matrix of the pass's size)."""
     label_of = np.asarray(labels)
-    scored: list[tuple[float, int]] = []
-    for row, values in zip(rows, similarity, strict=True):
-        others = label_of == label_of[row]
-        others[row] = False
-        if others.any():
-            scored.append((float(values[others].mean()), members[row]))
-    story_store.set_signals(store, "story", scored)
-    return len(scored)
+    sizes = np.bincount(label_of)
+    wanted = np.unique(label_of[np.asarray(fresh, np.bool_) & (sizes[label_of] > 1)])
+    found = np.flatnonzero(np.isin(label_of, wanted))
+    rows: list[int] = found.tolist()
+    if not rows:
+        return []
+    similarity = similarity_matrix(
+        [vectors[row] for row in rows], df, documents, settings.story_names_share
+    )
+    _apart(similarity, [times[row] for row in rows], settings.story_window)
+    cluster = label_of[found]
+    scored: list[tuple[int, float]] = []
+    for place, row in enumerate(rows):
+        if fresh[row]:
+            others = cluster == cluster[place]
+            others[place] = False
+            scored.append((row, float(similarity[place, others].mean())))
+    return scored
 
 
 CORRECT_EVERY = 20
