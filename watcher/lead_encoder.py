@@ -200,6 +200,6 @@ def _set_aside(folder: Path, error: Exception) -> None:
 
 
 def _threadpool_limit() -> Any:
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-not-found]
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
     return ThreadpoolController().limit
