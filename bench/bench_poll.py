@@ -261,7 +261,9 @@ def _bound(setup: Setup, mode: str, label: str, *, expected: int, etags: Path | 
 
 def _peer(setup: Setup, db: Path, label: str) -> Run | None:
     """feed-to-sqlite (same stack: httpx, feedparser, sqlite-utils) over the same feeds."""
-    program = shutil.which("feed-to-sqlite")
+    # beside this Python too: a virtualenv run without activating it is not on PATH
+    beside = Path(sys.executable).parent / "feed-to-sqlite"
+    program = shutil.which("feed-to-sqlite") or (str(beside) if beside.exists() else None)
     if program is None or setup.args.no_peer:
         return None
     urls = setup.url_file.read_text().split()

@@ -1,7 +1,7 @@
 """Average-link clustering and the sparse products it is fed, in numpy alone.
 
 scipy has both (``scipy.sparse`` products, ``scipy.cluster.hierarchy``), but importing the
-two costs a process about 0.45 CPU-s and 43 MB, more than the clustering of a whole pass's
+two costs a process about 0.4 CPU-s and 43 MB, more than the clustering of a whole pass's
 2,000 items does; a poll pays that import on every run (docs/dedupe.md, round 15). The
 tests compare both functions here with scipy's.
 """
