@@ -123,3 +123,14 @@ def test_average_link_merges_by_the_mean_not_the_best_pair() -> None:
 def test_average_link_of_nothing_and_of_one() -> None:
     assert average_link(np.zeros((0, 0)), 0.3) == []
     assert average_link(np.ones((1, 1)), 0.3) == [0]
+
+
+def test_gram_of_rows_without_entries() -> None:
+    """Items whose text gave no key (an empty feed entry) are rows without entries: their
+    products are 0, and a matrix of nothing but such rows is all 0, not an error."""
+    nothing = SparseRows(np.zeros(0), np.zeros(0, np.intp), np.zeros(4, np.intp), (3, 0))
+    assert gram(nothing).tolist() == [[0.0] * 3] * 3
+    assert gram(nothing, 1).tolist() == [[0.0, 0.0]]
+    some = SparseRows(np.array([0.6, 0.8]), np.array([0, 1]), np.array([0, 0, 2, 2]), (3, 2))
+    assert gram(some) == pytest.approx(np.array([[0, 0, 0], [0, 1.0, 0], [0, 0, 0]]))
+    assert average_link(gram(some), 0.3) == [0, 1, 2]

@@ -9,6 +9,7 @@ tests compare both functions here with scipy's.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -26,23 +27,15 @@ multiplied as a dense column (BLAS), the rest pair by pair. Pairing does work on
 of the square of each column's rows: the topic's words are in most rows."""
 
 
+@dataclass(frozen=True, slots=True)
 class SparseRows:
     """A sparse matrix by rows: ``values[indptr[r]:indptr[r + 1]]`` at ``columns[...]`` are
     row ``r``'s entries (columns need not be sorted; a column once per row)."""
 
-    __slots__ = ("columns", "indptr", "shape", "values")
-
-    def __init__(
-        self,
-        values: npt.NDArray[np.float64],
-        columns: npt.NDArray[np.intp],
-        indptr: npt.NDArray[np.intp],
-        shape: tuple[int, int],
-    ) -> None:
-        self.values = values
-        self.columns = columns
-        self.indptr = indptr
-        self.shape = shape
+    values: npt.NDArray[np.float64]
+    columns: npt.NDArray[np.intp]
+    indptr: npt.NDArray[np.intp]
+    shape: tuple[int, int]
 
     def row_of_entries(self) -> npt.NDArray[np.intp]:
         return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))

@@ -326,10 +326,8 @@ def similarity_matrix(
     product = gram(SparseRows(data, column, indptr, (count, len(unique))), split)
     scripts = np.fromiter((vector.script for vector in vectors), np.int64, count)
     one_script = count < 2 or bool((scripts == scripts[0]).all())  # no square mask needed
-    across = (
-        np.zeros((0, 0), np.bool_) if one_script else scripts[first, None] != scripts[None, second]
-    )
-    if across.any():  # names and figures alone, as in similarities()
+    across = None if one_script else scripts[first, None] != scripts[None, second]
+    if across is not None and across.any():  # names and figures alone, as in similarities()
         only = np.divide(weights, name_norm[row], out=np.zeros_like(weights), where=names)
         names_cosine = gram(SparseRows(only, column, indptr, (count, len(unique))), split)
         has_lead = np.fromiter((vector.lead is not None for vector in vectors), np.bool_, count)
@@ -340,8 +338,8 @@ def similarity_matrix(
                 if vector.lead is not None:
                     leads[row_index] = vector.lead
             cosine = leads[first] @ leads[second].T
-        for start in range(0, len(product), PRODUCT_ROWS):  # square temporaries by blocks
-            rows = slice(start, start + PRODUCT_ROWS)
+        for start in range(0, len(product), ROWS_AT_ONCE):  # square temporaries by blocks
+            rows = slice(start, start + ROWS_AT_ONCE)
             cross = np.minimum(1.0, sv.CROSS_SCRIPT_SCALE * names_cosine[rows])
             if cosine is not None:
                 scaled = (cosine[rows].astype(np.float64) - sv.ENCODER_LOW) / (
@@ -356,11 +354,6 @@ def similarity_matrix(
     return product
 
 
-PRODUCT_ROWS = ROWS_AT_ONCE
-"""Rows of a similarity matrix mixed or masked at once: by blocks of rows the dense matrix
-is all that is held."""
-
-
 def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: float) -> None:
     """Set the similarity of two dated items more than ``seconds`` apart to 0 (in place):
     the story window holds in the clustering too, so average link weighs it."""
@@ -369,8 +362,8 @@ def _apart(similarity: npt.NDArray[np.float64], times: Sequence[str], seconds: f
         return
     moments = np.array([at.rstrip("Z") if at else "NaT" for at in times], dtype="datetime64[s]")
     seconds_of = moments.astype(np.int64).astype(np.float64)
-    for start in range(0, len(times), PRODUCT_ROWS):  # no square temporaries
-        rows = slice(start, start + PRODUCT_ROWS)
+    for start in range(0, len(times), ROWS_AT_ONCE):  # no square temporaries
+        rows = slice(start, start + ROWS_AT_ONCE)
         apart = np.abs(seconds_of[rows, None] - seconds_of[None, :]) > seconds
         apart &= dated[rows, None] & dated[None, :]
         similarity[rows][apart] = 0.0
